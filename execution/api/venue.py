@@ -1,0 +1,107 @@
+"""Builds ccxt exchange objects for rayarb: real venues, Binance's testnet, or a local Binance-dialect venue URL.
+
+This is the one place that knows how to point unmodified ccxt at a local venue (``rayarb sim``): every API URL is
+rewritten to the local base so nothing can reach the internet, markets are limited to spot, Binance's spot error table
+is applied (ccxt only applies it for Binance's own hosts) and the rate limiter is turned off.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import ccxt
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+
+Flavour = Literal["sync", "async", "pro"]
+_MODULES = {"sync": ccxt, "async": ccxt_async, "pro": ccxt_pro}
+
+# Options that keep load_markets to GET /api/v3/exchangeInfo and open-order queries possible without a symbol.
+SPOT_ONLY_OPTIONS: dict[str, Any] = {
+    "defaultType": "spot",
+    "fetchMarkets": {"types": ["spot"]},
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+    "warnOnFetchOpenOrdersWithoutSymbol": False,
+    "fetchOpenOrders": {"warnWithoutSymbol": False},
+}
+
+LOCAL_DIALECTS = frozenset({"binance"})
+
+
+class VenueConfigError(ValueError):
+    """The exchange cannot be built as asked: unknown ccxt id, bad URL, or a dialect a local venue does not speak."""
+
+
+def make_exchange(
+    exchange_id: str = "binance",
+    *,
+    url: str | None = None,
+    flavour: Flavour = "async",
+    api_key: str | None = None,
+    secret: str | None = None,
+    sandbox: bool = False,
+    timeout_ms: int = 10_000,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Return a ccxt exchange (``ccxt``, ``ccxt.async_support`` or ``ccxt.pro`` by ``flavour``), not yet loaded.
+
+    ``url`` (``http://127.0.0.1:18800``) points the client at a local Binance-dialect venue; without it the real
+    venue is used with ccxt's rate limiter on. ``sandbox`` selects the venue's testnet. Keys are only passed to
+    ccxt, never logged.
+    """
+    if flavour not in _MODULES:
+        raise VenueConfigError(f"flavour must be one of {sorted(_MODULES)}, got {flavour!r}")
+    module = _MODULES[flavour]
+    if not isinstance(exchange_id, str) or not hasattr(module, exchange_id) or exchange_id not in module.exchanges:
+        raise VenueConfigError(f"unknown ccxt exchange id {exchange_id!r}")
+    config: dict[str, Any] = {"timeout": timeout_ms, "options": {**SPOT_ONLY_OPTIONS, **(options or {})}}
+    if api_key:
+        config["apiKey"] = api_key
+    if secret:
+        config["secret"] = secret
+    if url is None:
+        config["enableRateLimit"] = True
+        exchange = getattr(module, exchange_id)(config)
+        if sandbox:
+            exchange.set_sandbox_mode(True)
+        return exchange
+
+    if exchange_id not in LOCAL_DIALECTS:
+        raise VenueConfigError(f"a local venue speaks Binance's dialect; exchange id {exchange_id!r} cannot use url={url!r}")
+    base = _local_base(url)
+    config["enableRateLimit"] = False
+    exchange = getattr(module, exchange_id)(config)
+    point_at_local_venue(exchange, base)
+    return exchange
+
+
+def _local_base(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
+        raise VenueConfigError(f"venue url must look like http://HOST:PORT, got {url!r}")
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
+def point_at_local_venue(exchange: Any, base: str) -> None:
+    """Rewrite every API URL of ``exchange`` (REST and WebSocket) to ``base``, keeping each URL's path."""
+    ws_base = "ws" + base[len("http"):]
+
+    def rewrite(value: Any, scheme_base: str) -> Any:
+        if isinstance(value, str):
+            return scheme_base + urlsplit(value).path
+        if isinstance(value, dict):
+            return {key: rewrite(inner, ws_base if key == "ws" else scheme_base) for key, inner in value.items()}
+        return value
+
+    api = rewrite(exchange.urls["api"], base)
+    if isinstance(api.get("ws"), dict):
+        # ccxt's is_spot_url looks for '/stream' in the spot URL; the simulator serves depth there.
+        api["ws"]["spot"] = ws_base + "/stream/ws"
+        api["ws"]["margin"] = ws_base + "/stream/ws"
+    exchange.urls["api"] = api
+    exchange.urls.pop("test", None)
+    exchange.urls.pop("demo", None)
+    spot_exact = exchange.exceptions.get("spot", {}).get("exact", {})
+    exchange.exceptions["exact"].update(spot_exact)
+    exchange.hostname = urlsplit(base).netloc

@@ -1,0 +1,167 @@
+"""Value types shared by every part of rayarb: sides, order types, order status, books, market rules, fills and
+order snapshots.
+
+All money and quantities are ``Decimal``. Values check themselves on construction so that a malformed book or a
+negative fill cannot travel further than the place it was made.
+"""
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+ZERO = Decimal(0)
+
+
+class Side(str, enum.Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(str, enum.Enum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(str, enum.Enum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class OrderStatus(str, enum.Enum):
+    """Lifecycle of an order as rayarb sees it; transitions live in ``execution.order_manager``."""
+
+    INITIALIZED = "initialized"  # journaled, not yet sent
+    DENIED = "denied"  # refused locally before any I/O
+    SUBMITTED = "submitted"  # request sent, no answer yet
+    ACCEPTED = "accepted"  # the venue acknowledged it, resting
+    REJECTED = "rejected"  # the venue refused it (a definite 4xx)
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    EXPIRED = "expired"  # IOC/FOK remainder, or resubmission TTL passed
+    UNKNOWN = "unknown"  # the outcome cannot be known yet: reconcile by client order id
+
+
+class BookError(ValueError):
+    """An order book that cannot be trusted: unsorted, crossed, empty where it matters, or stale."""
+
+
+Level = tuple[Decimal, Decimal]  # (price, amount)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBook:
+    """A normalized order book snapshot. Bids descending, asks ascending, all values Decimal."""
+
+    exchange: str
+    symbol: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    exchange_ts_ms: int | None = None  # venue timestamp, when the venue gives one
+    received_at: float = field(default_factory=time.time)  # local wall clock when the book arrived
+    nonce: int | None = None  # venue sequence (Binance lastUpdateId / u)
+
+    def __post_init__(self) -> None:
+        for name, levels, descending in (("bids", self.bids, True), ("asks", self.asks, False)):
+            previous = None
+            for price, amount in levels:
+                if not isinstance(price, Decimal) or not isinstance(amount, Decimal):
+                    raise BookError(f"{self.exchange} {self.symbol}: {name} level {price!r} is not Decimal")
+                if not price.is_finite() or not amount.is_finite() or price <= 0 or amount <= 0:
+                    raise BookError(f"{self.exchange} {self.symbol}: {name} level {price} x {amount} is not positive")
+                if previous is not None and (price >= previous if descending else price <= previous):
+                    raise BookError(f"{self.exchange} {self.symbol}: {name} are not sorted at {price}")
+                previous = price
+        if self.bids and self.asks and self.bids[0][0] >= self.asks[0][0]:
+            raise BookError(f"{self.exchange} {self.symbol}: book is crossed (bid {self.bids[0][0]} >= ask {self.asks[0][0]})")
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        return self.asks[0][0] if self.asks else None
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the book was received locally."""
+        return (time.time() if now is None else now) - self.received_at
+
+    def check_fresh(self, max_age_s: float, now: float | None = None) -> None:
+        age = self.age(now)
+        if age > max_age_s:
+            raise BookError(f"{self.exchange} {self.symbol}: book is stale ({age:.3f} s > {max_age_s} s)")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """What a venue allows for one symbol, and what it charges. Built from a ccxt market by ``execution.api``."""
+
+    exchange: str
+    symbol: str
+    base: str
+    quote: str
+    price_tick: Decimal
+    amount_step: Decimal
+    min_amount: Decimal
+    max_amount: Decimal | None
+    min_notional: Decimal
+    min_price: Decimal | None
+    max_price: Decimal | None
+    maker_fee: Decimal
+    taker_fee: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One trade of one order, as the venue reported it. ``trade_id`` is unique per (exchange, symbol)."""
+
+    exchange: str
+    symbol: str
+    side: Side
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    fee_asset: str
+    trade_id: str
+    client_order_id: str
+    exchange_order_id: str | None
+    ts_ms: int
+
+    def __post_init__(self) -> None:
+        if self.price <= 0 or self.amount <= 0 or self.fee < 0:
+            raise ValueError(f"fill {self.trade_id}: price, amount must be positive and fee not negative")
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.amount
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSnapshot:
+    """The state of one order at a venue as last known: what ccxt's unified order says, in Decimal."""
+
+    exchange: str
+    symbol: str
+    side: Side
+    client_order_id: str
+    exchange_order_id: str | None
+    status: OrderStatus
+    amount: Decimal
+    filled: Decimal
+    price: Decimal | None
+    average: Decimal | None
+    fills: tuple[Fill, ...] = ()
+    ts_ms: int | None = None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
