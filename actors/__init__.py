@@ -1,0 +1,1 @@
+"""Thin Ray actors: exchange connections, detector, order manager, position tracker and supervisor."""

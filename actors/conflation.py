@@ -1,0 +1,76 @@
+"""Conflated fan-out of order books to subscribers.
+
+A subscriber gets at most one push in flight per symbol and at most one waiting behind it: the newest book replaces
+whatever was waiting. A slow subscriber therefore sees fewer, fresher books, and nothing ever queues without bound.
+Transport is injected (``send``), so this runs and is tested without Ray.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Hashable
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[Any, Any], Awaitable[None]]  # (subscriber handle, item) -> awaitable
+
+
+class ConflatingPublisher:
+    def __init__(self, send: Send, *, push_timeout_s: float = 2.0) -> None:
+        self._send = send
+        self._push_timeout_s = push_timeout_s
+        self._subscribers: dict[str, Any] = {}
+        self._waiting: dict[tuple[str, Hashable], Any] = {}
+        self._in_flight: set[tuple[str, Hashable]] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self.pushed = 0
+        self.conflated = 0
+        self.failed = 0
+
+    def subscribe(self, name: str, handle: Any) -> None:
+        """Add or replace a subscriber (a restarted subscriber comes back under the same name)."""
+        self._subscribers[name] = handle
+
+    def unsubscribe(self, name: str) -> None:
+        self._subscribers.pop(name, None)
+
+    @property
+    def subscribers(self) -> list[str]:
+        return sorted(self._subscribers)
+
+    def publish(self, key: Hashable, item: Any) -> None:
+        for name in self._subscribers:
+            slot = (name, key)
+            if slot in self._waiting:
+                self.conflated += 1
+            self._waiting[slot] = item
+            if slot not in self._in_flight:
+                self._in_flight.add(slot)
+                task = asyncio.get_running_loop().create_task(self._drain(slot))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, slot: tuple[str, Hashable]) -> None:
+        name = slot[0]
+        try:
+            while slot in self._waiting:
+                item = self._waiting.pop(slot)
+                handle = self._subscribers.get(name)
+                if handle is None:
+                    return
+                try:
+                    await asyncio.wait_for(self._send(handle, item), self._push_timeout_s)
+                    self.pushed += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a dead or slow subscriber must not stop the others
+                    self.failed += 1
+                    logger.debug("push to %s failed: %s", name, type(exc).__name__)
+        finally:
+            self._in_flight.discard(slot)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

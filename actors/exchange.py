@@ -1,0 +1,231 @@
+"""The ``exchange:<venue>`` actor: one connection to one venue.
+
+It owns the venue's ccxt clients (async REST and ccxt.pro), keeps order books current through ``watch_order_book``
+(REST polling while the stream is down), pushes conflated books to subscribers, and places, looks up and cancels
+orders. In paper mode orders are filled locally against the live book and nothing is sent. Thin: the domain work is in
+``execution/``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from actors.conflation import ConflatingPublisher
+from actors.telemetry import Telemetry
+from execution.api.errors import translate_ccxt_error
+from execution.api.orders import snapshot_from_ccxt
+from execution.api.other_exchange_api import order_book_from_ccxt
+from execution.api.precision import rules_from_market
+from execution.api.venue import make_exchange
+from execution.messages import SubmitOrder
+from execution.paper import PaperVenue
+from execution.types import MarketRules, OrderBook, OrderSnapshot
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    """Everything an exchange actor needs to connect; keys are resolved from the environment by orchestration."""
+
+    name: str
+    exchange_id: str
+    url: str | None
+    api_key: str | None
+    secret: str | None
+    paper: bool
+    testnet: bool = False
+
+    def __repr__(self) -> str:  # never show keys
+        return f"VenueSpec(name={self.name!r}, exchange_id={self.exchange_id!r}, url={self.url!r}, paper={self.paper})"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    snapshot: OrderSnapshot
+    sent_at: float  # wall clock just before the request left
+    acked_at: float
+
+
+class ExchangeConnection:
+    """Plain class; orchestration turns it into the named Ray actor ``exchange:<venue>``."""
+
+    def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
+                 stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25) -> None:
+        self.venue = venue
+        self.symbols = list(symbols)
+        self._stream_timeout_s = stream_timeout_s
+        self._poll_interval_s = poll_interval_s
+        self._rest: Any = None
+        self._stream: Any = None
+        self._rules: dict[str, MarketRules] = {}
+        self._books: dict[str, OrderBook] = {}
+        self._stream_up: dict[str, bool] = {s: False for s in self.symbols}
+        self._publisher = ConflatingPublisher(_push_book)
+        self._tasks: list[asyncio.Task] = []
+        self._paper_balances = paper_balances
+        self._paper: PaperVenue | None = None
+        self.telemetry = Telemetry(actor="exchange", exchange=venue.name)
+        self._started = asyncio.Event()
+
+    # ----- lifecycle -----
+    async def start(self) -> dict[str, MarketRules]:
+        if self._started.is_set():
+            return self._rules
+        v = self.venue
+        keys = {} if v.paper else {"api_key": v.api_key, "secret": v.secret}
+        self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet, **keys)
+        self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet)
+        markets = await asyncio.wait_for(self._rest.load_markets(), 30)
+        missing = [s for s in self.symbols if s not in markets]
+        if missing:
+            raise ValueError(f"{v.name}: symbols not listed by the venue: {missing}")
+        self._rules = {s: rules_from_market(v.name, markets[s]) for s in self.symbols}
+        self._stream.markets = self._rest.markets
+        self._stream.markets_by_id = self._rest.markets_by_id
+        if v.paper:
+            balances = self._paper_balances if self._paper_balances is not None else {}
+            self._paper = PaperVenue(v.name, self._rules, balances)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._follow_book(s)) for s in self.symbols]
+        self._started.set()
+        logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
+        return self._rules
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._publisher.close()
+        for client in (self._stream, self._rest):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.close(), 5)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    pass
+
+    async def health(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "venue": self.venue.name,
+            "started": self._started.is_set(),
+            "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},
+            "stream_up": dict(self._stream_up),
+            "subscribers": self._publisher.subscribers,
+        }
+
+    # ----- market data -----
+    async def subscribe(self, name: str, handle: Any) -> None:
+        self._publisher.subscribe(name, handle)
+        for symbol, book in self._books.items():
+            self._publisher.publish(symbol, book)
+
+    async def market_rules(self) -> dict[str, MarketRules]:
+        await asyncio.wait_for(self._started.wait(), 60)
+        return self._rules
+
+    async def latest_book(self, symbol: str) -> OrderBook | None:
+        return self._books.get(symbol)
+
+    async def _follow_book(self, symbol: str) -> None:
+        """Stream the book; while the stream fails, poll REST so the detector never sees a silently stale book."""
+        while True:
+            try:
+                raw = await asyncio.wait_for(self._stream.watch_order_book(symbol), self._stream_timeout_s)
+                self._stream_up[symbol] = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._stream_up[symbol] = False
+                self.telemetry.exchange_error(exc)
+                logger.warning("%s %s: depth stream failed (%s); polling REST", self.venue.name, symbol,
+                               type(exc).__name__)
+                try:
+                    raw = await asyncio.wait_for(self._rest.fetch_order_book(symbol, 100), self._stream_timeout_s)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as poll_exc:
+                    self.telemetry.exchange_error(poll_exc)
+                    await asyncio.sleep(self._poll_interval_s)
+                    continue
+                await asyncio.sleep(self._poll_interval_s)
+            self._on_book(symbol, raw)
+
+    def _on_book(self, symbol: str, raw: dict) -> None:
+        received_at = time.time()
+        try:
+            book = order_book_from_ccxt(self.venue.name, raw, symbol=symbol, received_at=received_at, depth=20)
+        except ValueError as exc:
+            logger.warning("%s %s: book rejected: %s", self.venue.name, symbol, exc)
+            return
+        self._books[symbol] = book
+        self.telemetry.book_update(symbol)
+        self._publisher.publish(symbol, book)
+
+    # ----- orders -----
+    async def submit_order(self, command: SubmitOrder) -> SubmitOutcome:
+        """Place one order. Errors come back as rayarb errors: a definite refusal, or an ambiguous outcome."""
+        sent_at = time.time()
+        if self._paper is not None:
+            book = self._books.get(command.symbol)
+            if book is None:
+                raise ValueError(f"{self.venue.name} {command.symbol}: no book to paper-trade against")
+            snapshot = self._paper.fill_ioc(book, command.side, command.amount, command.price, command.client_order_id)
+            return SubmitOutcome(snapshot, sent_at, time.time())
+        params = {"clientOrderId": command.client_order_id}
+        if command.time_in_force:
+            params["timeInForce"] = command.time_in_force.value
+        self.telemetry.order_sent(command, sent_at)
+        try:
+            raw = await self._rest.create_order(
+                command.symbol, command.order_type.value, command.side.value, str(command.amount),
+                None if command.price is None else str(command.price), params)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.telemetry.exchange_error(exc)
+            raise translate_ccxt_error(exc, order_creating=True, venue=self.venue.name,
+                                       client_order_id=command.client_order_id) from None
+        acked_at = time.time()
+        snapshot = snapshot_from_ccxt(self.venue.name, raw)
+        self.telemetry.order_acked(command, snapshot, sent_at, acked_at)
+        return SubmitOutcome(snapshot, sent_at, acked_at)
+
+    async def lookup_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
+        """The order as the venue knows it, by client order id; None when the venue has never seen it."""
+        if self._paper is not None:
+            return self._paper.orders.get(client_order_id)
+        try:
+            raw = await self._rest.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            translated = translate_ccxt_error(exc, order_creating=False, venue=self.venue.name,
+                                              client_order_id=client_order_id)
+            if type(translated).__name__ == "OrderNotFound":
+                return None
+            self.telemetry.exchange_error(exc)
+            raise translated from None
+        return snapshot_from_ccxt(self.venue.name, raw)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderSnapshot:
+        raw = await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+        return snapshot_from_ccxt(self.venue.name, raw)
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Free and locked per asset."""
+        if self._paper is not None:
+            return {asset: (amount, Decimal(0)) for asset, amount in self._paper.balances.items()}
+        raw = await self._rest.fetch_balance()
+        return {asset: (Decimal(str(v.get("free") or 0)), Decimal(str(v.get("used") or 0)))
+                for asset, v in raw.items() if isinstance(v, dict) and "free" in v}
+
+
+async def _push_book(handle: Any, book: OrderBook) -> None:
+    await handle.on_book.remote(book)

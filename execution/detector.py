@@ -1,0 +1,116 @@
+"""Cross-venue arbitrage detection on the latest book of every venue.
+
+Each update of one venue's book is checked against the other venues' books of the same symbol only, so the cost per
+update grows with the number of venues, not with its square. Stale and invalid books are skipped, opportunities are
+sized by depth, fees and inventory (``size_arbitrage``), and a crossing fires once: no second opportunity for the same
+symbol and venue pair while one is in flight.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from execution.arbitrage_executor import Opportunity, size_arbitrage
+from execution.types import ZERO, MarketRules, OrderBook
+
+logger = logging.getLogger(__name__)
+
+PairKey = tuple[str, str, str]  # (symbol, buy venue, sell venue)
+
+SKIP_REASONS = ("stale_book", "in_flight", "no_inventory", "unprofitable", "kill_switch")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    opportunity: Opportunity
+    detected_at: float
+    book_received_at: float  # when the venue's update that triggered this reached rayarb
+
+
+class ArbitrageDetector:
+    def __init__(
+        self,
+        rules: dict[tuple[str, str], MarketRules],
+        *,
+        min_profit_bps: Decimal,
+        max_book_age_s: float,
+        max_notional: Decimal | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rules = rules
+        self.min_profit_bps = min_profit_bps
+        self.max_book_age_s = max_book_age_s
+        self.max_notional = max_notional
+        self._clock = clock
+        self._books: dict[str, dict[str, OrderBook]] = {}  # symbol -> venue -> latest book
+        self._inventory: dict[str, dict[str, Decimal]] = {}  # venue -> asset -> free
+        self._in_flight: set[PairKey] = set()
+        self.enabled = True
+        self.updates = 0
+        self.detected = 0
+        self.skipped: Counter[str] = Counter()
+
+    def set_inventory(self, venue: str, free: dict[str, Decimal]) -> None:
+        self._inventory[venue] = dict(free)
+
+    def release(self, key: PairKey) -> None:
+        """The opportunity for ``key`` has been handled; the pair may fire again."""
+        self._in_flight.discard(key)
+
+    @property
+    def in_flight(self) -> frozenset[PairKey]:
+        return frozenset(self._in_flight)
+
+    def on_book(self, book: OrderBook) -> list[Detection]:
+        self.updates += 1
+        venues = self._books.setdefault(book.symbol, {})
+        venues[book.exchange] = book
+        now = self._clock()
+        if book.age(now) > self.max_book_age_s:
+            self.skipped["stale_book"] += 1
+            return []
+        found: list[Detection] = []
+        for other in venues.values():
+            if other.exchange == book.exchange:
+                continue
+            if other.age(now) > self.max_book_age_s:
+                self.skipped["stale_book"] += 1
+                continue
+            for buy, sell in ((book, other), (other, book)):
+                detection = self._check(buy, sell, book.received_at, now)
+                if detection is not None:
+                    found.append(detection)
+        return found
+
+    def _check(self, buy: OrderBook, sell: OrderBook, received_at: float, now: float) -> Detection | None:
+        if buy.best_ask is None or sell.best_bid is None or buy.best_ask >= sell.best_bid:
+            return None  # no crossing at the top: the common case, kept cheap
+        key = (buy.symbol, buy.exchange, sell.exchange)
+        if not self.enabled:
+            self.skipped["kill_switch"] += 1
+            return None
+        if key in self._in_flight:
+            self.skipped["in_flight"] += 1
+            return None
+        buy_rules = self.rules[(buy.exchange, buy.symbol)]
+        sell_rules = self.rules[(sell.exchange, sell.symbol)]
+        quote_free = self._inventory.get(buy.exchange, {}).get(buy_rules.quote, ZERO)
+        base_free = self._inventory.get(sell.exchange, {}).get(sell_rules.base, ZERO)
+        if quote_free <= 0 or base_free <= 0:
+            self.skipped["no_inventory"] += 1
+            return None
+        max_amount = None
+        if self.max_notional is not None:
+            max_amount = self.max_notional / buy.best_ask
+        opportunity = size_arbitrage(buy, sell, buy_rules, sell_rules, quote_free=quote_free, base_free=base_free,
+                                     min_profit_bps=self.min_profit_bps, max_amount=max_amount)
+        if opportunity is None:
+            self.skipped["unprofitable"] += 1
+            return None
+        self._in_flight.add(key)
+        self.detected += 1
+        return Detection(opportunity, now, received_at)

@@ -1,0 +1,146 @@
+"""The supervisor's loop, stepped with a fake clock and fake actor handles: no Ray, no cluster."""
+from __future__ import annotations
+
+import asyncio
+import random
+
+from actors.supervision import ActorGone, Supervisor, SupervisorSettings
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeActors:
+    """Actors that can be alive, dead, hung or erroring; records what the supervisor did to them."""
+
+    def __init__(self, names):
+        self.state = {n: "alive" for n in names}
+        self.incarnation = {n: 1 for n in names}
+        self.calls: list[tuple[str, str]] = []
+
+    async def ensure(self, name):
+        self.calls.append(("ensure", name))
+        if self.state[name] in ("dead", "killed"):
+            self.state[name] = "alive"
+            self.incarnation[name] += 1
+
+    async def health(self, name, timeout_s):
+        s = self.state[name]
+        if s in ("dead", "killed"):
+            raise ActorGone(name)
+        if s == "hung":
+            raise asyncio.TimeoutError()
+        if s == "erroring":
+            raise RuntimeError("boom")
+        return {"incarnation": self.incarnation[name]}
+
+    async def kill(self, name):
+        self.calls.append(("kill", name))
+        self.state[name] = "killed"
+
+    async def on_new_incarnation(self, name, first):
+        self.calls.append(("wire-first" if first else "rewire", name))
+
+
+def make(names=("a", "b"), **settings):
+    clock = FakeClock()
+    actors = FakeActors(names)
+    restarted = []
+    sup = Supervisor(list(names), actors, SupervisorSettings(**settings), clock=clock, rng=random.Random(1),
+                     on_restart=restarted.append)
+    return sup, actors, clock, restarted
+
+
+async def run_steps(sup, clock, n, dt=1.0):
+    for _ in range(n):
+        await sup.step()
+        clock.now += dt
+
+
+async def test_first_heartbeat_wires_every_actor_once():
+    sup, actors, clock, restarted = make()
+    await run_steps(sup, clock, 3)
+    assert sorted(c for c in actors.calls if c[0] == "wire-first") == [("wire-first", "a"), ("wire-first", "b")]
+    assert not [c for c in actors.calls if c[0] == "rewire"]
+    assert restarted == []
+    assert all(s["up"] for s in sup.status().values())
+
+
+async def test_dead_actor_is_recreated_and_rewired_at_once():
+    sup, actors, clock, restarted = make()
+    await run_steps(sup, clock, 1)
+    actors.state["a"] = "dead"
+    await run_steps(sup, clock, 2)
+    assert ("ensure", "a") in actors.calls
+    assert ("rewire", "a") in actors.calls
+    assert restarted == ["a"]
+    assert sup.status()["a"]["restarts"] == 1 and sup.status()["b"]["restarts"] == 0
+
+
+async def test_hung_actor_is_killed_only_after_consecutive_failures():
+    sup, actors, clock, restarted = make(failures_before_restart=3)
+    await run_steps(sup, clock, 1)
+    actors.state["b"] = "hung"
+    await run_steps(sup, clock, 2)
+    assert ("kill", "b") not in actors.calls  # two misses: not yet
+    await run_steps(sup, clock, 1)
+    assert ("kill", "b") in actors.calls
+    await run_steps(sup, clock, 1)
+    assert ("rewire", "b") in actors.calls and restarted == ["b"]
+
+
+async def test_a_restart_done_by_ray_itself_is_noticed_through_the_incarnation():
+    sup, actors, clock, restarted = make()
+    await run_steps(sup, clock, 1)
+    actors.incarnation["a"] += 1  # Ray restarted the process: same handle, new memory
+    await run_steps(sup, clock, 1)
+    assert ("rewire", "a") in actors.calls and restarted == ["a"]
+    assert ("ensure", "a") not in actors.calls
+
+
+async def test_recovered_actor_resets_its_failure_count():
+    sup, actors, clock, _ = make(failures_before_restart=3)
+    await run_steps(sup, clock, 1)
+    actors.state["a"] = "erroring"
+    await run_steps(sup, clock, 2)
+    actors.state["a"] = "alive"
+    await run_steps(sup, clock, 1)
+    actors.state["a"] = "erroring"
+    await run_steps(sup, clock, 2)
+    assert ("kill", "a") not in actors.calls
+
+
+async def test_the_loop_survives_errors_raised_by_the_control_itself():
+    sup, actors, clock, _ = make()
+
+    async def broken_wiring(name, first):
+        raise RuntimeError("rewiring failed")
+
+    actors.on_new_incarnation = broken_wiring
+    await run_steps(sup, clock, 3)  # must not raise
+    assert "RuntimeError" in sup.status()["a"]["last_error"]
+    # wiring is retried on the next heartbeat because it never completed
+    calls = []
+
+    async def good_wiring(name, first):
+        calls.append(name)
+
+    actors.on_new_incarnation = good_wiring
+    await run_steps(sup, clock, 2)
+    assert sorted(set(calls)) == ["a", "b"]
+
+
+async def test_heartbeats_are_jittered_and_not_more_frequent_than_the_period():
+    sup, actors, clock, _ = make(heartbeat_period_s=1.0, jitter=0.2)
+    await sup.step()
+    checks = [s.next_check - clock.now for s in sup.actors.values()]
+    assert all(0.8 <= c <= 1.2 for c in checks)
+    assert len(set(checks)) == 2  # two actors, two different jittered times
+    n = len(actors.calls)
+    await sup.step()  # nothing is due yet
+    assert len(actors.calls) == n
