@@ -1,0 +1,73 @@
+"""Conflated fan-out: the newest item wins, one push in flight per subscriber and key, a failing subscriber is isolated."""
+from __future__ import annotations
+
+import asyncio
+
+from actors.conflation import ConflatingPublisher
+
+
+async def test_a_slow_subscriber_gets_the_latest_item_and_never_a_backlog():
+    received: list[int] = []
+    gate = asyncio.Event()
+
+    async def send(handle, item):
+        await gate.wait()
+        received.append(item)
+
+    pub = ConflatingPublisher(send)
+    pub.subscribe("slow", object())
+    for i in range(100):
+        pub.publish("BTC/USDT", i)
+        await asyncio.sleep(0)
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert received == [0, 99]  # the one in flight, then only the newest
+    assert pub.conflated == 98
+    await pub.close()
+
+
+async def test_keys_are_conflated_independently():
+    received: list[tuple[str, int]] = []
+
+    async def send(handle, item):
+        received.append(item)
+
+    pub = ConflatingPublisher(send)
+    pub.subscribe("s", object())
+    pub.publish("A", ("A", 1))
+    pub.publish("B", ("B", 1))
+    pub.publish("A", ("A", 2))
+    await asyncio.sleep(0.01)
+    # A1 was replaced before its push started; B is untouched by A's conflation
+    assert sorted(received) == [("A", 2), ("B", 1)]
+
+
+async def test_a_failing_subscriber_does_not_stop_the_others():
+    got: list[str] = []
+
+    async def send(handle, item):
+        if handle == "bad":
+            raise RuntimeError("dead actor")
+        got.append(item)
+
+    pub = ConflatingPublisher(send)
+    pub.subscribe("bad", "bad")
+    pub.subscribe("good", "good")
+    for i in range(3):
+        pub.publish("k", f"x{i}")
+        await asyncio.sleep(0.001)
+    assert got[-1] == "x2"
+    assert pub.failed >= 1
+
+
+async def test_a_hung_subscriber_times_out_and_frees_its_slot():
+    async def send(handle, item):
+        await asyncio.sleep(10)
+
+    pub = ConflatingPublisher(send, push_timeout_s=0.01)
+    pub.subscribe("hung", object())
+    pub.publish("k", 1)
+    await asyncio.sleep(0.05)
+    assert pub.failed == 1
+    await pub.close()
