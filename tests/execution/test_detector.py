@@ -1,0 +1,112 @@
+"""The detector: one check per other venue on each update, stale books skipped, one opportunity per crossing."""
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from execution.detector import ArbitrageDetector
+from execution.types import MarketRules, OrderBook
+
+
+def rules(venue: str, fee: str = "0.001") -> MarketRules:
+    return MarketRules(venue, "BTC/USDT", "BTC", "USDT", D("0.01"), D("0.00001"), D("0.00001"), None, D("5"),
+                       None, None, D("0.0002"), D(fee))
+
+
+def book(venue: str, bid: str, ask: str, *, at: float = 100.0, qty: str = "1") -> OrderBook:
+    return OrderBook(venue, "BTC/USDT", ((D(bid), D(qty)),), ((D(ask), D(qty)),), received_at=at)
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(venues=("a", "b", "c"), **kw):
+    clock = Clock()
+    det = ArbitrageDetector({(v, "BTC/USDT"): rules(v) for v in venues}, min_profit_bps=D(kw.pop("bps", "1")),
+                            max_book_age_s=kw.pop("max_age", 0.5), clock=clock, **kw)
+    for v in venues:
+        det.set_inventory(v, {"USDT": D("100000"), "BTC": D("2")})
+    return det, clock
+
+
+def test_no_crossing_no_detection():
+    det, _ = make()
+    assert det.on_book(book("a", "60000", "60001")) == []
+    assert det.on_book(book("b", "60000.5", "60001.5")) == []
+    assert det.detected == 0
+
+
+def test_a_profitable_crossing_is_detected_with_buy_on_the_cheap_venue():
+    det, _ = make()
+    det.on_book(book("a", "59800", "59810"))
+    found = det.on_book(book("b", "60000", "60010"))
+    assert len(found) == 1
+    opp = found[0].opportunity
+    assert (opp.buy_exchange, opp.sell_exchange) == ("a", "b")
+    assert opp.buy_limit == D("59810") and opp.sell_limit == D("60000")
+    assert opp.expected_profit > 0
+    assert found[0].book_received_at == 100.0
+
+
+def test_a_crossing_smaller_than_fees_is_skipped_as_unprofitable():
+    det, _ = make()
+    det.on_book(book("a", "59990", "59999"))
+    assert det.on_book(book("b", "60000", "60010")) == []
+    assert det.skipped["unprofitable"] == 1
+
+
+def test_no_double_fire_while_in_flight_then_fires_again_after_release():
+    det, _ = make()
+    det.on_book(book("a", "59800", "59810"))
+    first = det.on_book(book("b", "60000", "60010"))
+    again = det.on_book(book("b", "60000", "60011"))
+    assert len(first) == 1 and again == [] and det.skipped["in_flight"] == 1
+    det.release(("BTC/USDT", "a", "b"))
+    assert len(det.on_book(book("b", "60000", "60012"))) == 1
+
+
+def test_stale_books_are_never_traded():
+    det, clock = make(max_age=0.5)
+    det.on_book(book("a", "59800", "59810", at=99.0))  # 1 s old
+    assert det.on_book(book("b", "60000", "60010", at=100.0)) == []
+    assert det.skipped["stale_book"] >= 1
+
+
+def test_no_inventory_on_the_sell_venue_means_no_opportunity():
+    det, _ = make()
+    det.set_inventory("b", {"USDT": D("100000"), "BTC": D("0")})
+    det.on_book(book("a", "59800", "59810"))
+    assert det.on_book(book("b", "60000", "60010")) == []
+    assert det.skipped["no_inventory"] == 1
+
+
+def test_kill_switch_stops_detection():
+    det, _ = make()
+    det.enabled = False
+    det.on_book(book("a", "59800", "59810"))
+    assert det.on_book(book("b", "60000", "60010")) == []
+    assert det.skipped["kill_switch"] == 1
+
+
+def test_work_per_update_grows_with_venues_not_pairs(monkeypatch):
+    import execution.detector as detector_module
+
+    calls = []
+    real = detector_module.size_arbitrage
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detector_module, "size_arbitrage", counting)
+    venues = [f"v{i}" for i in range(10)]
+    det, _ = make(venues=venues)
+    for v in venues:  # all crossing with each other would be n^2 pairs; one update checks only its own n-1 pairs
+        det.on_book(book(v, "60000", "60000.01"))
+    checks_before = det.updates
+    det.on_book(book("v0", "70000", "70000.01"))  # crosses every other venue, in one direction
+    assert det.updates == checks_before + 1
+    assert len(calls) == len(venues) - 1
