@@ -1,0 +1,37 @@
+"""rayarb's execution domain: pure logic, unit-tested without Ray or network.
+
+What lives here: value types (``types``), commands and events (``messages``), the order lifecycle, validation and
+reconciliation (``order_manager``), the write-ahead journal (``journal``), the error tree and ``log_and_retry``
+(``error_handler``), logging with redaction (``log``), arbitrage decisions and positions, and ``api/`` — the only
+place that imports ccxt. Nothing here imports ray or prometheus_client.
+
+The names below are re-exported lazily, so ``import execution.types`` stays cheap (no ccxt import).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "OrderManager": "execution.order_manager",
+    "Order": "execution.order_manager",
+    "OrderValidationError": "execution.order_manager",
+    "IllegalTransition": "execution.order_manager",
+    "Journal": "execution.journal",
+    "RayarbError": "execution.error_handler",
+    "RetryableError": "execution.error_handler",
+    "FatalError": "execution.error_handler",
+    "AmbiguousOrderError": "execution.error_handler",
+    "log_and_retry": "execution.error_handler",
+    "get_logger": "execution.log",
+    "configure_logging": "execution.log",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'execution' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,148 @@
+"""Journal: WAL mode, exact Decimal round trip, append-only transitions, fill dedup, non-terminal listing, reopening
+from another process, refusal of inconsistent writes, rollback of a failed transaction."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal as D
+
+import pytest
+
+from execution.journal import Journal, JournaledOrder, JournalError
+from execution.order_manager import TERMINAL
+from execution.types import Fill, OrderStatus, OrderType, Side, TimeInForce
+
+S = OrderStatus
+
+
+def row(client_order_id="c1", *, status=S.INITIALIZED, amount="0.00012345678901234567", price="65432.10000001",
+        exchange="binance", created_ts=1.0) -> JournaledOrder:
+    return JournaledOrder(client_order_id=client_order_id, exchange=exchange, symbol="BTC/USDT", side=Side.BUY,
+                          order_type=OrderType.LIMIT, time_in_force=TimeInForce.IOC, amount=D(amount),
+                          price=D(price), status=status, exchange_order_id=None, opportunity_id="opp-1",
+                          filled=D(0), not_found_count=0, reason=None, created_ts=created_ts, updated_ts=created_ts)
+
+
+def fill(trade_id="t1", *, exchange="binance", amount="0.0001", client_order_id="c1") -> Fill:
+    return Fill(exchange=exchange, symbol="BTC/USDT", side=Side.BUY, price=D("65432.10"), amount=D(amount),
+                fee=D("1E-8"), fee_asset="BNB", trade_id=trade_id, client_order_id=client_order_id,
+                exchange_order_id="42", ts_ms=1_800_000_000_123)
+
+
+@pytest.fixture
+def journal(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as journal:
+        yield journal
+
+
+def test_opens_in_wal_mode_with_the_chosen_synchronous_level(tmp_path):
+    with Journal(tmp_path / "a.sqlite") as journal:
+        assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with Journal(tmp_path / "b.sqlite", synchronous="FULL") as journal:
+        assert journal._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with pytest.raises(ValueError):
+        Journal(tmp_path / "c.sqlite", synchronous="OFF")
+
+
+def test_order_and_fill_decimals_round_trip_exactly(journal):
+    original = row()
+    journal.record_order(original)
+    assert journal.get("c1") == original
+    journal.record_fill(fill())
+    (stored,) = journal.fills()
+    assert stored == fill() and str(stored.fee) == "1E-8"
+    stored_text = journal._db.execute("SELECT amount, price FROM orders").fetchone()
+    assert stored_text == ("0.00012345678901234567", "65432.10000001")
+
+
+def test_transitions_are_appended_and_the_row_follows(journal):
+    journal.record_submitted_order(row(), ts_event=2.0, ts_init=2.0)
+    journal.record_transition("c1", S.SUBMITTED, S.ACCEPTED, event="OrderAccepted", ts_event=3.0, ts_init=3.1,
+                              exchange_order_id="42")
+    journal.record_transition("c1", S.ACCEPTED, S.PARTIALLY_FILLED, event="OrderFilled", ts_event=4.0, ts_init=4.1,
+                              filled=D("0.0001"))
+    assert [(t.from_status, t.to_status, t.event) for t in journal.transitions("c1")] == [
+        (None, S.INITIALIZED, "OrderInitialized"), (S.INITIALIZED, S.SUBMITTED, "OrderSubmitted"),
+        (S.SUBMITTED, S.ACCEPTED, "OrderAccepted"), (S.ACCEPTED, S.PARTIALLY_FILLED, "OrderFilled")]
+    current = journal.get("c1")
+    assert (current.status, current.exchange_order_id, current.filled, current.updated_ts) == (
+        S.PARTIALLY_FILLED, "42", D("0.0001"), 4.1)
+
+
+def test_a_transition_from_the_wrong_status_is_refused_and_nothing_is_written(journal):
+    journal.record_order(row())
+    with pytest.raises(JournalError):
+        journal.record_transition("c1", S.SUBMITTED, S.ACCEPTED, event="OrderAccepted", ts_event=1, ts_init=1)
+    with pytest.raises(JournalError):
+        journal.record_transition("nope", S.SUBMITTED, S.ACCEPTED, event="OrderAccepted", ts_event=1, ts_init=1)
+    assert len(journal.transitions()) == 1 and journal.get("c1").status is S.INITIALIZED
+
+
+def test_the_same_client_order_id_cannot_be_journaled_twice(journal):
+    journal.record_order(row())
+    with pytest.raises(JournalError):
+        journal.record_order(row())
+
+
+def test_a_repeated_fill_is_ignored_and_reported_as_duplicate(journal):
+    assert journal.record_fill(fill("t1")) is True
+    assert journal.record_fill(fill("t1")) is False
+    assert journal.record_fill(fill("t1", exchange="okx")) is True  # trade ids are unique per exchange and symbol
+    assert journal.record_fills([fill("t2"), fill("t1"), fill("t3")]) == [True, False, True]
+    assert [f.trade_id for f in journal.fills(exchange="binance")] == ["t1", "t2", "t3"]
+    assert journal.has_fill("binance", "BTC/USDT", "t2") and not journal.has_fill("binance", "BTC/USDT", "t9")
+
+
+def test_non_terminal_orders_lists_what_reconciliation_must_resolve(journal):
+    statuses = list(OrderStatus)
+    for index, status in enumerate(statuses):
+        journal.record_order(row(f"c{index}", status=status, created_ts=float(index)))
+    journal.record_order(row("other-venue", status=S.UNKNOWN, exchange="okx", created_ts=99.0))
+    expected = [f"c{i}" for i, status in enumerate(statuses) if status not in TERMINAL]
+    assert [o.client_order_id for o in journal.non_terminal_orders("binance")] == expected
+    assert len(journal.non_terminal_orders()) == len(expected) + 1
+    assert [o.client_order_id for o in journal.orders(status=S.FILLED)] == [f"c{statuses.index(S.FILLED)}"]
+
+
+def test_a_failed_transaction_rolls_back_every_write_in_it(journal):
+    with pytest.raises(RuntimeError):
+        with journal.transaction():
+            journal.record_order(row())
+            journal.record_fill(fill())
+            raise RuntimeError("crash between writes")
+    assert journal.orders() == [] and journal.fills() == [] and journal.transitions() == []
+
+
+def test_a_restarted_process_reads_and_continues_the_same_file(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    with Journal(path) as journal:
+        journal.record_submitted_order(row(), ts_event=2.0, ts_init=2.0)
+        journal.record_fill(fill())
+    script = (
+        "import sys\n"
+        "from decimal import Decimal\n"
+        "from execution.journal import Journal\n"
+        "from execution.types import OrderStatus as S\n"
+        "j = Journal(sys.argv[1])\n"
+        "(o,) = j.non_terminal_orders()\n"
+        "assert o.client_order_id == 'c1' and o.status is S.SUBMITTED and o.amount == Decimal('0.00012345678901234567')\n"
+        "assert [f.trade_id for f in j.fills()] == ['t1']\n"
+        "j.record_transition('c1', S.SUBMITTED, S.FILLED, event='OrderUpdated', ts_event=5.0, ts_init=5.0)\n"
+        "j.close()\n")
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=60)
+    with Journal(path) as journal:
+        assert journal.non_terminal_orders() == []
+        assert journal.get("c1").status is S.FILLED
+
+
+def test_two_connections_see_each_others_commits(tmp_path):
+    path = tmp_path / "two.sqlite"
+    with Journal(path) as writer, Journal(path) as reader:
+        writer.record_order(row())
+        assert reader.get("c1") == row()
+        # A plain sqlite3 reader also sees committed rows (WAL readers do not block the writer).
+        plain = sqlite3.connect(path)
+        assert plain.execute("SELECT status FROM orders").fetchone() == ("initialized",)
+        plain.close()
