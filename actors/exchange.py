@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from actors.conflation import ConflatingPublisher
-from actors.telemetry import Telemetry
+from actors.telemetry import process_metrics
 from execution.api.errors import translate_ccxt_error
-from execution.api.orders import snapshot_from_ccxt
+from execution.error_handler import ExchangeUnavailable, OrderNotFound
+from execution.log import register_secret
+from execution.api.orders import order_snapshot_from_ccxt
 from execution.api.other_exchange_api import order_book_from_ccxt
 from execution.api.precision import rules_from_market
 from execution.api.venue import make_exchange
@@ -55,7 +58,8 @@ class ExchangeConnection:
     """Plain class; orchestration turns it into the named Ray actor ``exchange:<venue>``."""
 
     def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
-                 stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25) -> None:
+                 stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
+                 balance_refresh_s: float = 1.0) -> None:
         self.venue = venue
         self.symbols = list(symbols)
         self._stream_timeout_s = stream_timeout_s
@@ -69,8 +73,15 @@ class ExchangeConnection:
         self._tasks: list[asyncio.Task] = []
         self._paper_balances = paper_balances
         self._paper: PaperVenue | None = None
-        self.telemetry = Telemetry(actor="exchange", exchange=venue.name)
+        self.metrics = process_metrics([venue.name], self.symbols)
+        self.incarnation = uuid.uuid4().hex
         self._started = asyncio.Event()
+        self._balance_task: asyncio.Task | None = None
+        self._balance_refresh_s = balance_refresh_s
+        self.balances_cache: dict[str, tuple[Decimal, Decimal]] = {}
+        for value in (venue.api_key, venue.secret):
+            if value:
+                register_secret(value)
 
     # ----- lifecycle -----
     async def start(self) -> dict[str, MarketRules]:
@@ -92,6 +103,7 @@ class ExchangeConnection:
             self._paper = PaperVenue(v.name, self._rules, balances)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._follow_book(s)) for s in self.symbols]
+        self._tasks.append(loop.create_task(self._follow_balances()))
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules
@@ -113,6 +125,7 @@ class ExchangeConnection:
     async def health(self) -> dict[str, Any]:
         now = time.time()
         return {
+            "incarnation": self.incarnation,
             "venue": self.venue.name,
             "started": self._started.is_set(),
             "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},
@@ -122,9 +135,29 @@ class ExchangeConnection:
 
     # ----- market data -----
     async def subscribe(self, name: str, handle: Any) -> None:
+        """Push every book (and balances, as ``("balances", venue, free)``) to ``handle.on_book`` from now on."""
         self._publisher.subscribe(name, handle)
         for symbol, book in self._books.items():
             self._publisher.publish(symbol, book)
+        if self.balances_cache:
+            self._publish_balances()
+
+    def _publish_balances(self) -> None:
+        free = {asset: free for asset, (free, _locked) in self.balances_cache.items()}
+        self._publisher.publish("balances", ("balances", self.venue.name, free))
+
+    async def _follow_balances(self) -> None:
+        """Refresh free balances for the detector's sizing; the order manager re-checks before sending."""
+        while True:
+            try:
+                self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+                self._publish_balances()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.metrics.count_exchange_error(self.venue.name, exc)
+                logger.warning("%s: balance refresh failed (%s)", self.venue.name, type(exc).__name__)
+            await asyncio.sleep(self._balance_refresh_s)
 
     async def market_rules(self) -> dict[str, MarketRules]:
         await asyncio.wait_for(self._started.wait(), 60)
@@ -143,7 +176,7 @@ class ExchangeConnection:
                 raise
             except Exception as exc:
                 self._stream_up[symbol] = False
-                self.telemetry.exchange_error(exc)
+                self.metrics.count_exchange_error(self.venue.name, exc)
                 logger.warning("%s %s: depth stream failed (%s); polling REST", self.venue.name, symbol,
                                type(exc).__name__)
                 try:
@@ -151,7 +184,7 @@ class ExchangeConnection:
                 except asyncio.CancelledError:
                     raise
                 except Exception as poll_exc:
-                    self.telemetry.exchange_error(poll_exc)
+                    self.metrics.count_exchange_error(self.venue.name, poll_exc)
                     await asyncio.sleep(self._poll_interval_s)
                     continue
                 await asyncio.sleep(self._poll_interval_s)
@@ -160,12 +193,12 @@ class ExchangeConnection:
     def _on_book(self, symbol: str, raw: dict) -> None:
         received_at = time.time()
         try:
-            book = order_book_from_ccxt(self.venue.name, raw, symbol=symbol, received_at=received_at, depth=20)
+            book = order_book_from_ccxt(self.venue.name, _top(raw, 20), symbol=symbol, received_at=received_at)
         except ValueError as exc:
             logger.warning("%s %s: book rejected: %s", self.venue.name, symbol, exc)
             return
         self._books[symbol] = book
-        self.telemetry.book_update(symbol)
+        self.metrics.count_book_update(self.venue.name, symbol)
         self._publisher.publish(symbol, book)
 
     # ----- orders -----
@@ -175,13 +208,11 @@ class ExchangeConnection:
         if self._paper is not None:
             book = self._books.get(command.symbol)
             if book is None:
-                raise ValueError(f"{self.venue.name} {command.symbol}: no book to paper-trade against")
+                raise ExchangeUnavailable(f"{self.venue.name} {command.symbol}: no book to paper-trade against",
+                                          exchange=self.venue.name, client_order_id=command.client_order_id)
             snapshot = self._paper.fill_ioc(book, command.side, command.amount, command.price, command.client_order_id)
             return SubmitOutcome(snapshot, sent_at, time.time())
-        params = {"clientOrderId": command.client_order_id}
-        if command.time_in_force:
-            params["timeInForce"] = command.time_in_force.value
-        self.telemetry.order_sent(command, sent_at)
+        params = {"clientOrderId": command.client_order_id, "timeInForce": command.time_in_force.value}
         try:
             raw = await self._rest.create_order(
                 command.symbol, command.order_type.value, command.side.value, str(command.amount),
@@ -189,42 +220,80 @@ class ExchangeConnection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.telemetry.exchange_error(exc)
-            raise translate_ccxt_error(exc, order_creating=True, venue=self.venue.name,
-                                       client_order_id=command.client_order_id) from None
+            self.metrics.count_exchange_error(self.venue.name, exc)
+            raise translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=command.client_order_id,
+                                       creating_order=True) from None
         acked_at = time.time()
-        snapshot = snapshot_from_ccxt(self.venue.name, raw)
-        self.telemetry.order_acked(command, snapshot, sent_at, acked_at)
+        self.metrics.observe_order_ack(self.venue.name, command.order_type, acked_at - sent_at)
+        snapshot = order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=command.client_order_id)
+        self._refresh_balances_soon()
         return SubmitOutcome(snapshot, sent_at, acked_at)
 
     async def lookup_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
-        """The order as the venue knows it, by client order id; None when the venue has never seen it."""
+        """The order as the venue knows it, with its trades, by client order id; None when the venue never saw it."""
         if self._paper is not None:
             return self._paper.orders.get(client_order_id)
         try:
             raw = await self._rest.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+            trades = None
+            if raw.get("id") and Decimal(str(raw.get("filled") or 0)) > 0:
+                # GET /order carries no fills: take them from the order's trades.
+                trades = await self._rest.fetch_order_trades(raw["id"], symbol)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            translated = translate_ccxt_error(exc, order_creating=False, venue=self.venue.name,
-                                              client_order_id=client_order_id)
-            if type(translated).__name__ == "OrderNotFound":
+            translated = translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=client_order_id)
+            if isinstance(translated, OrderNotFound):
                 return None
-            self.telemetry.exchange_error(exc)
+            self.metrics.count_exchange_error(self.venue.name, exc)
             raise translated from None
-        return snapshot_from_ccxt(self.venue.name, raw)
+        return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id, trades=trades)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderSnapshot:
-        raw = await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
-        return snapshot_from_ccxt(self.venue.name, raw)
+        try:
+            raw = await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.metrics.count_exchange_error(self.venue.name, exc)
+            raise translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=client_order_id) from None
+        return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id)
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        """Free and locked per asset."""
+        """Free and locked per asset, fetched now."""
+        self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+        return self.balances_cache
+
+    async def _fetch_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         if self._paper is not None:
             return {asset: (amount, Decimal(0)) for asset, amount in self._paper.balances.items()}
-        raw = await self._rest.fetch_balance()
+        try:
+            raw = await self._rest.fetch_balance()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise translate_ccxt_error(exc, exchange=self.venue.name) from None
         return {asset: (Decimal(str(v.get("free") or 0)), Decimal(str(v.get("used") or 0)))
                 for asset, v in raw.items() if isinstance(v, dict) and "free" in v}
+
+    def _refresh_balances_soon(self) -> None:
+        if self._balance_task is None or self._balance_task.done():
+            self._balance_task = asyncio.get_running_loop().create_task(self._refresh_balances_once())
+
+    async def _refresh_balances_once(self) -> None:
+        try:
+            self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+            self._publish_balances()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass  # the periodic refresh reports failures
+
+
+def _top(raw: dict, depth: int) -> dict:
+    """The top ``depth`` levels of a ccxt book (ccxt.pro keeps the whole book; the detector needs the top)."""
+    return {"symbol": raw.get("symbol"), "timestamp": raw.get("timestamp"), "nonce": raw.get("nonce"),
+            "bids": raw["bids"][:depth], "asks": raw["asks"][:depth]}
 
 
 async def _push_book(handle: Any, book: OrderBook) -> None:
