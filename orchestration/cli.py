@@ -1,0 +1,178 @@
+"""The `rayarb` command line: `rayarb sim`, `rayarb run`, `rayarb report`.
+
+`sim` delegates to ``simulator.cli``; `run` validates its arguments and the config (mode, keys) and hands a frozen
+``RunOptions`` to ``orchestration.main_job.run_main_job``; `report` prints a run directory's report as tables. Those
+modules are imported only when their subcommand runs, so `rayarb --help` stays fast.
+
+Operator errors (bad arguments, a bad config, missing keys, ``--live`` without keys, an unreachable cluster) print one
+line to stderr and return a non-zero code, never a traceback. Exit codes: 0 done, 1 the run failed (or an operator
+error outside the config, such as an unreachable cluster), 2 a usage or configuration error, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import math
+import sys
+from typing import Mapping, NoReturn, Sequence
+
+from orchestration.config import ConfigError, UserError, build_run_options
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _UsageError(Exception):
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message} (see {prog} --help)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and raise instead of exiting the process."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self.prog, message)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="YAML run config (see config.example.yaml); without it rayarb starts three local venues "
+                             "and trades them")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="join a running Ray cluster ('auto' or HOST:PORT) instead of starting a private local Ray")
+    parser.add_argument("--duration", type=_positive_seconds, metavar="S",
+                        help="stop after S seconds (default: the config's run.duration_s, else until Ctrl-C)")
+    parser.add_argument("--metrics-port", type=_port, metavar="P",
+                        help="Prometheus scrape port (0 = any free port; default: the config's metrics.port)")
+    parser.add_argument("--run-dir", metavar="DIR", help="where the journal and the run report go (default: runs)")
+    parser.add_argument("--live", action="store_true",
+                        help="send real orders to real exchanges (needs every venue's keys in the environment); "
+                             "without it real exchanges are paper-traded")
+    parser.add_argument("--log-level", default="INFO", help="logging level on stderr (default %(default)s)")
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The `rayarb` parser. The `sim` arguments come from ``simulator.cli`` and are only added when `sim` is asked for."""
+    parser = _Parser(prog="rayarb", description="Cross-exchange crypto arbitrage on Ray, with a local exchange simulator.")
+    commands = parser.add_subparsers(dest="command", metavar="{sim,run,report}", parser_class=_Parser)
+    commands.required = True
+    sim = commands.add_parser("sim", help="run local Binance-dialect venues (alpha, beta, gamma)",
+                              description="Run local venues that speak Binance's spot REST API and depth WebSocket.")
+    if _first_command(argv) == "sim":
+        _load_simulator_cli().add_sim_arguments(sim)
+    run = commands.add_parser("run", help="run the arbitrage (paper by default, --live for real orders)",
+                              description="Start Ray (or join a cluster) and run the arbitrage until --duration or "
+                                          "Ctrl-C, then write the run report.")
+    _add_run_arguments(run)
+    report = commands.add_parser("report", help="print the report of a finished run",
+                                 description="Print a run directory's report (report.json, orders.csv, fills.csv).")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--plot", action="store_true", help="also draw the run's charts (metrics.plots)")
+    return parser
+
+
+def _first_command(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _load_simulator_cli():
+    if importlib.util.find_spec("simulator.cli") is None:
+        raise UserError("the simulator is not installed (simulator.cli is missing)")
+    return importlib.import_module("simulator.cli")
+
+
+def _cmd_sim(args: argparse.Namespace) -> int:
+    return int(_load_simulator_cli().run_sim(args))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    options = build_run_options(
+        config_path=args.config,
+        address=args.address,
+        duration_s=args.duration,
+        metrics_port=args.metrics_port,
+        run_dir=args.run_dir,
+        live=args.live,
+    )
+    if importlib.util.find_spec("orchestration.main_job") is None:
+        raise UserError("orchestration.main_job is not available in this installation")
+    from orchestration.main_job import run_main_job  # the lead's module; imported late so the CLI works without it
+
+    logger.info("starting rayarb in %s mode%s", options.mode.value,
+                f" from {options.config_path}" if options.config_path else " with local venues")
+    return int(run_main_job(options))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report import ReportError, format_report
+
+    try:
+        print(format_report(args.run_dir))
+    except ReportError as e:
+        raise UserError(str(e)) from None
+    if args.plot:
+        if importlib.util.find_spec("metrics.plots") is None:
+            raise UserError("plotting is not available (metrics.plots is missing)")
+        from metrics.plots import plot_run
+
+        written = plot_run(args.run_dir) or {}
+        for path in (written.values() if isinstance(written, Mapping) else written):
+            print(f"plot written: {path}")
+    return EXIT_OK
+
+
+_COMMANDS = {"sim": _cmd_sim, "run": _cmd_run, "report": _cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rayarb` console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _first_command(argv) or "rayarb"
+    try:
+        parser = build_parser(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help and --version exit through argparse
+            return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
+        return _COMMANDS[args.command](args)
+    except _UsageError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except UserError as e:
+        print(f"rayarb {command}: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, ConfigError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"rayarb {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

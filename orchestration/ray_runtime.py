@@ -1,0 +1,191 @@
+"""Starting a local Ray for rayarb, or joining a running cluster, with one consistent authentication mode.
+
+Ray 2.60 switches token authentication on by default for a new local cluster (creating ~/.ray/auth_token), while a
+process that joins by address only uses a token it can find. Every process rayarb starts must therefore agree on
+``RAY_AUTH_MODE``; ``ensure_auth_mode_env`` decides it once, in the environment, so Ray's own child processes (raylet,
+workers, actors) inherit the same value:
+
+- an explicit ``RAY_AUTH_MODE`` set by the user is always kept;
+- rayarb's own throw-away local Ray (no address) uses ``disabled``: it listens on this machine only and dies with the run;
+- joining a cluster (``auto`` or ``host:port``) uses ``token`` when a token is available (``RAY_AUTH_TOKEN``,
+  ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), which is what a real deployment (ray_cluster.yaml) runs with,
+  and ``disabled`` otherwise.
+
+The dashboard stays off unless asked for. All actors live in the ``rayarb`` namespace.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from orchestration.config import UserError
+
+logger = logging.getLogger(__name__)
+
+RAYARB_NAMESPACE = "rayarb"
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
+AUTH_TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
+AUTH_MODES = ("disabled", "token")
+# ray.init(address=...) retries an unreachable GCS for minutes; a TCP probe first turns that into a quick, clear error.
+CONNECT_PROBE_TIMEOUT_S = 5.0
+
+
+class RayStartError(UserError):
+    """Ray could not be started or joined: check the address, that the cluster runs, and its auth mode / token."""
+
+
+@dataclass(frozen=True, slots=True)
+class RayRuntimeInfo:
+    """What ``start_or_join_ray`` connected to."""
+
+    started_locally: bool
+    address: str  # the GCS address of the cluster
+    namespace: str
+    node_id: str
+    auth_mode: str
+    dashboard_url: str | None
+    session_dir: str | None  # logs and Ray's metrics service-discovery file live under its parent
+    metrics_export_port: int | None
+
+
+def _token_available(environ: Mapping[str, str]) -> bool:
+    if environ.get(AUTH_TOKEN_ENV):
+        return True
+    token_path = environ.get(AUTH_TOKEN_PATH_ENV)
+    if token_path:
+        return Path(token_path).expanduser().is_file()
+    return (Path.home() / ".ray" / "auth_token").is_file()
+
+
+def ensure_auth_mode_env(address: str | None = None) -> str:
+    """Set ``RAY_AUTH_MODE`` in this process's environment (inherited by every process Ray starts) and return it.
+
+    A value the user set is kept (``RayStartError`` if it is neither ``disabled`` nor ``token``). Otherwise: no
+    ``address`` (rayarb's own local Ray) -> ``disabled``; joining a cluster -> ``token`` if a token is available,
+    else ``disabled``.
+    """
+    current = os.environ.get(AUTH_MODE_ENV)
+    if current is not None:
+        mode = current.strip().lower()
+        if mode not in AUTH_MODES:
+            raise RayStartError(f"{AUTH_MODE_ENV} must be one of {', '.join(AUTH_MODES)}, got {current!r}")
+    elif address is None:
+        mode = "disabled"
+    else:
+        mode = "token" if _token_available(os.environ) else "disabled"
+    os.environ[AUTH_MODE_ENV] = mode
+    _refresh_ray_config()  # even if unchanged: the cache may predate a change made by someone else
+    return mode
+
+
+def _refresh_ray_config() -> None:
+    """Ray caches its config (auth mode included) from the environment; re-read it if Ray is loaded but not running.
+
+    Without this, a process that imported Ray before the variable was set would start Ray in the cached mode.
+    """
+    if "ray._raylet" not in sys.modules:
+        return
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        from ray._raylet import Config  # private API, pinned by ray>=2.60,<2.61
+
+        Config.initialize("")
+    except (ImportError, AttributeError) as e:  # a newer Ray: ray.init re-reads the environment itself
+        logger.debug("could not refresh Ray's cached config: %s", e)
+
+
+def start_or_join_ray(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    include_dashboard: bool = False,
+    temp_dir: str | os.PathLike[str] | None = None,
+    metrics_export_port: int | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    object_store_memory: int | None = None,
+) -> RayRuntimeInfo:
+    """Start a private local Ray (``address=None``) or join a cluster (``"auto"`` or ``"host:port"``).
+
+    ``num_cpus``, ``include_dashboard``, ``temp_dir``, ``metrics_export_port`` and ``object_store_memory`` shape a
+    local start; a cluster already has them, so passing them with an address is a ``RayStartError``. Failures to start
+    or connect are ``RayStartError`` with one readable line.
+    """
+    local_only = {"num_cpus": num_cpus, "temp_dir": temp_dir, "metrics_export_port": metrics_export_port,
+                  "object_store_memory": object_store_memory}
+    if address is not None:
+        given = [name for name, value in local_only.items() if value is not None]
+        if include_dashboard:
+            given.append("include_dashboard")
+        if given:
+            raise RayStartError(f"{', '.join(given)} only apply when rayarb starts its own Ray; "
+                                f"the cluster at {address!r} already has its settings")
+    if address is not None and address != "auto":
+        _probe_address(address, CONNECT_PROBE_TIMEOUT_S)
+    auth_mode = ensure_auth_mode_env(address)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload from a trading process
+
+    import ray
+
+    if ray.is_initialized():
+        raise RayStartError("Ray is already initialised in this process; call shutdown_ray() first")
+    kwargs: dict[str, Any] = {"namespace": RAYARB_NAMESPACE, "runtime_env": runtime_env}
+    if address is None:
+        kwargs.update(
+            num_cpus=num_cpus,
+            include_dashboard=include_dashboard,
+            _temp_dir=str(Path(temp_dir).resolve()) if temp_dir is not None else None,
+            _metrics_export_port=metrics_export_port,
+            object_store_memory=object_store_memory,
+        )
+    else:
+        kwargs["address"] = address
+    try:
+        context = ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        where = f"join the Ray cluster at {address!r}" if address is not None else "start a local Ray"
+        raise RayStartError(f"could not {where} ({AUTH_MODE_ENV}={auth_mode}): {first_line}") from e
+    info = RayRuntimeInfo(
+        started_locally=address is None,
+        address=context.address_info.get("gcs_address") or context.address_info.get("address") or "",
+        namespace=RAYARB_NAMESPACE,
+        node_id=ray.get_runtime_context().get_node_id(),
+        auth_mode=auth_mode,
+        dashboard_url=context.dashboard_url or None,
+        session_dir=context.address_info.get("session_dir"),
+        metrics_export_port=metrics_export_port if address is None else None,
+    )
+    logger.info("ray %s at %s (namespace %s, auth %s%s)", "started" if info.started_locally else "joined",
+                info.address, info.namespace, info.auth_mode,
+                f", dashboard {info.dashboard_url}" if info.dashboard_url else "")
+    return info
+
+
+def _probe_address(address: str, timeout_s: float) -> None:
+    """Raise ``RayStartError`` unless something accepts TCP connections at ``host:port`` (or ``ray://host:port``)."""
+    target = address.split("://", 1)[-1]
+    host, _, port_text = target.rpartition(":")
+    if not host or not port_text.isdigit():
+        raise RayStartError(f"a Ray address is 'auto' or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port_text)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise RayStartError(f"no Ray cluster reachable at {address!r}: {e.strerror or e}") from None
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray (and stop it if rayarb started it). Safe to call when Ray is not running."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
