@@ -21,6 +21,7 @@ class ConflatingPublisher:
         self._send = send
         self._push_timeout_s = push_timeout_s
         self._subscribers: dict[str, Any] = {}
+        self._keys: dict[str, frozenset | None] = {}  # subscriber -> the keys it wants (None: all)
         self._waiting: dict[tuple[str, Hashable], Any] = {}
         self._in_flight: set[tuple[str, Hashable]] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -28,12 +29,15 @@ class ConflatingPublisher:
         self.conflated = 0
         self.failed = 0
 
-    def subscribe(self, name: str, handle: Any) -> None:
-        """Add or replace a subscriber (a restarted subscriber comes back under the same name)."""
+    def subscribe(self, name: str, handle: Any, keys: frozenset | None = None) -> None:
+        """Add or replace a subscriber (a restarted subscriber comes back under the same name); ``keys`` limits
+        what it receives."""
         self._subscribers[name] = handle
+        self._keys[name] = keys
 
     def unsubscribe(self, name: str) -> None:
         self._subscribers.pop(name, None)
+        self._keys.pop(name, None)
 
     @property
     def subscribers(self) -> list[str]:
@@ -41,6 +45,9 @@ class ConflatingPublisher:
 
     def publish(self, key: Hashable, item: Any) -> None:
         for name in self._subscribers:
+            wanted = self._keys.get(name)
+            if wanted is not None and key not in wanted:
+                continue
             slot = (name, key)
             if slot in self._waiting:
                 self.conflated += 1

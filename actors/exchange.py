@@ -134,9 +134,9 @@ class ExchangeConnection:
         }
 
     # ----- market data -----
-    async def subscribe(self, name: str, handle: Any) -> None:
+    async def subscribe(self, name: str, handle: Any, balances_only: bool = False) -> None:
         """Push every book (and balances, as ``("balances", venue, free)``) to ``handle.on_book`` from now on."""
-        self._publisher.subscribe(name, handle)
+        self._publisher.subscribe(name, handle, frozenset({"balances"}) if balances_only else None)
         for symbol, book in self._books.items():
             self._publisher.publish(symbol, book)
         if self.balances_cache:

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 PairKey = tuple[str, str, str]  # (symbol, buy venue, sell venue)
 
-SKIP_REASONS = ("stale_book", "in_flight", "no_inventory", "unprofitable", "kill_switch")
+SKIP_REASONS = ("stale_book", "in_flight_limit", "insufficient_balance", "below_min_profit", "kill_switch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +94,14 @@ class ArbitrageDetector:
             self.skipped["kill_switch"] += 1
             return None
         if key in self._in_flight:
-            self.skipped["in_flight"] += 1
+            self.skipped["in_flight_limit"] += 1
             return None
         buy_rules = self.rules[(buy.exchange, buy.symbol)]
         sell_rules = self.rules[(sell.exchange, sell.symbol)]
         quote_free = self._inventory.get(buy.exchange, {}).get(buy_rules.quote, ZERO)
         base_free = self._inventory.get(sell.exchange, {}).get(sell_rules.base, ZERO)
         if quote_free <= 0 or base_free <= 0:
-            self.skipped["no_inventory"] += 1
+            self.skipped["insufficient_balance"] += 1
             return None
         max_amount = None
         if self.max_notional is not None:
@@ -109,7 +109,7 @@ class ArbitrageDetector:
         opportunity = size_arbitrage(buy, sell, buy_rules, sell_rules, quote_free=quote_free, base_free=base_free,
                                      min_profit_bps=self.min_profit_bps, max_amount=max_amount)
         if opportunity is None:
-            self.skipped["unprofitable"] += 1
+            self.skipped["below_min_profit"] += 1
             return None
         self._in_flight.add(key)
         self.detected += 1

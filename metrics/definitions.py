@@ -46,6 +46,7 @@ SKIP_REASONS = (
     "in_flight_limit",
     "cooldown",
     "exchange_unavailable",
+    "kill_switch",
     OTHER,
 )
 # ccxt's error classes (ccxt/base/errors.py), most specific first is not needed: the class's own MRO is walked.

@@ -55,7 +55,7 @@ def test_a_crossing_smaller_than_fees_is_skipped_as_unprofitable():
     det, _ = make()
     det.on_book(book("a", "59990", "59999"))
     assert det.on_book(book("b", "60000", "60010")) == []
-    assert det.skipped["unprofitable"] == 1
+    assert det.skipped["below_min_profit"] == 1
 
 
 def test_no_double_fire_while_in_flight_then_fires_again_after_release():
@@ -63,7 +63,7 @@ def test_no_double_fire_while_in_flight_then_fires_again_after_release():
     det.on_book(book("a", "59800", "59810"))
     first = det.on_book(book("b", "60000", "60010"))
     again = det.on_book(book("b", "60000", "60011"))
-    assert len(first) == 1 and again == [] and det.skipped["in_flight"] == 1
+    assert len(first) == 1 and again == [] and det.skipped["in_flight_limit"] == 1
     det.release(("BTC/USDT", "a", "b"))
     assert len(det.on_book(book("b", "60000", "60012"))) == 1
 
@@ -80,7 +80,7 @@ def test_no_inventory_on_the_sell_venue_means_no_opportunity():
     det.set_inventory("b", {"USDT": D("100000"), "BTC": D("0")})
     det.on_book(book("a", "59800", "59810"))
     assert det.on_book(book("b", "60000", "60010")) == []
-    assert det.skipped["no_inventory"] == 1
+    assert det.skipped["insufficient_balance"] == 1
 
 
 def test_kill_switch_stops_detection():

@@ -1,0 +1,110 @@
+"""The ``detector`` actor: latest books from every exchange actor in, opportunities out to the order manager.
+
+Thin: detection and sizing are ``execution.detector``. It keeps at most one opportunity in flight per symbol and venue
+pair (released when the order manager answers or the call times out), so nothing queues up behind a slow order manager.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal
+from typing import Any
+
+from actors.common import ORDER_MANAGER, Deployment, Peers, exchange_actor_name, new_incarnation
+from actors.telemetry import process_metrics
+from execution.detector import ArbitrageDetector, Detection
+from execution.messages import ArbitrageDetected
+from execution.types import MarketRules, OrderBook
+
+logger = logging.getLogger(__name__)
+
+OPPORTUNITY_TIMEOUT_S = 60.0
+
+
+class DetectorActor:
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.incarnation = new_incarnation()
+        self.peers = Peers()
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        self.detector: ArbitrageDetector | None = None
+        self._inventory: dict[str, dict[str, Decimal]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._enabled = False  # the supervisor enables detection once the run's baseline is taken
+        self._sequence = 0
+
+    async def start(self) -> None:
+        """Load every venue's market rules (idempotent)."""
+        if self.detector is not None:
+            return
+        names = self.deployment.venue_names
+        answers = await asyncio.gather(*(self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60)
+                                         for v in names))
+        rules: dict[tuple[str, str], MarketRules] = {}
+        for venue, venue_rules in zip(names, answers):
+            for symbol, r in venue_rules.items():
+                rules[(venue, symbol)] = r
+        strategy = self.deployment.strategy
+        self.detector = ArbitrageDetector(rules, min_profit_bps=Decimal(strategy.min_profit_bps),
+                                          max_book_age_s=strategy.max_book_age_ms / 1000,
+                                          max_notional=Decimal(strategy.max_notional_per_trade))
+        self.detector.enabled = self._enabled
+        for venue, free in self._inventory.items():
+            self.detector.set_inventory(venue, free)
+
+    async def health(self) -> dict[str, Any]:
+        d = self.detector
+        return {"incarnation": self.incarnation, "started": d is not None,
+                "updates": d.updates if d else 0, "detected": d.detected if d else 0,
+                "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
+                "enabled": self._enabled}
+
+    async def set_enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        if self.detector is not None:
+            self.detector.enabled = enabled
+
+    async def on_book(self, item: OrderBook | tuple) -> None:
+        if isinstance(item, tuple):  # ("balances", venue, free)
+            _, venue, free = item
+            self._inventory[venue] = free
+            if self.detector is not None:
+                self.detector.set_inventory(venue, free)
+            return
+        if self.detector is None:
+            return
+        skipped_before = dict(self.detector.skipped)
+        for detection in self.detector.on_book(item):
+            self._fire(detection)
+        for reason, count in self.detector.skipped.items():
+            if count != skipped_before.get(reason, 0):
+                self.metrics.count_opportunity_skipped(item.symbol, reason)
+
+    def _fire(self, detection: Detection) -> None:
+        opp = detection.opportunity
+        self._sequence += 1
+        message = ArbitrageDetected(
+            opportunity_id=f"op-{self.incarnation}-{self._sequence}", symbol=opp.symbol,
+            buy_exchange=opp.buy_exchange, sell_exchange=opp.sell_exchange, amount=opp.amount,
+            buy_price=opp.buy_limit, sell_price=opp.sell_limit, expected_profit=opp.expected_profit,
+            detected_at=detection.detected_at, buy_book_received_at=detection.book_received_at,
+            sell_book_received_at=detection.book_received_at)
+        self.metrics.count_opportunity_detected(opp.symbol)
+        self.metrics.observe_detection(opp.symbol, max(0.0, time.time() - detection.book_received_at))
+        task = asyncio.get_running_loop().create_task(self._hand_over(message, opp))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hand_over(self, message: ArbitrageDetected, opportunity: Any) -> None:
+        key = (message.symbol, message.buy_exchange, message.sell_exchange)
+        try:
+            await self.peers.call(ORDER_MANAGER, "on_opportunity", message, opportunity,
+                                  timeout_s=OPPORTUNITY_TIMEOUT_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("opportunity %s not handled: %s", message.opportunity_id, type(exc).__name__)
+        finally:
+            if self.detector is not None:
+                self.detector.release(key)

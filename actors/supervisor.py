@@ -1,0 +1,191 @@
+"""The ``supervisor`` actor: creates every rayarb actor, heartbeats them, replaces dead or hung ones and rewires.
+
+``RayActorControl`` is the only code here that touches Ray; the decisions are ``actors.supervision.Supervisor``.
+Actors are detached and named (so they outlive a crashed supervisor, which re-adopts them by name), restart
+automatically (``max_restarts=-1``) and never retry a method (``max_task_retries=0``: a retried submit could send an
+order twice). After any new incarnation the actor is started again and its links rebuilt; after an exchange actor or
+the order manager comes back, orders in flight are reconciled by client order id.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: F401  (documented alternative)
+
+from actors.common import (
+    DETECTOR,
+    EXCHANGE_PREFIX,
+    HEAD_RESOURCE,
+    NAMESPACE,
+    ORDER_MANAGER,
+    POSITION_TRACKER,
+    Deployment,
+    Peers,
+    exchange_actor_name,
+    new_incarnation,
+)
+from actors.supervision import ActorGone, Supervisor, SupervisorSettings
+from actors.telemetry import process_metrics
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+CALL_TIMEOUT_S = 30.0
+
+
+def actor_class(name: str) -> type:
+    if name.startswith(EXCHANGE_PREFIX):
+        from actors.exchange import ExchangeConnection
+        return ExchangeConnection
+    from actors.detector import DetectorActor
+    from actors.order_manager import OrderManagerActor
+    from actors.position_tracker import PositionTrackerActor
+    return {DETECTOR: DetectorActor, ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[name]
+
+
+def actor_options(deployment: Deployment, name: str) -> dict[str, Any]:
+    options: dict[str, Any] = dict(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+                                   max_restarts=-1, max_task_retries=0, num_cpus=0, max_concurrency=1000)
+    if deployment.pin_stateful_to_head and name in (ORDER_MANAGER, POSITION_TRACKER):
+        options["resources"] = {HEAD_RESOURCE: 0.001}  # the node that holds the journal
+    return options
+
+
+def create_actor(deployment: Deployment, name: str) -> Any:
+    cls = actor_class(name)
+    if name.startswith(EXCHANGE_PREFIX):
+        venue = next(v for v in deployment.venues if exchange_actor_name(v.name) == name)
+        args: tuple = (venue, list(deployment.symbols))
+    else:
+        args = (deployment,)
+    return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args)
+
+
+class RayActorControl:
+    """``ActorControl`` over Ray: named detached actors in the ``rayarb`` namespace."""
+
+    def __init__(self, owner: "SupervisorActor") -> None:
+        self.owner = owner
+        self.deployment = owner.deployment
+        self.peers = Peers()
+
+    async def ensure(self, name: str) -> None:
+        self.peers.forget(name)
+        create_actor(self.deployment, name)
+
+    async def health(self, name: str, timeout_s: float) -> dict[str, Any]:
+        try:
+            handle = self.peers.get(name)
+        except ValueError:
+            raise ActorGone(name) from None
+        try:
+            return await asyncio.wait_for(handle.health.remote(), timeout_s)
+        except ActorDiedError:
+            self.peers.forget(name)
+            raise ActorGone(name) from None
+
+    async def kill(self, name: str) -> None:
+        handle = self.peers.get(name)
+        ray.kill(handle, no_restart=False)  # Ray starts a fresh process; the next heartbeat rewires it
+
+    async def _call(self, name: str, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
+        return await self.peers.call(name, method, *args, timeout_s=timeout_s)
+
+    async def on_new_incarnation(self, name: str, first: bool) -> None:
+        d = self.deployment
+        exchanges = [exchange_actor_name(v) for v in d.venue_names]
+        if name.startswith(EXCHANGE_PREFIX):
+            await self._call(name, "start", timeout_s=START_TIMEOUT_S)
+            await self._call(name, "subscribe", DETECTOR, self.peers.get(DETECTOR))
+            await self._call(name, "subscribe", ORDER_MANAGER, self.peers.get(ORDER_MANAGER), True)
+            if not first:
+                await self._call(ORDER_MANAGER, "reconcile", name[len(EXCHANGE_PREFIX):], timeout_s=START_TIMEOUT_S)
+        elif name == DETECTOR:
+            await self._call(DETECTOR, "start", timeout_s=START_TIMEOUT_S)
+            detector = self.peers.get(DETECTOR)
+            await asyncio.gather(*(self._call(ex, "subscribe", DETECTOR, detector) for ex in exchanges))
+            await self._call(DETECTOR, "set_enabled", self.owner.trading)
+        elif name == ORDER_MANAGER:
+            await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
+            manager = self.peers.get(ORDER_MANAGER)
+            await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, manager, True) for ex in exchanges))
+            if not first:
+                await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
+        elif name == POSITION_TRACKER:
+            await self._call(POSITION_TRACKER, "start", self.owner.baseline)
+            if not first:
+                await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
+
+
+class SupervisorActor:
+    """Named ``supervisor``. The driver calls ``start`` once, then ``begin_trading`` when the baseline is taken."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.incarnation = new_incarnation()
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        self.trading = False
+        self.baseline: dict | None = None
+        self.control = RayActorControl(self)
+        s = deployment.supervisor
+        self.supervisor = Supervisor(
+            list(deployment.actor_names), self.control,
+            SupervisorSettings(heartbeat_period_s=s.heartbeat_period_s, heartbeat_timeout_s=s.heartbeat_timeout_s,
+                               failures_before_restart=s.failures_before_restart),
+            clock=time.monotonic, rng=random.Random(), on_restart=self._count_restart)
+        self._stop = asyncio.Event()
+        self._loop_task: asyncio.Task | None = None
+
+    def _count_restart(self, name: str) -> None:
+        self.metrics.count_actor_restart(name)
+
+    async def start(self) -> None:
+        """Create every actor (adopting those that already exist) and run the heartbeat loop (idempotent)."""
+        if self._loop_task is not None and not self._loop_task.done():
+            return
+        for name in self.deployment.actor_names:
+            create_actor(self.deployment, name)
+        self._loop_task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.supervisor.step()
+                for name, state in self.supervisor.actors.items():
+                    self.metrics.set_actor_up(name, state.up and state.wired)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the loop die
+                logger.exception("supervisor step failed")
+            await asyncio.sleep(0.05)
+
+    async def health(self) -> dict[str, Any]:
+        return {"incarnation": self.incarnation, "trading": self.trading}
+
+    async def status(self) -> dict[str, Any]:
+        return {"actors": self.supervisor.status(), "events": self.supervisor.events[-20:], "trading": self.trading}
+
+    async def all_up(self) -> bool:
+        return all(s.up and s.wired for s in self.supervisor.actors.values())
+
+    async def begin_trading(self, baseline: dict) -> None:
+        self.baseline = baseline
+        self.trading = True
+        await self.control._call(POSITION_TRACKER, "start", baseline)
+        await self.control._call(DETECTOR, "set_enabled", True)
+
+    async def stop_trading(self) -> None:
+        self.trading = False
+        await self.control._call(DETECTOR, "set_enabled", False)
+
+    async def shutdown(self) -> None:
+        """Stop supervising (the driver then kills the actors)."""
+        self._stop.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()

@@ -1,0 +1,201 @@
+"""Binance (and Binance-dialect venues) through ccxt: connect, place orders, find them again by client order id.
+
+The seed's two functions keep their names: ``initialize_binance_api(api_key, secret_key)`` returns a connected async
+ccxt exchange with markets loaded (real Binance, its testnet, or a local venue URL), and
+``place_order(exchange, symbol, side, amount, price)`` returns ccxt's unified order dict. Around them:
+``fetch_order_by_client_id`` (the lookup that settles an ambiguous create) and ``CcxtArbitrageIO``, the
+``ArbitrageIO`` adapter ``execution.arbitrage_executor.execute_arbitrage`` uses with real ccxt clients.
+
+Orders are checked locally before any I/O: the amount must already be on the market's step and the price on its tick
+(ccxt would silently truncate/round them), so what is journaled is what is sent. Decimal values are passed to ccxt as
+strings. Failures are rayarb's translated errors; a failed create is ``AmbiguousOrderError`` unless the venue
+definitely refused it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from execution.api.errors import ccxt_errors
+from execution.api.orders import order_snapshot_from_ccxt
+from execution.api.other_exchange_api import (
+    DEFAULT_TIMEOUT_S,
+    fetch_order_book,
+    initialize_exchange_api,
+)
+from execution.api.precision import is_on_step, is_on_tick, rules_from_market
+from execution.api.venue import VenueConfigError
+from execution.error_handler import BadSymbol, InvalidOrder, OrderNotFound
+from execution.types import OrderBook, OrderSnapshot, OrderType, Side, TimeInForce
+
+logger = logging.getLogger(__name__)
+
+# Binance's newClientOrderId rule.
+CLIENT_ORDER_ID_PATTERN = re.compile(r"^[.A-Za-z0-9:/_-]{1,36}$")
+
+
+async def initialize_binance_api(
+    api_key: str | None,
+    secret_key: str | None,
+    *,
+    url: str | None = None,
+    testnet: bool = False,
+    verify_keys: bool = False,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """A connected async ccxt Binance client, markets loaded: real Binance, its testnet (``testnet=True``) or the
+    local Binance-dialect venue at ``url``. See ``initialize_exchange_api`` for the errors."""
+    if url is not None and testnet:
+        raise VenueConfigError("give either url (a local venue) or testnet=True, not both")
+    return await initialize_exchange_api(
+        "binance", api_key, secret_key, url=url, sandbox=testnet, verify_keys=verify_keys, timeout_s=timeout_s,
+        options=options,
+    )
+
+
+def _decimal_arg(value: Any, what: str, exchange: str) -> Decimal:
+    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
+        raise InvalidOrder(f"{what} must be a Decimal, int or str, not {type(value).__name__}", exchange=exchange)
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(value)
+    except ArithmeticError as exc:
+        raise InvalidOrder(f"{what} {value!r} is not a number", exchange=exchange) from exc
+    if not result.is_finite() or result <= 0:
+        raise InvalidOrder(f"{what} must be a positive finite number, got {result}", exchange=exchange)
+    return result
+
+
+def _order_params(exchange: Any, symbol: str, side: Any, amount: Any, price: Any, order_type: Any,
+                  time_in_force: Any, client_order_id: str | None) -> tuple[str, str, str, str | None, dict[str, Any]]:
+    """Validate an order locally and return ccxt's arguments (type, side, amount, price, params)."""
+    name = exchange.id
+    try:
+        order_side = side if isinstance(side, Side) else Side(str(side).lower())
+    except ValueError as exc:
+        raise InvalidOrder(f"side must be buy or sell, got {side!r}", exchange=name) from exc
+    try:
+        kind = order_type if isinstance(order_type, OrderType) else OrderType(str(order_type).lower())
+    except ValueError as exc:
+        raise InvalidOrder(f"order_type must be limit or market, got {order_type!r}", exchange=name) from exc
+    quantity = _decimal_arg(amount, "amount", name)
+    limit = None
+    if kind is OrderType.LIMIT:
+        if price is None:
+            raise InvalidOrder("a limit order needs a price", exchange=name)
+        limit = _decimal_arg(price, "price", name)
+    markets = getattr(exchange, "markets", None) or {}
+    market = markets.get(symbol)
+    if market is None:
+        raise BadSymbol(f"{name} does not list {symbol!r} (markets loaded: {len(markets)})", exchange=name)
+    rules = rules_from_market(name, market)
+    if rules.amount_step and not is_on_step(rules, quantity):
+        raise InvalidOrder(f"amount {quantity} is not on {symbol}'s step {rules.amount_step}", exchange=name)
+    if limit is not None and rules.price_tick and not is_on_tick(rules, limit):
+        raise InvalidOrder(f"price {limit} is not on {symbol}'s tick {rules.price_tick}", exchange=name)
+    params: dict[str, Any] = {}
+    if client_order_id is not None:
+        if not isinstance(client_order_id, str) or not CLIENT_ORDER_ID_PATTERN.match(client_order_id):
+            raise InvalidOrder(f"client order id {client_order_id!r} is not 1-36 of [.A-Za-z0-9:/_-]", exchange=name)
+        params["clientOrderId"] = client_order_id  # ccxt sends it as newClientOrderId
+    if time_in_force is not None:
+        try:
+            tif = time_in_force if isinstance(time_in_force, TimeInForce) else TimeInForce(str(time_in_force).upper())
+        except ValueError as exc:
+            raise InvalidOrder(f"time_in_force must be GTC, IOC or FOK, got {time_in_force!r}", exchange=name) from exc
+        params["timeInForce"] = tif.value
+    return kind.value, order_side.value, str(quantity), None if limit is None else str(limit), params
+
+
+async def place_order(
+    exchange: Any,
+    symbol: str,
+    side: Side | str,
+    amount: Decimal | str,
+    price: Decimal | str | None,
+    *,
+    order_type: OrderType | str = "limit",
+    time_in_force: TimeInForce | str | None = None,
+    client_order_id: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Place an order and return ccxt's unified order dict.
+
+    ``amount`` and ``price`` are Decimal (or decimal strings), already on the market's step and tick; they are
+    refused locally (``InvalidOrder``, nothing sent) otherwise, as are floats, unknown symbols (``BadSymbol``) and
+    client order ids Binance would refuse. ``client_order_id`` goes to ccxt as ``params['clientOrderId']`` (sent as
+    ``newClientOrderId``). A failure after sending raises ``AmbiguousOrderError`` (look the order up by client order
+    id; never resend blindly) unless the venue definitely refused it (a ``FatalError``).
+    """
+    kind, order_side, quantity, limit, params = _order_params(
+        exchange, symbol, side, amount, price, order_type, time_in_force, client_order_id
+    )
+    with ccxt_errors(exchange.id, client_order_id=client_order_id, creating_order=True, client=exchange):
+        order = await asyncio.wait_for(
+            exchange.create_order(symbol, kind, order_side, quantity, limit, params), timeout_s
+        )
+    logger.info(
+        "%s %s %s %s @ %s placed: client_order_id=%s exchange_order_id=%s status=%s filled=%s",
+        exchange.id, symbol, order_side, quantity, limit, order.get("clientOrderId") or client_order_id,
+        order.get("id"), order.get("status"), order.get("filled"),
+    )
+    return order
+
+
+async def fetch_order_by_client_id(
+    exchange: Any, symbol: str, client_order_id: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    with_trades: bool = True,
+) -> dict[str, Any] | None:
+    """The unified order with ``client_order_id`` (None when the venue does not know it). With ``with_trades``, an
+    order that filled but came without trades (Binance's GET /order has none) gets them from ``fetch_order_trades``
+    under the key ``trades``."""
+    try:
+        with ccxt_errors(exchange.id, client_order_id=client_order_id, client=exchange):
+            order = await asyncio.wait_for(
+                exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id}), timeout_s
+            )
+            if with_trades and not order.get("trades") and (order.get("filled") or 0) > 0 and order.get("id"):
+                order = dict(order)
+                order["trades"] = await asyncio.wait_for(exchange.fetch_order_trades(order["id"], symbol), timeout_s)
+    except OrderNotFound:
+        return None
+    return order
+
+
+class CcxtArbitrageIO:
+    """``ArbitrageIO`` over ccxt async exchanges keyed by venue name (``{"alpha": exchange, ...}``)."""
+
+    def __init__(self, exchanges: Mapping[str, Any], *, timeout_s: float = DEFAULT_TIMEOUT_S, book_limit: int = 20,
+                 max_book_age_s: float = 5.0) -> None:
+        self.exchanges = dict(exchanges)
+        self.timeout_s = timeout_s
+        self.book_limit = book_limit
+        self.max_book_age_s = max_book_age_s
+
+    def _exchange(self, venue: str) -> Any:
+        try:
+            return self.exchanges[venue]
+        except KeyError:
+            raise VenueConfigError(f"no exchange connected for venue {venue!r}") from None
+
+    async def submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
+                     time_in_force: TimeInForce, client_order_id: str) -> OrderSnapshot:
+        order = await place_order(
+            self._exchange(venue), symbol, side, amount, price, order_type=OrderType.LIMIT,
+            time_in_force=time_in_force, client_order_id=client_order_id, timeout_s=self.timeout_s,
+        )
+        return order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
+
+    async def lookup(self, venue: str, symbol: str, client_order_id: str) -> OrderSnapshot | None:
+        order = await fetch_order_by_client_id(self._exchange(venue), symbol, client_order_id, timeout_s=self.timeout_s)
+        return None if order is None else order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
+
+    async def order_book(self, venue: str, symbol: str) -> OrderBook:
+        return await fetch_order_book(
+            self._exchange(venue), symbol, limit=self.book_limit, max_age_s=self.max_book_age_s, venue=venue,
+            timeout_s=self.timeout_s,
+        )

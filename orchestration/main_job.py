@@ -1,0 +1,322 @@
+"""``rayarb run``: the main job.
+
+Starts (or joins) Ray, starts local simulator venues when there is no config, creates the supervisor (which creates
+and wires every other actor), takes the run's balance baseline, lets the detector trade, shows a live status, and on
+exit (duration reached or Ctrl-C) stops detection, waits for what is in flight, reconciles, writes the run report and
+tears everything down. The supervisor itself is watched from here and recreated if it dies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from orchestration.config import Config, Mode, RunOptions
+from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
+from orchestration.report import LiveStatus, summarize_latencies, write_run_report
+
+logger = logging.getLogger(__name__)
+
+LOCAL_VENUES = ("alpha", "beta", "gamma")
+STARTUP_TIMEOUT_S = 120.0
+RAY_CALL_TIMEOUT_S = 30.0
+STATUS_PERIOD_S = 1.0
+
+
+def _ray_get(ref: Any, timeout_s: float = RAY_CALL_TIMEOUT_S) -> Any:
+    import ray
+
+    return ray.get(ref, timeout=timeout_s)
+
+
+class MainJob:
+    """One run. ``run()`` returns the process exit code; ``stop()`` (or SIGINT/SIGTERM) ends it cleanly."""
+
+    def __init__(self, options: RunOptions, *, sim_seed: int | None = None, status_stream: Any = None,
+                 ray_init_kwargs: dict[str, Any] | None = None) -> None:
+        self.options = options
+        self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.run_dir = Path(options.run_dir) / self.run_id
+        self.sim_seed = sim_seed
+        self.status_stream = status_stream if status_stream is not None else sys.stderr
+        self.ray_init_kwargs = ray_init_kwargs or {}
+        self._stop = threading.Event()
+        self.venue_process: Any = None
+        self.metrics_export: Any = None
+        self.supervisor: Any = None
+        self.deployment: Any = None
+        self.config: Config | None = None
+        self.started_at = time.time()
+        self.report_paths: Any = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ----- set-up -----
+    def _venues(self) -> Config:
+        if self.options.config is not None:
+            return self.options.config
+        from simulator.launcher import VenueProcess
+
+        self.venue_process = VenueProcess(LOCAL_VENUES, base_port=0, seed=self.sim_seed)
+        endpoints = self.venue_process.start(timeout_s=60)
+        print("started local venues: " + ", ".join(f"{e.name} {e.url}" for e in endpoints), file=self.status_stream)
+        return Config.default_local({e.name: e.url for e in endpoints},
+                                    {e.name: (e.api_key, e.secret) for e in endpoints})
+
+    def _deployment(self, config: Config) -> Any:
+        from actors.common import Deployment
+        from actors.exchange import VenueSpec
+
+        paper = self.options.mode is Mode.PAPER
+        specs = []
+        for venue in config.venues:
+            creds = self.options.credentials.get(venue.name) or venue.inline_credentials
+            specs.append(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url,
+                                   api_key=None if paper or creds is None else creds.api_key,
+                                   secret=None if paper or creds is None else creds.secret,
+                                   paper=paper, testnet=venue.testnet))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return Deployment(run_id=self.run_id, venues=tuple(specs), symbols=tuple(config.symbols),
+                          strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
+                          journal_path=str((self.run_dir / "journal.sqlite").resolve()),
+                          pin_stateful_to_head=self.options.address is not None and os.environ.get(
+                              "RAYARB_PIN_TO_HEAD", "0") == "1")
+
+    def _start_ray_and_metrics(self) -> None:
+        from metrics.exporter import ClusterMetricsExport, default_file_sd_path, metrics_runtime_env, new_base_dir
+
+        base_dir = new_base_dir()
+        runtime_env = metrics_runtime_env(base_dir)
+        runtime_env["env_vars"]["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
+        kwargs = dict(self.ray_init_kwargs)
+        start_or_join_ray(self.options.address, runtime_env=runtime_env, **kwargs)
+        self.metrics_export = ClusterMetricsExport(base_dir, default_file_sd_path(self.run_id),
+                                                   host=self.options.metrics_host,
+                                                   local_port=self.options.metrics_port, runtime_env=runtime_env)
+        self.metrics_export.start()
+        print(f"metrics: {', '.join(t.address for t in self.metrics_export.targets.values())} "
+              f"(file_sd {self.metrics_export.file_sd_path})", file=self.status_stream)
+
+    def _ensure_supervisor(self) -> Any:
+        import ray
+
+        from actors.common import NAMESPACE, SUPERVISOR
+        from actors.supervisor import SupervisorActor
+
+        self.supervisor = ray.remote(SupervisorActor).options(
+            name=SUPERVISOR, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, max_restarts=-1,
+            max_task_retries=0, num_cpus=0).remote(self.deployment)
+        _ray_get(self.supervisor.start.remote(), 60)
+        return self.supervisor
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if _ray_get(self.supervisor.all_up.remote()):
+                return
+            if self._stop.wait(0.2):
+                return
+        status = _ray_get(self.supervisor.status.remote())
+        raise RuntimeError(f"actors did not come up within {STARTUP_TIMEOUT_S:.0f} s: {status['actors']}")
+
+    def _actor(self, name: str) -> Any:
+        import ray
+
+        from actors.common import NAMESPACE
+
+        return ray.get_actor(name, namespace=NAMESPACE)
+
+    # ----- the run -----
+    def run(self) -> int:
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if threading.current_thread() is threading.main_thread():
+            for sig in previous:
+                signal.signal(sig, lambda *_: self.stop())
+        try:
+            self.config = self._venues()
+            self.deployment = self._deployment(self.config)
+            self._start_ray_and_metrics()
+            self._ensure_supervisor()
+            self._wait_until_up()
+            from actors.common import POSITION_TRACKER
+
+            baseline = _ray_get(self._actor(POSITION_TRACKER).venue_balances.remote())
+            self.baseline = baseline
+            _ray_get(self.supervisor.begin_trading.remote(baseline))
+            self.started_at = time.time()
+            print(f"trading {', '.join(self.config.symbols)} on {', '.join(self.config.venue_names)} "
+                  f"({self.options.mode.value}); run dir {self.run_dir}", file=self.status_stream)
+            self._loop()
+            self._finish()
+            print(self._final_summary(), file=self.status_stream)
+            return 0
+        finally:
+            self._teardown()
+            if threading.current_thread() is threading.main_thread():
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    def _loop(self) -> None:
+        deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
+        while not self._stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            self._stop.wait(STATUS_PERIOD_S)
+            try:
+                self._watch_supervisor()
+                self._print_status()
+            except Exception as exc:  # a status hiccup must not end the run
+                logger.warning("status unavailable: %s", type(exc).__name__)
+
+    def _watch_supervisor(self) -> None:
+        from ray.exceptions import RayActorError
+
+        try:
+            _ray_get(self.supervisor.health.remote(), 5)
+        except RayActorError:
+            logger.warning("supervisor died: recreating it (it re-adopts the running actors)")
+            self._ensure_supervisor()
+            _ray_get(self.supervisor.begin_trading.remote(self.baseline))
+
+    def status(self) -> LiveStatus:
+        from actors.common import DETECTOR, ORDER_MANAGER
+
+        summary = _ray_get(self._actor(ORDER_MANAGER).summary.remote(), 10)
+        detector = _ray_get(self._actor(DETECTOR).health.remote(), 10)
+        ages = {}
+        for venue in self.config.venue_names:
+            try:
+                health = _ray_get(self._actor(f"exchange:{venue}").health.remote(), 5)
+                book_ages = [a for a in health["book_age_s"].values()]
+                ages[venue] = min(book_ages) * 1000 if book_ages else None
+            except Exception:
+                ages[venue] = None
+        latency = summarize_latencies(summary["tick_to_order_s"])
+        pnl = sum((Decimal(v) for v in summary["realised_profit"].values()), Decimal(0))
+        return LiveStatus(
+            uptime_s=time.time() - self.started_at, mode=self.options.mode.value, book_age_ms=ages,
+            opportunities_detected=detector.get("detected", 0), opportunities_taken=summary["opportunities_taken"],
+            orders=summary["orders"], fills=summary["fills"], one_legged=summary["one_legged"], pnl_total=pnl,
+            tick_to_order_p50_ms=None if latency["p50"] is None else latency["p50"] * 1000,
+            tick_to_order_p99_ms=None if latency["p99"] is None else latency["p99"] * 1000,
+            max_book_age_ms=self.config.strategy.max_book_age_ms, kill_switch=summary["kill_switch"])
+
+    def _print_status(self) -> None:
+        print(self.status().render(), file=self.status_stream, flush=True)
+
+    # ----- the end -----
+    def _finish(self) -> None:
+        from actors.common import ORDER_MANAGER, POSITION_TRACKER
+
+        _ray_get(self.supervisor.stop_trading.remote())
+        manager = self._actor(ORDER_MANAGER)
+        _ray_get(manager.drain.remote(30.0), 60)
+        tracker = self._actor(POSITION_TRACKER)
+        _ray_get(manager.replay_fills.remote(), 60)
+        balances = _ray_get(tracker.reconcile_balances.remote(), 60)
+        summary = _ray_get(manager.summary.remote())
+        exported = _ray_get(manager.export.remote(), 60)
+        changes = _ray_get(tracker.balance_changes.remote())
+        marks = self._marks()
+        detector_health = _ray_get(self._actor("detector").health.remote())
+        pnl_currency = self.config.symbols[0].split("/")[1]
+        report_summary = {
+            "mode": self.options.mode.value,
+            "run_id": self.run_id,
+            "duration_s": round(time.time() - self.started_at, 3),
+            "started_at_ms": int(self.started_at * 1000),
+            "venues": {v.name: {"exchange": v.exchange, "url": v.url} for v in self.config.venues},
+            "symbols": list(self.config.symbols),
+            "opportunities_detected": detector_health.get("detected", 0),
+            "opportunities_taken": summary["opportunities_taken"],
+            "opportunities_skipped": {**detector_health.get("skipped", {}), **summary["denied"]},
+            "outcomes": summary["outcomes"],
+            "one_legged": summary["one_legged"],
+            "pnl": mark_to_market(changes, marks, pnl_currency),
+            "pnl_currency": pnl_currency,
+            "realised_profit": summary["realised_profit"],
+            "positions": changes,
+            "marks": {s: str(p) for s, p in marks.items()},
+            "balance_check": balances,
+            "kill_switch": summary["kill_switch"],
+            "tick_to_order_s": summary["tick_to_order_s"],
+            "journal": self.deployment.journal_path,
+        }
+        self.report_paths = write_run_report(self.run_dir, summary=report_summary, orders=exported["orders"],
+                                             fills=exported["fills"])
+        self.summary = report_summary
+
+    def _marks(self) -> dict[str, Decimal]:
+        """Mid price per symbol, averaged over the venues that have a book."""
+        marks: dict[str, Decimal] = {}
+        for symbol in self.config.symbols:
+            mids = []
+            for venue in self.config.venue_names:
+                try:
+                    book = _ray_get(self._actor(f"exchange:{venue}").latest_book.remote(symbol), 5)
+                except Exception:
+                    continue
+                if book is not None and book.best_bid is not None and book.best_ask is not None:
+                    mids.append((book.best_bid + book.best_ask) / 2)
+            if mids:
+                marks[symbol] = sum(mids, Decimal(0)) / len(mids)
+        return marks
+
+    def _final_summary(self) -> str:
+        s = self.summary
+        latency = summarize_latencies(s["tick_to_order_s"])
+        p50 = "-" if latency["p50"] is None else f"{latency['p50'] * 1000:.2f} ms"
+        p99 = "-" if latency["p99"] is None else f"{latency['p99'] * 1000:.2f} ms"
+        total = sum((Decimal(v) for v in s["pnl"].values()), Decimal(0))
+        return (f"run {self.run_id} done: {s['opportunities_detected']} opportunities detected, "
+                f"{s['opportunities_taken']} taken, outcomes {s['outcomes']}, one-legged {s['one_legged']}, "
+                f"PnL {total} {s['pnl_currency']}, tick-to-order p50 {p50} p99 {p99}; report in {self.run_dir}")
+
+    def _teardown(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            from actors.common import NAMESPACE
+
+            if self.supervisor is not None:
+                try:
+                    _ray_get(self.supervisor.shutdown.remote(), 10)
+                except Exception:
+                    pass
+            names = list(self.deployment.actor_names) + ["supervisor"] if self.deployment else []
+            for name in names:
+                try:
+                    ray.kill(ray.get_actor(name, namespace=NAMESPACE))
+                except Exception:
+                    pass
+        if self.metrics_export is not None:
+            try:
+                self.metrics_export.stop()
+            except Exception:
+                pass
+        if self.options.address is None or ray.is_initialized():
+            shutdown_ray()
+        if self.venue_process is not None:
+            self.venue_process.stop()
+
+
+def mark_to_market(changes: dict[str, dict[str, Decimal]], marks: dict[str, Decimal], currency: str
+                   ) -> dict[str, Decimal]:
+    """Per venue: every asset's balance change valued in ``currency`` at ``marks`` (realized + unrealized - fees)."""
+    price = {symbol.split("/")[0]: mark for symbol, mark in marks.items() if symbol.endswith("/" + currency)}
+    price[currency] = Decimal(1)
+    return {venue: sum((amount * price[asset] for asset, amount in assets.items() if asset in price), Decimal(0))
+            for venue, assets in changes.items()}
+
+
+def run_main_job(options: RunOptions) -> int:
+    return MainJob(options).run()
