@@ -124,6 +124,9 @@ class OrderManagerActor:
         self.sent_at: dict[str, tuple[float, float]] = {}
         self.last_snapshot: dict[str, OrderSnapshot] = {}
         self.tick_to_order_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)
+        # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> sent
+        self.stage_s: dict[str, deque[float]] = {stage: deque(maxlen=MAX_LATENCY_SAMPLES)
+                                                 for stage in ("detect", "handoff", "submit")}
         self.outcomes: Counter[str] = Counter()
         self.denied: Counter[str] = Counter()
         self.received = 0
@@ -168,6 +171,7 @@ class OrderManagerActor:
 
     # ----- the hot path -----
     async def on_opportunity(self, message: ArbitrageDetected, opportunity: Opportunity) -> str:
+        received_at = time.time()
         self.received += 1
         reason = self._risk_check(message)
         if reason is not None:
@@ -187,7 +191,7 @@ class OrderManagerActor:
                 balances=self.balances, leg_timeout_s=LEG_TIMEOUT_S)
         finally:
             self._in_flight.discard(message.opportunity_id)
-        self._account(message, result)
+        self._account(message, result, received_at)
         self._schedule_fill_flush()
         return result.outcome.value
 
@@ -207,7 +211,7 @@ class OrderManagerActor:
             return "exposure_limit"
         return None
 
-    def _account(self, message: ArbitrageDetected, result: ArbitrageResult) -> None:
+    def _account(self, message: ArbitrageDetected, result: ArbitrageResult, received_at: float) -> None:
         symbol = message.symbol
         outcome = {Outcome.BOTH_FILLED: "both_filled", Outcome.ONE_LEGGED: "one_legged",
                    Outcome.PARTIAL: "partial"}.get(result.outcome, "none")
@@ -218,6 +222,9 @@ class OrderManagerActor:
         if first_sent is not None:
             latency = max(0.0, first_sent - message.book_received_at)
             self.tick_to_order_s.append(latency)
+            self.stage_s["detect"].append(max(0.0, message.detected_at - message.book_received_at))
+            self.stage_s["handoff"].append(max(0.0, received_at - message.detected_at))
+            self.stage_s["submit"].append(max(0.0, first_sent - received_at))
             self.metrics.observe_tick_to_order(message.buy_exchange, symbol, latency)
         self.realised_profit[result.quote] = self.realised_profit.get(result.quote, ZERO) + result.realised_profit
         self.exposure_base[symbol] = self.exposure_base.get(symbol, ZERO) + result.residual_after_unwind
@@ -380,6 +387,7 @@ class OrderManagerActor:
             "realised_profit": {k: str(v) for k, v in self.realised_profit.items()},
             "kill_switch": self.kill_reason,
             "tick_to_order_s": list(self.tick_to_order_s),
+            "tick_to_order_stages_s": {stage: list(samples) for stage, samples in self.stage_s.items()},
             "orders": len(self.journal.orders()),
             "fills": len(self.journal.fills()),
         }

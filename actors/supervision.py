@@ -41,6 +41,7 @@ class SupervisorSettings:
     heartbeat_timeout_s: float = 1.5
     failures_before_restart: int = 3
     jitter: float = 0.2  # +-20 % on each period so heartbeats do not align
+    startup_grace_s: float = 60.0  # a new process may take this long to answer its first heartbeat
 
 
 @dataclass
@@ -52,6 +53,8 @@ class ActorState:
     restarts: int = 0
     up: bool = False
     wired: bool = False
+    answered: bool = False  # this incarnation has answered a heartbeat
+    since: float = 0.0  # when the current process was asked for
     last_error: str = ""
     last_health: dict[str, Any] = field(default_factory=dict)
 
@@ -65,7 +68,8 @@ class Supervisor:
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_restart = on_restart
-        self.actors: dict[str, ActorState] = {name: ActorState(name) for name in names}
+        self.actors: dict[str, ActorState] = {name: ActorState(name, since=clock()) for name in names}
+        self._checking: dict[str, asyncio.Task] = {}
         self.events: list[tuple[float, str, str]] = []  # (time, actor, what happened), bounded below
 
     def _record(self, name: str, what: str) -> None:
@@ -78,10 +82,19 @@ class Supervisor:
         state.next_check = self._clock() + period * (1 + self._rng.uniform(-self.settings.jitter, self.settings.jitter))
 
     async def step(self) -> None:
-        """Check every actor that is due. Never raises."""
+        """Start a check of every actor that is due and not being checked; wait for them at most one heartbeat
+        timeout (a slow start-up or rewiring goes on in the background and does not hold up the others). Never
+        raises."""
         now = self._clock()
-        due = [s for s in self.actors.values() if s.next_check <= now]
-        await asyncio.gather(*(self._check(s) for s in due))
+        started = []
+        for state in self.actors.values():
+            if state.next_check <= now and state.name not in self._checking:
+                task = asyncio.get_running_loop().create_task(self._check(state))
+                self._checking[state.name] = task
+                task.add_done_callback(lambda _t, name=state.name: self._checking.pop(name, None))
+                started.append(task)
+        if started:
+            await asyncio.wait(started, timeout=self.settings.heartbeat_timeout_s)
 
     async def _check(self, state: ActorState) -> None:
         try:
@@ -105,8 +118,10 @@ class Supervisor:
             await self._replace(state, kill=False)
             return
         except Exception as exc:
-            state.failures += 1
             state.last_error = type(exc).__name__
+            if not state.answered and self._clock() - state.since < self.settings.startup_grace_s:
+                return  # still starting: not a failure yet
+            state.failures += 1
             if state.failures >= self.settings.failures_before_restart:
                 state.up = False
                 self._record(state.name, f"unhealthy {state.failures}x ({state.last_error}): replacing")
@@ -114,6 +129,7 @@ class Supervisor:
             return
         state.failures = 0
         state.up = True
+        state.answered = True
         state.last_health = health
         incarnation = health.get("incarnation")
         if incarnation != state.incarnation or not state.wired:
@@ -124,6 +140,7 @@ class Supervisor:
                 self._record(state.name, "restarted: rewiring")
             state.incarnation = incarnation
             state.wired = False
+            state.last_error = ""
             await self.control.on_new_incarnation(state.name, first)
             state.wired = True
 
@@ -137,6 +154,8 @@ class Supervisor:
                 logger.warning("supervisor: kill %s failed: %s", state.name, type(exc).__name__)
         await self.control.ensure(state.name)
         state.failures = 0
+        state.answered = False
+        state.since = self._clock()
         state.wired = False  # the next healthy heartbeat rewires it (its incarnation will differ)
 
     async def run(self, stop: asyncio.Event, tick_s: float = 0.05) -> None:

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 PairKey = tuple[str, str, str]  # (symbol, buy venue, sell venue)
 
-SKIP_REASONS = ("stale_book", "in_flight_limit", "insufficient_balance", "below_min_profit", "kill_switch")
+SKIP_REASONS = ("stale_book", "in_flight_limit", "insufficient_balance", "below_min_profit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,8 @@ class ArbitrageDetector:
         self.updates += 1
         venues = self._books.setdefault(book.symbol, {})
         venues[book.exchange] = book
+        if not self.enabled:
+            return []
         now = self._clock()
         if book.age(now) > self.max_book_age_s:
             self.skipped["stale_book"] += 1
@@ -90,9 +92,6 @@ class ArbitrageDetector:
         if buy.best_ask is None or sell.best_bid is None or buy.best_ask >= sell.best_bid:
             return None  # no crossing at the top: the common case, kept cheap
         key = (buy.symbol, buy.exchange, sell.exchange)
-        if not self.enabled:
-            self.skipped["kill_switch"] += 1
-            return None
         if key in self._in_flight:
             self.skipped["in_flight_limit"] += 1
             return None

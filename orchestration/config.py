@@ -101,7 +101,7 @@ class VenueConfig:
 
 @dataclass(frozen=True, slots=True)
 class StrategyConfig:
-    min_profit_bps: Decimal = Decimal("10")  # net of fees, on the buy leg's notional
+    min_profit_bps: Decimal = Decimal("2")  # net of fees, on the buy leg's notional
     max_book_age_ms: int = 500
     max_notional_per_trade: Decimal = Decimal("100")  # quote currency
     order_ttl_s: float = 2.0  # a leg is not resubmitted after this

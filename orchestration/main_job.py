@@ -7,7 +7,6 @@ tears everything down. The supervisor itself is watched from here and recreated 
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -249,6 +248,8 @@ class MainJob:
             "balance_check": balances,
             "kill_switch": summary["kill_switch"],
             "tick_to_order_s": summary["tick_to_order_s"],
+            "tick_to_order_stages": {stage: summarize_latencies(samples)
+                                     for stage, samples in summary["tick_to_order_stages_s"].items()},
             "journal": self.deployment.journal_path,
         }
         self.report_paths = write_run_report(self.run_dir, summary=report_summary, orders=exported["orders"],

@@ -71,3 +71,18 @@ async def test_a_hung_subscriber_times_out_and_frees_its_slot():
     await asyncio.sleep(0.05)
     assert pub.failed == 1
     await pub.close()
+
+
+async def test_a_subscriber_limited_to_some_keys_gets_only_those():
+    got: dict[str, list] = {"all": [], "balances": []}
+
+    async def send(handle, item):
+        got[handle].append(item)
+
+    pub = ConflatingPublisher(send)
+    pub.subscribe("all", "all")
+    pub.subscribe("balances", "balances", keys=frozenset({"balances"}))
+    pub.publish("BTC/USDT", "book")
+    pub.publish("balances", "free")
+    await asyncio.sleep(0.01)
+    assert sorted(got["all"]) == ["book", "free"] and got["balances"] == ["free"]

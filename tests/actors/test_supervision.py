@@ -144,3 +144,39 @@ async def test_heartbeats_are_jittered_and_not_more_frequent_than_the_period():
     n = len(actors.calls)
     await sup.step()  # nothing is due yet
     assert len(actors.calls) == n
+
+
+async def test_a_slow_starting_actor_is_given_a_grace_period_before_it_counts_as_hung():
+    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=10.0)
+    actors.state["a"] = "hung"  # never answered yet: still importing, say
+    await run_steps(sup, clock, 5)  # 5 s < grace
+    assert ("kill", "a") not in actors.calls
+    await run_steps(sup, clock, 8)  # grace over: now it counts
+    assert ("kill", "a") in actors.calls
+
+
+async def test_after_its_first_answer_a_hang_counts_at_once():
+    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=100.0)
+    await run_steps(sup, clock, 1)
+    actors.state["a"] = "hung"
+    await run_steps(sup, clock, 3)
+    assert ("kill", "a") in actors.calls
+
+
+async def test_slow_wiring_of_one_actor_does_not_hold_up_the_heartbeats_of_others():
+    sup, actors, clock, _ = make(heartbeat_timeout_s=0.05)
+    release = asyncio.Event()
+
+    async def wiring(name, first):
+        if name == "a":
+            await release.wait()
+        actors.calls.append(("wired", name))
+
+    actors.on_new_incarnation = wiring
+    await run_steps(sup, clock, 1)
+    actors.state["b"] = "dead"
+    await run_steps(sup, clock, 2)
+    assert ("ensure", "b") in actors.calls  # b handled while a's wiring is still pending
+    release.set()
+    await asyncio.sleep(0.01)
+    assert ("wired", "a") in actors.calls

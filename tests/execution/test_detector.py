@@ -83,12 +83,13 @@ def test_no_inventory_on_the_sell_venue_means_no_opportunity():
     assert det.skipped["insufficient_balance"] == 1
 
 
-def test_kill_switch_stops_detection():
+def test_a_disabled_detector_keeps_books_current_but_detects_nothing():
     det, _ = make()
     det.enabled = False
     det.on_book(book("a", "59800", "59810"))
     assert det.on_book(book("b", "60000", "60010")) == []
-    assert det.skipped["kill_switch"] == 1
+    det.enabled = True
+    assert len(det.on_book(book("b", "60000", "60010"))) == 1  # the book of a, kept while disabled, is used
 
 
 def test_work_per_update_grows_with_venues_not_pairs(monkeypatch):

@@ -1,0 +1,90 @@
+"""Helpers for end-to-end runs: simulator venues in a subprocess, a run configuration for them, and what the venues
+say about the account rayarb traded with (orders, trades, balances through ``/_sim/``)."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from orchestration.config import Credentials, Mode, RunOptions, parse_config
+from orchestration.main_job import MainJob
+
+ACCOUNT = "main"
+
+
+def sim_get(url: str, path: str) -> Any:
+    with urllib.request.urlopen(url + path, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def sim_post(url: str, path: str, body: dict) -> Any:
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def account_balances(url: str) -> dict[str, Decimal]:
+    """Total (free + locked) per asset of the traded account."""
+    raw = sim_get(url, "/_sim/balances")[ACCOUNT]
+    return {asset: Decimal(v["free"]) + Decimal(v["locked"]) for asset, v in raw.items()}
+
+
+def account_orders(url: str) -> list[dict]:
+    return [o for o in sim_get(url, "/_sim/orders") if o.get("account") == ACCOUNT]
+
+
+def account_trades(url: str) -> list[dict]:
+    return [t for t in sim_get(url, "/_sim/trades") if ACCOUNT in (t["buyer"], t["seller"])]
+
+
+def run_config(endpoints, **strategy) -> Any:
+    raw = {
+        "venues": {e.name: {"exchange": "binance", "url": e.url, "api_key_env": f"K_{e.name.upper()}",
+                            "secret_env": f"S_{e.name.upper()}"} for e in endpoints},
+        "symbols": ["BTC/USDT", "ETH/USDT"],
+        "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
+        "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000},
+        "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
+    }
+    return parse_config(raw, source="test")
+
+
+def make_job(endpoints, run_dir: Path, duration_s: float | None, *, mode: Mode = Mode.LOCAL_SIM,
+             **strategy) -> MainJob:
+    options = RunOptions(config=run_config(endpoints, **strategy), mode=mode, duration_s=duration_s,
+                         run_dir=run_dir, metrics_port=0,
+                         credentials={e.name: Credentials(e.api_key, e.secret) for e in endpoints})
+    return MainJob(options, status_stream=io.StringIO())
+
+
+class BackgroundRun:
+    """A MainJob running in a thread, so a test can act on the actors while it trades."""
+
+    def __init__(self, job: MainJob) -> None:
+        self.job = job
+        self.result: int | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="rayarb-run", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.result = self.job.run()
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+
+    def start(self) -> "BackgroundRun":
+        self.thread.start()
+        return self
+
+    def join(self, timeout_s: float) -> int:
+        self.thread.join(timeout_s)
+        if self.thread.is_alive():
+            raise TimeoutError(f"run still going after {timeout_s} s")
+        if self.error is not None:
+            raise self.error
+        return self.result

@@ -1,0 +1,65 @@
+"""End to end on a local Ray against simulator venues: `rayarb run` trades, and its report, its positions and its
+journal agree exactly with what the venues recorded."""
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from orchestration.report import load_run_report
+from simulator.launcher import VenueProcess
+from tests.integration.runs import account_balances, account_orders, account_trades, make_job
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def venues():
+    with VenueProcess(("alpha", "beta", "gamma"), seed=5) as process:
+        process.start(timeout_s=60)
+        yield process.venues
+
+
+def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_path):
+    before = {e.name: account_balances(e.url) for e in venues}
+    job = make_job(venues, tmp_path, duration_s=25)
+    assert job.run() == 0
+    after = {e.name: account_balances(e.url) for e in venues}
+    run = load_run_report(job.run_dir)
+    report = run.report
+
+    # fills happened
+    assert report["fills"]["count"] > 0, report
+    assert report["opportunities_taken"] > 0
+
+    # the position tracker equals the change in the venues' balances, exactly
+    positions = report["positions"]
+    for venue in before:
+        for asset in set(before[venue]) | set(after[venue]):
+            change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
+            tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
+            assert tracked == change, (venue, asset, tracked, change)
+    assert report["balance_check"]["checked"] and report["balance_check"]["differences"] == {}
+
+    # the report's orders and fills agree with the venues' order and trade lists
+    venue_orders = {e.name: account_orders(e.url) for e in venues}
+    venue_trades = {e.name: account_trades(e.url) for e in venues}
+    journal_ids = {row["client_order_id"]: row for row in run.orders}
+    for name, orders in venue_orders.items():
+        counts = Counter(o["clientOrderId"] for o in orders)
+        assert all(n == 1 for n in counts.values()), f"a client order id was placed twice at {name}"
+        for order in orders:  # every order a venue knows is in the journal, with the venue's id and fill
+            row = journal_ids[order["clientOrderId"]]
+            assert row["exchange"] == name and row["exchange_order_id"] == str(order["orderId"])
+            assert row["filled"] == Decimal(order["executedQty"])
+    for row in run.orders:  # every journaled order is terminal
+        assert row["status"] in {"filled", "expired", "canceled", "rejected", "denied"}, row
+    reported_fills = {(f["exchange"], f["trade_id"]) for f in run.fills}
+    venue_fills = {(name, str(t["id"])) for name, trades in venue_trades.items() for t in trades}
+    assert reported_fills == venue_fills
+    assert len(run.fills) == len(reported_fills)  # no fill counted twice
+
+    # latency was measured on every taken opportunity with two legs sent
+    latency = report["latency"]["tick_to_order"]
+    assert latency["count"] > 0 and latency["p50"] is not None
