@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,8 @@ class DetectorActor:
         self._tasks: set[asyncio.Task] = set()
         self._enabled = False  # the supervisor enables detection once the run's baseline is taken
         self._sequence = 0
+        # (venue, symbol) -> when its latest book arrived: the book age metric of each decision
+        self._book_received_at: dict[tuple[str, str], float] = {}
 
     async def start(self) -> None:
         """Load every venue's market rules (idempotent)."""
@@ -55,7 +58,7 @@ class DetectorActor:
 
     async def health(self) -> dict[str, Any]:
         d = self.detector
-        return {"incarnation": self.incarnation, "started": d is not None,
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "started": d is not None,
                 "updates": d.updates if d else 0, "detected": d.detected if d else 0,
                 "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
                 "enabled": self._enabled}
@@ -72,13 +75,14 @@ class DetectorActor:
             if self.detector is not None:
                 self.detector.set_inventory(venue, free)
             return
+        self._book_received_at[(item.exchange, item.symbol)] = item.received_at
         if self.detector is None:
             return
         skipped_before = dict(self.detector.skipped)
         for detection in self.detector.on_book(item):
             self._fire(detection)
         for reason, count in self.detector.skipped.items():
-            if count != skipped_before.get(reason, 0):
+            for _ in range(count - skipped_before.get(reason, 0)):  # one book can skip several venue pairs
                 self.metrics.count_opportunity_skipped(item.symbol, reason)
 
     def _fire(self, detection: Detection) -> None:
@@ -92,6 +96,10 @@ class DetectorActor:
             sell_book_received_at=detection.book_received_at)
         self.metrics.count_opportunity_detected(opp.symbol)
         self.metrics.observe_detection(opp.symbol, max(0.0, time.time() - detection.book_received_at))
+        for venue in (opp.buy_exchange, opp.sell_exchange):
+            received_at = self._book_received_at.get((venue, opp.symbol))
+            if received_at is not None:
+                self.metrics.observe_book_age(venue, opp.symbol, max(0.0, detection.detected_at - received_at))
         task = asyncio.get_running_loop().create_task(self._hand_over(message, opp))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

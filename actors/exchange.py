@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from execution.paper import PaperVenue
 from execution.types import MarketRules, OrderBook, OrderSnapshot
 
 logger = logging.getLogger(__name__)
+
+BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class ExchangeConnection:
         self._rules: dict[str, MarketRules] = {}
         self._books: dict[str, OrderBook] = {}
         self._stream_up: dict[str, bool] = {s: False for s in self.symbols}
+        self._book_updates_in_window: dict[str, int] = {}
         self._publisher = ConflatingPublisher(_push_book)
         self._tasks: list[asyncio.Task] = []
         self._paper_balances = paper_balances
@@ -104,6 +108,7 @@ class ExchangeConnection:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._follow_book(s)) for s in self.symbols]
         self._tasks.append(loop.create_task(self._follow_balances()))
+        self._tasks.append(loop.create_task(self._report_book_rates()))
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules
@@ -125,7 +130,7 @@ class ExchangeConnection:
     async def health(self) -> dict[str, Any]:
         now = time.time()
         return {
-            "incarnation": self.incarnation,
+            "incarnation": self.incarnation, "pid": os.getpid(),
             "venue": self.venue.name,
             "started": self._started.is_set(),
             "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},
@@ -199,7 +204,22 @@ class ExchangeConnection:
             return
         self._books[symbol] = book
         self.metrics.count_book_update(self.venue.name, symbol)
+        self._book_updates_in_window[symbol] = self._book_updates_in_window.get(symbol, 0) + 1
         self._publisher.publish(symbol, book)
+
+    async def _report_book_rates(self) -> None:
+        """Set each symbol's book update rate gauge once per window; a silent stream shows 0, not its last rate."""
+        window_start = time.monotonic()
+        while True:
+            await asyncio.sleep(BOOK_RATE_WINDOW_S)
+            now = time.monotonic()
+            elapsed, window_start = now - window_start, now
+            try:
+                for symbol in self.symbols:
+                    count = self._book_updates_in_window.pop(symbol, 0)
+                    self.metrics.set_book_update_rate(self.venue.name, symbol, count / elapsed)
+            except Exception:  # a metrics failure must not stop the gauge for good
+                logger.exception("%s: book update rate not recorded", self.venue.name)
 
     # ----- orders -----
     async def submit_order(self, command: SubmitOrder) -> SubmitOutcome:

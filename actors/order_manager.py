@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import Counter, deque
 from decimal import Decimal
@@ -161,7 +162,7 @@ class OrderManagerActor:
         return await self.reconcile()
 
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "started": self._started, "in_flight": len(self._in_flight),
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started, "in_flight": len(self._in_flight),
                 "kill_switch": self.kill_reason}
 
     async def on_book(self, item: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +40,7 @@ class PositionTrackerActor:
             self.tracker.apply_all(self.fills)
 
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "fills": len(self.fills), "differences": len(self.differences)}
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "fills": len(self.fills), "differences": len(self.differences)}
 
     async def apply_fills(self, fills: list[Fill]) -> int:
         new = [fill for fill in fills if self.tracker.apply(fill)]

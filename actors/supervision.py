@@ -21,6 +21,10 @@ class ActorGone(Exception):
     """The actor is dead and will not come back by itself (killed without restart, or its node is gone)."""
 
 
+class ActorRestarting(Exception):
+    """The actor's process died and its runtime is already restarting it: wait, do not kill it again."""
+
+
 class ActorControl(Protocol):
     async def ensure(self, name: str) -> None:
         """Create the actor if it does not exist (idempotent)."""
@@ -112,6 +116,13 @@ class Supervisor:
             health = await self.control.health(state.name, self.settings.heartbeat_timeout_s)
         except asyncio.CancelledError:
             raise
+        except ActorRestarting:
+            state.up = False
+            state.last_error = "restarting"
+            if state.answered:  # a new process is coming: give it the start-up grace
+                state.answered = False
+                state.since = self._clock()
+            return
         except ActorGone:
             state.up = False
             self._record(state.name, "dead: recreating")

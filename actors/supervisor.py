@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, RayActorError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: F401  (documented alternative)
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from actors.common import (
     DETECTOR,
@@ -30,7 +30,7 @@ from actors.common import (
     exchange_actor_name,
     new_incarnation,
 )
-from actors.supervision import ActorGone, Supervisor, SupervisorSettings
+from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings
 from actors.telemetry import process_metrics
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ class RayActorControl:
         except ActorDiedError:
             self.peers.forget(name)
             raise ActorGone(name) from None
+        except ActorUnavailableError:
+            raise ActorRestarting(name) from None
 
     async def kill(self, name: str) -> None:
         handle = self.peers.get(name)
@@ -159,6 +161,7 @@ class SupervisorActor:
                 await self.supervisor.step()
                 for name, state in self.supervisor.actors.items():
                     self.metrics.set_actor_up(name, state.up and state.wired)
+                self.metrics.set_actor_up("supervisor", True)  # its own loop is running
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let the loop die
@@ -166,7 +169,7 @@ class SupervisorActor:
             await asyncio.sleep(0.05)
 
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "trading": self.trading}
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "trading": self.trading}
 
     async def status(self) -> dict[str, Any]:
         return {"actors": self.supervisor.status(), "events": self.supervisor.events[-20:], "trading": self.trading}

@@ -180,3 +180,24 @@ async def test_slow_wiring_of_one_actor_does_not_hold_up_the_heartbeats_of_other
     release.set()
     await asyncio.sleep(0.01)
     assert ("wired", "a") in actors.calls
+
+
+async def test_an_actor_being_restarted_by_ray_is_waited_for_not_killed_again():
+    from actors.supervision import ActorRestarting
+
+    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=30.0)
+    await run_steps(sup, clock, 1)
+    real_health = actors.health
+
+    async def restarting(name, timeout_s):
+        if name == "a":
+            raise ActorRestarting(name)
+        return await real_health(name, timeout_s)
+
+    actors.health = restarting
+    await run_steps(sup, clock, 10)
+    assert ("kill", "a") not in actors.calls and sup.status()["a"]["up"] is False
+    actors.health = real_health
+    actors.incarnation["a"] += 1
+    await run_steps(sup, clock, 1)
+    assert ("rewire", "a") in actors.calls and sup.status()["a"]["up"] is True
