@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ class Deployment:
     supervisor: SupervisorConfig
     journal_path: str
     pin_stateful_to_head: bool = False  # place the order manager / tracker on the node with HEAD_RESOURCE
+    paper_balances: tuple[tuple[str, Decimal], ...] = ()  # per venue, when venues are paper-traded
 
     @property
     def venue_names(self) -> tuple[str, ...]:

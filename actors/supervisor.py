@@ -51,7 +51,10 @@ def actor_class(name: str) -> type:
 
 def actor_options(deployment: Deployment, name: str) -> dict[str, Any]:
     options: dict[str, Any] = dict(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-                                   max_restarts=-1, max_task_retries=0, num_cpus=0, max_concurrency=1000)
+                                   max_restarts=-1, max_task_retries=0, num_cpus=0, max_concurrency=1000,
+                                   # num_cpus=0 actors would all pack onto the supervisor's node: spread them, so
+                                   # losing one node costs a few actors (restarted elsewhere), not all of them.
+                                   scheduling_strategy="SPREAD")
     if deployment.pin_stateful_to_head and name in (ORDER_MANAGER, POSITION_TRACKER):
         options["resources"] = {HEAD_RESOURCE: 0.001}  # the node that holds the journal
     return options
@@ -62,9 +65,10 @@ def create_actor(deployment: Deployment, name: str) -> Any:
     if name.startswith(EXCHANGE_PREFIX):
         venue = next(v for v in deployment.venues if exchange_actor_name(v.name) == name)
         args: tuple = (venue, list(deployment.symbols))
+        kwargs = {"paper_balances": dict(deployment.paper_balances)} if venue.paper else {}
     else:
-        args = (deployment,)
-    return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args)
+        args, kwargs = (deployment,), {}
+    return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args, **kwargs)
 
 
 class RayActorControl:

@@ -9,7 +9,8 @@ API keys are never in the config: a venue names the *environment variables* hold
 
 The run ``mode`` is derived when a run starts, not written in the file:
 - ``local-sim``: every venue has a ``url`` (a local Binance-dialect venue such as ``rayarb sim``); keys needed.
-- ``paper``: real exchanges, the default; orders are filled locally against live books, nothing is sent.
+- ``paper``: real exchanges, the default (or any venues with ``run.paper: true``); orders are filled locally against
+  live books, nothing is sent.
 - ``live``: real exchanges with ``--live``; refused unless every venue's keys are present in the environment.
 """
 from __future__ import annotations
@@ -129,10 +130,15 @@ class MetricsConfig:
     host: str = DEFAULT_METRICS_HOST
 
 
+DEFAULT_PAPER_BALANCES = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Decimal("40")))
+
+
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     duration_s: float | None = None  # None = until interrupted
     run_dir: str = DEFAULT_RUN_DIR
+    paper: bool = False  # paper-trade even venues with a url (their market data, local fills, nothing sent)
+    paper_balances: tuple[tuple[str, Decimal], ...] = DEFAULT_PAPER_BALANCES  # per venue, for paper mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +369,22 @@ _SUPERVISOR = {
     "failures_before_restart": _integer(minimum=1),
 }
 _METRICS = {"port": _integer(minimum=0, maximum=65535), "host": _text}
-_RUN = {"duration_s": _optional(_seconds()), "run_dir": _text}
+def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
+    if not isinstance(value, dict) or not value:
+        raise _FieldError("expected a mapping of asset to amount, e.g. {USDT: 100000, BTC: 2}")
+    parse = _money()
+    balances = []
+    for asset, amount in value.items():
+        if not isinstance(asset, str) or not re.fullmatch(r"[A-Z0-9]{1,20}", asset):
+            raise _FieldError(f"asset names are upper-case letters and digits, got {asset!r}")
+        try:
+            balances.append((asset, parse(amount)))
+        except _FieldError as e:
+            raise _FieldError(f"{asset}: {e}") from None
+    return tuple(balances)
+
+
+_RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances}
 _VENUE = {
     "exchange": _text,
     "url": _optional(_local_url),
@@ -508,6 +529,10 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
 def resolve_mode(config: Config | None, *, live: bool) -> Mode:
     """Which mode a run of ``config`` is in. ``config=None`` is the no-config run: local venues started by rayarb."""
+    if config is not None and config.run.paper:
+        if live:
+            raise ConfigError("run.paper: true contradicts --live; remove one of them")
+        return Mode.PAPER
     if config is None or config.is_local:
         if live:
             raise ConfigError("--live sends real orders to real exchanges; this run trades local venues only "

@@ -87,6 +87,7 @@ class MainJob:
         return Deployment(run_id=self.run_id, venues=tuple(specs), symbols=tuple(config.symbols),
                           strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
+                          paper_balances=config.run.paper_balances if paper else (),
                           pin_stateful_to_head=self.options.address is not None and os.environ.get(
                               "RAYARB_PIN_TO_HEAD", "0") == "1")
 

@@ -140,6 +140,9 @@ def start_or_join_ray(
     kwargs: dict[str, Any] = {"namespace": RAYARB_NAMESPACE, "runtime_env": runtime_env}
     if address is None:
         kwargs.update(
+            # "local": always a private new Ray; with no address Ray would join whatever cluster was started last on
+            # this machine (/tmp/ray/ray_current_cluster), e.g. someone else's.
+            address="local",
             num_cpus=num_cpus,
             include_dashboard=include_dashboard,
             _temp_dir=str(Path(temp_dir).resolve()) if temp_dir is not None else None,

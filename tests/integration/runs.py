@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from orchestration.config import Credentials, Mode, RunOptions, parse_config
+from orchestration.config import Credentials, RunOptions, parse_config, resolve_mode
 from orchestration.main_job import MainJob
 
 ACCOUNT = "main"
@@ -42,7 +42,7 @@ def account_trades(url: str) -> list[dict]:
     return [t for t in sim_get(url, "/_sim/trades") if ACCOUNT in (t["buyer"], t["seller"])]
 
 
-def run_config(endpoints, **strategy) -> Any:
+def run_config(endpoints, *, run: dict | None = None, **strategy) -> Any:
     raw = {
         "venues": {e.name: {"exchange": "binance", "url": e.url, "api_key_env": f"K_{e.name.upper()}",
                             "secret_env": f"S_{e.name.upper()}"} for e in endpoints},
@@ -50,13 +50,15 @@ def run_config(endpoints, **strategy) -> Any:
         "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
         "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000},
         "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
+        "run": run or {},
     }
     return parse_config(raw, source="test")
 
 
-def make_job(endpoints, run_dir: Path, duration_s: float | None, *, mode: Mode = Mode.LOCAL_SIM,
+def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | None = None,
              **strategy) -> MainJob:
-    options = RunOptions(config=run_config(endpoints, **strategy), mode=mode, duration_s=duration_s,
+    config = run_config(endpoints, run=run, **strategy)
+    options = RunOptions(config=config, mode=resolve_mode(config, live=False), duration_s=duration_s,
                          run_dir=run_dir, metrics_port=0,
                          credentials={e.name: Credentials(e.api_key, e.secret) for e in endpoints})
     return MainJob(options, status_stream=io.StringIO())
