@@ -306,3 +306,7 @@ class ClusterMetricsExport:
         if self.local_server is not None:
             self.local_server.close()
             self.local_server = None
+        try:  # the targets are gone: Prometheus must not keep scraping them
+            os.unlink(self.file_sd_path)
+        except FileNotFoundError:
+            pass

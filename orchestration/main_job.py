@@ -28,6 +28,7 @@ LOCAL_VENUES = ("alpha", "beta", "gamma")
 STARTUP_TIMEOUT_S = 120.0
 RAY_CALL_TIMEOUT_S = 30.0
 STATUS_PERIOD_S = 1.0
+FINAL_SCRAPE_WAIT_S = 2.0  # two scrape intervals of metrics/prometheus.yml
 
 
 def _ray_get(ref: Any, timeout_s: float = RAY_CALL_TIMEOUT_S) -> Any:
@@ -301,6 +302,8 @@ class MainJob:
                 except Exception:
                     pass
         if self.metrics_export is not None:
+            if self.report_paths is not None:
+                time.sleep(FINAL_SCRAPE_WAIT_S)  # let Prometheus scrape the final counts before the endpoints go
             try:
                 self.metrics_export.stop()
             except Exception:

@@ -1,0 +1,51 @@
+"""Tick-to-order latency of the whole actor system: `rayarb run` on a local Ray against three simulator venues.
+
+Tick-to-order is "book update received by the exchange actor -> first leg's request sent", measured per taken
+opportunity by the order manager, with its three stages: detect (exchange actor -> detector, detection), handoff
+(detector -> order manager) and submit (order manager -> exchange actor, journal write included).
+
+    python -m benchmarks.bench_tick_to_order --seconds 60
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+from orchestration.report import load_run_report  # noqa: E402
+from simulator.launcher import VenueProcess  # noqa: E402
+from tests.integration.runs import make_job  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=21)
+    args = parser.parse_args()
+    with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed) as venues, \
+            tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
+        venues.start(timeout_s=60)
+        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, cooldown_s=0.0)
+        job.run()
+        report = load_run_report(job.run_dir).report
+    ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
+    latency = report["latency"]["tick_to_order"]
+    result = {
+        "seconds": args.seconds,
+        "opportunities_detected": report["opportunities_detected"],
+        "opportunities_taken": report["opportunities_taken"],
+        "outcomes": report["outcomes"],
+        "tick_to_order_ms": {"count": latency["count"], "p50": ms(latency["p50"]), "p90": ms(latency["p90"]),
+                             "p99": ms(latency["p99"]), "max": ms(latency["max"])},
+        "stages_ms": {stage: {"p50": ms(s["p50"]), "p99": ms(s["p99"])}
+                      for stage, s in report["tick_to_order_stages"].items()},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
