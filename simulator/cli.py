@@ -1,0 +1,156 @@
+"""``rayarb sim``: run local Binance-dialect venues until SIGINT/SIGTERM.
+
+``add_sim_arguments(parser)`` adds the options to an argparse (sub)parser; ``run_sim(args)`` runs the venues and
+returns the exit code (0 after a clean stop, 2 for bad arguments or config, 1 when a venue cannot listen).
+Venue i listens on 127.0.0.1:base_port+i (``--base-port 0``: free ports). One line per venue is printed on stdout
+with its name, URLs, API key and secret of its default account: the only place the secret is ever shown, for the
+operator of this local test venue. ``python -m simulator.cli`` runs the same command.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_PORT = 18800
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--venues", default=None,
+                        help="comma-separated venue names (default: the config's, or alpha,beta,gamma)")
+    parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
+                        help="venue i listens on base_port+i; 0 picks free ports (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the market, keys and faults (default 7)")
+    parser.add_argument("--config", default=None, metavar="FILE", help="simulator YAML config")
+    parser.add_argument("--faults", default=None, metavar="JSON",
+                        help='faults at start, e.g. \'{"latency_ms": 5}\' or per venue \'{"beta": {"error_share": 0.1}}\'')
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+    parser.add_argument("--log-level", default="WARNING", help="logging level on stderr (default %(default)s)")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when stdin reaches end of file (the launching process died or closed it)")
+    return parser
+
+
+def build_sim_config(args: argparse.Namespace) -> Any:
+    """The ``SimConfig`` the arguments describe (``SimConfigError`` / ``ValueError`` when they are wrong)."""
+    from simulator.config import SimConfig, SimConfigError
+
+    data: dict[str, Any] = {}
+    if args.config:
+        import yaml
+
+        with open(args.config, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle) or {}
+        if not isinstance(loaded, dict):
+            raise SimConfigError(f"{args.config}: the config must be a mapping")
+        data = dict(loaded)
+    if args.seed is not None:
+        data["seed"] = args.seed
+    if args.venues:
+        names = [name.strip() for name in args.venues.split(",") if name.strip()]
+        if not names:
+            raise SimConfigError("--venues names no venue")
+        configured = data.get("venues")
+        if isinstance(configured, list) and configured:
+            by_name = {(v if isinstance(v, str) else v.get("name")): v for v in configured if isinstance(v, (str, dict))}
+            unknown = [name for name in names if name not in by_name]
+            if unknown:
+                raise SimConfigError(f"--venues names {unknown} not in {args.config}")
+            data["venues"] = [by_name[name] for name in names]
+        else:
+            data["venues"] = names
+    if args.faults:
+        faults = json.loads(args.faults)
+        if not isinstance(faults, dict):
+            raise SimConfigError("--faults must be a JSON object")
+        data["faults"] = faults
+    return SimConfig.from_dict(data)
+
+
+def _install_event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - depends on the environment
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    fd = sys.stdin.fileno()
+
+    def on_readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            stop.set()
+
+    loop.add_reader(fd, on_readable)
+
+
+async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool = False) -> int:
+    from simulator.launcher import faults_per_venue, start_simulation
+
+    faults_per_venue(config.faults, [v.name for v in config.venues])  # fail before binding anything
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if exit_with_parent:
+        _stop_on_stdin_eof(loop, stop)
+    try:
+        sim = await start_simulation(config, base_port=base_port, host=host)
+    except OSError as exc:
+        print(f"rayarb sim: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for venue in sim:
+            print(f"rayarb-sim venue={venue.name} url={venue.url} ws={venue.ws_url} "
+                  f"api_key={venue.api_key} secret={venue.secret}", flush=True)
+        print("rayarb-sim ready", flush=True)
+        await stop.wait()
+    finally:
+        try:
+            await asyncio.wait_for(sim.stop(), timeout=SHUTDOWN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            logger.warning("venues did not stop within %s s", SHUTDOWN_TIMEOUT_S)
+    return 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from simulator.faults import FaultConfigError
+
+    try:
+        config = build_sim_config(args)
+    except (ValueError, OSError) as exc:  # SimConfigError and FaultConfigError are ValueErrors
+        print(f"rayarb sim: {exc}", file=sys.stderr)
+        return 2
+    _install_event_loop_policy()
+    try:
+        return asyncio.run(_serve(config, args.base_port, args.host, getattr(args, "exit_with_parent", False)))
+    except FaultConfigError as exc:
+        print(f"rayarb sim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_sim_arguments(argparse.ArgumentParser(prog="rayarb sim", description=__doc__.splitlines()[0]))
+    return run_sim(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
