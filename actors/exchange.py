@@ -8,6 +8,7 @@ orders. In paper mode orders are filled locally against the live book and nothin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -99,7 +100,7 @@ class ExchangeConnection:
         missing = [s for s in self.symbols if s not in markets]
         if missing:
             raise ValueError(f"{v.name}: symbols not listed by the venue: {missing}")
-        self._rules = {s: rules_from_market(v.name, markets[s]) for s in self.symbols}
+        self._rules = await self._with_venue_fees({s: rules_from_market(v.name, markets[s]) for s in self.symbols})
         self._stream.markets = self._rest.markets
         self._stream.markets_by_id = self._rest.markets_by_id
         if v.paper:
@@ -112,6 +113,27 @@ class ExchangeConnection:
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules
+
+    async def _with_venue_fees(self, rules: dict[str, MarketRules]) -> dict[str, MarketRules]:
+        """The account's own fee rates when the venue tells them (ccxt's market defaults otherwise): profit maths
+        with the wrong fee is wrong money."""
+        if self.venue.paper or not self._rest.has.get("fetchTradingFees"):
+            return rules
+        try:
+            fees = await asyncio.wait_for(self._rest.fetch_trading_fees(), 30)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("%s: trading fees unavailable (%s); using the market defaults", self.venue.name,
+                           type(exc).__name__)
+            return rules
+        updated = {}
+        for symbol, r in rules.items():
+            fee = fees.get(symbol) or {}
+            maker, taker = fee.get("maker"), fee.get("taker")
+            updated[symbol] = r if maker is None or taker is None else dataclasses.replace(
+                r, maker_fee=Decimal(str(maker)), taker_fee=Decimal(str(taker)))
+        return updated
 
     async def stop(self) -> None:
         for task in self._tasks:

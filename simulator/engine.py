@@ -976,6 +976,13 @@ class VenueEngine:
         selected = selected[:limit] if from_id is not None else selected[-limit:]
         return [self._order_view(o) for o in selected]
 
+    def trade_fees(self, account: Account, params: dict[str, str]) -> list[dict[str, str]]:
+        """GET /sapi/v1/asset/tradeFee: the account's maker and taker rates per symbol (one symbol, or all)."""
+        book = self._book(params, required=False)
+        specs = [book.spec] if book is not None else [b.spec for b in self.books.values()]
+        return [{"symbol": spec.symbol, "makerCommission": fmt(self.maker_fee), "takerCommission": fmt(self.taker_fee)}
+                for spec in specs]
+
     def my_trades(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
         book = self._book(params)
         assert book is not None

@@ -225,6 +225,7 @@ class VenueServer:
             ("GET", "/api/v3/openOrders"): (engine.open_orders, True),
             ("GET", "/api/v3/allOrders"): (engine.all_orders, True),
             ("GET", "/api/v3/myTrades"): (engine.my_trades, True),
+            ("GET", "/sapi/v1/asset/tradeFee"): (engine.trade_fees, True),
         }
         self._known_paths = frozenset(path for _, path in self._routes)
         self._apply_flags()

@@ -201,3 +201,13 @@ async def test_sim_endpoints_show_orders_trades_balances_and_never_secrets(clien
         status, body, _ = await http.request("GET", venue.url + path)
         assert status == 200
         assert venue.secret not in str(body)
+
+
+async def test_trading_fees_are_the_venues_own_rates(sim, make_client):
+    from decimal import Decimal
+
+    exchange = await make_client("async")
+    fees = await exchange.fetch_trading_fees()
+    venue = sim["alpha"]
+    assert Decimal(str(fees["BTC/USDT"]["taker"])) == venue.engine.taker_fee
+    assert Decimal(str(fees["BTC/USDT"]["maker"])) == venue.engine.maker_fee
