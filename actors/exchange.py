@@ -187,8 +187,15 @@ class ExchangeConnection:
             await asyncio.sleep(self._balance_refresh_s)
 
     async def market_rules(self) -> dict[str, MarketRules]:
-        await asyncio.wait_for(self._started.wait(), 60)
+        await self._until_started()
         return self._rules
+
+    async def _until_started(self, timeout_s: float = 60.0) -> None:
+        """A restarted actor answers calls before the supervisor has started it again: those calls wait for it."""
+        try:
+            await asyncio.wait_for(self._started.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            raise ExchangeUnavailable(f"{self.venue.name}: connection not started", exchange=self.venue.name) from None
 
     async def latest_book(self, symbol: str) -> OrderBook | None:
         return self._books.get(symbol)
@@ -246,6 +253,7 @@ class ExchangeConnection:
     # ----- orders -----
     async def submit_order(self, command: SubmitOrder) -> SubmitOutcome:
         """Place one order. Errors come back as rayarb errors: a definite refusal, or an ambiguous outcome."""
+        await self._until_started(5.0)  # nothing was sent if this raises
         sent_at = time.time()
         if self._paper is not None:
             book = self._books.get(command.symbol)
@@ -273,6 +281,7 @@ class ExchangeConnection:
 
     async def lookup_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
         """The order as the venue knows it, with its trades, by client order id; None when the venue never saw it."""
+        await self._until_started()
         if self._paper is not None:
             return self._paper.orders.get(client_order_id)
         try:
@@ -292,6 +301,7 @@ class ExchangeConnection:
         return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id, trades=trades)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderSnapshot:
+        await self._until_started()
         try:
             raw = await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
         except asyncio.CancelledError:
@@ -303,6 +313,7 @@ class ExchangeConnection:
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Free and locked per asset, fetched now."""
+        await self._until_started()
         self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
         return self.balances_cache
 

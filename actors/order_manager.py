@@ -46,8 +46,15 @@ from execution.types import ZERO, Fill, MarketRules, OrderBook, OrderSnapshot, O
 logger = logging.getLogger(__name__)
 
 LEG_TIMEOUT_S = 10.0
+# Binance accepts a signed request until its timestamp + recvWindow (ccxt: 10 s); an order not found after that,
+# plus clock margin, can no longer appear, so only then is it proven absent (resubmitted within its TTL, else expired).
+REQUEST_LIFETIME_S = 11.0
 CALL_TIMEOUT_S = 15.0
 MAX_LATENCY_SAMPLES = 100_000
+
+
+class _StillInFlight(Exception):
+    """Reconciliation leaves this order to the executor that is handling its opportunity."""
 
 
 class _VenueAdapter:
@@ -141,6 +148,8 @@ class OrderManagerActor:
         self._flush_task: asyncio.Task | None = None
         self._start_lock = asyncio.Lock()
         self._started = False
+        self._reconcile_lock = asyncio.Lock()
+        self._settle_task: asyncio.Task | None = None
 
     # ----- lifecycle -----
     async def start(self) -> dict[str, Any]:
@@ -159,6 +168,7 @@ class OrderManagerActor:
                         id_factory=self.ids, on_event=self._on_event, submit_timeout_s=LEG_TIMEOUT_S,
                         resubmit_ttl_s=self.deployment.strategy.order_ttl_s)
                 self._started = True
+                self._settle_task = asyncio.get_running_loop().create_task(self._settle_open_orders())
         return await self.reconcile()
 
     async def health(self) -> dict[str, Any]:
@@ -296,31 +306,69 @@ class OrderManagerActor:
         return len(fills)
 
     # ----- recovery -----
+    def unresolved_orders(self) -> list[str]:
+        """Orders a venue answer has not settled yet (not in flight in an opportunity)."""
+        return [o.client_order_id for m in self.managers.values() for o in m.orders.values()
+                if o.status is OrderStatus.UNKNOWN or (not o.is_terminal and o.opportunity_id not in self._in_flight)]
+
+    async def _settle_open_orders(self, period_s: float = 1.0) -> None:
+        """While an order's outcome is unknown (e.g. its venue's actor was away longer than the executor's
+        lookups), keep reconciling, so it is settled, and its exposure hedged, during the run and not only at exit."""
+        while True:
+            await asyncio.sleep(period_s)
+            if not self.unresolved_orders():
+                continue
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("periodic reconciliation failed: %s", type(exc).__name__)
+
     async def reconcile(self, venue: str | None = None) -> dict[str, Any]:
         """Resolve every non-terminal journaled order by client order id; resubmit lost ones within the TTL (same
         id); expire the rest; then hedge any net exposure left. Start-up and crash recovery are this same path."""
+        async with self._reconcile_lock:
+            return await self._reconcile(venue)
+
+    async def _reconcile(self, venue: str | None) -> dict[str, Any]:
         venues = [venue] if venue else list(self.managers)
         summary: dict[str, Any] = {"statuses": {}, "unresolved": [], "resubmitted": [], "expired": []}
         for name in venues:
             manager = self.managers[name]
-            report = await manager.reconcile()
+            report = await manager.reconcile(self._lookup_unless_in_flight(name))
             self.metrics.count_reconciliation(name)
             summary["statuses"].update({cid: status.value for cid, status in report.statuses.items()})
             summary["unresolved"].extend(report.unresolved)
+            now = time.time()
             for cid in report.lost:
-                try:
+                order = manager.check_order_status(cid)
+                if now - order.created_at < REQUEST_LIFETIME_S:
+                    continue  # its request could still reach the venue: not proven absent yet
+                try:  # within the TTL: same client order id again; past it: expired, the residual is hedged
                     await manager.resubmit(cid)
                     self.metrics.count_resubmission(name)
                     summary["resubmitted"].append(cid)
                 except ResubmitRefused:
                     summary["expired"].append(cid)
-            summary["expired"].extend(o.client_order_id for o in manager.expire_overdue())
         summary["hedged"] = await self._hedge_exposure()
         self._schedule_fill_flush()
         if summary["statuses"]:
             logger.info("reconciled %d orders: %d unresolved, %d resubmitted, %d expired", len(summary["statuses"]),
                         len(summary["unresolved"]), len(summary["resubmitted"]), len(summary["expired"]))
         return summary
+
+    def _lookup_unless_in_flight(self, venue: str) -> Any:
+        """The venue lookup for reconciliation, refusing orders whose opportunity the executor is still handling."""
+        adapter = _VenueAdapter(self, venue)
+
+        async def lookup(query: QueryOrder) -> OrderSnapshot | None:
+            order = self.managers[venue].orders.get(query.client_order_id)
+            if order is not None and order.opportunity_id in self._in_flight:
+                raise _StillInFlight(query.client_order_id)
+            return await adapter.query_order(query)
+
+        return lookup
 
     def net_base_exposure(self) -> dict[str, Decimal]:
         """Per symbol, the base bought minus sold minus base fees over every journaled fill of this run."""
@@ -373,6 +421,9 @@ class OrderManagerActor:
             await asyncio.sleep(0.05)
         if self._started:
             await self.reconcile()
+            while self.unresolved_orders() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                await self.reconcile()
         if self._flush_task is not None:
             await asyncio.wait_for(asyncio.shield(self._flush_task), timeout_s)
         return not self._in_flight

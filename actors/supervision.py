@@ -107,7 +107,8 @@ class Supervisor:
             raise
         except Exception as exc:  # the loop must survive anything a step throws
             state.last_error = f"{type(exc).__name__}: {exc}"
-            logger.exception("supervisor: checking %s failed", state.name)
+            # Usually a peer that is itself restarting; retried at the next heartbeat.
+            logger.warning("supervisor: checking %s failed: %s", state.name, state.last_error)
         finally:
             self._schedule(state)
 

@@ -9,7 +9,7 @@ files of dead processes included, so counters only go up across actor restarts.
 - ``enable_multiprocess()``: called first thing in every rayarb actor (and in the driver) before ``RayarbMetrics`` is
   built; switches prometheus_client to multiprocess values even when it was imported before (the driver imports it
   during ``ray.init``).
-- ``start_metrics_server(port)``: serves the local node's directory on 127.0.0.1:port (``rayarb run --metrics-port``).
+- ``serve_directory(path, port)``: serves one node's directory on 127.0.0.1:port (``rayarb run --metrics-port``).
 - ``NodeMetricsExporter`` / ``ClusterMetricsExport``: one small exporter actor pinned to each other node, and a
   Prometheus file_sd JSON listing one target per node.
 """
@@ -160,17 +160,6 @@ def serve_directory(path: str, port: int = 0, host: str = DEFAULT_BIND_HOST) -> 
     return MetricsServer(host=host, port=bound_port, path=path, _server=server, _thread=thread)
 
 
-def start_metrics_server(port: int, host: str = DEFAULT_BIND_HOST, base_dir: str | None = None) -> MetricsServer:
-    """Serve the local node's rayarb metrics on host:port (``rayarb run --metrics-port P``).
-
-    Also switches this process to multiprocess mode, so the driver's own metrics are included.
-    """
-    path = enable_multiprocess(base_dir)
-    if path is None:
-        raise RuntimeError(f"no metrics base directory: pass base_dir or set {BASE_DIR_ENV}")
-    return serve_directory(path, port=port, host=host)
-
-
 # ---------------------------------------------------------------- one exporter per node
 @dataclass(frozen=True)
 class ExportTarget:
@@ -252,7 +241,11 @@ class ClusterMetricsExport:
 
         self.local_node_id = ray.get_runtime_context().get_node_id()
         if self.local_port is not None:
-            self.local_server = start_metrics_server(self.local_port, host=self.host, base_dir=self.base_dir)
+            # Serve the directory without switching this process to multiprocess mode: the driver records nothing,
+            # and a PROMETHEUS_MULTIPROC_DIR in its environment would leak into the Ray workers it starts.
+            path = node_metrics_dir(self.base_dir, self.local_node_id)
+            os.makedirs(path, exist_ok=True)
+            self.local_server = serve_directory(path, port=self.local_port, host=self.host)
             host = self.local_server.host
             node_ip = ray.util.get_node_ip_address()
             dial_host = node_ip if host in ("0.0.0.0", "::", "") else host

@@ -52,6 +52,7 @@ class MainJob:
         self.venue_process: Any = None
         self.metrics_export: Any = None
         self.supervisor: Any = None
+        self.supervisor_incarnation: str | None = None  # the supervisor process that was started
         self.deployment: Any = None
         self.config: Config | None = None
         self.started_at = time.time()
@@ -89,8 +90,7 @@ class MainJob:
                           strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
                           paper_balances=config.run.paper_balances if paper else (),
-                          pin_stateful_to_head=self.options.address is not None and os.environ.get(
-                              "RAYARB_PIN_TO_HEAD", "0") == "1")
+                          pin_stateful_to_head=_cluster_has_head_resource())
 
     def _start_ray_and_metrics(self) -> None:
         from metrics.exporter import ClusterMetricsExport, default_file_sd_path, metrics_runtime_env, new_base_dir
@@ -117,6 +117,7 @@ class MainJob:
             name=SUPERVISOR, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, max_restarts=-1,
             max_task_retries=0, num_cpus=0).remote(self.deployment)
         _ray_get(self.supervisor.start.remote(), 60)
+        self.supervisor_incarnation = _ray_get(self.supervisor.health.remote())["incarnation"]
         return self.supervisor
 
     def _wait_until_up(self) -> None:
@@ -144,8 +145,8 @@ class MainJob:
                 signal.signal(sig, lambda *_: self.stop())
         try:
             self.config = self._venues()
-            self.deployment = self._deployment(self.config)
             self._start_ray_and_metrics()
+            self.deployment = self._deployment(self.config)
             self._ensure_supervisor()
             self._wait_until_up()
             from actors.common import POSITION_TRACKER
@@ -182,11 +183,17 @@ class MainJob:
         from ray.exceptions import RayActorError
 
         try:
-            _ray_get(self.supervisor.health.remote(), 5)
+            health = _ray_get(self.supervisor.health.remote(), 5)
         except RayActorError:
             logger.warning("supervisor died: recreating it (it re-adopts the running actors)")
-            self._ensure_supervisor()
-            _ray_get(self.supervisor.begin_trading.remote(self.baseline))
+        else:
+            if health["incarnation"] == self.supervisor_incarnation:
+                return
+            # Ray restarted it by itself (its node was lost, its process killed): the new process watches nothing
+            # until it is started; a call made while it restarted may just have waited and succeeded.
+            logger.warning("supervisor restarted by Ray: starting it again (it re-adopts the running actors)")
+        self._ensure_supervisor()
+        _ray_get(self.supervisor.begin_trading.remote(self.baseline))
 
     def status(self) -> LiveStatus:
         from actors.common import DETECTOR, ORDER_MANAGER
@@ -312,6 +319,16 @@ class MainJob:
             shutdown_ray()
         if self.venue_process is not None:
             self.venue_process.stop()
+
+
+def _cluster_has_head_resource() -> bool:
+    """True on a cluster whose head carries ``rayarb_head`` (ray_cluster.yaml): the order manager and the position
+    tracker, which hold the journal, are then placed on that node."""
+    import ray
+
+    from actors.common import HEAD_RESOURCE
+
+    return ray.cluster_resources().get(HEAD_RESOURCE, 0) > 0
 
 
 def mark_to_market(changes: dict[str, dict[str, Decimal]], marks: dict[str, Decimal], currency: str

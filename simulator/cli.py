@@ -118,6 +118,12 @@ async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool 
             print(f"rayarb-sim venue={venue.name} url={venue.url} ws={venue.ws_url} "
                   f"api_key={venue.api_key} secret={venue.secret}", flush=True)
         print("rayarb-sim ready", flush=True)
+        if sys.stdout.isatty():  # an operator at a terminal: ready-to-paste lines for config.example.yaml
+            from orchestration.config import default_key_env_names
+
+            for venue in sim:
+                key_env, secret_env = default_key_env_names(venue.name)
+                print(f"export {key_env}={venue.api_key} {secret_env}={venue.secret}", flush=True)
         await stop.wait()
     finally:
         try:

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest, values
 
 from metrics.definitions import RayarbMetrics
 from metrics.exporter import ClusterMetricsExport, metrics_runtime_env, new_base_dir
-from prometheus_harness import (
+from tests.metrics.prometheus_harness import (
     PrometheusHarness,
     check_metrics_exposition,
     dashboard_expressions,
