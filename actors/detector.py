@@ -100,15 +100,14 @@ class DetectorActor:
             received_at = self._book_received_at.get((venue, opp.symbol))
             if received_at is not None:
                 self.metrics.observe_book_age(venue, opp.symbol, max(0.0, detection.detected_at - received_at))
-        task = asyncio.get_running_loop().create_task(self._hand_over(message, opp))
+        task = asyncio.get_running_loop().create_task(self._hand_over(message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _hand_over(self, message: ArbitrageDetected, opportunity: Any) -> None:
+    async def _hand_over(self, message: ArbitrageDetected) -> None:
         key = (message.symbol, message.buy_exchange, message.sell_exchange)
         try:
-            await self.peers.call(ORDER_MANAGER, "on_opportunity", message, opportunity,
-                                  timeout_s=OPPORTUNITY_TIMEOUT_S)
+            await self.peers.call(ORDER_MANAGER, "on_opportunity", message, timeout_s=OPPORTUNITY_TIMEOUT_S)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -21,7 +21,6 @@ from actors.exchange import SubmitOutcome
 from actors.telemetry import process_metrics
 from execution.arbitrage_executor import (
     ArbitrageResult,
-    Opportunity,
     Outcome,
     UnwindPolicy,
     execute_arbitrage,
@@ -172,8 +171,8 @@ class OrderManagerActor:
         return await self.reconcile()
 
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started, "in_flight": len(self._in_flight),
-                "kill_switch": self.kill_reason}
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started,
+                "in_flight": len(self._in_flight), "kill_switch": self.kill_reason}
 
     async def on_book(self, item: Any) -> None:
         """Balances pushed by the exchange actors: ("balances", venue, free)."""
@@ -181,7 +180,7 @@ class OrderManagerActor:
             self.balances[item[1]] = item[2]
 
     # ----- the hot path -----
-    async def on_opportunity(self, message: ArbitrageDetected, opportunity: Opportunity) -> str:
+    async def on_opportunity(self, message: ArbitrageDetected) -> str:
         received_at = time.time()
         self.received += 1
         reason = self._risk_check(message)
