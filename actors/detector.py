@@ -92,8 +92,8 @@ class DetectorActor:
             opportunity_id=f"op-{self.incarnation}-{self._sequence}", symbol=opp.symbol,
             buy_exchange=opp.buy_exchange, sell_exchange=opp.sell_exchange, amount=opp.amount,
             buy_price=opp.buy_limit, sell_price=opp.sell_limit, expected_profit=opp.expected_profit,
-            detected_at=detection.detected_at, buy_book_received_at=detection.book_received_at,
-            sell_book_received_at=detection.book_received_at)
+            detected_at=detection.detected_at, buy_book_received_at=detection.buy_book_received_at,
+            sell_book_received_at=detection.sell_book_received_at)
         self.metrics.count_opportunity_detected(opp.symbol)
         self.metrics.observe_detection(opp.symbol, max(0.0, time.time() - detection.book_received_at))
         for venue in (opp.buy_exchange, opp.sell_exchange):

@@ -143,6 +143,12 @@ class OrderManagerActor:
         self.kill_reason: str | None = None
         self._last_trade_at: dict[str, float] = {}
         self._in_flight: set[str] = set()
+        # (symbol, venue, side) of legs in flight: a second opportunity on the same book side would compete for the
+        # liquidity the first is taking, and the loser's other leg would fill alone (one-legged).
+        self._busy_sides: set[tuple[str, str, Side]] = set()
+        # (symbol, venue) -> when our last legs there were answered: a book received before that does not show
+        # the liquidity those legs took, so an opportunity sized on it is stale.
+        self._traded_at: dict[tuple[str, str], float] = {}
         self._fills_outbox: deque[Fill] = deque(maxlen=1_000_000)
         self._flush_task: asyncio.Task | None = None
         self._start_lock = asyncio.Lock()
@@ -189,7 +195,9 @@ class OrderManagerActor:
             self.metrics.count_opportunity_skipped(message.symbol, reason)
             return f"denied:{reason}"
         self.metrics.count_opportunity_taken(message.symbol)
+        sides = self._sides(message)
         self._in_flight.add(message.opportunity_id)
+        self._busy_sides.update(sides)
         self._last_trade_at[message.symbol] = time.time()
         try:
             result = await execute_arbitrage(
@@ -201,6 +209,10 @@ class OrderManagerActor:
                 balances=self.balances, leg_timeout_s=LEG_TIMEOUT_S)
         finally:
             self._in_flight.discard(message.opportunity_id)
+            self._busy_sides.difference_update(sides)
+            answered_at = time.time()
+            for symbol, venue, _side in sides:
+                self._traded_at[(symbol, venue)] = answered_at
         self._account(message, result, received_at)
         self._schedule_fill_flush()
         return result.outcome.value
@@ -210,6 +222,11 @@ class OrderManagerActor:
             return "exchange_unavailable"
         if self.kill_reason is not None:
             return "kill_switch"
+        if not self._busy_sides.isdisjoint(self._sides(message)):
+            return "in_flight_limit"
+        if (message.buy_book_received_at <= self._traded_at.get((message.symbol, message.buy_exchange), 0.0)
+                or message.sell_book_received_at <= self._traded_at.get((message.symbol, message.sell_exchange), 0.0)):
+            return "stale_book"
         cooldown = self.deployment.strategy.cooldown_s
         if time.time() - self._last_trade_at.get(message.symbol, 0.0) < cooldown:
             return "cooldown"
@@ -220,6 +237,10 @@ class OrderManagerActor:
         if open_exposure + notional > Decimal(self.deployment.risk.max_open_exposure):
             return "exposure_limit"
         return None
+
+    @staticmethod
+    def _sides(message: ArbitrageDetected) -> tuple[tuple[str, str, Side], ...]:
+        return ((message.symbol, message.buy_exchange, Side.BUY), (message.symbol, message.sell_exchange, Side.SELL))
 
     def _account(self, message: ArbitrageDetected, result: ArbitrageResult, received_at: float) -> None:
         symbol = message.symbol

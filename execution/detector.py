@@ -28,7 +28,13 @@ SKIP_REASONS = ("stale_book", "in_flight_limit", "insufficient_balance", "below_
 class Detection:
     opportunity: Opportunity
     detected_at: float
-    book_received_at: float  # when the venue's update that triggered this reached rayarb
+    buy_book_received_at: float  # when each of the two books reached rayarb
+    sell_book_received_at: float
+
+    @property
+    def book_received_at(self) -> float:
+        """The newer book: the update that triggered this detection."""
+        return max(self.buy_book_received_at, self.sell_book_received_at)
 
 
 class ArbitrageDetector:
@@ -83,12 +89,12 @@ class ArbitrageDetector:
                 self.skipped["stale_book"] += 1
                 continue
             for buy, sell in ((book, other), (other, book)):
-                detection = self._check(buy, sell, book.received_at, now)
+                detection = self._check(buy, sell, now)
                 if detection is not None:
                     found.append(detection)
         return found
 
-    def _check(self, buy: OrderBook, sell: OrderBook, received_at: float, now: float) -> Detection | None:
+    def _check(self, buy: OrderBook, sell: OrderBook, now: float) -> Detection | None:
         if buy.best_ask is None or sell.best_bid is None or buy.best_ask >= sell.best_bid:
             return None  # no crossing at the top: the common case, kept cheap
         key = (buy.symbol, buy.exchange, sell.exchange)
@@ -112,4 +118,4 @@ class ArbitrageDetector:
             return None
         self._in_flight.add(key)
         self.detected += 1
-        return Detection(opportunity, now, received_at)
+        return Detection(opportunity, now, buy.received_at, sell.received_at)
