@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,8 @@ class MainJob:
             "symbols": list(self.config.symbols),
             "opportunities_detected": detector_health.get("detected", 0),
             "opportunities_taken": summary["opportunities_taken"],
-            "opportunities_skipped": {**detector_health.get("skipped", {}), **summary["denied"]},
+            # skipped by the detector or refused by the order manager's risk checks, by reason (both may count one)
+            "opportunities_skipped": dict(Counter(detector_health.get("skipped", {})) + Counter(summary["denied"])),
             "outcomes": summary["outcomes"],
             "one_legged": summary["one_legged"],
             "pnl": mark_to_market(changes, marks, pnl_currency),

@@ -132,6 +132,10 @@ def start_or_join_ray(
         _probe_address(address, CONNECT_PROBE_TIMEOUT_S)
     auth_mode = ensure_auth_mode_env(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload from a trading process
+    if address is None:
+        # Ray starts workers at niceness 15; on the hot path each hop then waits behind any other process
+        # (measured here: a paced actor hop p50 3.4 -> 2.9 ms at niceness 0).
+        os.environ.setdefault("RAY_worker_niceness", "0")
 
     import ray
 

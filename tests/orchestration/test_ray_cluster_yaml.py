@@ -61,7 +61,8 @@ def test_every_node_starts_ray_in_token_mode_with_the_shared_token():
     head_env, head_args = ray_start_args(config["head_start_ray_commands"])
     worker_env, worker_args = ray_start_args(config["worker_start_ray_commands"])
     assert head_env == worker_env == {"RAY_AUTH_MODE": "token",
-                                      "RAY_AUTH_TOKEN_PATH": "$HOME/.ray/rayarb_cluster_token"}
+                                      "RAY_AUTH_TOKEN_PATH": "$HOME/.ray/rayarb_cluster_token",
+                                      "RAY_worker_niceness": "0"}
     assert "--head" in head_args and option(worker_args, "--address") == "$RAY_HEAD_IP:6379"
     assert "~/.ray/rayarb_cluster_token" in config["file_mounts"]
     shell_env = "\n".join(config["setup_commands"])
@@ -76,7 +77,9 @@ def test_only_the_head_carries_the_rayarb_head_resource_and_both_export_metrics(
     assert json.loads(option(head_args, "--resources")) == {"rayarb_head": 1}
     assert option(worker_args, "--resources") is None
     assert option(head_args, "--metrics-export-port") == option(worker_args, "--metrics-export-port") == "8080"
-    assert option(head_args, "--include-dashboard") == "false"
+    # `ray job submit` needs the head's job API; it listens on loopback only (reached through `ray dashboard`)
+    assert option(head_args, "--include-dashboard") == "true"
+    assert option(head_args, "--dashboard-host") == "127.0.0.1"
     assert option(head_args, "--autoscaling-config") == "~/ray_bootstrap_config.yaml"
 
 
