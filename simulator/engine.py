@@ -931,21 +931,12 @@ class VenueEngine:
             raise BinanceError(-2011, MSG_UNKNOWN_ORDER)
         now = self._clock_ms()
         self._cancel(book, order, now)
+        # A cancel answer carries the cancel request's own id in clientOrderId, the order's in origClientOrderId.
         return {
-            "symbol": order.symbol,
+            **self._order_fields(order),
             "origClientOrderId": order.client_order_id,
-            "orderId": order.order_id,
-            "orderListId": -1,
             "clientOrderId": cancel_id or f"sim-cancel-{self.name}-{order.order_id}",
             "transactTime": now,
-            "price": fmt(order.price),
-            "origQty": fmt(order.orig_qty),
-            "executedQty": fmt(order.executed_qty),
-            "cummulativeQuoteQty": fmt(order.cum_quote),
-            "status": order.status,
-            "timeInForce": order.time_in_force,
-            "type": order.type,
-            "side": order.side,
             "selfTradePreventionMode": "NONE",
         }
 
@@ -1029,25 +1020,16 @@ class VenueEngine:
 
     def _order_result(self, order: Order) -> dict[str, Any]:
         return {
-            "symbol": order.symbol,
-            "orderId": order.order_id,
-            "orderListId": -1,
-            "clientOrderId": order.client_order_id,
+            **self._order_fields(order),
             "transactTime": order.update_time,
-            "price": fmt(order.price),
-            "origQty": fmt(order.orig_qty),
-            "executedQty": fmt(order.executed_qty),
             "origQuoteOrderQty": fmt(order.orig_quote_qty),
-            "cummulativeQuoteQty": fmt(order.cum_quote),
-            "status": order.status,
-            "timeInForce": order.time_in_force,
-            "type": order.type,
-            "side": order.side,
             "workingTime": order.time,
             "selfTradePreventionMode": "NONE",
         }
 
-    def _order_view(self, order: Order) -> dict[str, Any]:
+    @staticmethod
+    def _order_fields(order: Order) -> dict[str, Any]:
+        """What every answer about an order says of it."""
         return {
             "symbol": order.symbol,
             "orderId": order.order_id,
@@ -1061,6 +1043,11 @@ class VenueEngine:
             "timeInForce": order.time_in_force,
             "type": order.type,
             "side": order.side,
+        }
+
+    def _order_view(self, order: Order) -> dict[str, Any]:
+        return {
+            **self._order_fields(order),
             "stopPrice": fmt(ZERO),
             "icebergQty": fmt(ZERO),
             "time": order.time,
