@@ -191,7 +191,9 @@ class Config:
         missing = [name for name in venue_urls if name not in keys]
         if missing:
             raise ConfigError([f"venues.{name}: no keys given for the local venue" for name in missing])
-        raw = {"venues": {}}
+        # The embedded market's crossings are short-lived, so some legs miss: a demo run tolerates more one-legged
+        # outcomes before its kill switch trips than the defaults meant for real venues.
+        raw: dict[str, Any] = {"venues": {}, "risk": {"max_one_legged": 25}}
         for name, url in venue_urls.items():
             api_env, secret_env = default_key_env_names(name)
             raw["venues"][name] = {"exchange": LOCAL_VENUE_EXCHANGE, "url": url,

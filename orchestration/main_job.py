@@ -291,7 +291,7 @@ class MainJob:
         total = sum((Decimal(v) for v in s["pnl"].values()), Decimal(0))
         return (f"run {self.run_id} done: {s['opportunities_detected']} opportunities detected, "
                 f"{s['opportunities_taken']} taken, outcomes {s['outcomes']}, one-legged {s['one_legged']}, "
-                f"PnL {total} {s['pnl_currency']}, tick-to-order p50 {p50} p99 {p99}; report in {self.run_dir}")
+                f"PnL (marked to market) {total.quantize(Decimal('0.00000001'))} {s['pnl_currency']}, tick-to-order p50 {p50} p99 {p99}; report in {self.run_dir}")
 
     def _teardown(self) -> None:
         import ray
