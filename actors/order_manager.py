@@ -9,6 +9,7 @@ hedges what is left exposed. Fills go on to the position tracker.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import time
@@ -449,7 +450,13 @@ class OrderManagerActor:
         return not self._in_flight
 
     # ----- reporting -----
-    async def summary(self) -> dict[str, Any]:
+    async def summary(self, recent_samples: int | None = None) -> dict[str, Any]:
+        """Counters, and the tick-to-order samples: all of them, or only the newest ``recent_samples`` (the live
+        status asks every second and needs no more)."""
+        def samples(values: deque[float]) -> list[float]:
+            return list(values) if recent_samples is None else list(itertools.islice(reversed(values), recent_samples))
+
+        orders, fills = self.journal.counts()
         return {
             "opportunities_received": self.received,
             "opportunities_taken": self.received - sum(self.denied.values()),
@@ -458,10 +465,10 @@ class OrderManagerActor:
             "one_legged": self.one_legged,
             "realised_profit": {k: str(v) for k, v in self.realised_profit.items()},
             "kill_switch": self.kill_reason,
-            "tick_to_order_s": list(self.tick_to_order_s),
-            "tick_to_order_stages_s": {stage: list(samples) for stage, samples in self.stage_s.items()},
-            "orders": len(self.journal.orders()),
-            "fills": len(self.journal.fills()),
+            "tick_to_order_s": samples(self.tick_to_order_s),
+            "tick_to_order_stages_s": {stage: samples(values) for stage, values in self.stage_s.items()},
+            "orders": orders,
+            "fills": fills,
         }
 
     async def export(self) -> dict[str, list[dict[str, Any]]]:

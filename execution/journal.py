@@ -333,6 +333,13 @@ class Journal:
                      fee=Decimal(r[5]), fee_asset=r[6], trade_id=r[7], client_order_id=r[8], exchange_order_id=r[9],
                      ts_ms=r[10]) for r in rows]
 
+    def counts(self) -> tuple[int, int]:
+        """(orders, fills) journaled, without reading them."""
+        with self._lock:
+            orders = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+            fills = self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
+        return orders, fills
+
     def has_fill(self, exchange: str, symbol: str, trade_id: str) -> bool:
         with self._lock:
             row = self._db.execute("SELECT 1 FROM fills WHERE exchange=? AND symbol=? AND trade_id=?",

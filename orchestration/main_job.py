@@ -29,6 +29,7 @@ LOCAL_VENUES = ("alpha", "beta", "gamma")
 STARTUP_TIMEOUT_S = 120.0
 RAY_CALL_TIMEOUT_S = 30.0
 STATUS_PERIOD_S = 1.0
+STATUS_LATENCY_SAMPLES = 1000  # the live status shows tick-to-order over the newest samples
 FINAL_SCRAPE_WAIT_S = 2.0  # two scrape intervals of metrics/prometheus.yml
 
 
@@ -199,7 +200,7 @@ class MainJob:
     def status(self) -> LiveStatus:
         from actors.common import DETECTOR, ORDER_MANAGER
 
-        summary = _ray_get(self._actor(ORDER_MANAGER).summary.remote(), 10)
+        summary = _ray_get(self._actor(ORDER_MANAGER).summary.remote(STATUS_LATENCY_SAMPLES), 10)
         detector = _ray_get(self._actor(DETECTOR).health.remote(), 10)
         ages = {}
         for venue in self.config.venue_names:

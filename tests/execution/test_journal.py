@@ -146,3 +146,11 @@ def test_two_connections_see_each_others_commits(tmp_path):
         plain = sqlite3.connect(path)
         assert plain.execute("SELECT status FROM orders").fetchone() == ("initialized",)
         plain.close()
+
+
+def test_counts_match_what_was_journaled(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite")
+    assert journal.counts() == (0, 0)
+    fill = Fill("alpha", "BTC/USDT", Side.BUY, D("60000"), D("0.001"), D("0.000001"), "BTC", "t1", "cid-1", "1", 1)
+    assert journal.record_fill(fill) and not journal.record_fill(fill)
+    assert journal.counts() == (0, 1)
