@@ -93,7 +93,3 @@ class PositionTrackerActor:
             logger.warning("positions differ from venue balances: %s",
                            {f"{v}:{a}": str(d) for (v, a), d in self.differences.items()})
         return {"checked": True, "differences": {f"{v}:{a}": str(d) for (v, a), d in self.differences.items()}}
-
-    async def report_rows(self, marks: dict[str, Decimal] | None = None) -> list[dict[str, Any]]:
-        frame = self.tracker.report(marks)
-        return frame.to_dict(orient="records")

@@ -237,6 +237,7 @@ class MainJob:
         exported = _ray_get(manager.export.remote(), 60)
         changes = _ray_get(tracker.balance_changes.remote())
         marks = self._marks()
+        _ray_get(tracker.set_marks.remote(marks))  # the PnL gauges end marked at the same prices as the report
         detector_health = _ray_get(self._actor("detector").health.remote())
         pnl_currency = self.config.symbols[0].split("/")[1]
         report_summary = {
