@@ -176,15 +176,18 @@ class ExchangeConnection:
     async def _follow_balances(self) -> None:
         """Refresh free balances for the detector's sizing; the order manager re-checks before sending."""
         while True:
-            try:
-                self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
-                self._publish_balances()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.metrics.count_exchange_error(self.venue.name, exc)
-                logger.warning("%s: balance refresh failed (%s)", self.venue.name, type(exc).__name__)
+            await self._refresh_balances()
             await asyncio.sleep(self._balance_refresh_s)
+
+    async def _refresh_balances(self) -> None:
+        try:
+            self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+            self._publish_balances()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.metrics.count_exchange_error(self.venue.name, exc)
+            logger.warning("%s: balance refresh failed (%s)", self.venue.name, type(exc).__name__)
 
     async def market_rules(self) -> dict[str, MarketRules]:
         await self._until_started()
@@ -330,17 +333,9 @@ class ExchangeConnection:
                 for asset, v in raw.items() if isinstance(v, dict) and "free" in v}
 
     def _refresh_balances_soon(self) -> None:
+        """After an order: fresh balances for the detector without waiting for the periodic refresh."""
         if self._balance_task is None or self._balance_task.done():
-            self._balance_task = asyncio.get_running_loop().create_task(self._refresh_balances_once())
-
-    async def _refresh_balances_once(self) -> None:
-        try:
-            self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
-            self._publish_balances()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            pass  # the periodic refresh reports failures
+            self._balance_task = asyncio.get_running_loop().create_task(self._refresh_balances())
 
 
 def _top(raw: dict, depth: int) -> dict:
