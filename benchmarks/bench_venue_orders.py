@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -127,6 +128,7 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
     cpu_at_start: list[float] = []
     try:
         await asyncio.gather(*(client.load_markets() for client in clients))
+        gc.freeze()  # the clients' markets and sessions live for the run: keep full collections off them
         ticker = await clients[0].fetch_ticker(SYMBOL)
         buy_price = float(Decimal(str(ticker["ask"])) * (1 + PRICE_MARGIN))
         sell_price = float(Decimal(str(ticker["bid"])) * (1 - PRICE_MARGIN))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_PORT = 18800
 SHUTDOWN_TIMEOUT_S = 10.0
+GC_FREEZE_INTERVAL_S = 1.0
 
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -83,6 +85,19 @@ def _install_event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+async def _freeze_survivors_periodically(interval_s: float = GC_FREEZE_INTERVAL_S) -> None:
+    """Move every object alive now out of the collector's reach, again and again.
+
+    A venue keeps every order it ever accepted (``/_sim/orders``), so the heap grows for the whole run and each full
+    collection rescans that history: 50-120 ms pauses at ~20 000 orders, measured as the p99.9 of the order
+    benchmark. Frozen objects are never scanned again; the cost is that a reference cycle which became garbage after
+    being frozen is never freed, and the venue's long-lived objects (orders, books, accounts) stay referenced anyway.
+    """
+    while True:
+        gc.freeze()
+        await asyncio.sleep(interval_s)
+
+
 def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     fd = sys.stdin.fileno()
 
@@ -118,6 +133,7 @@ async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool 
             print(f"rayarb-sim venue={venue.name} url={venue.url} ws={venue.ws_url} "
                   f"api_key={venue.api_key} secret={venue.secret}", flush=True)
         print("rayarb-sim ready", flush=True)
+        freezer = asyncio.get_running_loop().create_task(_freeze_survivors_periodically())
         if sys.stdout.isatty():  # an operator at a terminal: ready-to-paste lines for config.example.yaml
             from orchestration.config import default_key_env_names
 
@@ -125,6 +141,7 @@ async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool 
                 key_env, secret_env = default_key_env_names(venue.name)
                 print(f"export {key_env}={venue.api_key} {secret_env}={venue.secret}", flush=True)
         await stop.wait()
+        freezer.cancel()
     finally:
         try:
             await asyncio.wait_for(sim.stop(), timeout=SHUTDOWN_TIMEOUT_S)
