@@ -2,7 +2,9 @@
 
 A subscriber gets at most one push in flight per symbol and at most one waiting behind it: the newest book replaces
 whatever was waiting. A slow subscriber therefore sees fewer, fresher books, and nothing ever queues without bound.
-Transport is injected (``send``), so this runs and is tested without Ray.
+Transport is injected (``send``), so this runs and is tested without Ray. ``send`` is called at once, inside
+``publish``, and returns what to await for the subscriber's acknowledgement: a transport that writes eagerly puts the
+book on the wire before the publisher's loop turns.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, Hashable
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[Any, Any], Awaitable[None]]  # (subscriber handle, item) -> awaitable
+Send = Callable[[Any, Any], Awaitable[None]]  # (subscriber handle, item) -> the acknowledgement to await
 
 
 class ConflatingPublisher:
@@ -49,33 +51,36 @@ class ConflatingPublisher:
             if wanted is not None and key not in wanted:
                 continue
             slot = (name, key)
-            if slot in self._waiting:
-                self.conflated += 1
-            self._waiting[slot] = item
-            if slot not in self._in_flight:
-                self._in_flight.add(slot)
-                task = asyncio.get_running_loop().create_task(self._drain(slot))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if slot in self._in_flight:
+                if slot in self._waiting:
+                    self.conflated += 1
+                self._waiting[slot] = item
+                continue
+            self._in_flight.add(slot)
+            task = asyncio.get_running_loop().create_task(self._drain(slot, self._send(self._subscribers[name], item)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _drain(self, slot: tuple[str, Hashable]) -> None:
+    async def _drain(self, slot: tuple[str, Hashable], first: Awaitable[None]) -> None:
         name = slot[0]
+        acknowledgement: Awaitable[None] | None = first
         try:
-            while slot in self._waiting:
-                item = self._waiting.pop(slot)
-                handle = self._subscribers.get(name)
-                if handle is None:
-                    return
+            while acknowledgement is not None:
                 try:
-                    await asyncio.wait_for(self._send(handle, item), self._push_timeout_s)
+                    await asyncio.wait_for(acknowledgement, self._push_timeout_s)
                     self.pushed += 1
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # a dead or slow subscriber must not stop the others
                     self.failed += 1
                     logger.debug("push to %s failed: %s", name, type(exc).__name__)
+                acknowledgement = None
+                handle = self._subscribers.get(name)
+                if slot in self._waiting and handle is not None:
+                    acknowledgement = self._send(handle, self._waiting.pop(slot))
         finally:
             self._in_flight.discard(slot)
+            self._waiting.pop(slot, None)
 
     async def close(self) -> None:
         for task in list(self._tasks):

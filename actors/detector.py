@@ -10,9 +10,12 @@ import logging
 import os
 import time
 from decimal import Decimal
+from collections.abc import Awaitable
 from typing import Any
 
-from actors.common import ORDER_MANAGER, Deployment, Peers, exchange_actor_name, new_incarnation
+from actors.channel import Channels, ServesChannel
+from actors.common import ORDER_MANAGER, Deployment, exchange_actor_name, new_incarnation
+from actors.peers import Peers
 from actors.telemetry import process_metrics
 from execution.detector import ArbitrageDetector, Detection
 from execution.messages import ArbitrageDetected
@@ -23,11 +26,15 @@ logger = logging.getLogger(__name__)
 OPPORTUNITY_TIMEOUT_S = 60.0
 
 
-class DetectorActor:
+class DetectorActor(ServesChannel):
+    channel_methods = ("on_book",)
+
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
         self.incarnation = new_incarnation()
         self.peers = Peers()
+        self.channel_settings = deployment.channels
+        self.channels = Channels(self.peers, deployment.channels)
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
         self.detector: ArbitrageDetector | None = None
         self._inventory: dict[str, dict[str, Decimal]] = {}
@@ -53,6 +60,7 @@ class DetectorActor:
                                           max_book_age_s=strategy.max_book_age_ms / 1000,
                                           max_notional=Decimal(strategy.max_notional_per_trade))
         self.detector.enabled = self._enabled
+        await self.channels.connect(ORDER_MANAGER)
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
 
@@ -61,7 +69,7 @@ class DetectorActor:
         return {"incarnation": self.incarnation, "pid": os.getpid(), "started": d is not None,
                 "updates": d.updates if d else 0, "detected": d.detected if d else 0,
                 "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
-                "enabled": self._enabled}
+                "enabled": self._enabled, "channel_calls": self.channels.stats()}
 
     async def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
@@ -100,14 +108,15 @@ class DetectorActor:
             received_at = self._book_received_at.get((venue, opp.symbol))
             if received_at is not None:
                 self.metrics.observe_book_age(venue, opp.symbol, max(0.0, detection.detected_at - received_at))
-        task = asyncio.get_running_loop().create_task(self._hand_over(message))
+        answer = self.channels.request(ORDER_MANAGER, "on_opportunity", message, timeout_s=OPPORTUNITY_TIMEOUT_S)
+        task = asyncio.get_running_loop().create_task(self._hand_over(message, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _hand_over(self, message: ArbitrageDetected) -> None:
+    async def _hand_over(self, message: ArbitrageDetected, answer: Awaitable[str]) -> None:
         key = (message.symbol, message.buy_exchange, message.sell_exchange)
         try:
-            await self.peers.call(ORDER_MANAGER, "on_opportunity", message, timeout_s=OPPORTUNITY_TIMEOUT_S)
+            await answer
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -15,9 +15,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from collections.abc import Awaitable
 from typing import Any
 
+from actors.channel import Channels, ChannelSettings, ServesChannel
 from actors.conflation import ConflatingPublisher
+from actors.peers import Peers
 from actors.telemetry import process_metrics
 from execution.api.errors import translate_ccxt_error
 from execution.error_handler import ExchangeUnavailable, OrderNotFound
@@ -33,6 +36,7 @@ from execution.types import MarketRules, OrderBook, OrderSnapshot
 logger = logging.getLogger(__name__)
 
 BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
+PUSH_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +62,15 @@ class SubmitOutcome:
     acked_at: float
 
 
-class ExchangeConnection:
-    """Plain class; orchestration turns it into the named Ray actor ``exchange:<venue>``."""
+class ExchangeConnection(ServesChannel):
+    """Plain class; orchestration turns it into the named Ray actor ``exchange:<venue>``. Order legs and book lookups
+    also arrive over its channel (the hot path); books leave over the subscribers' channels."""
+
+    channel_methods = ("submit_order", "latest_book")
 
     def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
-                 balance_refresh_s: float = 1.0) -> None:
+                 balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None) -> None:
         self.venue = venue
         self.symbols = list(symbols)
         self._stream_timeout_s = stream_timeout_s
@@ -74,7 +81,9 @@ class ExchangeConnection:
         self._books: dict[str, OrderBook] = {}
         self._stream_up: dict[str, bool] = {s: False for s in self.symbols}
         self._book_updates_in_window: dict[str, int] = {}
-        self._publisher = ConflatingPublisher(_push_book)
+        self.channel_settings = channels
+        self.channels = Channels(Peers(), channels)
+        self._publisher = ConflatingPublisher(self._push, push_timeout_s=PUSH_TIMEOUT_S)
         self._tasks: list[asyncio.Task] = []
         self._paper_balances = paper_balances
         self._paper: PaperVenue | None = None
@@ -140,6 +149,8 @@ class ExchangeConnection:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._publisher.close()
+        await self.close_channel()
+        self.channels.close()
         for client in (self._stream, self._rest):
             if client is not None:
                 try:
@@ -158,12 +169,14 @@ class ExchangeConnection:
             "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},
             "stream_up": dict(self._stream_up),
             "subscribers": self._publisher.subscribers,
+            "channel_calls": self.channels.stats(),
         }
 
     # ----- market data -----
-    async def subscribe(self, name: str, handle: Any, balances_only: bool = False) -> None:
-        """Push every book (and balances, as ``("balances", venue, free)``) to ``handle.on_book`` from now on."""
-        self._publisher.subscribe(name, handle, frozenset({"balances"}) if balances_only else None)
+    async def subscribe(self, name: str, balances_only: bool = False) -> None:
+        """Push every book (and balances, as ``("balances", venue, free)``) to the actor ``name``'s ``on_book`` from
+        now on."""
+        self._publisher.subscribe(name, name, frozenset({"balances"}) if balances_only else None)
         for symbol, book in self._books.items():
             self._publisher.publish(symbol, book)
         if self.balances_cache:
@@ -195,6 +208,8 @@ class ExchangeConnection:
 
     async def _until_started(self, timeout_s: float = 60.0) -> None:
         """A restarted actor answers calls before the supervisor has started it again: those calls wait for it."""
+        if self._started.is_set():
+            return  # the usual case, without a wait_for task: an order leg must not yield to the book stream here
         try:
             await asyncio.wait_for(self._started.wait(), timeout_s)
         except asyncio.TimeoutError:
@@ -238,6 +253,9 @@ class ExchangeConnection:
         self.metrics.count_book_update(self.venue.name, symbol)
         self._book_updates_in_window[symbol] = self._book_updates_in_window.get(symbol, 0) + 1
         self._publisher.publish(symbol, book)
+
+    def _push(self, subscriber: str, item: Any) -> Awaitable[None]:
+        return self.channels.request(subscriber, "on_book", item, timeout_s=PUSH_TIMEOUT_S)
 
     async def _report_book_rates(self) -> None:
         """Set each symbol's book update rate gauge once per window; a silent stream shows 0, not its last rate."""
@@ -343,6 +361,3 @@ def _top(raw: dict, depth: int) -> dict:
     return {"symbol": raw.get("symbol"), "timestamp": raw.get("timestamp"), "nonce": raw.get("nonce"),
             "bids": raw["bids"][:depth], "asks": raw["asks"][:depth]}
 
-
-async def _push_book(handle: Any, book: OrderBook) -> None:
-    await handle.on_book.remote(book)

@@ -17,7 +17,9 @@ from collections import Counter, deque
 from decimal import Decimal
 from typing import Any
 
-from actors.common import POSITION_TRACKER, DETECTOR, Deployment, Peers, exchange_actor_name, new_incarnation
+from actors.channel import Channels, ServesChannel
+from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name, new_incarnation
+from actors.peers import Peers
 from actors.exchange import SubmitOutcome
 from actors.telemetry import process_metrics
 from execution.arbitrage_executor import (
@@ -66,8 +68,8 @@ class _VenueAdapter:
         self._actor = exchange_actor_name(venue)
 
     async def submit_order(self, command: SubmitOrder) -> OrderSnapshot:
-        outcome: SubmitOutcome = await self._owner.peers.call(self._actor, "submit_order", command,
-                                                              timeout_s=LEG_TIMEOUT_S)
+        outcome: SubmitOutcome = await self._owner.channels.call(self._actor, "submit_order", command,
+                                                                 timeout_s=LEG_TIMEOUT_S)
         self._owner.sent_at[command.client_order_id] = (outcome.sent_at, outcome.acked_at)
         self._owner.last_snapshot[command.client_order_id] = outcome.snapshot
         return outcome.snapshot
@@ -111,18 +113,22 @@ class _ActorIO:
         return self._owner.last_snapshot.get(client_order_id)
 
     async def order_book(self, venue: str, symbol: str) -> OrderBook:
-        book = await self._owner.peers.call(exchange_actor_name(venue), "latest_book", symbol,
-                                            timeout_s=CALL_TIMEOUT_S)
+        book = await self._owner.channels.call(exchange_actor_name(venue), "latest_book", symbol,
+                                               timeout_s=CALL_TIMEOUT_S)
         if book is None:
             raise LookupError(f"no {symbol} book at {venue}")
         return book
 
 
-class OrderManagerActor:
+class OrderManagerActor(ServesChannel):
+    channel_methods = ("on_opportunity", "on_book")
+
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
         self.incarnation = new_incarnation()
         self.peers = Peers()
+        self.channel_settings = deployment.channels
+        self.channels = Channels(self.peers, deployment.channels)
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
         self.journal = Journal(deployment.journal_path)
         self.ids = ClientOrderIdFactory("rx")
@@ -174,12 +180,14 @@ class OrderManagerActor:
                         id_factory=self.ids, on_event=self._on_event, submit_timeout_s=LEG_TIMEOUT_S,
                         resubmit_ttl_s=self.deployment.strategy.order_ttl_s)
                 self._started = True
+                await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
                 self._settle_task = asyncio.get_running_loop().create_task(self._settle_open_orders())
         return await self.reconcile()
 
     async def health(self) -> dict[str, Any]:
         return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started,
-                "in_flight": len(self._in_flight), "kill_switch": self.kill_reason}
+                "in_flight": len(self._in_flight), "kill_switch": self.kill_reason,
+                "channel_calls": self.channels.stats()}
 
     async def on_book(self, item: Any) -> None:
         """Balances pushed by the exchange actors: ("balances", venue, free)."""
@@ -311,7 +319,7 @@ class OrderManagerActor:
         while self._fills_outbox:
             batch = list(self._fills_outbox)
             try:
-                await self.peers.call(POSITION_TRACKER, "apply_fills", batch, timeout_s=CALL_TIMEOUT_S)
+                await self.channels.call(POSITION_TRACKER, "apply_fills", batch, timeout_s=CALL_TIMEOUT_S)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the tracker is down: it replays from the journal when it is back

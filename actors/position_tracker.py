@@ -13,7 +13,9 @@ import os
 from decimal import Decimal
 from typing import Any
 
-from actors.common import Deployment, Peers, exchange_actor_name, new_incarnation
+from actors.channel import ServesChannel
+from actors.common import Deployment, exchange_actor_name, new_incarnation
+from actors.peers import Peers
 from actors.telemetry import process_metrics
 from execution.position_tracker import PositionTracker
 from execution.types import ZERO, Fill
@@ -21,11 +23,14 @@ from execution.types import ZERO, Fill
 logger = logging.getLogger(__name__)
 
 
-class PositionTrackerActor:
+class PositionTrackerActor(ServesChannel):
+    channel_methods = ("apply_fills",)  # after every opportunity: kept off Ray's (CPU-dearer) path
+
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
         self.incarnation = new_incarnation()
         self.peers = Peers()
+        self.channel_settings = deployment.channels
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
         self.tracker = PositionTracker()
         self.starting_balances: dict[str, dict[str, Decimal]] | None = None

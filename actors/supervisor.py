@@ -22,14 +22,13 @@ from actors.common import (
     DETECTOR,
     EXCHANGE_PREFIX,
     HEAD_RESOURCE,
-    NAMESPACE,
     ORDER_MANAGER,
     POSITION_TRACKER,
     Deployment,
-    Peers,
     exchange_actor_name,
     new_incarnation,
 )
+from actors.peers import NAMESPACE, Peers
 from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings
 from actors.telemetry import process_metrics
 
@@ -65,7 +64,9 @@ def create_actor(deployment: Deployment, name: str) -> Any:
     if name.startswith(EXCHANGE_PREFIX):
         venue = next(v for v in deployment.venues if exchange_actor_name(v.name) == name)
         args: tuple = (venue, list(deployment.symbols))
-        kwargs = {"paper_balances": dict(deployment.paper_balances)} if venue.paper else {}
+        kwargs: dict[str, Any] = {"channels": deployment.channels}
+        if venue.paper:
+            kwargs["paper_balances"] = dict(deployment.paper_balances)
     else:
         args, kwargs = (deployment,), {}
     return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args, **kwargs)
@@ -108,19 +109,17 @@ class RayActorControl:
         exchanges = [exchange_actor_name(v) for v in d.venue_names]
         if name.startswith(EXCHANGE_PREFIX):
             await self._call(name, "start", timeout_s=START_TIMEOUT_S)
-            await self._call(name, "subscribe", DETECTOR, self.peers.get(DETECTOR))
-            await self._call(name, "subscribe", ORDER_MANAGER, self.peers.get(ORDER_MANAGER), True)
+            await self._call(name, "subscribe", DETECTOR)
+            await self._call(name, "subscribe", ORDER_MANAGER, True)
             if not first:
                 await self._call(ORDER_MANAGER, "reconcile", name[len(EXCHANGE_PREFIX):], timeout_s=START_TIMEOUT_S)
         elif name == DETECTOR:
             await self._call(DETECTOR, "start", timeout_s=START_TIMEOUT_S)
-            detector = self.peers.get(DETECTOR)
-            await asyncio.gather(*(self._call(ex, "subscribe", DETECTOR, detector) for ex in exchanges))
+            await asyncio.gather(*(self._call(ex, "subscribe", DETECTOR) for ex in exchanges))
             await self._call(DETECTOR, "set_enabled", self.owner.trading)
         elif name == ORDER_MANAGER:
             await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
-            manager = self.peers.get(ORDER_MANAGER)
-            await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, manager, True) for ex in exchanges))
+            await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in exchanges))
             if not first:
                 await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
         elif name == POSITION_TRACKER:

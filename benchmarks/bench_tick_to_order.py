@@ -4,7 +4,9 @@ Tick-to-order is "book update received by the exchange actor -> first leg's requ
 opportunity by the order manager, with its three stages: detect (exchange actor -> detector, detection), handoff
 (detector -> order manager) and submit (order manager -> exchange actor, journal write included).
 
-    python -m benchmarks.bench_tick_to_order --seconds 60
+    python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off]
+
+``--channels off`` sends every hot-path message as a Ray actor call instead of over the direct channels.
 """
 from __future__ import annotations
 
@@ -25,17 +27,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--channels", default="auto", help="run.channels: auto (direct channels) or off (Ray calls)")
     args = parser.parse_args()
     with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed) as venues, \
             tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
         venues.start(timeout_s=60)
-        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, cooldown_s=0.0)
+        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run={"channels": args.channels},
+                       cooldown_s=0.0)
         job.run()
         report = load_run_report(job.run_dir).report
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     latency = report["latency"]["tick_to_order"]
     result = {
         "seconds": args.seconds,
+        "hot_path": report["hot_path"],
         "opportunities_detected": report["opportunities_detected"],
         "opportunities_taken": report["opportunities_taken"],
         "outcomes": report["outcomes"],

@@ -873,13 +873,11 @@ async def _send_leg(
     """Send one order; never raises (but for cancellation). Ambiguous errors are settled by lookup, never by resending."""
     ids = f"{intent.venue} {intent.purpose.value} {intent.client_order_id}"
     try:
-        snapshot = await asyncio.wait_for(
-            io.submit(
+        async with asyncio.timeout(timeout_s):  # not wait_for: the leg goes out without waiting for a loop turn
+            snapshot = await io.submit(
                 intent.venue, intent.symbol, intent.side, intent.amount, intent.price, intent.time_in_force,
                 intent.client_order_id,
-            ),
-            timeout_s,
-        )
+            )
     except asyncio.CancelledError:
         raise
     except Exception as error:  # classified below: a definite rejection, or ambiguous

@@ -744,7 +744,10 @@ class OrderManager:
     async def _send(self, order: Order) -> None:
         command = order.submit_command(self._clock())
         try:
-            snapshot = await asyncio.wait_for(self._adapter.submit_order(command), self.submit_timeout_s)
+            # asyncio.timeout, not wait_for: no task in between, so the request leaves before this loop runs
+            # anything else (e.g. the other leg's journal write).
+            async with asyncio.timeout(self.submit_timeout_s):
+                snapshot = await self._adapter.submit_order(command)
         except asyncio.CancelledError:
             self._mark_unknown(order, "send cancelled after the request may have left")
             raise

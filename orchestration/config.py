@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import math
 import os
 import re
@@ -139,6 +140,9 @@ class RunConfig:
     run_dir: str = DEFAULT_RUN_DIR
     paper: bool = False  # paper-trade even venues with a url (their market data, local fills, nothing sent)
     paper_balances: tuple[tuple[str, Decimal], ...] = DEFAULT_PAPER_BALANCES  # per venue, for paper mode
+    # Where actors' direct hot-path channels listen: "auto" (loopback when rayarb starts Ray itself, each node's
+    # address when it joins a cluster), "node", an IP address, or "off" (every message through Ray).
+    channels: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,7 +390,19 @@ def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
     return tuple(balances)
 
 
-_RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances}
+def _channels(value: Any) -> str:
+    text = _text(value)
+    if text in ("auto", "node", "off"):
+        return text
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise _FieldError(f"expected auto, node, off or an IP address, got {text!r}") from None
+    return text
+
+
+_RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances,
+        "channels": _channels}
 _VENUE = {
     "exchange": _text,
     "url": _optional(_local_url),

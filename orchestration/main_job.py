@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -92,7 +93,19 @@ class MainJob:
                           strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
                           paper_balances=config.run.paper_balances if paper else (),
-                          pin_stateful_to_head=_cluster_has_head_resource())
+                          pin_stateful_to_head=_cluster_has_head_resource(),
+                          channels=self._channel_settings(config))
+
+    def _channel_settings(self, config: Config) -> Any:
+        """Direct hot-path channels for this run (a fresh token per run), unless the config turns them off."""
+        from actors.channel import ChannelSettings
+
+        host = config.run.channels
+        if host == "off":
+            return None
+        if host == "auto":  # a Ray rayarb started is this host alone; a cluster spans machines
+            host = "127.0.0.1" if self.options.address is None else "node"
+        return ChannelSettings(token=secrets.token_hex(16), host=host)
 
     def _start_ray_and_metrics(self) -> None:
         from metrics.exporter import ClusterMetricsExport, default_file_sd_path, metrics_runtime_env, new_base_dir
@@ -112,7 +125,8 @@ class MainJob:
     def _ensure_supervisor(self) -> Any:
         import ray
 
-        from actors.common import NAMESPACE, SUPERVISOR
+        from actors.common import SUPERVISOR
+        from actors.peers import NAMESPACE
         from actors.supervisor import SupervisorActor
 
         self.supervisor = ray.remote(SupervisorActor).options(
@@ -135,7 +149,7 @@ class MainJob:
     def _actor(self, name: str) -> Any:
         import ray
 
-        from actors.common import NAMESPACE
+        from actors.peers import NAMESPACE
 
         return ray.get_actor(name, namespace=NAMESPACE)
 
@@ -239,6 +253,8 @@ class MainJob:
         marks = self._marks()
         _ray_get(tracker.set_marks.remote(marks))  # the PnL gauges end marked at the same prices as the report
         detector_health = _ray_get(self._actor("detector").health.remote())
+        senders = [detector_health, _ray_get(manager.health.remote())] + [
+            _ray_get(self._actor(f"exchange:{venue}").health.remote()) for venue in self.config.venue_names]
         pnl_currency = self.config.symbols[0].split("/")[1]
         report_summary = {
             "mode": self.options.mode.value,
@@ -264,6 +280,11 @@ class MainJob:
             "tick_to_order_stages": {stage: summarize_latencies(samples)
                                      for stage, samples in summary["tick_to_order_stages_s"].items()},
             "journal": self.deployment.journal_path,
+            "hot_path": {  # how books, opportunities, legs and fills travelled between the actors
+                "transport": "channels" if self.deployment.channels is not None else "ray",
+                "direct_calls": sum(h.get("channel_calls", {}).get("direct", 0) for h in senders),
+                "calls_through_ray": sum(h.get("channel_calls", {}).get("through_ray", 0) for h in senders),
+            },
         }
         self.report_paths = write_run_report(self.run_dir, summary=report_summary, orders=exported["orders"],
                                              fills=exported["fills"])
@@ -299,7 +320,7 @@ class MainJob:
         import ray
 
         if ray.is_initialized():
-            from actors.common import NAMESPACE
+            from actors.peers import NAMESPACE
 
             if self.supervisor is not None:
                 try:

@@ -21,6 +21,7 @@ import logging
 import math
 import random
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
@@ -120,8 +121,10 @@ class Market:
 
     # ------------------------------------------------------------------ the walk
 
-    def step(self, now_ms: int) -> None:
-        """Advance every fair price to ``now_ms`` and let each venue's market maker re-quote (unless frozen)."""
+    def step(self, now_ms: int, venues: Collection[str] | None = None) -> None:
+        """Advance every fair price to ``now_ms`` and let the market makers of ``venues`` (default: all) re-quote,
+        unless frozen. Every venue's wanted quotes are drawn either way, so the random sequence does not depend on
+        which venues re-quote."""
         dt = self._period_ms if self._last_ms is None else max(0, now_ms - self._last_ms)
         self._last_ms = now_ms
         sigma = float(self.market.volatility_bps * _BPS) * math.sqrt(dt / 1000.0)
@@ -137,6 +140,8 @@ class Market:
             if self.frozen:
                 continue
             for venue_name, (bid, ask) in tops.items():
+                if venues is not None and venue_name not in venues:
+                    continue
                 bids, asks = self._ladder(state, bid, ask)
                 self.engines[venue_name].set_quotes(symbol, bids, asks)
 

@@ -685,19 +685,26 @@ async def run_market_loop(
     update_hz: float,
     clock_ms: Callable[[], int] | None = None,
 ) -> None:
-    """Step the shared market at ``update_hz`` and broadcast each venue's depth events; never dies on an error."""
+    """Step the shared market and broadcast depth events so that each venue re-quotes ``update_hz`` times a second;
+    never dies on an error.
+
+    Venues take turns (venue i of n at phase i/n of the period), as independent exchanges' streams do: quoting every
+    venue in the same instant would wake every client of every venue at once, a burst no real market produces."""
     clock = clock_ms or (lambda: int(time.time() * 1000))
     loop = asyncio.get_running_loop()
-    period = 1.0 / update_hz
+    period = 1.0 / update_hz / max(1, len(servers))
     next_tick = loop.time()
+    turn = 0
     while True:
+        server = servers[turn % len(servers)] if servers else None
+        turn += 1
         try:
-            market.step(clock())
+            market.step(clock(), venues=None if server is None else (server.name,))
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("market step failed")
-        for server in servers:
+        if server is not None:
             try:
                 server.publish_depth()
             except asyncio.CancelledError:

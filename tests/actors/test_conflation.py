@@ -38,9 +38,29 @@ async def test_keys_are_conflated_independently():
     pub.publish("A", ("A", 1))
     pub.publish("B", ("B", 1))
     pub.publish("A", ("A", 2))
+    pub.publish("A", ("A", 3))
     await asyncio.sleep(0.01)
-    # A1 was replaced before its push started; B is untouched by A's conflation
-    assert sorted(received) == [("A", 2), ("B", 1)]
+    # A1 went out at once; A2 was replaced by A3 while A1 was in flight; B is untouched by A's conflation
+    assert sorted(received) == [("A", 1), ("A", 3), ("B", 1)]
+    assert pub.conflated == 1
+
+
+async def test_the_first_item_is_handed_to_the_transport_inside_publish():
+    handed: list[int] = []
+
+    def send(handle, item):
+        handed.append(item)  # an eager transport writes here
+        return asyncio.sleep(0)
+
+    pub = ConflatingPublisher(send)
+    pub.subscribe("s", object())
+    pub.publish("A", 1)
+    assert handed == [1]  # before the event loop turned
+    pub.publish("A", 2)
+    assert handed == [1]  # in flight: waits, conflated
+    await asyncio.sleep(0.01)
+    assert handed == [1, 2]
+    await pub.close()
 
 
 async def test_a_failing_subscriber_does_not_stop_the_others():

@@ -22,7 +22,8 @@ from decimal import Decimal
 import pytest
 import ray
 
-from actors.common import NAMESPACE, ORDER_MANAGER, SUPERVISOR
+from actors.common import ORDER_MANAGER, SUPERVISOR
+from actors.peers import NAMESPACE
 from execution.journal import Journal
 from orchestration.main_job import MainJob
 from orchestration.report import load_run_report

@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 import ray
 
-from actors.common import DETECTOR, NAMESPACE, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR
+from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR
+from actors.peers import NAMESPACE
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (

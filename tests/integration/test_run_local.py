@@ -14,20 +14,29 @@ from tests.integration.runs import account_balances, account_orders, account_tra
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module")
-def venues():
+@pytest.fixture
+def venues():  # fresh venues per run: the checks below compare a run with everything its venues ever saw
     with VenueProcess(("alpha", "beta", "gamma"), seed=5) as process:
         process.start(timeout_s=60)
         yield process.venues
 
 
-def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_path):
+@pytest.mark.parametrize("channels", ["auto", "off"])
+def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_path, channels):
+    """The same invariants whichever transport carries the hot path: direct channels (the default) or Ray calls."""
     before = {e.name: account_balances(e.url) for e in venues}
-    job = make_job(venues, tmp_path, duration_s=25)
+    job = make_job(venues, tmp_path, duration_s=25, run={"channels": channels})
     assert job.run() == 0
     after = {e.name: account_balances(e.url) for e in venues}
     run = load_run_report(job.run_dir)
     report = run.report
+
+    hot_path = report["hot_path"]
+    if channels == "off":
+        assert hot_path == {"transport": "ray", "direct_calls": 0, "calls_through_ray": 0}
+    else:  # books, opportunities, legs and fills went over the channels, none fell back to Ray
+        assert hot_path["transport"] == "channels"
+        assert hot_path["direct_calls"] > report["orders"]["count"] and hot_path["calls_through_ray"] == 0, hot_path
 
     # fills happened
     assert report["fills"]["count"] > 0, report

@@ -136,6 +136,9 @@ def test_missing_sections_take_defaults():
         ("metrics.host", "", "metrics.host: expected a non-empty string"),
         ("run.duration_s", "long", "run.duration_s: expected a number of seconds"),
         ("run.duration_s", -1, "run.duration_s: must be > 0 seconds"),
+        ("run.channels", "fast", "run.channels: expected auto, node, off or an IP address, got 'fast'"),
+        ("run.channels", "10.0.0.300", "run.channels: expected auto, node, off or an IP address"),
+        ("run.channels", True, "run.channels: expected a non-empty string"),
         ("venues.alpha.exchange", "notanexchange", "venues.alpha.exchange: 'notanexchange' is not a ccxt exchange id"),
         ("venues.alpha.url", "127.0.0.1", "venues.alpha.url: must look like http://HOST:PORT"),
         ("venues.alpha.testnet", "yes", "venues.alpha.testnet: expected true or false"),
@@ -153,6 +156,15 @@ def test_missing_sections_take_defaults():
 def test_each_bad_key_type_or_range_is_named_by_its_path(path, value, expected):
     errors = errors_of(with_change(GOOD, path, value))
     assert any(error.startswith(expected) for error in errors), errors
+
+
+@pytest.mark.parametrize("value", ["auto", "node", "off", "127.0.0.1", "10.1.2.3", "::1"])
+def test_channels_take_a_mode_or_an_address(value):
+    assert parse_config(with_change(GOOD, "run.channels", value)).run.channels == value
+
+
+def test_channels_default_to_auto():
+    assert parse_config(GOOD).run.channels == "auto"
 
 
 def test_venue_without_exchange_is_named():

@@ -1,0 +1,380 @@
+"""Direct connections between actors for the hot path: books, opportunities and order legs.
+
+A Ray actor call costs 3-4 ms on this kind of machine (p99 7-12 ms, BENCHMARKS.md); a request over a persistent socket
+between the same two processes costs ~0.2 ms each way. Ray stays the control plane: it places, names and restarts the
+actors, and a caller asks a peer through Ray where its channel listens (``channel_address``). The messages themselves
+(frozen dataclasses, pickled) then travel over one TCP connection per caller and peer.
+
+A caller sees a channel call exactly like a Ray call: the handler's return value, or the exception it raised. Failures
+keep the distinction an order needs:
+- ``ChannelUnavailable``: nothing was sent (no connection, the peer refused us, too many calls pending). ``Channels``
+  then makes the same call through Ray, so a peer whose channel cannot be reached is slower, never unreachable.
+- ``ChannelLost``: the request may have reached the peer (the connection broke or the call timed out after sending).
+  For an order this is an unknown outcome, resolved by client order id like any other.
+
+Each connection starts with the run's channel token (``Deployment.channel_token``); a peer that does not present it is
+dropped before a single message is read. Frames are bounded in size and the calls pending per connection in number.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import logging
+import pickle
+import struct
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+HEADER = struct.Struct("!I")
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+MAX_PENDING_CALLS = 1024  # per connection: a peer that stops answering cannot make a caller's memory grow
+HANDSHAKE_OK = b"ok"
+MAX_TOKEN_BYTES = 1024  # what an unauthenticated peer may make us read
+CONNECT_TIMEOUT_S = 2.0
+RECONNECT_AFTER_S = 0.5  # after a failed connect, calls go through Ray for this long before the next attempt
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class ChannelUnavailable(Exception):
+    """The call was not sent."""
+
+
+class ChannelLost(Exception):
+    """The call was sent, or may have been, and no answer came: its effect at the peer is unknown."""
+
+
+class RemoteError(Exception):
+    """A peer's handler raised an exception that could not be sent back as itself."""
+
+
+def _frame(payload: bytes) -> bytes:
+    return HEADER.pack(len(payload)) + payload
+
+
+async def _read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME_BYTES) -> bytes:
+    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+    if size > limit:
+        raise ValueError(f"frame of {size} bytes exceeds {limit}")
+    return await reader.readexactly(size)
+
+
+class ChannelServer:
+    """Serves ``handlers`` (name -> async function) to callers that present ``token``."""
+
+    def __init__(self, handlers: Mapping[str, Handler], *, token: str, host: str) -> None:
+        if not token:
+            raise ValueError("a channel needs a non-empty token")
+        self._handlers = dict(handlers)
+        self._token = token.encode()
+        self._host = host
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.address: tuple[str, int] | None = None
+        self.refused_connections = 0
+
+    async def start(self) -> tuple[str, int]:
+        if self.address is None:
+            self._server = await asyncio.start_server(self._serve, self._host, 0)
+            port = self._server.sockets[0].getsockname()[1]
+            self.address = (self._host, port)
+        return self.address
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        # Handlers already running finish (an order leg half-sent must complete); only their answers are lost.
+        self._server = None
+        self.address = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            presented = await asyncio.wait_for(_read_frame(reader, MAX_TOKEN_BYTES), CONNECT_TIMEOUT_S)
+            if not hmac.compare_digest(presented, self._token):
+                self.refused_connections += 1
+                logger.warning("channel: refused a connection that did not present the run's token")
+                return
+            writer.write(_frame(HANDSHAKE_OK))
+            while True:
+                request_id, method, args = pickle.loads(await _read_frame(reader))
+                task = asyncio.get_running_loop().create_task(self._answer(writer, request_id, method, args))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+            pass  # the caller went away (or never said who it is)
+        except Exception as exc:  # a malformed frame: drop this connection, keep serving the others
+            logger.warning("channel: connection dropped: %s", type(exc).__name__)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter, request_id: int, method: str, args: tuple) -> None:
+        handler = self._handlers.get(method)
+        try:
+            if handler is None:
+                raise LookupError(f"channel has no method {method!r}")
+            reply: tuple = (request_id, True, await handler(*args))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            reply = (request_id, False, exc)
+        try:
+            payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+            if not reply[1]:
+                pickle.loads(payload)  # an exception that cannot be rebuilt would break the caller's connection
+        except Exception:  # an unpicklable result or exception: its type and text still reach the caller
+            error = reply[2] if not reply[1] else TypeError("result cannot be pickled")
+            payload = pickle.dumps((request_id, False, RemoteError(f"{type(error).__name__}: {error}")))
+        if writer.is_closing():
+            return
+        writer.write(_frame(payload))
+        try:
+            await asyncio.wait_for(writer.drain(), CONNECT_TIMEOUT_S)
+        except (ConnectionError, asyncio.TimeoutError):
+            writer.close()
+
+
+class ChannelClient:
+    """One connection to one peer's ``ChannelServer``; calls on it may run concurrently."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._pending: dict[int, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_replies())
+
+    @classmethod
+    async def connect(cls, host: str, port: int, token: str, timeout_s: float = CONNECT_TIMEOUT_S) -> "ChannelClient":
+        """Open and authenticate a connection; ``ChannelUnavailable`` when that fails (nothing was sent)."""
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+            writer.write(_frame(token.encode()))
+            answer = await asyncio.wait_for(_read_frame(reader), timeout_s)
+            if answer != HANDSHAKE_OK:
+                raise ChannelUnavailable(f"channel at {host}:{port} refused the handshake")
+        except ChannelUnavailable:
+            writer.close()
+            raise
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            if writer is not None:
+                writer.close()
+            raise ChannelUnavailable(f"no channel at {host}:{port}: {type(exc).__name__}") from None
+        return cls(reader, writer)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def send(self, method: str, args: tuple) -> tuple[int, asyncio.Future]:
+        """Write the call now, without waiting for the event loop's next turn; its answer arrives on the future
+        (hand both to ``answer``)."""
+        if self._closed:
+            raise ChannelUnavailable("connection closed")
+        if len(self._pending) >= MAX_PENDING_CALLS:
+            raise ChannelUnavailable(f"{MAX_PENDING_CALLS} calls already pending on this connection")
+        request_id = next(self._ids)
+        payload = pickle.dumps((request_id, method, args), protocol=pickle.HIGHEST_PROTOCOL)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._writer.write(_frame(payload))  # from here on the peer may act on the call
+        return request_id, future
+
+    async def answer(self, request_id: int, future: asyncio.Future, method: str, timeout_s: float) -> Any:
+        """Wait for the answer to a call ``send`` wrote."""
+        deadline = asyncio.timeout(timeout_s)
+        try:
+            async with deadline:
+                try:
+                    await self._writer.drain()
+                except ConnectionError as exc:
+                    self.close()
+                    raise ChannelLost(f"connection lost during {method}: {type(exc).__name__}") from None
+                return await future
+        except TimeoutError:
+            if deadline.expired():
+                raise ChannelLost(f"no answer to {method} within {timeout_s} s") from None
+            raise  # the peer's handler timed out: its own exception
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def call(self, method: str, args: tuple, timeout_s: float) -> Any:
+        request_id, future = self.send(method, args)
+        return await self.answer(request_id, future, method, timeout_s)
+
+    async def _read_replies(self) -> None:
+        try:
+            while True:
+                request_id, ok, value = pickle.loads(await _read_frame(self._reader))
+                future = self._pending.pop(request_id, None)
+                if future is None or future.done():
+                    continue  # its caller timed out or was cancelled
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # EOF, reset, or a malformed frame: this connection is finished
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ChannelLost("connection lost before the answer"))
+        self._pending.clear()
+        if self._reader_task is not asyncio.current_task():
+            self._reader_task.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """How a deployment's actors reach each other directly. ``host`` is where each actor's server listens: an address,
+    or ``"node"`` for the address Ray uses for the actor's node (actors spread over several machines)."""
+
+    token: str = field(repr=False)  # a secret of the run: it never appears in a repr, a log or a report
+    host: str = "127.0.0.1"
+
+
+class ServesChannel:
+    """Mixin for an actor that answers hot-path calls over a channel as well as through Ray.
+
+    The class sets ``channel_settings`` and lists the methods in ``channel_methods``; callers ask ``channel_address``
+    (through Ray) once per connection. The server starts on the first ask, inside the actor's event loop, so its
+    handlers run on the same loop as the actor's Ray methods and share its state without locks.
+    """
+
+    channel_methods: tuple[str, ...] = ()
+    channel_settings: ChannelSettings | None = None
+    _channel_server: ChannelServer | None = None
+    _channel_lock: asyncio.Lock | None = None
+
+    async def channel_address(self) -> tuple[str, int] | None:
+        """Where this actor's channel listens; None when the deployment runs without channels."""
+        settings = self.channel_settings
+        if settings is None:
+            return None
+        if self._channel_lock is None:
+            self._channel_lock = asyncio.Lock()
+        async with self._channel_lock:
+            if self._channel_server is None:
+                self._channel_server = ChannelServer({name: getattr(self, name) for name in self.channel_methods},
+                                                     token=settings.token, host=_listen_host(settings.host))
+            return await self._channel_server.start()
+
+    async def close_channel(self) -> None:
+        if self._channel_server is not None:
+            await self._channel_server.close()
+            self._channel_server = None
+
+
+def _listen_host(host: str) -> str:
+    if host != "node":
+        return host
+    import ray  # only here: the rest of this module runs without Ray
+
+    return ray.util.get_node_ip_address()
+
+
+class Channels:
+    """The caller's side: one connection per peer actor, by name, replaced when it breaks.
+
+    ``peers`` makes Ray calls by name (``actors.peers.Peers``): it finds a peer's channel and carries a call whose
+    channel cannot be reached. Without settings every call goes through Ray.
+    """
+
+    def __init__(self, peers: Any, settings: ChannelSettings | None) -> None:
+        self._peers = peers
+        self._token = settings.token if settings is not None else None
+        self._clients: dict[str, ChannelClient] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._retry_at: dict[str, float] = {}
+        self.direct = 0  # calls sent over a channel
+        self.through_ray = 0  # calls that went through Ray because the peer's channel was unavailable
+
+    async def call(self, name: str, method: str, *args: Any, timeout_s: float) -> Any:
+        if self._token is not None:
+            try:
+                client = await self._connection(name)
+                request_id, future = client.send(method, args)
+            except ChannelUnavailable as exc:
+                self.through_ray += 1
+                logger.debug("channel to %s unavailable (%s); calling %s through Ray", name, exc, method)
+            else:
+                self.direct += 1
+                return await client.answer(request_id, future, method, timeout_s)
+        return await self._peers.call(name, method, *args, timeout_s=timeout_s)
+
+    def stats(self) -> dict[str, int]:
+        return {"direct": self.direct, "through_ray": self.through_ray}
+
+    def request(self, name: str, method: str, *args: Any, timeout_s: float) -> Awaitable[Any]:
+        """``call``, but written at once when the connection to ``name`` is open: the message leaves before the
+        caller's loop runs anything else. Await the result for the answer (it must be awaited)."""
+        client = self._clients.get(name)
+        if self._token is not None and client is not None and not client.closed:
+            try:
+                request_id, future = client.send(method, args)
+            except ChannelUnavailable:
+                pass
+            else:
+                self.direct += 1
+                return client.answer(request_id, future, method, timeout_s)
+        return self.call(name, method, *args, timeout_s=timeout_s)
+
+    async def connect(self, *names: str) -> None:
+        """Open the connections to ``names`` now, so that the first hot-path call does not pay for them; a peer that
+        cannot be reached is left to the first call."""
+        if self._token is None:
+            return
+        results = await asyncio.gather(*(self._connection(name) for name in names), return_exceptions=True)
+        for name, result in zip(names, results):
+            if isinstance(result, ChannelUnavailable):
+                logger.info("channel to %s not open yet: %s", name, result)
+
+    async def _connection(self, name: str) -> ChannelClient:
+        client = self._clients.get(name)
+        if client is not None and not client.closed:
+            return client
+        if time.monotonic() < self._retry_at.get(name, 0.0):
+            raise ChannelUnavailable("the last connection attempt failed moments ago")
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            client = self._clients.get(name)
+            if client is not None and not client.closed:
+                return client
+            try:
+                address = await self._peers.call(name, "channel_address", timeout_s=CONNECT_TIMEOUT_S)
+                if address is None:
+                    raise ChannelUnavailable(f"{name} serves no channel")
+                client = await ChannelClient.connect(address[0], address[1], self._token)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._retry_at[name] = time.monotonic() + RECONNECT_AFTER_S
+                if isinstance(exc, ChannelUnavailable):
+                    raise
+                raise ChannelUnavailable(f"{name}: {type(exc).__name__}") from None
+            self._clients[name] = client
+            return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()

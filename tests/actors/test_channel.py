@@ -1,0 +1,237 @@
+"""Direct channels between actors: answers and errors arrive as from a Ray call, failures say whether the call left."""
+from __future__ import annotations
+
+import asyncio
+import pickle
+
+import pytest
+
+from actors.channel import (
+    MAX_PENDING_CALLS,
+    ChannelClient,
+    ChannelLost,
+    Channels,
+    ChannelServer,
+    ChannelSettings,
+    ChannelUnavailable,
+    RemoteError,
+    ServesChannel,
+)
+from execution.error_handler import InvalidOrder
+
+TOKEN = "a-run-token"
+
+
+class Echo(ServesChannel):
+    channel_methods = ("echo", "fail", "slow", "unpicklable")
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.channel_settings = ChannelSettings(token=token)
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def echo(self, *args):
+        self.calls += 1
+        return args
+
+    async def fail(self, message):
+        raise InvalidOrder(message, exchange="alpha", client_order_id="rx-1")
+
+    async def slow(self):
+        self.calls += 1
+        await self.release.wait()
+        return "done"
+
+    async def unpicklable(self):
+        return lambda: None
+
+    async def not_listed(self):
+        return "private state"
+
+
+class FakePeers:
+    """Ray calls by name: the fallback path, and how a caller learns a peer's ``channel_address``."""
+
+    def __init__(self, actors: dict) -> None:
+        self.actors = actors
+        self.ray_calls: list[tuple[str, str]] = []
+
+    async def call(self, name, method, *args, timeout_s):
+        self.ray_calls.append((name, method))
+        return await asyncio.wait_for(getattr(self.actors[name], method)(*args), timeout_s)
+
+
+async def connect(actor: Echo, token: str = TOKEN) -> ChannelClient:
+    host, port = await actor.channel_address()
+    return await ChannelClient.connect(host, port, token)
+
+
+async def test_answers_and_remote_exceptions_arrive_as_themselves():
+    actor = Echo()
+    client = await connect(actor)
+    assert await client.call("echo", (1, "two", {"three": 3}), 2) == (1, "two", {"three": 3})
+    with pytest.raises(InvalidOrder) as raised:
+        await client.call("fail", ("too small",), 2)
+    assert raised.value.exchange == "alpha" and raised.value.client_order_id == "rx-1"
+    with pytest.raises(RemoteError, match="result cannot be pickled"):
+        await client.call("unpicklable", (), 2)
+    assert await client.call("echo", ("still usable",), 2) == ("still usable",)  # the connection survives errors
+    client.close()
+    await actor.close_channel()
+
+
+async def test_only_listed_methods_are_served():
+    actor = Echo()
+    client = await connect(actor)
+    with pytest.raises(LookupError, match="not_listed"):
+        await client.call("not_listed", (), 2)
+    client.close()
+    await actor.close_channel()
+
+
+async def test_a_wrong_token_is_refused_before_any_call():
+    actor = Echo()
+    with pytest.raises(ChannelUnavailable):
+        await connect(actor, token="someone-else")
+    assert actor._channel_server.refused_connections == 1
+    assert actor.calls == 0
+    await actor.close_channel()
+
+
+async def test_connecting_to_nothing_is_unavailable_not_lost():
+    server = ChannelServer({}, token=TOKEN, host="127.0.0.1")
+    host, port = await server.start()
+    await server.close()
+    with pytest.raises(ChannelUnavailable):
+        await ChannelClient.connect(host, port, TOKEN, timeout_s=1)
+
+
+async def test_timeout_after_sending_is_lost_and_the_handler_still_runs():
+    actor = Echo()
+    client = await connect(actor)
+    with pytest.raises(ChannelLost, match="no answer to slow"):
+        await client.call("slow", (), 0.05)
+    assert actor.calls == 1  # it reached the peer: the caller must treat its effect as unknown
+    actor.release.set()
+    assert await client.call("echo", ("next",), 2) == ("next",)
+    client.close()
+    await actor.close_channel()
+
+
+async def test_a_handlers_own_timeout_is_not_mistaken_for_a_lost_call():
+    async def times_out():
+        raise TimeoutError("venue did not answer")
+
+    server = ChannelServer({"times_out": times_out}, token=TOKEN, host="127.0.0.1")
+    client = await ChannelClient.connect(*await server.start(), TOKEN)
+    with pytest.raises(TimeoutError, match="venue did not answer"):
+        await client.call("times_out", (), 2)
+    client.close()
+    await server.close()
+
+
+async def test_a_peer_that_dies_mid_call_fails_pending_calls_as_lost():
+    actor = Echo()
+    client = await connect(actor)
+    pending = asyncio.ensure_future(client.call("slow", (), 5))
+    await asyncio.sleep(0.05)
+    await actor.close_channel()  # the peer's process going away closes its sockets
+    with pytest.raises(ChannelLost):
+        await pending
+    assert client.closed
+    with pytest.raises(ChannelUnavailable):  # a closed connection sends nothing more
+        await client.call("echo", (), 1)
+
+
+async def test_pending_calls_are_bounded():
+    actor = Echo()
+    client = await connect(actor)
+    calls = [asyncio.ensure_future(client.call("slow", (), 5)) for _ in range(MAX_PENDING_CALLS)]
+    await asyncio.sleep(0.05)
+    with pytest.raises(ChannelUnavailable, match="pending"):
+        await client.call("echo", (), 1)
+    actor.release.set()
+    assert set(await asyncio.gather(*calls)) == {"done"}
+    client.close()
+    await actor.close_channel()
+
+
+async def test_malformed_and_oversized_frames_drop_only_that_connection():
+    actor = Echo()
+    host, port = await actor.channel_address()
+    good = await connect(actor)
+    for garbage in ((1 << 31).to_bytes(4, "big"), (5).to_bytes(4, "big") + b"\x80junk"):
+        reader, writer = await asyncio.open_connection(host, port)
+        token = TOKEN.encode()
+        writer.write(len(token).to_bytes(4, "big") + token)
+        await reader.readexactly(4 + 2)  # the handshake answer
+        writer.write(garbage)  # a 2 GiB frame; a frame that is not a pickle
+        assert await asyncio.wait_for(reader.read(), 2) == b""  # the server hung up on this connection
+        writer.close()
+    assert await good.call("echo", ("fine",), 2) == ("fine",)
+    good.close()
+    await actor.close_channel()
+
+
+async def test_channels_find_peers_by_name_and_reconnect_after_a_restart():
+    first = Echo()
+    peers = FakePeers({"peer": first})
+    channels = Channels(peers, ChannelSettings(token=TOKEN))
+    assert await channels.call("peer", "echo", 1, timeout_s=2) == (1,)
+    assert await channels.call("peer", "echo", 2, timeout_s=2) == (2,)
+    assert peers.ray_calls == [("peer", "channel_address")]  # one Ray call, then the channel only
+    await first.close_channel()  # the peer dies; Ray restarts it under the same name
+    await asyncio.sleep(0.05)
+    second = Echo()
+    peers.actors["peer"] = second
+    assert await channels.call("peer", "echo", 3, timeout_s=2) == (3,)
+    assert second.calls == 1 and peers.ray_calls[-1] == ("peer", "channel_address")
+    assert channels.through_ray == 0
+    channels.close()
+    await second.close_channel()
+
+
+async def test_calls_go_through_ray_while_a_channel_cannot_be_reached():
+    actor = Echo(token="the-peer-has-another-token")
+    peers = FakePeers({"peer": actor})
+    channels = Channels(peers, ChannelSettings(token=TOKEN))
+    assert await channels.call("peer", "echo", "x", timeout_s=2) == ("x",)
+    assert channels.through_ray == 1
+    assert peers.ray_calls == [("peer", "channel_address"), ("peer", "echo")]
+    await channels.call("peer", "echo", "y", timeout_s=2)  # no reconnect attempt right after a failure
+    assert peers.ray_calls[-1] == ("peer", "echo") and len(peers.ray_calls) == 3
+    await actor.close_channel()
+
+
+async def test_without_settings_every_call_goes_through_ray():
+    actor = Echo()
+    peers = FakePeers({"peer": actor})
+    channels = Channels(peers, None)
+    assert await channels.call("peer", "echo", 5, timeout_s=2) == (5,)
+    assert peers.ray_calls == [("peer", "echo")]
+    actor.channel_settings = None
+    assert await actor.channel_address() is None  # a deployment without channels serves none
+
+
+def test_the_token_never_shows_in_a_repr():
+    settings = ChannelSettings(token="very-secret-token", host="127.0.0.1")
+    assert "very-secret-token" not in repr(settings)
+    assert pickle.loads(pickle.dumps(settings)) == settings  # it travels to actors inside the Deployment
+
+
+class NeedsKeyword(Exception):
+    def __init__(self, *, detail: str) -> None:  # pickles, but cannot be rebuilt from its args
+        super().__init__(f"needs {detail}")
+
+
+async def test_an_exception_that_cannot_be_rebuilt_arrives_as_its_text():
+    async def raises():
+        raise NeedsKeyword(detail="a keyword")
+
+    server = ChannelServer({"raises": raises}, token=TOKEN, host="127.0.0.1")
+    client = await ChannelClient.connect(*await server.start(), TOKEN)
+    with pytest.raises(RemoteError, match="NeedsKeyword: needs a keyword"):
+        await client.call("raises", (), 2)
+    assert not client.closed  # the connection and the calls on it are unharmed
+    client.close()
+    await server.close()

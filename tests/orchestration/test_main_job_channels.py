@@ -1,0 +1,39 @@
+"""Where a run's hot-path channels listen, decided from the config and from whether rayarb started Ray itself."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from orchestration.config import Config, Mode, RunOptions
+from orchestration.main_job import MainJob
+
+
+def settings(channels: str, address: str | None):
+    config = Config.default_local({"alpha": "http://127.0.0.1:1", "beta": "http://127.0.0.1:2"},
+                                  {"alpha": ("k", "s"), "beta": ("k", "s")})
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, channels=channels))
+    job = MainJob(RunOptions(config=config, mode=Mode.LOCAL_SIM, address=address, run_dir=Path("unused")))
+    return job._channel_settings(config)
+
+
+@pytest.mark.parametrize(("channels", "address", "host"), [
+    ("auto", None, "127.0.0.1"),  # rayarb's own Ray: one host, loopback only
+    ("auto", "auto", "node"),  # a cluster spans machines: each actor's node address
+    ("auto", "10.0.0.5:6379", "node"),
+    ("node", None, "node"),
+    ("192.168.1.7", "auto", "192.168.1.7"),
+])
+def test_channels_listen_where_the_deployment_needs(channels, address, host):
+    assert settings(channels, address).host == host
+
+
+def test_channels_off_sends_everything_through_ray():
+    assert settings("off", None) is None
+
+
+def test_every_run_gets_its_own_token():
+    first, second = settings("auto", None), settings("auto", None)
+    assert len(first.token) == 32 and first.token != second.token
+    assert first.token not in repr(first)
