@@ -276,7 +276,7 @@ class ServesChannel:
         async with self._channel_lock:
             if self._channel_server is None:
                 self._channel_server = ChannelServer({name: getattr(self, name) for name in self.channel_methods},
-                                                     token=settings.token, host=_listen_host(settings.host))
+                                                     token=settings.token, host=listen_host(settings.host))
             return await self._channel_server.start()
 
     async def close_channel(self) -> None:
@@ -285,7 +285,8 @@ class ServesChannel:
             self._channel_server = None
 
 
-def _listen_host(host: str) -> str:
+def listen_host(host: str) -> str:
+    """The address to listen on for a ``ChannelSettings.host``: ``"node"`` is the address Ray uses for this node."""
     if host != "node":
         return host
     import ray  # only here: the rest of this module runs without Ray

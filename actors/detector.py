@@ -9,8 +9,8 @@ import asyncio
 import logging
 import os
 import time
-from decimal import Decimal
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any
 
 from actors.channel import Channels, ServesChannel

@@ -13,9 +13,9 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
-from collections.abc import Awaitable
 from typing import Any
 
 from actors.channel import Channels, ChannelSettings, ServesChannel

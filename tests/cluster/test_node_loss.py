@@ -106,7 +106,9 @@ def set_venue_latency(venues, latency_ms: int) -> None:
 
 def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_goes_on(node_cluster, venues, tmp_path):
     before = {e.name: account_balances(e.url) for e in venues}
-    local = make_job(venues, tmp_path, duration_s=None, cooldown_s=0.05)
+    # Every node of this cluster is on this host: channels on loopback (joining a cluster would mean each node's
+    # address; tests listen on 127.0.0.1 only). Where "node" resolves to is checked in test_channel_host.
+    local = make_job(venues, tmp_path, duration_s=None, run={"channels": "127.0.0.1"}, cooldown_s=0.05)
     job = MainJob(dataclasses.replace(local.options, address=node_cluster.address), status_stream=io.StringIO())
     run = BackgroundRun(job).start()
     try:
@@ -194,6 +196,7 @@ def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_g
             tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
             assert tracked == change, (venue, asset, tracked, change)
     assert report["balance_check"]["checked"] and report["balance_check"]["differences"] == {}
+    assert report["hot_path"]["transport"] == "channels" and report["hot_path"]["direct_calls"] > 0, report["hot_path"]
 
     journal = {row["client_order_id"]: row for row in report_run.orders}
     for venue in venues:
@@ -219,3 +222,26 @@ def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_g
     venue_fills = {(e.name, str(t["id"])) for e in venues for t in account_trades(e.url)}
     assert reported_fills == venue_fills
     assert len(report_run.fills) == len(reported_fills)  # no fill counted twice
+
+
+def test_channels_set_to_node_listen_on_the_address_ray_uses_for_each_node(node_cluster):
+    """``run.channels: node`` (the default when joining a cluster) resolves, on every node, to that node's address."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from actors.channel import listen_host
+
+    @ray.remote(num_cpus=0)
+    def resolve() -> tuple[str, str, str]:
+        return ray.get_runtime_context().get_node_id(), listen_host("node"), listen_host("127.0.0.1")
+
+    ray.init(address=node_cluster.address)
+    try:
+        addresses = {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
+        assert len(addresses) >= 2
+        for node_id, address in addresses.items():
+            strategy = NodeAffinitySchedulingStrategy(node_id, soft=False)
+            ran_on, node_host, fixed = ray.get(resolve.options(scheduling_strategy=strategy).remote(), timeout=60)
+            assert (ran_on, node_host, fixed) == (node_id, address, "127.0.0.1")
+    finally:
+        ray.shutdown()
