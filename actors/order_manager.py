@@ -15,6 +15,7 @@ import os
 import time
 from collections import Counter, deque
 from decimal import Decimal
+from collections.abc import Awaitable
 from typing import Any
 
 from actors.channel import Channels, ServesChannel
@@ -42,7 +43,7 @@ from execution.messages import (
     QueryOrder,
     SubmitOrder,
 )
-from execution.order_manager import ClientOrderIdFactory, OrderManager, ResubmitRefused
+from execution.order_manager import ClientOrderIdFactory, Order, OrderManager, ResubmitRefused
 from execution.types import ZERO, Fill, MarketRules, OrderBook, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,16 @@ class _VenueAdapter:
         self._venue = venue
         self._actor = exchange_actor_name(venue)
 
+    def start_submit_order(self, command: SubmitOrder) -> Awaitable[OrderSnapshot]:
+        """Written to the exchange actor's channel before this returns (see ``OrderManager.start_order``)."""
+        answer = self._owner.channels.request(self._actor, "submit_order", command, timeout_s=LEG_TIMEOUT_S)
+        return self._record(command, answer)
+
     async def submit_order(self, command: SubmitOrder) -> OrderSnapshot:
-        outcome: SubmitOutcome = await self._owner.channels.call(self._actor, "submit_order", command,
-                                                                 timeout_s=LEG_TIMEOUT_S)
+        return await self.start_submit_order(command)
+
+    async def _record(self, command: SubmitOrder, answer: Awaitable[SubmitOutcome]) -> OrderSnapshot:
+        outcome = await answer
         self._owner.sent_at[command.client_order_id] = (outcome.sent_at, outcome.acked_at)
         self._owner.last_snapshot[command.client_order_id] = outcome.snapshot
         return outcome.snapshot
@@ -93,11 +101,20 @@ class _ActorIO:
         self._owner = owner
         self._opportunity_id = opportunity_id
 
+    def start_submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
+                     time_in_force: TimeInForce, client_order_id: str) -> Awaitable[OrderSnapshot]:
+        """Journaled and written to the exchange actor before this returns; await the result for the answer."""
+        pending = self._owner.managers[venue].start_order(
+            symbol, side, amount, price, OrderType.LIMIT, time_in_force=time_in_force, client_order_id=client_order_id,
+            opportunity_id=self._opportunity_id)
+        return self._answer(venue, client_order_id, pending)
+
     async def submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
                      time_in_force: TimeInForce, client_order_id: str) -> OrderSnapshot:
-        manager = self._owner.managers[venue]
-        order = await manager.create_order(symbol, side, amount, price, OrderType.LIMIT, time_in_force=time_in_force,
-                                           client_order_id=client_order_id, opportunity_id=self._opportunity_id)
+        return await self.start_submit(venue, symbol, side, amount, price, time_in_force, client_order_id)
+
+    async def _answer(self, venue: str, client_order_id: str, pending: Awaitable[Order]) -> OrderSnapshot:
+        order = await pending
         if order.status is OrderStatus.UNKNOWN:
             raise AmbiguousOrderError(f"outcome of {client_order_id} at {venue} unknown: {order.reason}",
                                       exchange=venue, client_order_id=client_order_id)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from typing import Protocol
 
-from execution.error_handler import DuplicateClientOrderId, FatalError, OrderNotFound
+from execution.error_handler import DuplicateClientOrderId, FatalError, OrderNotFound, raising
 from execution.types import (
     ZERO,
     Fill,
@@ -572,6 +572,10 @@ class ArbitrageIO(Protocol):
     ``submit`` raises on failure: an error that is a definite rejection (see ``is_definite_rejection``) means the
     order does not exist; any other error means it may exist. ``lookup`` returns ``None`` when the venue does not
     know the client order id. (Binance needs the symbol to look an order up by client order id, hence ``symbol``.)
+
+    Optionally ``start_submit`` (same arguments, a plain method): begin ``submit`` now, so that the request has been
+    written when it returns, and return the awaitable answer. With it both legs leave before either is waited for;
+    without it each leg is sent by its own task.
     """
 
     async def submit(
@@ -860,9 +864,24 @@ def _rejected(intent: LegIntent) -> OrderSnapshot:
     )
 
 
+def _start_submit(io: ArbitrageIO, intent: LegIntent) -> Awaitable[OrderSnapshot]:
+    """The leg's ``submit``, begun at once when ``io`` has ``start_submit``; an error it raises comes out of the
+    returned awaitable, where ``_send_leg`` classifies it like any other."""
+    args = (intent.venue, intent.symbol, intent.side, intent.amount, intent.price, intent.time_in_force,
+            intent.client_order_id)
+    start = getattr(type(io), "start_submit", None)  # declared by the class, not a __getattr__
+    if start is None:
+        return io.submit(*args)
+    try:
+        return start(io, *args)
+    except Exception as error:
+        return raising(error)
+
+
 async def _send_leg(
     io: ArbitrageIO,
     intent: LegIntent,
+    submission: Awaitable[OrderSnapshot],
     *,
     timeout_s: float,
     lookup_attempts: int,
@@ -870,14 +889,12 @@ async def _send_leg(
     is_rejection: Callable[[BaseException], bool],
     sleep: Callable[[float], Awaitable[None]],
 ) -> LegResult:
-    """Send one order; never raises (but for cancellation). Ambiguous errors are settled by lookup, never by resending."""
+    """Settle one order's ``submission``; never raises (but for cancellation). Ambiguous errors are settled by lookup,
+    never by resending."""
     ids = f"{intent.venue} {intent.purpose.value} {intent.client_order_id}"
     try:
-        async with asyncio.timeout(timeout_s):  # not wait_for: the leg goes out without waiting for a loop turn
-            snapshot = await io.submit(
-                intent.venue, intent.symbol, intent.side, intent.amount, intent.price, intent.time_in_force,
-                intent.client_order_id,
-            )
+        async with asyncio.timeout(timeout_s):
+            snapshot = await submission
     except asyncio.CancelledError:
         raise
     except Exception as error:  # classified below: a definite rejection, or ambiguous
@@ -987,7 +1004,9 @@ async def execute_arbitrage(
         timeout_s=leg_timeout_s, lookup_attempts=lookup_attempts, lookup_interval_s=lookup_interval_s,
         is_rejection=is_rejection, sleep=sleep,
     )
-    buy_leg, sell_leg = await asyncio.gather(*(_send_leg(io, intent, **send) for intent in intents))
+    submissions = [_start_submit(io, intent) for intent in intents]  # both legs on the wire before any wait
+    buy_leg, sell_leg = await asyncio.gather(*(_send_leg(io, intent, submission, **send)
+                                               for intent, submission in zip(intents, submissions)))
     outcome = classify(buy_leg, sell_leg)
 
     buy_fills, buy_exact = _fills_of(buy_leg, buy_rules, buy_fee_in_base)
@@ -1025,7 +1044,7 @@ async def execute_arbitrage(
             )
             if before_submit is not None:
                 await before_submit(unwind_intent)
-            unwind_leg = await _send_leg(io, unwind_intent, **send)
+            unwind_leg = await _send_leg(io, unwind_intent, _start_submit(io, unwind_intent), **send)
             unwind_fills, unwind_exact = _fills_of(unwind_leg, rules[plan.venue], buy_fee_in_base)
             buy_exact = buy_exact and unwind_exact
             _add_flows(flows_after, {}, unwind_fills, base, quote)

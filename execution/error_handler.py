@@ -402,3 +402,8 @@ async def _retry_async(exception: BaseException, function: Callable[..., Awaitab
             raise
         except Exception as retry_error:
             error = _prepare(retry_error, translate, creates_order)
+
+
+async def raising(error: BaseException) -> Any:
+    """An awaitable that raises ``error``: how a call begun synchronously hands over a failure to whoever awaits it."""
+    raise error

@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from execution.api.precision import is_on_step, is_on_tick, passive_price, round_price, truncate_amount
-from execution.error_handler import DuplicateClientOrderId, FatalError, RayarbError
+from execution.error_handler import DuplicateClientOrderId, FatalError, RayarbError, raising
 from execution.journal import Journal, JournaledOrder
 from execution.log import error_fields, order_fields
 from execution.messages import (
@@ -509,6 +509,9 @@ class ExchangeAdapter(Protocol):
 
     async def submit_order(self, command: SubmitOrder) -> OrderSnapshot: ...
 
+    # Optionally ``start_submit_order(command) -> Awaitable[OrderSnapshot]`` (a plain method): write the request now
+    # and return the awaitable answer, so that ``start_order`` returns with the order on its way.
+
     async def query_order(self, command: QueryOrder) -> OrderSnapshot | None: ...
 
     async def cancel_order(self, command: CancelOrder) -> OrderSnapshot: ...
@@ -712,6 +715,15 @@ class OrderManager:
         REJECTED on a definite refusal (``order.reason`` says why), UNKNOWN when the outcome cannot be known yet (use
         ``refresh`` / ``reconcile``; never send it again yourself).
         """
+        return await self.start_order(symbol, side, amount, price, order_type, time_in_force=time_in_force,
+                                      client_order_id=client_order_id, opportunity_id=opportunity_id)
+
+    def start_order(self, symbol: Any, side: Any, amount: Any, price: Any, order_type: Any = OrderType.LIMIT, *,
+                    time_in_force: Any = TimeInForce.GTC, client_order_id: str | None = None,
+                    opportunity_id: str | None = None) -> Awaitable[Order]:
+        """``create_order`` in two halves: validate, journal and hand the request to the adapter now (with an adapter
+        that has ``start_submit_order`` the request has been written when this returns), then await the result for
+        the order as the venue's answer left it. A validation error is raised at once."""
         now = self._clock()
         try:
             valid = self.validate_order(symbol, side, amount, price, order_type, time_in_force, client_order_id)
@@ -738,16 +750,26 @@ class OrderManager:
         self._track(order)
         self._emit(initialized)
         self._emit(submitted)
-        await self._send(order)
+        return self._settle(order, self._start_submit(order))
+
+    async def _settle(self, order: Order, submission: Awaitable[OrderSnapshot]) -> Order:
+        await self._send(order, submission)
         return order
 
-    async def _send(self, order: Order) -> None:
+    def _start_submit(self, order: Order) -> Awaitable[OrderSnapshot]:
         command = order.submit_command(self._clock())
+        start = getattr(type(self._adapter), "start_submit_order", None)  # declared by the class, not a __getattr__
+        if start is None:
+            return self._adapter.submit_order(command)
         try:
-            # asyncio.timeout, not wait_for: no task in between, so the request leaves before this loop runs
-            # anything else (e.g. the other leg's journal write).
+            return start(self._adapter, command)
+        except Exception as error:  # comes out of the awaitable, where _send classifies it
+            return raising(error)
+
+    async def _send(self, order: Order, submission: Awaitable[OrderSnapshot]) -> None:
+        try:
             async with asyncio.timeout(self.submit_timeout_s):
-                snapshot = await self._adapter.submit_order(command)
+                snapshot = await submission
         except asyncio.CancelledError:
             self._mark_unknown(order, "send cancelled after the request may have left")
             raise
@@ -890,7 +912,7 @@ class OrderManager:
         self._apply(order, OrderSubmitted(client_order_id=order.client_order_id, exchange=self.exchange,
                                           symbol=order.symbol, opportunity_id=order.opportunity_id, ts_event=now,
                                           ts_init=now))
-        await self._send(order)
+        await self._send(order, self._start_submit(order))
         return order
 
     def _expire(self, order: Order, now: float) -> None:

@@ -183,6 +183,41 @@ async def test_legs_are_sent_concurrently():
     assert venues.max_in_flight == 2
 
 
+class EagerVenues(FakeVenues):
+    """Venues whose I/O can begin a submit synchronously (``start_submit``), as the order manager actor's can."""
+
+    def __init__(self, books, refuse_at_start=()):
+        super().__init__(books)
+        self.started_legs: list[str] = []
+        self.refuse_at_start = set(refuse_at_start)
+
+    def start_submit(self, venue, symbol, side, amount, price, time_in_force, client_order_id):
+        self.started_legs.append(client_order_id)  # "written": the request has left when this returns
+        if venue in self.refuse_at_start:
+            raise InvalidOrder("-1013 Filter failure: LOT_SIZE", exchange=venue, client_order_id=client_order_id)
+        return self.submit(venue, symbol, side, amount, price, time_in_force, client_order_id)
+
+
+async def test_with_start_submit_both_legs_leave_before_anything_is_awaited():
+    venues = EagerVenues(crossing_books())
+    run = asyncio.ensure_future(execute_arbitrage(
+        "cheap", "rich", SYMBOL, D("0.1"), buy_price=D("100.00"), sell_price=D("101.00"), io=venues, rules=RULES,
+        client_order_ids=("buy-1", "sell-1"), **FAST))
+    await asyncio.sleep(0)  # execute_arbitrage has run up to its first wait, and nothing else has run yet
+    assert venues.started_legs == ["buy-1", "sell-1"]
+    result = await run
+    assert result.outcome is Outcome.BOTH_FILLED and venues.max_in_flight == 2
+
+
+async def test_an_error_raised_while_starting_a_leg_is_classified_like_a_submit_error():
+    venues = EagerVenues(crossing_books(), refuse_at_start={"rich"})
+    result = await execute_arbitrage("cheap", "rich", SYMBOL, D("0.1"), buy_price=D("100.00"),
+                                     sell_price=D("101.00"), io=venues, rules=RULES,
+                                     unwind=UnwindPolicy(execute=False), **FAST)
+    assert result.outcome is Outcome.ONE_LEGGED
+    assert result.sell.snapshot.status is OrderStatus.REJECTED and "LOT_SIZE" in result.sell.error
+
+
 async def test_client_order_ids_are_made_and_journaled_before_anything_is_sent():
     venues = FakeVenues(crossing_books())
     journaled = []

@@ -41,6 +41,7 @@ from execution.order_manager import (
     Order,
     OrderManager,
     OrderNotTracked,
+    OrderValidationError,
     ResubmitRefused,
     is_valid_client_order_id,
     round_to_market,
@@ -108,6 +109,41 @@ async def test_create_order_journals_initialized_and_submitted_before_the_venue_
     sent = fake.sent_orders[0]
     assert (sent.amount, sent.price, sent.side, sent.order_type) == (D("0.0100"), D("50000.00"), Side.BUY,
                                                                       OrderType.LIMIT)
+
+
+class EagerExchange(FakeExchange):
+    """A venue connection that writes the request inside ``start_submit_order`` (as the actors' channel does)."""
+
+    def __init__(self, journal):
+        super().__init__("fake")
+        self.journal = journal
+        self.written: list[tuple[str, S]] = []
+
+    def start_submit_order(self, command):
+        self.written.append((command.client_order_id, self.journal.get(command.client_order_id).status))
+        return self.submit_order(command)
+
+
+async def test_start_order_journals_and_writes_the_request_before_returning(journal):
+    exchange = EagerExchange(journal)
+    manager = make_manager(exchange, journal)
+    pending = manager.start_order(SYMBOL, "buy", "0.0100", "50000.00", "limit", client_order_id="rx-eager-1")
+    assert exchange.written == [("rx-eager-1", S.SUBMITTED)]  # journaled first, on the wire before any await
+    order = await pending
+    assert order.status is S.ACCEPTED and journal.get("rx-eager-1").status is S.ACCEPTED
+    with pytest.raises(OrderValidationError):  # a bad request fails at once, and nothing is written
+        manager.start_order(SYMBOL, "buy", "-1", "50000.00", "limit")
+    assert len(exchange.written) == 1
+
+
+async def test_an_error_raised_while_starting_the_send_leaves_the_order_unknown_not_lost(journal):
+    class Refusing(EagerExchange):
+        def start_submit_order(self, command):
+            raise ConnectionResetError("peer went away mid-write")
+
+    manager = make_manager(Refusing(journal), journal)
+    order = await manager.start_order(SYMBOL, "buy", "0.0100", "50000.00", "limit", client_order_id="rx-eager-2")
+    assert order.status is S.UNKNOWN and journal.get("rx-eager-2").status is S.UNKNOWN  # looked up, never resent
 
 
 async def test_taker_order_filled_in_the_answer_applies_its_fills_once(journal):
