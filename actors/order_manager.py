@@ -14,8 +14,8 @@ import logging
 import os
 import time
 from collections import Counter, deque
-from decimal import Decimal
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any
 
 from actors.channel import Channels, ServesChannel

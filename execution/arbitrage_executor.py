@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from typing import Protocol
 
-from execution.error_handler import DuplicateClientOrderId, FatalError, OrderNotFound, raising
+from execution.error_handler import DuplicateClientOrderId, FatalError, OrderNotFound, start_now
 from execution.types import (
     ZERO,
     Fill,
@@ -867,15 +867,8 @@ def _rejected(intent: LegIntent) -> OrderSnapshot:
 def _start_submit(io: ArbitrageIO, intent: LegIntent) -> Awaitable[OrderSnapshot]:
     """The leg's ``submit``, begun at once when ``io`` has ``start_submit``; an error it raises comes out of the
     returned awaitable, where ``_send_leg`` classifies it like any other."""
-    args = (intent.venue, intent.symbol, intent.side, intent.amount, intent.price, intent.time_in_force,
-            intent.client_order_id)
-    start = getattr(type(io), "start_submit", None)  # declared by the class, not a __getattr__
-    if start is None:
-        return io.submit(*args)
-    try:
-        return start(io, *args)
-    except Exception as error:
-        return raising(error)
+    return start_now(io, "start_submit", "submit", intent.venue, intent.symbol, intent.side, intent.amount,
+                     intent.price, intent.time_in_force, intent.client_order_id)
 
 
 async def _send_leg(

@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from execution.api.precision import is_on_step, is_on_tick, passive_price, round_price, truncate_amount
-from execution.error_handler import DuplicateClientOrderId, FatalError, RayarbError, raising
+from execution.error_handler import DuplicateClientOrderId, FatalError, RayarbError, start_now
 from execution.journal import Journal, JournaledOrder
 from execution.log import error_fields, order_fields
 from execution.messages import (
@@ -757,14 +757,7 @@ class OrderManager:
         return order
 
     def _start_submit(self, order: Order) -> Awaitable[OrderSnapshot]:
-        command = order.submit_command(self._clock())
-        start = getattr(type(self._adapter), "start_submit_order", None)  # declared by the class, not a __getattr__
-        if start is None:
-            return self._adapter.submit_order(command)
-        try:
-            return start(self._adapter, command)
-        except Exception as error:  # comes out of the awaitable, where _send classifies it
-            return raising(error)
+        return start_now(self._adapter, "start_submit_order", "submit_order", order.submit_command(self._clock()))
 
     async def _send(self, order: Order, submission: Awaitable[OrderSnapshot]) -> None:
         try:
