@@ -31,7 +31,7 @@ from execution.api.precision import rules_from_market
 from execution.api.venue import make_exchange
 from execution.messages import SubmitOrder
 from execution.paper import PaperVenue
-from execution.types import MarketRules, OrderBook, OrderSnapshot
+from execution.types import MarketRules, OrderBook, OrderSnapshot, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class ExchangeConnection(ServesChannel):
         self._balance_task: asyncio.Task | None = None
         self._balance_refresh_s = balance_refresh_s
         self.balances_cache: dict[str, tuple[Decimal, Decimal]] = {}
+        self._own_fills_applied = 0  # fills of our orders applied to balances_cache since start
         for value in (venue.api_key, venue.secret):
             if value:
                 register_secret(value)
@@ -194,7 +195,11 @@ class ExchangeConnection(ServesChannel):
 
     async def _refresh_balances(self) -> None:
         try:
-            self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+            fills_before = self._own_fills_applied
+            fetched = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+            if self._own_fills_applied != fills_before:
+                return  # the venue may have answered before our fills: the cache already has them, keep it
+            self.balances_cache = fetched
             self._publish_balances()
         except asyncio.CancelledError:
             raise
@@ -297,7 +302,10 @@ class ExchangeConnection(ServesChannel):
         acked_at = time.time()
         self.metrics.observe_order_ack(self.venue.name, command.order_type, acked_at - sent_at)
         snapshot = order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=command.client_order_id)
-        self._refresh_balances_soon()
+        if snapshot.status in (OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.CANCELED):
+            self._apply_own_fills(snapshot)  # done, nothing left locked: its fills say exactly what changed
+        else:
+            self._refresh_balances_soon()  # resting or unclear: ask the venue
         return SubmitOutcome(snapshot, sent_at, acked_at)
 
     async def lookup_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
@@ -335,8 +343,11 @@ class ExchangeConnection(ServesChannel):
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Free and locked per asset, fetched now."""
         await self._until_started()
-        self.balances_cache = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
-        return self.balances_cache
+        fills_before = self._own_fills_applied
+        fetched = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+        if self._own_fills_applied == fills_before:
+            self.balances_cache = fetched
+        return fetched
 
     async def _fetch_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         if self._paper is not None:
@@ -349,6 +360,21 @@ class ExchangeConnection(ServesChannel):
             raise translate_ccxt_error(exc, exchange=self.venue.name) from None
         return {asset: (Decimal(str(v.get("free") or 0)), Decimal(str(v.get("used") or 0)))
                 for asset, v in raw.items() if isinstance(v, dict) and "free" in v}
+
+    def _apply_own_fills(self, snapshot: OrderSnapshot) -> None:
+        """Move the cached free balances by a finished order's fills and publish them at once: no REST round trip (and
+        its CPU) in the middle of an opportunity's legs. The periodic refresh still reconciles with the venue."""
+        if not snapshot.fills:
+            return
+        rules = self._rules[snapshot.symbol]
+        cache = dict(self.balances_cache)
+        for fill in snapshot.fills:
+            for asset, delta in fill.balance_changes(rules.base, rules.quote).items():
+                free, locked = cache.get(asset, (Decimal(0), Decimal(0)))
+                cache[asset] = (free + delta, locked)
+        self.balances_cache = cache
+        self._own_fills_applied += len(snapshot.fills)
+        self._publish_balances()
 
     def _refresh_balances_soon(self) -> None:
         """After an order: fresh balances for the detector without waiting for the periodic refresh."""

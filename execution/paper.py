@@ -47,7 +47,7 @@ class PaperVenue:
             fills.append(Fill(self.exchange, book.symbol, side, price, take, fee, fee_asset,
                               f"{order_id}-{len(fills) + 1}", client_order_id, order_id, now_ms))
             remaining -= take
-        self._settle(rules, side, fills)
+        self._settle(rules, fills)
         filled = amount - remaining
         cost = sum((f.notional for f in fills), ZERO)
         snapshot = OrderSnapshot(
@@ -60,14 +60,11 @@ class PaperVenue:
         self.orders[client_order_id] = snapshot
         return snapshot
 
-    def _settle(self, rules: MarketRules, side: Side, fills: list[Fill]) -> None:
-        base_delta = sum((f.amount for f in fills), ZERO)
-        quote_delta = sum((f.notional for f in fills), ZERO)
-        fees = sum((f.fee for f in fills), ZERO)
-        if side is Side.BUY:
-            changes = {rules.quote: -quote_delta, rules.base: base_delta - fees}
-        else:
-            changes = {rules.base: -base_delta, rules.quote: quote_delta - fees}
+    def _settle(self, rules: MarketRules, fills: list[Fill]) -> None:
+        changes: dict[str, Decimal] = {}
+        for fill in fills:
+            for asset, delta in fill.balance_changes(rules.base, rules.quote).items():
+                changes[asset] = changes.get(asset, ZERO) + delta
         for asset, delta in changes.items():
             if self.balances.get(asset, ZERO) + delta < 0:
                 raise PaperInsufficientFunds(f"{self.exchange}: paper balance of {asset} too low")

@@ -184,12 +184,10 @@ class PositionTracker:
             position = self._positions[(fill.exchange, fill.symbol)] = Position(fill.exchange, fill.symbol, base, quote)
         position.apply(fill.side, fill.amount, fill.price)
         changes = self._changes.setdefault(fill.exchange, {})
-        signed = fill.amount if fill.side is Side.BUY else -fill.amount
         with localcontext(EXACT):
-            changes[base] = changes.get(base, ZERO) + signed
-            changes[quote] = changes.get(quote, ZERO) - signed * fill.price
+            for asset, delta in fill.balance_changes(base, quote).items():
+                changes[asset] = changes.get(asset, ZERO) + delta
             if fill.fee:
-                changes[fill.fee_asset] = changes.get(fill.fee_asset, ZERO) - fill.fee
                 position.fees[fill.fee_asset] = position.fees.get(fill.fee_asset, ZERO) + fill.fee
         self._seen.add(key)
         logger.debug("fill %s %s %s applied: position %s", fill.exchange, fill.symbol, fill.trade_id, position.amount)

@@ -144,6 +144,16 @@ class Fill:
     def notional(self) -> Decimal:
         return self.price * self.amount
 
+    def balance_changes(self, base: str, quote: str) -> dict[str, Decimal]:
+        """What this trade did to the account, per asset: base and quote moved at the fill price, the fee taken in
+        its own asset. Exact (a Decimal product of two exact values; callers needing no rounding at all sum in an
+        exact context)."""
+        signed = self.amount if self.side is Side.BUY else -self.amount
+        changes = {base: signed, quote: -signed * self.price}
+        if self.fee:
+            changes[self.fee_asset] = changes.get(self.fee_asset, Decimal(0)) - self.fee
+        return changes
+
 
 @dataclass(frozen=True, slots=True)
 class OrderSnapshot:

@@ -168,3 +168,14 @@ def test_report_without_marks_leaves_unrealized_empty(tmp_path):
     back = read_report(tracker.to_parquet(tmp_path / "r.parquet"))
     assert back.iloc[0]["unrealized_pnl"] is None
     assert isinstance(PositionTracker().report(), pd.DataFrame) and PositionTracker().report().empty
+
+
+@pytest.mark.parametrize(("side", "fee_asset", "expected"), [
+    (Side.BUY, "BTC", {"BTC": D("0.0099"), "USDT": D("-600.012")}),  # buyer's fee in base
+    (Side.SELL, "USDT", {"BTC": D("-0.01"), "USDT": D("599.912")}),  # seller's fee in quote
+    (Side.BUY, "BNB", {"BTC": D("0.01"), "USDT": D("-600.012"), "BNB": D("-0.0001")}),
+])
+def test_a_fills_balance_changes_are_exact_per_asset(side, fee_asset, expected):
+    fee = {"BTC": D("0.0001"), "USDT": D("0.1"), "BNB": D("0.0001")}[fee_asset]
+    fill = Fill("alpha", "BTC/USDT", side, D("60001.2"), D("0.01"), fee, fee_asset, "t1", "rx-1", "1", 0)
+    assert fill.balance_changes("BTC", "USDT") == expected

@@ -1,0 +1,96 @@
+"""The exchange actor's class, in-process against a simulator venue: its cached balances after our own orders.
+
+A finished order's fills say exactly what it did to the account, so the actor moves its cached balances by them and
+publishes at once instead of asking the venue again; a balance fetch that may predate those fills must not undo them.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from actors.exchange import ExchangeConnection, VenueSpec
+from execution.messages import SubmitOrder
+from execution.types import OrderStatus, OrderType, Side, TimeInForce
+from simulator.config import SimConfig
+from simulator.launcher import start_local_venues, wall_clock_ms
+from tests.integration.runs import ACCOUNT
+
+SYMBOL = "BTC/USDT"
+
+
+async def venue_free(url: str) -> dict[str, D]:
+    """The account's free balances as the venue (in this process's loop) has them."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with session.get(f"{url}/_sim/balances") as response:
+            raw = await response.json()
+    return {asset: D(v["free"]) for asset, v in raw[ACCOUNT].items()}
+
+
+async def until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def connection():
+    async with start_local_venues(SimConfig.default(("alpha",), seed=3), run_market=False) as sim:
+        sim.market.step(wall_clock_ms())  # quote once; from then on only our orders change the book
+        venue = sim["alpha"]
+        spec = VenueSpec(name="alpha", exchange_id="binance", url=venue.url, api_key=venue.api_key,
+                         secret=venue.secret, paper=False)
+        connection = ExchangeConnection(spec, [SYMBOL], balance_refresh_s=3600)  # one refresh at start, then none
+        await connection.start()
+        await until(lambda: connection.balances_cache and SYMBOL in connection._books)
+        try:
+            yield connection, venue
+        finally:
+            await connection.stop()
+
+
+def taker(side: Side, book, cid: str) -> SubmitOrder:
+    price = book.best_ask * D("1.01") if side is Side.BUY else book.best_bid * D("0.99")
+    return SubmitOrder(client_order_id=cid, exchange="alpha", symbol=SYMBOL, side=side, order_type=OrderType.LIMIT,
+                       amount=D("0.0100"), price=price.quantize(D("0.01")), time_in_force=TimeInForce.IOC)
+
+
+async def test_a_finished_orders_fills_move_the_cached_balances_exactly_without_asking_the_venue(connection):
+    connection, venue = connection
+    pushed = []
+    connection._publish_balances = lambda: pushed.append(dict(connection.balances_cache))
+    for i, side in enumerate((Side.BUY, Side.SELL, Side.BUY)):
+        outcome = await connection.submit_order(taker(side, connection._books[SYMBOL], f"rx-bal-{i}"))
+        assert outcome.snapshot.status is OrderStatus.FILLED and outcome.snapshot.fills
+        actual = await venue_free(venue.url)
+        assert {a: connection.balances_cache[a][0] for a in ("BTC", "USDT")} == {a: actual[a] for a in ("BTC", "USDT")}
+    assert len(pushed) == 3  # published after each order
+    assert connection._balance_task is None  # and the venue was never asked
+
+
+async def test_a_fetch_that_may_predate_our_fills_does_not_undo_them(connection):
+    connection, venue = connection
+    fetched = asyncio.Event()
+    release = asyncio.Event()
+    real_fetch = connection._fetch_balances
+
+    async def slow_fetch():  # the venue answers now, the answer arrives after our order's fills
+        answer = await real_fetch()
+        fetched.set()
+        await release.wait()
+        return answer
+
+    connection._fetch_balances = slow_fetch
+    refresh = asyncio.ensure_future(connection._refresh_balances())
+    await fetched.wait()
+    await connection.submit_order(taker(Side.BUY, connection._books[SYMBOL], "rx-race-1"))
+    after_fill = dict(connection.balances_cache)
+    release.set()
+    await refresh
+    assert connection.balances_cache == after_fill  # the stale answer was dropped
+    actual = await venue_free(venue.url)
+    assert connection.balances_cache["BTC"][0] == actual["BTC"]
