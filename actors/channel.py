@@ -311,34 +311,40 @@ class Channels:
         self.through_ray = 0  # calls that went through Ray because the peer's channel was unavailable
 
     async def call(self, name: str, method: str, *args: Any, timeout_s: float) -> Any:
-        if self._token is not None:
-            try:
-                client = await self._connection(name)
-                request_id, future = client.send(method, args)
-            except ChannelUnavailable as exc:
-                self.through_ray += 1
-                logger.debug("channel to %s unavailable (%s); calling %s through Ray", name, exc, method)
-            else:
-                self.direct += 1
-                return await client.answer(request_id, future, method, timeout_s)
-        return await self._peers.call(name, method, *args, timeout_s=timeout_s)
-
-    def stats(self) -> dict[str, int]:
-        return {"direct": self.direct, "through_ray": self.through_ray}
+        return await self.request(name, method, *args, timeout_s=timeout_s)
 
     def request(self, name: str, method: str, *args: Any, timeout_s: float) -> Awaitable[Any]:
         """``call``, but written at once when the connection to ``name`` is open: the message leaves before the
         caller's loop runs anything else. Await the result for the answer (it must be awaited)."""
+        sent = self._send_if_open(name, method, args, timeout_s)
+        return sent if sent is not None else self._connect_and_call(name, method, args, timeout_s)
+
+    def stats(self) -> dict[str, int]:
+        return {"direct": self.direct, "through_ray": self.through_ray}
+
+    def _send_if_open(self, name: str, method: str, args: tuple, timeout_s: float) -> Awaitable[Any] | None:
         client = self._clients.get(name)
-        if self._token is not None and client is not None and not client.closed:
+        if self._token is None or client is None or client.closed:
+            return None
+        try:
+            request_id, future = client.send(method, args)
+        except ChannelUnavailable:
+            return None
+        self.direct += 1
+        return client.answer(request_id, future, method, timeout_s)
+
+    async def _connect_and_call(self, name: str, method: str, args: tuple, timeout_s: float) -> Any:
+        if self._token is not None:
             try:
-                request_id, future = client.send(method, args)
-            except ChannelUnavailable:
-                pass
+                await self._connection(name)
+            except ChannelUnavailable as exc:
+                logger.debug("channel to %s unavailable (%s); calling %s through Ray", name, exc, method)
             else:
-                self.direct += 1
-                return client.answer(request_id, future, method, timeout_s)
-        return self.call(name, method, *args, timeout_s=timeout_s)
+                sent = self._send_if_open(name, method, args, timeout_s)
+                if sent is not None:
+                    return await sent
+            self.through_ray += 1
+        return await self._peers.call(name, method, *args, timeout_s=timeout_s)
 
     async def connect(self, *names: str) -> None:
         """Open the connections to ``names`` now, so that the first hot-path call does not pay for them; a peer that
