@@ -337,3 +337,49 @@ def test_from_yaml(tmp_path) -> None:
     assert config.seed == 9 and [v.name for v in config.venues] == ["alpha", "beta"]
     assert config.market.crossing_rate == 0.05 and config.market.level_notional == D(1000)
     assert isinstance(config.market, MarketConfig)
+
+
+def test_a_step_for_some_venues_requotes_only_those_and_keeps_the_random_sequence() -> None:
+    market, engines, clock = build(SimConfig.default())
+    run(market, clock, 3)
+    before = {name: e.best_bid_ask("BTCUSDT") for name, e in engines.items()}
+    clock.ms = 3 * PERIOD_MS
+    market.step(clock.ms, venues=("beta",))
+    after = {name: e.best_bid_ask("BTCUSDT") for name, e in engines.items()}
+    assert after["alpha"] == before["alpha"] and after["gamma"] == before["gamma"]
+    assert after["beta"] != before["beta"]
+    # the same walk whichever venues re-quote: a twin stepped for all venues stays on the same fair prices
+    twin, _, twin_clock = build(SimConfig.default())
+    run(twin, twin_clock, 4)
+    run(market, clock, 3, start=4)
+    run(twin, twin_clock, 3, start=4)
+    assert twin.fair_price("BTCUSDT") == market.fair_price("BTCUSDT")
+    assert twin.fair_price("ETHUSDT") == market.fair_price("ETHUSDT")
+
+
+async def test_the_market_loop_lets_venues_quote_in_turns() -> None:
+    import asyncio
+    import time
+
+    from simulator.server import run_market_loop
+
+    calls: list[tuple[str, float]] = []
+
+    class Recording:
+        def step(self, now_ms, venues=None):
+            calls.append((venues[0], time.monotonic()))
+
+    class Server:
+        def __init__(self, name):
+            self.name = name
+
+        def publish_depth(self):
+            return 0
+
+    loop = asyncio.ensure_future(run_market_loop(Recording(), [Server(n) for n in ("a", "b", "c")], update_hz=20))
+    await asyncio.sleep(0.32)
+    loop.cancel()
+    names = [name for name, _ in calls]
+    assert names[:6] == ["a", "b", "c", "a", "b", "c"]  # each venue in its turn, 20 times a second each
+    gaps = [later - earlier for (_, earlier), (_, later) in zip(calls, calls[1:])]
+    assert min(gaps[:5]) > 0.008  # a third of the 50 ms period apart, not all in the same instant
