@@ -195,12 +195,9 @@ class ExchangeConnection(ServesChannel):
 
     async def _refresh_balances(self) -> None:
         try:
-            fills_before = self._own_fills_applied
-            fetched = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
-            if self._own_fills_applied != fills_before:
-                return  # the venue may have answered before our fills: the cache already has them, keep it
-            self.balances_cache = fetched
-            self._publish_balances()
+            _, cached = await self._fetch_into_cache()
+            if cached:
+                self._publish_balances()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -343,11 +340,18 @@ class ExchangeConnection(ServesChannel):
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Free and locked per asset, fetched now."""
         await self._until_started()
+        fetched, _ = await self._fetch_into_cache()
+        return fetched
+
+    async def _fetch_into_cache(self) -> tuple[dict[str, tuple[Decimal, Decimal]], bool]:
+        """Fetch the venue's balances and cache them, unless our own fills moved the cache meanwhile: the venue may
+        have answered before those fills, and the cache already has them. Returns (fetched, cached)."""
         fills_before = self._own_fills_applied
         fetched = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
-        if self._own_fills_applied == fills_before:
+        cached = self._own_fills_applied == fills_before
+        if cached:
             self.balances_cache = fetched
-        return fetched
+        return fetched, cached
 
     async def _fetch_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         if self._paper is not None:

@@ -34,6 +34,7 @@ from tests.integration.runs import (
     account_balances,
     account_orders,
     account_trades,
+    assert_positions_are_the_balance_changes,
     make_job,
     sim_post,
 )
@@ -189,12 +190,7 @@ def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_g
     after = {e.name: account_balances(e.url) for e in venues}
     report_run = load_run_report(job.run_dir)
     report = report_run.report
-    positions = report["positions"]
-    for venue in before:
-        for asset in set(before[venue]) | set(after[venue]):
-            change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
-            tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
-            assert tracked == change, (venue, asset, tracked, change)
+    assert_positions_are_the_balance_changes(report["positions"], before, after)
     assert report["balance_check"]["checked"] and report["balance_check"]["differences"] == {}
     assert report["hot_path"]["transport"] == "channels" and report["hot_path"]["direct_calls"] > 0, report["hot_path"]
 

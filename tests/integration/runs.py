@@ -42,6 +42,15 @@ def account_trades(url: str) -> list[dict]:
     return [t for t in sim_get(url, "/_sim/trades") if ACCOUNT in (t["buyer"], t["seller"])]
 
 
+def assert_positions_are_the_balance_changes(positions: dict, before: dict, after: dict) -> None:
+    """The tracker's positions (report.json) equal, per venue and asset, the venues' balance changes, exactly."""
+    for venue in before:
+        for asset in set(before[venue]) | set(after[venue]):
+            change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
+            tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
+            assert tracked == change, (venue, asset, tracked, change)
+
+
 def run_config(endpoints, *, run: dict | None = None, **strategy) -> Any:
     raw = {
         "venues": {e.name: {"exchange": "binance", "url": e.url, "api_key_env": f"K_{e.name.upper()}",

@@ -20,6 +20,7 @@ from tests.integration.runs import (
     account_balances,
     account_orders,
     account_trades,
+    assert_positions_are_the_balance_changes,
     make_job,
     sim_post,
 )
@@ -139,8 +140,4 @@ def test_actors_killed_and_hung_mid_run_lose_and_double_nothing(venues, tmp_path
         assert row["status"] in {"filled", "expired", "canceled", "rejected", "denied"}, row
     venue_fills = {(e.name, str(t["id"])) for e in venues for t in account_trades(e.url)}
     assert {(f["exchange"], f["trade_id"]) for f in report.fills} == venue_fills
-    positions = report.report["positions"]
-    for venue in before:
-        for asset in set(before[venue]) | set(after[venue]):
-            change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
-            assert Decimal(positions.get(venue, {}).get(asset, "0")) == change, (venue, asset)
+    assert_positions_are_the_balance_changes(report.report["positions"], before, after)

@@ -9,7 +9,13 @@ import pytest
 
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
-from tests.integration.runs import account_balances, account_orders, account_trades, make_job
+from tests.integration.runs import (
+    account_balances,
+    account_orders,
+    account_trades,
+    assert_positions_are_the_balance_changes,
+    make_job,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -43,12 +49,7 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     assert report["opportunities_taken"] > 0
 
     # the position tracker equals the change in the venues' balances, exactly
-    positions = report["positions"]
-    for venue in before:
-        for asset in set(before[venue]) | set(after[venue]):
-            change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
-            tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
-            assert tracked == change, (venue, asset, tracked, change)
+    assert_positions_are_the_balance_changes(report["positions"], before, after)
     assert report["balance_check"]["checked"] and report["balance_check"]["differences"] == {}
 
     # the report's orders and fills agree with the venues' order and trade lists
