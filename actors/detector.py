@@ -16,6 +16,7 @@ from typing import Any
 from actors.channel import Channels, ServesChannel
 from actors.common import ORDER_MANAGER, Deployment, exchange_actor_name, new_incarnation
 from actors.peers import Peers
+from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.detector import ArbitrageDetector, Detection
 from execution.messages import ArbitrageDetected
@@ -43,6 +44,7 @@ class DetectorActor(ServesChannel):
         self._sequence = 0
         # (venue, symbol) -> when its latest book arrived: the book age metric of each decision
         self._book_received_at: dict[tuple[str, str], float] = {}
+        self.scheduling = "normal"
 
     async def start(self) -> None:
         """Load every venue's market rules (idempotent)."""
@@ -63,13 +65,15 @@ class DetectorActor(ServesChannel):
         await self.channels.connect(ORDER_MANAGER)
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
+        self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority)
 
     async def health(self) -> dict[str, Any]:
         d = self.detector
         return {"incarnation": self.incarnation, "pid": os.getpid(), "started": d is not None,
                 "updates": d.updates if d else 0, "detected": d.detected if d else 0,
                 "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
-                "enabled": self._enabled, "channel_calls": self.channels.stats()}
+                "enabled": self._enabled, "channel_calls": self.channels.stats(),
+                "scheduling": self.scheduling}
 
     async def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled

@@ -21,6 +21,7 @@ from typing import Any
 from actors.channel import Channels, ChannelSettings, ServesChannel
 from actors.conflation import ConflatingPublisher
 from actors.peers import Peers
+from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.api.errors import translate_ccxt_error
 from execution.error_handler import ExchangeUnavailable, OrderNotFound
@@ -70,7 +71,8 @@ class ExchangeConnection(ServesChannel):
 
     def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
-                 balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None) -> None:
+                 balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None,
+                 realtime_priority: int = 0) -> None:
         self.venue = venue
         self.symbols = list(symbols)
         self._stream_timeout_s = stream_timeout_s
@@ -92,6 +94,8 @@ class ExchangeConnection(ServesChannel):
         self._started = asyncio.Event()
         self._balance_task: asyncio.Task | None = None
         self._balance_refresh_s = balance_refresh_s
+        self._realtime_priority = realtime_priority
+        self.scheduling = "normal"
         self.balances_cache: dict[str, tuple[Decimal, Decimal]] = {}
         self._own_fills_applied = 0  # fills of our orders applied to balances_cache since start
         for value in (venue.api_key, venue.secret):
@@ -120,6 +124,7 @@ class ExchangeConnection(ServesChannel):
         self._tasks = [loop.create_task(self._follow_book(s)) for s in self.symbols]
         self._tasks.append(loop.create_task(self._follow_balances()))
         self._tasks.append(loop.create_task(self._report_book_rates()))
+        self.scheduling = prepare_hot_path_thread(self._realtime_priority)
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules
@@ -171,6 +176,7 @@ class ExchangeConnection(ServesChannel):
             "stream_up": dict(self._stream_up),
             "subscribers": self._publisher.subscribers,
             "channel_calls": self.channels.stats(),
+            "scheduling": self.scheduling,
         }
 
     # ----- market data -----

@@ -21,6 +21,7 @@ from typing import Any
 from actors.channel import Channels, ServesChannel
 from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name, new_incarnation
 from actors.peers import Peers
+from actors.hot_path import prepare_hot_path_thread
 from actors.exchange import SubmitOutcome
 from actors.telemetry import process_metrics
 from execution.arbitrage_executor import (
@@ -179,6 +180,7 @@ class OrderManagerActor(ServesChannel):
         self._started = False
         self._reconcile_lock = asyncio.Lock()
         self._settle_task: asyncio.Task | None = None
+        self.scheduling = "normal"
 
     # ----- lifecycle -----
     async def start(self) -> dict[str, Any]:
@@ -199,12 +201,13 @@ class OrderManagerActor(ServesChannel):
                 self._started = True
                 await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
                 self._settle_task = asyncio.get_running_loop().create_task(self._settle_open_orders())
+                self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority)
         return await self.reconcile()
 
     async def health(self) -> dict[str, Any]:
         return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started,
                 "in_flight": len(self._in_flight), "kill_switch": self.kill_reason,
-                "channel_calls": self.channels.stats()}
+                "channel_calls": self.channels.stats(), "scheduling": self.scheduling}
 
     async def on_book(self, item: Any) -> None:
         """Balances pushed by the exchange actors: ("balances", venue, free)."""

@@ -4,9 +4,10 @@ Tick-to-order is "book update received by the exchange actor -> first leg's requ
 opportunity by the order manager, with its three stages: detect (exchange actor -> detector, detection), handoff
 (detector -> order manager) and submit (order manager -> exchange actor, journal write included).
 
-    python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off]
+    python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0]
 
-``--channels off`` sends every hot-path message as a Ray actor call instead of over the direct channels.
+``--channels off`` sends every hot-path message as a Ray actor call instead of over the direct channels;
+``--realtime-priority 0`` leaves the hot-path threads under the normal scheduling policy.
 """
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--channels", default="auto", help="run.channels: auto (direct channels) or off (Ray calls)")
+    parser.add_argument("--realtime-priority", type=int, default=10,
+                        help="run.realtime_priority: SCHED_FIFO priority of the hot-path threads (0: normal policy)")
     args = parser.parse_args()
     with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed) as venues, \
             tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
         venues.start(timeout_s=60)
-        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run={"channels": args.channels},
+        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run={"channels": args.channels, "realtime_priority": args.realtime_priority},
                        cooldown_s=0.0)
         job.run()
         report = load_run_report(job.run_dir).report

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from actors.hot_path import MAX_REALTIME_PRIORITY
+
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT")
 DEFAULT_METRICS_PORT = 9108
 DEFAULT_METRICS_HOST = "127.0.0.1"
@@ -143,6 +145,8 @@ class RunConfig:
     # Where actors' direct hot-path channels listen: "auto" (loopback when rayarb starts Ray itself, each node's
     # address when it joins a cluster), "node", an IP address, or "off" (every message through Ray).
     channels: str = "auto"
+    # SCHED_FIFO priority of the hot-path actors' event-loop threads (actors.hot_path); 0 = the normal policy.
+    realtime_priority: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +406,7 @@ def _channels(value: Any) -> str:
 
 
 _RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances,
-        "channels": _channels}
+        "channels": _channels, "realtime_priority": _integer(minimum=0, maximum=MAX_REALTIME_PRIORITY)}
 _VENUE = {
     "exchange": _text,
     "url": _optional(_local_url),

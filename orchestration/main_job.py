@@ -94,7 +94,8 @@ class MainJob:
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
                           paper_balances=config.run.paper_balances if paper else (),
                           pin_stateful_to_head=_cluster_has_head_resource(),
-                          channels=self._channel_settings(config))
+                          channels=self._channel_settings(config),
+                          realtime_priority=config.run.realtime_priority)
 
     def _channel_settings(self, config: Config) -> Any:
         """Direct hot-path channels for this run (a fresh token per run), unless the config turns them off."""
@@ -284,6 +285,10 @@ class MainJob:
                 "transport": "channels" if self.deployment.channels is not None else "ray",
                 "direct_calls": sum(h.get("channel_calls", {}).get("direct", 0) for h in senders),
                 "calls_through_ray": sum(h.get("channel_calls", {}).get("through_ray", 0) for h in senders),
+                # per hot-path actor: the policy its event-loop thread ran under ("realtime 10", "normal (...)")
+                "scheduling": {name: h.get("scheduling") for name, h in
+                               zip(("detector", "order_manager", *(f"exchange:{v}" for v in self.config.venue_names)),
+                                   senders)},
             },
         }
         self.report_paths = write_run_report(self.run_dir, summary=report_summary, orders=exported["orders"],

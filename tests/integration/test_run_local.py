@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from actors.hot_path import may_use_realtime_priority
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (
@@ -38,6 +39,9 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     report = run.report
 
     hot_path = report["hot_path"]
+    # the default config asks for real-time priority 10: granted where the process may (root here), else said why
+    expected_policy = "realtime 10" if may_use_realtime_priority(10) else "normal (not permitted)"
+    assert set(hot_path.pop("scheduling").values()) == {expected_policy}, report["hot_path"]
     if channels == "off":
         assert hot_path == {"transport": "ray", "direct_calls": 0, "calls_through_ray": 0}
     else:  # books, opportunities, legs and fills went over the channels, none fell back to Ray

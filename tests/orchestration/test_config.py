@@ -139,6 +139,9 @@ def test_missing_sections_take_defaults():
         ("run.channels", "fast", "run.channels: expected auto, node, off or an IP address, got 'fast'"),
         ("run.channels", "10.0.0.300", "run.channels: expected auto, node, off or an IP address"),
         ("run.channels", True, "run.channels: expected a non-empty string"),
+        ("run.realtime_priority", 50, "run.realtime_priority: must be between 0 and 49, got 50"),
+        ("run.realtime_priority", -1, "run.realtime_priority: must be between 0 and 49"),
+        ("run.realtime_priority", "high", "run.realtime_priority: expected an integer, got str"),
         ("venues.alpha.exchange", "notanexchange", "venues.alpha.exchange: 'notanexchange' is not a ccxt exchange id"),
         ("venues.alpha.url", "127.0.0.1", "venues.alpha.url: must look like http://HOST:PORT"),
         ("venues.alpha.testnet", "yes", "venues.alpha.testnet: expected true or false"),
@@ -165,6 +168,11 @@ def test_channels_take_a_mode_or_an_address(value):
 
 def test_channels_default_to_auto():
     assert parse_config(GOOD).run.channels == "auto"
+
+
+def test_hot_path_threads_ask_for_realtime_priority_10_unless_told_otherwise():
+    assert parse_config(GOOD).run.realtime_priority == 10
+    assert parse_config(with_change(GOOD, "run.realtime_priority", 0)).run.realtime_priority == 0
 
 
 def test_venue_without_exchange_is_named():

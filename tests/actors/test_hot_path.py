@@ -1,0 +1,72 @@
+"""Real-time scheduling of hot-path threads: granted where the process may, refused with a reason where it may not,
+and never applied to any thread but the caller."""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from actors.hot_path import CAP_SYS_NICE, MAX_REALTIME_PRIORITY, may_use_realtime_priority, run_in_realtime
+
+PR_CAPBSET_DROP = 24
+
+
+def _in_a_new_thread(priority: int) -> tuple[str, int, int]:
+    """(what the call returned, the new thread's policy, its priority) — the test's own thread is never touched."""
+    result: list = []
+
+    def work() -> None:
+        answer = run_in_realtime(priority)
+        tid = threading.get_native_id()
+        result.append((answer, os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(10)
+    return result[0]
+
+
+def test_the_calling_thread_runs_fifo_at_the_priority_where_the_process_may():
+    answer, policy, priority = _in_a_new_thread(7)
+    if may_use_realtime_priority(7):
+        assert (answer, policy, priority) == ("realtime 7", os.SCHED_FIFO, 7)
+    else:
+        assert (answer, policy) == ("normal (not permitted)", os.SCHED_OTHER)
+    main = threading.get_native_id()
+    assert os.sched_getscheduler(main) == os.SCHED_OTHER  # only the calling thread moves
+
+
+def test_priority_zero_leaves_the_thread_alone():
+    assert _in_a_new_thread(0) == ("normal", os.SCHED_OTHER, 0)
+
+
+@pytest.mark.parametrize("priority", [-1, MAX_REALTIME_PRIORITY + 1, 99])
+def test_priorities_outside_the_range_are_refused_by_name(priority):
+    with pytest.raises(ValueError, match=f"realtime priority must be within 0..{MAX_REALTIME_PRIORITY}, got {priority}"):
+        run_in_realtime(priority)
+
+
+def test_a_process_without_the_right_keeps_the_normal_policy_and_says_why():
+    """An unprivileged user with no rtprio limit: what a laptop or a default container gives."""
+    code = (
+        "import os\n"
+        "from actors.hot_path import may_use_realtime_priority, run_in_realtime\n"
+        "print(may_use_realtime_priority(10), run_in_realtime(10), os.sched_getscheduler(0))\n"
+    )
+
+    def without_the_right() -> None:  # in the child, before exec: no CAP_SYS_NICE (even as root), rtprio limit 0
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0) != 0 and os.geteuid() == 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         preexec_fn=without_the_right, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "normal", "(not", "permitted)", str(os.SCHED_OTHER)]
+    assert "real-time priority 10 not permitted" in out.stderr
