@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -481,7 +481,7 @@ class OrderManagerActor(ServesChannel):
     async def summary(self, recent_samples: int | None = None) -> dict[str, Any]:
         """Counters, and the tick-to-order samples: all of them, or only the newest ``recent_samples`` (the live
         status asks every second and needs no more)."""
-        def samples(values: deque[float]) -> list[float]:
+        def samples(values: Sequence[float]) -> list[float]:
             return list(values) if recent_samples is None else list(itertools.islice(reversed(values), recent_samples))
 
         orders, fills = self.journal.counts()
@@ -495,6 +495,8 @@ class OrderManagerActor(ServesChannel):
             "kill_switch": self.kill_reason,
             "tick_to_order_s": samples(self.tick_to_order_s),
             "tick_to_order_stages_s": {stage: samples(values) for stage, values in self.stage_s.items()},
+            # request sent -> venue's answer received, per order the exchange actors answered
+            "order_round_trip_s": samples([acked - sent for sent, acked in self.sent_at.values()]),
             "orders": orders,
             "fills": fills,
         }

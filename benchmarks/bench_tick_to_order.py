@@ -31,8 +31,10 @@ def main() -> None:
     parser.add_argument("--channels", default="auto", help="run.channels: auto (direct channels) or off (Ray calls)")
     parser.add_argument("--realtime-priority", type=int, default=10,
                         help="run.realtime_priority: SCHED_FIFO priority of the hot-path threads (0: normal policy)")
+    parser.add_argument("--venue-priority", type=int, default=20,
+                        help="SCHED_FIFO priority of the venues, as if on their own machine (0: normal policy)")
     args = parser.parse_args()
-    with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed) as venues, \
+    with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed, realtime_priority=args.venue_priority) as venues, \
             tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
         venues.start(timeout_s=60)
         job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run={"channels": args.channels, "realtime_priority": args.realtime_priority},
@@ -51,6 +53,7 @@ def main() -> None:
                              "p99": ms(latency["p99"]), "max": ms(latency["max"])},
         "stages_ms": {stage: {"p50": ms(s["p50"]), "p99": ms(s["p99"])}
                       for stage, s in report["tick_to_order_stages"].items()},
+        "order_round_trip_ms": {q: ms(report["order_round_trip"][q]) for q in ("p50", "p90", "p99")},
     }
     print(json.dumps(result, indent=2))
 

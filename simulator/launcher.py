@@ -219,6 +219,7 @@ class VenueProcess:
         config_path: str | os.PathLike[str] | None = None,
         faults: str | None = None,
         log_level: str = "WARNING",
+        realtime_priority: int = 0,
         python: str = sys.executable,
         extra_args: Sequence[str] = (),
         stderr: Any = None,
@@ -233,6 +234,8 @@ class VenueProcess:
             self.command += ["--config", os.fspath(config_path)]
         if faults is not None:
             self.command += ["--faults", faults]
+        if realtime_priority:
+            self.command += ["--realtime-priority", str(realtime_priority)]
         self.command += list(extra_args)
         self.stderr = stderr
         self.venues: list[VenueEndpoint] = []
