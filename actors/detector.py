@@ -20,7 +20,7 @@ from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.detector import ArbitrageDetector, Detection
 from execution.messages import ArbitrageDetected
-from execution.types import MarketRules, OrderBook
+from execution.types import FloatBook, MarketRules
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class DetectorActor(ServesChannel):
         if self.detector is not None:
             self.detector.enabled = enabled
 
-    async def on_book(self, item: OrderBook | tuple) -> None:
+    async def on_book(self, item: FloatBook | tuple) -> None:
         if isinstance(item, tuple):  # ("balances", venue, free)
             _, venue, free = item
             self._inventory[venue] = free

@@ -27,15 +27,16 @@ from execution.api.errors import translate_ccxt_error
 from execution.error_handler import ExchangeUnavailable, OrderNotFound
 from execution.log import register_secret
 from execution.api.orders import order_snapshot_from_ccxt
-from execution.api.other_exchange_api import order_book_from_ccxt
+from execution.api.other_exchange_api import float_book_from_ccxt
 from execution.api.precision import rules_from_market
 from execution.api.venue import make_exchange
 from execution.messages import SubmitOrder
 from execution.paper import PaperVenue
-from execution.types import MarketRules, OrderBook, OrderSnapshot, OrderStatus
+from execution.types import FloatBook, MarketRules, OrderBook, OrderSnapshot, OrderStatus
 
 logger = logging.getLogger(__name__)
 
+BOOK_DEPTH = 20  # levels per side kept and pushed (ccxt.pro keeps the whole book)
 BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
 PUSH_TIMEOUT_S = 2.0
 
@@ -80,7 +81,7 @@ class ExchangeConnection(ServesChannel):
         self._rest: Any = None
         self._stream: Any = None
         self._rules: dict[str, MarketRules] = {}
-        self._books: dict[str, OrderBook] = {}
+        self._books: dict[str, FloatBook] = {}  # exact Decimal levels only when asked (latest_book, paper fills)
         self._stream_up: dict[str, bool] = {s: False for s in self.symbols}
         self._book_updates_in_window: dict[str, int] = {}
         self.channel_settings = channels
@@ -224,7 +225,8 @@ class ExchangeConnection(ServesChannel):
             raise ExchangeUnavailable(f"{self.venue.name}: connection not started", exchange=self.venue.name) from None
 
     async def latest_book(self, symbol: str) -> OrderBook | None:
-        return self._books.get(symbol)
+        book = self._books.get(symbol)
+        return None if book is None else book.exact()
 
     async def _follow_book(self, symbol: str) -> None:
         """Stream the book; while the stream fails, poll REST so the detector never sees a silently stale book."""
@@ -253,7 +255,7 @@ class ExchangeConnection(ServesChannel):
     def _on_book(self, symbol: str, raw: dict) -> None:
         received_at = time.time()
         try:
-            book = order_book_from_ccxt(self.venue.name, _top(raw, 20), symbol=symbol, received_at=received_at)
+            book = float_book_from_ccxt(self.venue.name, raw, symbol=symbol, received_at=received_at, depth=BOOK_DEPTH)
         except ValueError as exc:
             logger.warning("%s %s: book rejected: %s", self.venue.name, symbol, exc)
             return
@@ -289,7 +291,7 @@ class ExchangeConnection(ServesChannel):
             if book is None:
                 raise ExchangeUnavailable(f"{self.venue.name} {command.symbol}: no book to paper-trade against",
                                           exchange=self.venue.name, client_order_id=command.client_order_id)
-            snapshot = self._paper.fill_ioc(book, command.side, command.amount, command.price, command.client_order_id)
+            snapshot = self._paper.fill_ioc(book.exact(), command.side, command.amount, command.price, command.client_order_id)
             return SubmitOutcome(snapshot, sent_at, time.time())
         params = {"clientOrderId": command.client_order_id, "timeInForce": command.time_in_force.value}
         try:
@@ -390,10 +392,4 @@ class ExchangeConnection(ServesChannel):
         """After an order: fresh balances for the detector without waiting for the periodic refresh."""
         if self._balance_task is None or self._balance_task.done():
             self._balance_task = asyncio.get_running_loop().create_task(self._refresh_balances())
-
-
-def _top(raw: dict, depth: int) -> dict:
-    """The top ``depth`` levels of a ccxt book (ccxt.pro keeps the whole book; the detector needs the top)."""
-    return {"symbol": raw.get("symbol"), "timestamp": raw.get("timestamp"), "nonce": raw.get("nonce"),
-            "bids": raw["bids"][:depth], "asks": raw["asks"][:depth]}
 

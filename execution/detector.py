@@ -4,6 +4,9 @@ Each update of one venue's book is checked against the other venues' books of th
 update grows with the number of venues, not with its square. Stale and invalid books are skipped, opportunities are
 sized by depth, fees and inventory (``size_arbitrage``), and a crossing fires once: no second opportunity for the same
 symbol and venue pair while one is in flight.
+
+Books may come as ``FloatBook`` (what the exchange actors stream: the crossing check on every update costs two float
+comparisons) or ``OrderBook``; sizing, fees and profit are always Decimal, on the exact levels of the two books.
 """
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from execution.arbitrage_executor import Opportunity, size_arbitrage
-from execution.types import ZERO, MarketRules, OrderBook
+from execution.types import ZERO, FloatBook, MarketRules, OrderBook
 
 logger = logging.getLogger(__name__)
 
 PairKey = tuple[str, str, str]  # (symbol, buy venue, sell venue)
+Book = OrderBook | FloatBook
 
 SKIP_REASONS = ("stale_book", "in_flight_limit", "insufficient_balance", "below_min_profit")
 
@@ -52,7 +56,7 @@ class ArbitrageDetector:
         self.max_book_age_s = max_book_age_s
         self.max_notional = max_notional
         self._clock = clock
-        self._books: dict[str, dict[str, OrderBook]] = {}  # symbol -> venue -> latest book
+        self._books: dict[str, dict[str, Book]] = {}  # symbol -> venue -> latest book
         self._inventory: dict[str, dict[str, Decimal]] = {}  # venue -> asset -> free
         self._in_flight: set[PairKey] = set()
         self.enabled = True
@@ -71,7 +75,7 @@ class ArbitrageDetector:
     def in_flight(self) -> frozenset[PairKey]:
         return frozenset(self._in_flight)
 
-    def on_book(self, book: OrderBook) -> list[Detection]:
+    def on_book(self, book: Book) -> list[Detection]:
         self.updates += 1
         venues = self._books.setdefault(book.symbol, {})
         venues[book.exchange] = book
@@ -94,7 +98,7 @@ class ArbitrageDetector:
                     found.append(detection)
         return found
 
-    def _check(self, buy: OrderBook, sell: OrderBook, now: float) -> Detection | None:
+    def _check(self, buy: Book, sell: Book, now: float) -> Detection | None:
         if buy.best_ask is None or sell.best_bid is None or buy.best_ask >= sell.best_bid:
             return None  # no crossing at the top: the common case, kept cheap
         key = (buy.symbol, buy.exchange, sell.exchange)
@@ -108,10 +112,14 @@ class ArbitrageDetector:
         if quote_free <= 0 or base_free <= 0:
             self.skipped["insufficient_balance"] += 1
             return None
+        # at most max_notional is bought, at the best ask or worse: no level beyond that amount can be used
+        up_to = None if self.max_notional is None else float(self.max_notional) / float(buy.best_ask)
+        buy_book = _exact(buy, asks_below=sell.best_bid, up_to_amount=up_to)
+        sell_book = _exact(sell, bids_above=buy.best_ask, up_to_amount=up_to)
         max_amount = None
         if self.max_notional is not None:
-            max_amount = self.max_notional / buy.best_ask
-        opportunity = size_arbitrage(buy, sell, buy_rules, sell_rules, quote_free=quote_free, base_free=base_free,
+            max_amount = self.max_notional / buy_book.best_ask
+        opportunity = size_arbitrage(buy_book, sell_book, buy_rules, sell_rules, quote_free=quote_free, base_free=base_free,
                                      min_profit_bps=self.min_profit_bps, max_amount=max_amount)
         if opportunity is None:
             self.skipped["below_min_profit"] += 1
@@ -119,3 +127,12 @@ class ArbitrageDetector:
         self._in_flight.add(key)
         self.detected += 1
         return Detection(opportunity, now, buy.received_at, sell.received_at)
+
+
+def _exact(book: Book, *, bids_above: float | None = None, asks_below: float | None = None,
+           up_to_amount: float | None = None) -> OrderBook:
+    """The Decimal book to size on: only the levels that cross the other side's best price, as deep as the largest
+    amount allowed, can be traded."""
+    if isinstance(book, OrderBook):
+        return book
+    return book.exact(bids_above=bids_above, asks_below=asks_below, up_to_amount=up_to_amount)

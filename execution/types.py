@@ -7,7 +7,9 @@ negative fill cannot travel further than the place it was made.
 from __future__ import annotations
 
 import enum
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -99,6 +101,75 @@ class OrderBook:
         age = self.age(now)
         if age > max_age_s:
             raise BookError(f"{self.exchange} {self.symbol}: book is stale ({age:.3f} s > {max_age_s} s)")
+
+
+FloatLevel = tuple[float, float]  # (price, amount) as a venue's stream delivers them through ccxt
+
+
+@dataclass(frozen=True, slots=True)
+class FloatBook:
+    """An order book as ccxt delivers a venue's stream: floats, checked like ``OrderBook``. Cheap to build, send and
+    compare on every update; ``exact`` gives the Decimal ``OrderBook`` for the levels a trade would use. Each float is
+    the one ccxt parsed from the venue's decimal string, and its shortest repr is that string again, so the Decimal
+    levels are the venue's exact ones, in the same order."""
+
+    exchange: str
+    symbol: str
+    bids: tuple[FloatLevel, ...]
+    asks: tuple[FloatLevel, ...]
+    exchange_ts_ms: int | None = None
+    received_at: float = field(default_factory=time.time)
+    nonce: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, levels, descending in (("bids", self.bids, True), ("asks", self.asks, False)):
+            previous = None
+            for price, amount in levels:
+                if not (0 < price < math.inf and 0 < amount < math.inf):  # also false for NaN
+                    raise BookError(f"{self.exchange} {self.symbol}: {name} level {price!r} x {amount!r} is not positive "
+                                    f"and finite")
+                if previous is not None and (price >= previous if descending else price <= previous):
+                    raise BookError(f"{self.exchange} {self.symbol}: {name} are not sorted at {price!r}")
+                previous = price
+        if self.bids and self.asks and self.bids[0][0] >= self.asks[0][0]:
+            raise BookError(f"{self.exchange} {self.symbol}: book is crossed (bid {self.bids[0][0]!r} >= ask "
+                            f"{self.asks[0][0]!r})")
+
+    @property
+    def best_bid(self) -> float | None:
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> float | None:
+        return self.asks[0][0] if self.asks else None
+
+    def age(self, now: float | None = None) -> float:
+        return (time.time() if now is None else now) - self.received_at
+
+    def exact(self, *, bids_above: float | None = None, asks_below: float | None = None,
+              up_to_amount: float | None = None) -> OrderBook:
+        """The book in Decimal. With ``bids_above`` only the bids higher than that price, with ``asks_below`` only the
+        asks lower (the levels an arbitrage against that price can take); with ``up_to_amount`` only the levels needed
+        to fill that amount, and one more (so float rounding of the running total never cuts a level a trade of that
+        amount needs)."""
+        bids = _levels_needed(self.bids, up_to_amount, lambda price: bids_above is None or price > bids_above)
+        asks = _levels_needed(self.asks, up_to_amount, lambda price: asks_below is None or price < asks_below)
+        return OrderBook(self.exchange, self.symbol, bids, asks, self.exchange_ts_ms, self.received_at, self.nonce)
+
+
+def _levels_needed(levels: tuple[FloatLevel, ...], up_to_amount: float | None,
+                   tradable: Callable[[float], bool]) -> tuple[Level, ...]:
+    needed: list[Level] = []
+    total, enough = 0.0, False
+    for price, amount in levels:
+        if not tradable(price):
+            break
+        needed.append((Decimal(repr(price)), Decimal(repr(amount))))
+        if enough:  # the one level more
+            break
+        total += amount
+        enough = up_to_amount is not None and total >= up_to_amount
+    return tuple(needed)
 
 
 @dataclass(frozen=True, slots=True)

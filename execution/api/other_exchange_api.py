@@ -8,6 +8,8 @@
 - ``order_book_from_ccxt``: a ccxt order book dict (REST or ``ccxt.pro`` stream) -> ``types.OrderBook`` with Decimal
   levels, the exchange timestamp, the local receive time and the nonce; sorted, not crossed, positive, not empty and
   not stale, or ``BookError``.
+- ``float_book_from_ccxt``: the same checks, levels kept as ccxt's floats (``types.FloatBook``): what the exchange
+  actors stream to the detector on every update.
 - ``fetch_order_book``: the REST call, with a timeout, returning such a checked book.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +27,7 @@ from execution.api.errors import ccxt_errors
 from execution.api.venue import VenueConfigError, make_exchange
 from execution.error_handler import AuthenticationFailed
 from execution.log import register_secret
-from execution.types import BookError, Level, OrderBook
+from execution.types import BookError, FloatBook, OrderBook
 
 logger = logging.getLogger(__name__)
 
@@ -107,21 +109,56 @@ async def close_exchange(exchange: Any) -> None:
         logger.warning("closing %s failed: %s", getattr(exchange, "id", "exchange"), type(error).__name__)
 
 
-def _levels(exchange_name: str, symbol: str, side: str, raw: Any) -> tuple[Level, ...]:
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _levels(exchange_name: str, symbol: str, side: str, raw: Any, number: Callable[[Any], Any] = _decimal,
+            depth: int | None = None) -> tuple:
     if raw is None:
         return ()
     if not isinstance(raw, (list, tuple)):
         raise BookError(f"{exchange_name} {symbol}: {side} is not a list of levels")
     levels = []
-    for entry in raw:
+    for entry in raw if depth is None else raw[:depth]:
         if not isinstance(entry, (list, tuple)) or len(entry) < 2:
             raise BookError(f"{exchange_name} {symbol}: {side} level {entry!r} is not [price, amount]")
         try:
-            price, amount = Decimal(str(entry[0])), Decimal(str(entry[1]))
-        except (InvalidOperation, ValueError) as exc:
+            price, amount = number(entry[0]), number(entry[1])
+        except (InvalidOperation, ValueError, TypeError) as exc:
             raise BookError(f"{exchange_name} {symbol}: {side} level {entry!r} is not numeric") from exc
         levels.append((price, amount))
     return tuple(levels)
+
+
+def _book_header(exchange_name: str, ccxt_book: Any, symbol: str | None) -> tuple[str, int | None, int | None]:
+    """(symbol, venue timestamp in ms, nonce) of a ccxt order book dict."""
+    if not isinstance(ccxt_book, Mapping):
+        raise BookError(f"{exchange_name}: order book is {type(ccxt_book).__name__}, not a dict")
+    book_symbol = ccxt_book.get("symbol") or symbol
+    if not book_symbol:
+        raise BookError(f"{exchange_name}: order book has no symbol")
+    timestamp, nonce = ccxt_book.get("timestamp"), ccxt_book.get("nonce")
+    return book_symbol, None if timestamp is None else int(timestamp), None if nonce is None else int(nonce)
+
+
+def float_book_from_ccxt(exchange_name: str, ccxt_book: Mapping[str, Any], *, symbol: str | None = None,
+                         received_at: float | None = None, depth: int | None = None) -> FloatBook:
+    """The top ``depth`` levels of a ccxt order book dict as a checked ``FloatBook`` (the stream's hot path: no
+    Decimal until a trade needs one); ``BookError`` as ``order_book_from_ccxt``."""
+    book_symbol, timestamp, nonce = _book_header(exchange_name, ccxt_book, symbol)
+    book = FloatBook(exchange_name, book_symbol,
+                     _levels(exchange_name, book_symbol, "bids", ccxt_book.get("bids"), float, depth),
+                     _levels(exchange_name, book_symbol, "asks", ccxt_book.get("asks"), float, depth),
+                     timestamp, time.time() if received_at is None else received_at, nonce)
+    _require_both_sides(book)
+    return book
+
+
+def _require_both_sides(book: OrderBook | FloatBook) -> None:
+    if not book.bids or not book.asks:
+        empty = " and ".join(side for side, levels in (("bids", book.bids), ("asks", book.asks)) if not levels)
+        raise BookError(f"{book.exchange} {book.symbol}: {empty} empty")
 
 
 def order_book_from_ccxt(
@@ -140,25 +177,18 @@ def order_book_from_ccxt(
     crossed, a side is empty (unless ``require_both_sides=False``), or, with ``max_age_s``, when the venue's timestamp
     or the local receive time is older than ``max_age_s`` seconds.
     """
-    if not isinstance(ccxt_book, Mapping):
-        raise BookError(f"{exchange_name}: order book is {type(ccxt_book).__name__}, not a dict")
-    book_symbol = ccxt_book.get("symbol") or symbol
-    if not book_symbol:
-        raise BookError(f"{exchange_name}: order book has no symbol")
-    timestamp = ccxt_book.get("timestamp")
-    nonce = ccxt_book.get("nonce")
+    book_symbol, timestamp, nonce = _book_header(exchange_name, ccxt_book, symbol)
     book = OrderBook(
         exchange=exchange_name,
         symbol=book_symbol,
         bids=_levels(exchange_name, book_symbol, "bids", ccxt_book.get("bids")),
         asks=_levels(exchange_name, book_symbol, "asks", ccxt_book.get("asks")),
-        exchange_ts_ms=int(timestamp) if timestamp is not None else None,
+        exchange_ts_ms=timestamp,
         received_at=time.time() if received_at is None else received_at,
-        nonce=int(nonce) if nonce is not None else None,
+        nonce=nonce,
     )
-    if require_both_sides and (not book.bids or not book.asks):
-        empty = " and ".join(side for side, levels in (("bids", book.bids), ("asks", book.asks)) if not levels)
-        raise BookError(f"{exchange_name} {book_symbol}: {empty} empty")
+    if require_both_sides:
+        _require_both_sides(book)
     if max_age_s is not None:
         check_book_fresh(book, max_age_s, now)
     return book

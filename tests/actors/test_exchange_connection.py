@@ -64,7 +64,7 @@ async def test_a_finished_orders_fills_move_the_cached_balances_exactly_without_
     pushed = []
     connection._publish_balances = lambda: pushed.append(dict(connection.balances_cache))
     for i, side in enumerate((Side.BUY, Side.SELL, Side.BUY)):
-        outcome = await connection.submit_order(taker(side, connection._books[SYMBOL], f"rx-bal-{i}"))
+        outcome = await connection.submit_order(taker(side, await connection.latest_book(SYMBOL), f"rx-bal-{i}"))
         assert outcome.snapshot.status is OrderStatus.FILLED and outcome.snapshot.fills
         actual = await venue_free(venue.url)
         assert {a: connection.balances_cache[a][0] for a in ("BTC", "USDT")} == {a: actual[a] for a in ("BTC", "USDT")}
@@ -87,7 +87,7 @@ async def test_a_fetch_that_may_predate_our_fills_does_not_undo_them(connection)
     connection._fetch_balances = slow_fetch
     refresh = asyncio.ensure_future(connection._refresh_balances())
     await fetched.wait()
-    await connection.submit_order(taker(Side.BUY, connection._books[SYMBOL], "rx-race-1"))
+    await connection.submit_order(taker(Side.BUY, await connection.latest_book(SYMBOL), "rx-race-1"))
     after_fill = dict(connection.balances_cache)
     release.set()
     await refresh

@@ -23,6 +23,7 @@ from execution.api.other_exchange_api import (
     UnknownExchangeError,
     fetch_order_book,
     initialize_exchange_api,
+    float_book_from_ccxt,
     order_book_from_ccxt,
 )
 from execution.api.venue import VenueConfigError
@@ -125,9 +126,25 @@ def test_good_book_becomes_decimal_with_times_and_nonce():
         ([[100.0, 1]], [], "asks empty"),
     ],
 )
-def test_malformed_books_raise_book_error(bids, asks, match):
+@pytest.mark.parametrize("parse", [order_book_from_ccxt, float_book_from_ccxt])
+def test_malformed_books_raise_book_error(bids, asks, match, parse):
     with pytest.raises(BookError, match=match):
-        order_book_from_ccxt("alpha", raw_book(bids, asks))
+        parse("alpha", raw_book(bids, asks))
+
+
+def test_a_streamed_book_keeps_the_top_levels_as_floats_and_converts_exactly():
+    book = float_book_from_ccxt("alpha", raw_book([[100.1, 0.5], [100.0, 1.0, 3], [99.9, 2.0]],
+                                                  [[100.2, 0.25], [100.3, 0.1]], timestamp=1_700_000_000_000),
+                                received_at=12.5, depth=2)
+    assert (book.bids, book.asks) == (((100.1, 0.5), (100.0, 1.0)), ((100.2, 0.25), (100.3, 0.1)))
+    assert (book.exchange, book.symbol, book.nonce, book.received_at) == ("alpha", "BTC/USDT", 7, 12.5)
+    exact = book.exact()
+    assert exact == order_book_from_ccxt("alpha", raw_book([[100.1, 0.5], [100.0, 1.0]], [[100.2, 0.25], [100.3, 0.1]],
+                                                           timestamp=1_700_000_000_000), received_at=12.5)
+    assert exact.bids[0] == (D("100.1"), D("0.5"))  # the venue's decimal string, not the float's binary expansion
+    # only the levels that can trade against a price on the other side
+    assert book.exact(bids_above=100.05).bids == ((D("100.1"), D("0.5")),)
+    assert book.exact(asks_below=100.3).asks == ((D("100.2"), D("0.25")),)
 
 
 def test_one_sided_book_allowed_when_asked():

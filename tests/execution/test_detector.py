@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from hypothesis import example, given, settings, strategies as st
+
 from execution.detector import ArbitrageDetector
-from execution.types import MarketRules, OrderBook
+from execution.types import FloatBook, MarketRules, OrderBook
 
 
 def rules(venue: str, fee: str = "0.001") -> MarketRules:
@@ -111,3 +113,48 @@ def test_work_per_update_grows_with_venues_not_pairs(monkeypatch):
     det.on_book(book("v0", "70000", "70000.01"))  # crosses every other venue, in one direction
     assert det.updates == checks_before + 1
     assert len(calls) == len(venues) - 1
+
+
+@st.composite
+def venue_books(draw):
+    """Two venues' ladders on a 0.01 grid around 60 000, sometimes crossing, as a venue's JSON strings."""
+    def side(start: int, step: int) -> list[tuple[str, str]]:
+        gaps = draw(st.lists(st.integers(1, 500), min_size=1, max_size=6))
+        levels, price = [], start
+        for gap in gaps:
+            price += step * gap
+            levels.append((f"{D(price) / 100:.2f}", str(D(draw(st.integers(1, 300_000))) / 100_000)))
+        return levels
+
+    books = {}
+    for venue in ("a", "b"):
+        mid = 6_000_000 + draw(st.integers(-40_000, 40_000))  # in cents: crossings beyond both fees happen
+        spread = draw(st.integers(1, 400))
+        books[venue] = (side(mid + 1, -1), side(mid + spread - 1, 1))  # bids below mid, asks from mid + spread
+    return books
+
+
+@settings(max_examples=400, deadline=None)
+@given(venue_books(), st.sampled_from([None, "30", "3000", "30000"]))
+@example({"a": ([("59800.10", "0.3"), ("59700", "1")], [("59810.35", "0.12345"), ("59811.01", "2")]),
+          "b": ([("60000.07", "0.05"), ("59999.99", "0.7")], [("60010", "1")])}, None)  # crosses by two levels
+@example({"a": ([("59800.10", "0.3")], [("59810.35", "0.1"), ("59811.01", "0.1"), ("59812", "0.1")]),
+          "b": ([("60000.07", "0.1"), ("59999.99", "0.1"), ("59999", "0.2")], [("60010", "1")])},
+         "11962.07")  # the notional cap (0.2 at the best ask) ends exactly on the second ask level
+def test_streamed_float_books_detect_exactly_what_decimal_books_detect(books, max_notional):
+    """ccxt hands the stream over as floats; sizing, fees and profit must not differ by a single unit from the
+    Decimal path."""
+    found = {}
+    for kind in ("decimal", "float"):
+        det, _ = make(venues=("a", "b"), max_notional=None if max_notional is None else D(max_notional))
+        detections = []
+        for venue, (bids, asks) in books.items():
+            if kind == "decimal":
+                b = OrderBook(venue, "BTC/USDT", tuple((D(p), D(q)) for p, q in bids),
+                              tuple((D(p), D(q)) for p, q in asks), received_at=100.0)
+            else:
+                b = FloatBook(venue, "BTC/USDT", tuple((float(p), float(q)) for p, q in bids),
+                              tuple((float(p), float(q)) for p, q in asks), received_at=100.0)
+            detections += det.on_book(b)
+        found[kind] = [d.opportunity for d in detections]
+    assert found["float"] == found["decimal"]  # (about one example in five crosses beyond both fees)
