@@ -291,7 +291,8 @@ class ExchangeConnection(ServesChannel):
             if book is None:
                 raise ExchangeUnavailable(f"{self.venue.name} {command.symbol}: no book to paper-trade against",
                                           exchange=self.venue.name, client_order_id=command.client_order_id)
-            snapshot = self._paper.fill_ioc(book.exact(), command.side, command.amount, command.price, command.client_order_id)
+            snapshot = self._paper.fill_ioc(book.exact(), command.side, command.amount, command.price,
+                                            command.client_order_id)
             return SubmitOutcome(snapshot, sent_at, time.time())
         params = {"clientOrderId": command.client_order_id, "timeInForce": command.time_in_force.value}
         try:

@@ -37,8 +37,8 @@ def main() -> None:
     with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed, realtime_priority=args.venue_priority) as venues, \
             tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
         venues.start(timeout_s=60)
-        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run={"channels": args.channels, "realtime_priority": args.realtime_priority},
-                       cooldown_s=0.0)
+        run = {"channels": args.channels, "realtime_priority": args.realtime_priority}
+        job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run=run, cooldown_s=0.0)
         job.run()
         report = load_run_report(job.run_dir).report
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731

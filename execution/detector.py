@@ -119,8 +119,8 @@ class ArbitrageDetector:
         max_amount = None
         if self.max_notional is not None:
             max_amount = self.max_notional / buy_book.best_ask
-        opportunity = size_arbitrage(buy_book, sell_book, buy_rules, sell_rules, quote_free=quote_free, base_free=base_free,
-                                     min_profit_bps=self.min_profit_bps, max_amount=max_amount)
+        opportunity = size_arbitrage(buy_book, sell_book, buy_rules, sell_rules, quote_free=quote_free,
+                                     base_free=base_free, min_profit_bps=self.min_profit_bps, max_amount=max_amount)
         if opportunity is None:
             self.skipped["below_min_profit"] += 1
             return None

@@ -48,7 +48,8 @@ def test_priority_zero_leaves_the_thread_alone():
 
 @pytest.mark.parametrize("priority", [-1, MAX_REALTIME_PRIORITY + 1, 99])
 def test_priorities_outside_the_range_are_refused_by_name(priority):
-    with pytest.raises(ValueError, match=f"realtime priority must be within 0..{MAX_REALTIME_PRIORITY}, got {priority}"):
+    expected = f"realtime priority must be within 0..{MAX_REALTIME_PRIORITY}, got {priority}"
+    with pytest.raises(ValueError, match=expected):
         run_in_realtime(priority)
 
 
