@@ -106,16 +106,18 @@ class DetectorActor(ServesChannel):
             buy_price=opp.buy_limit, sell_price=opp.sell_limit, expected_profit=opp.expected_profit,
             detected_at=detection.detected_at, buy_book_received_at=detection.buy_book_received_at,
             sell_book_received_at=detection.sell_book_received_at)
-        self.metrics.count_opportunity_detected(opp.symbol)
-        self.metrics.observe_detection(opp.symbol, max(0.0, time.time() - detection.book_received_at))
-        for venue in (opp.buy_exchange, opp.sell_exchange):
-            received_at = self._book_received_at.get((venue, opp.symbol))
-            if received_at is not None:
-                self.metrics.observe_book_age(venue, opp.symbol, max(0.0, detection.detected_at - received_at))
+        detection_s = max(0.0, time.time() - detection.book_received_at)
         answer = self.channels.request(ORDER_MANAGER, "on_opportunity", message, timeout_s=OPPORTUNITY_TIMEOUT_S)
         task = asyncio.get_running_loop().create_task(self._hand_over(message, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # metrics once the opportunity is on its way
+        self.metrics.count_opportunity_detected(opp.symbol)
+        self.metrics.observe_detection(opp.symbol, detection_s)
+        for venue in (opp.buy_exchange, opp.sell_exchange):
+            received_at = self._book_received_at.get((venue, opp.symbol))
+            if received_at is not None:
+                self.metrics.observe_book_age(venue, opp.symbol, max(0.0, detection.detected_at - received_at))
 
     async def _hand_over(self, message: ArbitrageDetected, answer: Awaitable[str]) -> None:
         key = (message.symbol, message.buy_exchange, message.sell_exchange)
