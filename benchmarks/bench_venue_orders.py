@@ -99,7 +99,8 @@ class RawOrderClient:
                            params: dict[str, Any]) -> dict[str, Any]:
         self._order_id += 1
         query = urlencode({"symbol": "BTCUSDT", "side": side.upper(), "type": "LIMIT", "timeInForce": "IOC",
-                           "quantity": f"{amount:.5f}", "price": f"{price:.2f}", "newOrderRespType": "FULL",
+                           "quantity": f"{amount:.5f}", "price": f"{price:.2f}",
+                           "newOrderRespType": params.get("newOrderRespType", "FULL"),
                            "newClientOrderId": f"raw-{id(self)}-{self._order_id}",
                            "timestamp": int(time.time() * 1000), "recvWindow": 10000})
         signature = hmac.new(self.venue.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
@@ -116,7 +117,7 @@ class RawOrderClient:
 
 
 async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: float, stop_at: float,
-                       worker_offset: int, client_kind: str = "ccxt") -> dict[str, Any]:
+                       worker_offset: int, client_kind: str = "ccxt", response: str = "FULL") -> dict[str, Any]:
     """One client process: ``concurrency`` workers, each with its own client, until wall time ``stop_at``."""
     if client_kind == "raw":
         clients: list[Any] = [RawOrderClient(venue) for _ in range(concurrency)]
@@ -145,7 +146,8 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
                 began = time.perf_counter()
                 try:
                     await client.create_order(SYMBOL, "limit", "buy" if side_buy else "sell", ORDER_QTY,
-                                              buy_price if side_buy else sell_price, {"timeInForce": "IOC"})
+                                              buy_price if side_buy else sell_price,
+                                              {"timeInForce": "IOC", "newOrderRespType": response})
                 except Exception as exc:  # counted, not fatal: the figures say how many failed
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 else:
@@ -161,18 +163,18 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
 
 
 def _client_process(venue: VenueEndpoint, concurrency: int, measure_from: float, stop_at: float,
-                    worker_offset: int, client_kind: str) -> dict[str, Any]:
+                    worker_offset: int, client_kind: str, response: str) -> dict[str, Any]:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    return asyncio.run(_client_side(venue, concurrency, measure_from, stop_at, worker_offset, client_kind))
+    return asyncio.run(_client_side(venue, concurrency, measure_from, stop_at, worker_offset, client_kind, response))
 
 
 def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, seconds: float,
-              warmup: float, client_kind: str = "ccxt") -> dict[str, Any]:
+              warmup: float, client_kind: str = "ccxt", response: str = "FULL") -> dict[str, Any]:
     """Measure one concurrency level, its workers spread over ``processes`` client processes."""
     processes = max(1, min(processes, concurrency))
     shares = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
@@ -182,7 +184,7 @@ def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, 
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes) as pool:
         pending = [pool.apply_async(_client_process,
-                                    (venue, share, measure_from, stop_at, sum(shares[:i]), client_kind))
+                                    (venue, share, measure_from, stop_at, sum(shares[:i]), client_kind, response))
                    for i, share in enumerate(shares)]
         time.sleep(max(0.0, measure_from - time.time()))
         venue_cpu_start = process_cpu_seconds(pid)
@@ -197,6 +199,7 @@ def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, 
     client_cpu = sum(part["client_cpu_s"] for part in parts)
     return {
         "client": client_kind,
+        "response": response,
         "concurrency": concurrency,
         "client_processes": processes,
         "orders": len(latencies),
@@ -218,7 +221,7 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     venue = process.start(timeout_s=60)[0]
     assert process.pid is not None
     try:
-        return [run_level(venue, process.pid, c, args.processes, args.seconds, args.warmup, args.client)
+        return [run_level(venue, process.pid, c, args.processes, args.seconds, args.warmup, args.client, args.response)
                 for c in args.concurrency]
     finally:
         process.stop()
@@ -233,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="client processes the workers of a level are spread over (default 1)")
     parser.add_argument("--client", choices=("ccxt", "raw"), default="ccxt",
                         help="ccxt async clients (the benchmark), or a minimal aiohttp client to see the venue alone")
+    parser.add_argument("--response", choices=("FULL", "RESULT", "ACK"), default="FULL",
+                        help="newOrderRespType: FULL (with the fills, what rayarb asks for), RESULT or ACK")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
@@ -240,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"machine: {info['nproc']} cores, {info['cpu']}; python {info['python']}, ccxt {info['ccxt']}, "
           f"aiohttp {info['aiohttp']}, client loop {info['loop']}")
-    print(f"client: {args.client}")
+    print(f"client: {args.client}, newOrderRespType {args.response}")
     print("| concurrency | client procs | orders | orders/s | p50 ms | p99 ms | p99.9 ms | venue CPU % "
           "| venue CPU ms/order | client CPU % | errors |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
