@@ -4,10 +4,12 @@ Tick-to-order is "book update received by the exchange actor -> first leg's requ
 opportunity by the order manager, with its three stages: detect (exchange actor -> detector, detection), handoff
 (detector -> order manager) and submit (order manager -> exchange actor, journal write included).
 
-    python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0]
+    python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0] [--venue-priority 0]
 
 ``--channels off`` sends every hot-path message as a Ray actor call instead of over the direct channels;
-``--realtime-priority 0`` leaves the hot-path threads under the normal scheduling policy.
+``--realtime-priority 0`` leaves the hot-path threads under the normal scheduling policy; the venues run real-time at
+priority 20 (they stand for exchanges on other machines) unless ``--venue-priority`` says otherwise. The report's
+order round trip (leg sent -> venue's answer) is printed too.
 """
 from __future__ import annotations
 
