@@ -2,9 +2,11 @@
 from another process, refusal of inconsistent writes, rollback of a failed transaction."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from decimal import Decimal as D
 
 import pytest
@@ -154,3 +156,46 @@ def test_counts_match_what_was_journaled(tmp_path):
     fill = Fill("alpha", "BTC/USDT", Side.BUY, D("60000"), D("0.001"), D("0.000001"), "BTC", "t1", "cid-1", "1", 1)
     assert journal.record_fill(fill) and not journal.record_fill(fill)
     assert journal.counts() == (0, 1)
+
+
+def _wal_bytes(path) -> int:
+    return os.path.getsize(f"{path}-wal")
+
+
+def _submit_many(journal: Journal, start: int, count: int) -> None:
+    for i in range(start, start + count):
+        journal.record_submitted_order(row(f"c{i:06d}", created_ts=float(i)), ts_event=float(i), ts_init=float(i))
+
+
+def test_a_journal_with_background_checkpoints_never_checkpoints_inside_a_commit(tmp_path):
+    """SQLite's own checkpoint runs inside the commit that grows the WAL past 1000 pages; with background checkpoints
+    no order's commit pays for one, so the WAL grows until checkpoint() runs."""
+    page = 4096
+    with Journal(tmp_path / "fg.sqlite") as foreground, \
+            Journal(tmp_path / "bg.sqlite", checkpoint_in_background=True) as background:
+        _submit_many(foreground, 0, 600)
+        _submit_many(background, 0, 600)
+        assert _wal_bytes(tmp_path / "fg.sqlite") <= 1100 * page  # checkpointed and started over by a commit
+        assert _wal_bytes(tmp_path / "bg.sqlite") > 1100 * page  # never checkpointed by a commit
+
+
+def test_checkpoint_copies_the_wal_from_another_thread_and_the_wal_starts_over(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path, checkpoint_in_background=True) as journal:
+        _submit_many(journal, 0, 600)
+        answers: list = []
+        worker = threading.Thread(target=lambda: answers.append(journal.checkpoint(now=123.0)))
+        worker.start()
+        _submit_many(journal, 600, 50)  # the writer carries on while the checkpoint runs
+        worker.join(30)
+        wal_frames, copied = answers[0]
+        assert wal_frames > 0 and copied == wal_frames
+        assert journal.checkpoint(now=124.0)[0] > 0  # what the writer added meanwhile, then all of it
+        grown = _wal_bytes(path)
+        _submit_many(journal, 650, 300)
+        assert _wal_bytes(path) == grown  # the WAL was started over (written from its start), not appended to
+        assert len(journal.orders()) == 950
+        assert journal._db.execute("SELECT at FROM checkpoints").fetchone()[0] == 124.0
+    with Journal(path) as reopened:  # everything is in the database file and the WAL, exactly
+        assert [o.client_order_id for o in reopened.orders()] == [f"c{i:06d}" for i in range(950)]
+        assert reopened.orders()[0].amount == D("0.00012345678901234567")
