@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
@@ -81,6 +81,7 @@ class _VenueAdapter:
     async def _record(self, command: SubmitOrder, answer: Awaitable[SubmitOutcome]) -> OrderSnapshot:
         outcome = await answer
         self._owner.sent_at[command.client_order_id] = (outcome.sent_at, outcome.acked_at)
+        self._owner.round_trip_s.append(outcome.acked_at - outcome.sent_at)
         self._owner.last_snapshot[command.client_order_id] = outcome.snapshot
         return outcome.snapshot
 
@@ -158,6 +159,7 @@ class OrderManagerActor(ServesChannel):
         self.sent_at: dict[str, tuple[float, float]] = {}
         self.last_snapshot: dict[str, OrderSnapshot] = {}
         self.tick_to_order_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)
+        self.round_trip_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)  # leg sent -> venue's answer
         # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> sent
         self.stage_s: dict[str, deque[float]] = {stage: deque(maxlen=MAX_LATENCY_SAMPLES)
                                                  for stage in ("detect", "handoff", "submit")}
@@ -497,7 +499,7 @@ class OrderManagerActor(ServesChannel):
     async def summary(self, recent_samples: int | None = None) -> dict[str, Any]:
         """Counters, and the tick-to-order samples: all of them, or only the newest ``recent_samples`` (the live
         status asks every second and needs no more)."""
-        def samples(values: Sequence[float]) -> list[float]:
+        def samples(values: deque[float]) -> list[float]:
             return list(values) if recent_samples is None else list(itertools.islice(reversed(values), recent_samples))
 
         orders, fills = self.journal.counts()
@@ -511,8 +513,7 @@ class OrderManagerActor(ServesChannel):
             "kill_switch": self.kill_reason,
             "tick_to_order_s": samples(self.tick_to_order_s),
             "tick_to_order_stages_s": {stage: samples(values) for stage, values in self.stage_s.items()},
-            # request sent -> venue's answer received, per order the exchange actors answered
-            "order_round_trip_s": samples([acked - sent for sent, acked in self.sent_at.values()]),
+            "order_round_trip_s": samples(self.round_trip_s),
             "orders": orders,
             "fills": fills,
         }
