@@ -30,7 +30,6 @@ from execution.types import Fill, OrderStatus, OrderType, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINT_PAGES = 1000  # SQLite's own wal_autocheckpoint
 BACKGROUND_CHECKPOINT_SAFETY_PAGES = 100_000  # ~400 MB of WAL: only if background checkpoints stopped
 
 _SCHEMA = """
@@ -154,8 +153,8 @@ class Journal:
         # per order. After such a loss, reconciliation against the venue (our client-order-id prefix) finds the order.
         # Pass synchronous="FULL" where that trade-off is wrong (e.g. large sizes on real venues).
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        pages = BACKGROUND_CHECKPOINT_SAFETY_PAGES if checkpoint_in_background else DEFAULT_CHECKPOINT_PAGES
-        self._db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        if checkpoint_in_background:  # else SQLite's own: a commit checkpoints past 1 000 pages
+            self._db.execute(f"PRAGMA wal_autocheckpoint={BACKGROUND_CHECKPOINT_SAFETY_PAGES}")
         self._db.executescript(_SCHEMA)
         self._busy_timeout_ms = busy_timeout_ms
         self._checkpointer: sqlite3.Connection | None = None

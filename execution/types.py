@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 ZERO = Decimal(0)
 
@@ -72,18 +73,7 @@ class OrderBook:
     nonce: int | None = None  # venue sequence (Binance lastUpdateId / u)
 
     def __post_init__(self) -> None:
-        for name, levels, descending in (("bids", self.bids, True), ("asks", self.asks, False)):
-            previous = None
-            for price, amount in levels:
-                if not isinstance(price, Decimal) or not isinstance(amount, Decimal):
-                    raise BookError(f"{self.exchange} {self.symbol}: {name} level {price!r} is not Decimal")
-                if not price.is_finite() or not amount.is_finite() or price <= 0 or amount <= 0:
-                    raise BookError(f"{self.exchange} {self.symbol}: {name} level {price} x {amount} is not positive")
-                if previous is not None and (price >= previous if descending else price <= previous):
-                    raise BookError(f"{self.exchange} {self.symbol}: {name} are not sorted at {price}")
-                previous = price
-        if self.bids and self.asks and self.bids[0][0] >= self.asks[0][0]:
-            raise BookError(f"{self.exchange} {self.symbol}: book is crossed (bid {self.bids[0][0]} >= ask {self.asks[0][0]})")
+        _check_levels(self, _decimal_level_problem)
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -101,6 +91,37 @@ class OrderBook:
         age = self.age(now)
         if age > max_age_s:
             raise BookError(f"{self.exchange} {self.symbol}: book is stale ({age:.3f} s > {max_age_s} s)")
+
+
+def _check_levels(book: OrderBook | FloatBook, level_problem: Callable[[Any, Any], str | None]) -> None:
+    """Every level valid (``level_problem`` names what is wrong with one), bids descending, asks ascending, and the
+    best bid below the best ask; ``BookError`` otherwise."""
+    where = f"{book.exchange} {book.symbol}"
+    for name, levels, descending in (("bids", book.bids, True), ("asks", book.asks, False)):
+        previous = None
+        for price, amount in levels:
+            problem = level_problem(price, amount)
+            if problem is not None:
+                raise BookError(f"{where}: {name} level {problem}")
+            if previous is not None and (price >= previous if descending else price <= previous):
+                raise BookError(f"{where}: {name} are not sorted at {price}")
+            previous = price
+    if book.bids and book.asks and book.bids[0][0] >= book.asks[0][0]:
+        raise BookError(f"{where}: book is crossed (bid {book.bids[0][0]} >= ask {book.asks[0][0]})")
+
+
+def _decimal_level_problem(price: Any, amount: Any) -> str | None:
+    if not isinstance(price, Decimal) or not isinstance(amount, Decimal):
+        return f"{price!r} is not Decimal"
+    if not price.is_finite() or not amount.is_finite() or price <= 0 or amount <= 0:
+        return f"{price} x {amount} is not positive"
+    return None
+
+
+def _float_level_problem(price: float, amount: float) -> str | None:
+    if not (0 < price < math.inf and 0 < amount < math.inf):  # also false for NaN
+        return f"{price!r} x {amount!r} is not positive and finite"
+    return None
 
 
 FloatLevel = tuple[float, float]  # (price, amount) as a venue's stream delivers them through ccxt
@@ -122,18 +143,7 @@ class FloatBook:
     nonce: int | None = None
 
     def __post_init__(self) -> None:
-        for name, levels, descending in (("bids", self.bids, True), ("asks", self.asks, False)):
-            previous = None
-            for price, amount in levels:
-                if not (0 < price < math.inf and 0 < amount < math.inf):  # also false for NaN
-                    raise BookError(f"{self.exchange} {self.symbol}: {name} level {price!r} x {amount!r} is not positive "
-                                    f"and finite")
-                if previous is not None and (price >= previous if descending else price <= previous):
-                    raise BookError(f"{self.exchange} {self.symbol}: {name} are not sorted at {price!r}")
-                previous = price
-        if self.bids and self.asks and self.bids[0][0] >= self.asks[0][0]:
-            raise BookError(f"{self.exchange} {self.symbol}: book is crossed (bid {self.bids[0][0]!r} >= ask "
-                            f"{self.asks[0][0]!r})")
+        _check_levels(self, _float_level_problem)
 
     @property
     def best_bid(self) -> float | None:
