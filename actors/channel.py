@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import itertools
 import logging
 import pickle
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 HEADER = struct.Struct("!I")
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 MAX_PENDING_CALLS = 1024  # per connection: a peer that stops answering cannot make a caller's memory grow
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024  # answers a caller has not read: past this it is dropped
 HANDSHAKE_OK = b"ok"
 MAX_TOKEN_BYTES = 1024  # what an unauthenticated peer may make us read
 CONNECT_TIMEOUT_S = 2.0
@@ -57,15 +59,125 @@ def _frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-async def _read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME_BYTES) -> bytes:
-    (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-    if size > limit:
-        raise ValueError(f"frame of {size} bytes exceeds {limit}")
-    return await reader.readexactly(size)
+class _Frames:
+    """Cuts a byte stream into length-prefixed frames of at most ``limit`` bytes (``ValueError`` beyond it)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        frames = []
+        while len(self._buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self._buffer)
+            if size > self.limit:
+                raise ValueError(f"frame of {size} bytes exceeds {self.limit}")
+            end = HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            frames.append(bytes(self._buffer[HEADER.size:end]))
+            del self._buffer[:end]
+        return frames
+
+
+class _Connection(asyncio.Protocol):
+    """One end of a channel connection. Frames are handled inside ``data_received``, as the bytes arrive: a request
+    reaches its handler, and an answer its caller, without waiting for further turns of the event loop behind whatever
+    else the loop holds."""
+
+    def __init__(self, first_frame_limit: int) -> None:
+        self._frames = _Frames(first_frame_limit)
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._writable: asyncio.Future | None = None  # set while the peer reads slower than we write
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for frame in self._frames.feed(data):
+                if self.closed:
+                    return
+                self.on_frame(frame)
+        except Exception as exc:  # an oversized or malformed frame: this connection is finished
+            logger.warning("channel: connection dropped: %s", type(exc).__name__)
+            self.close()
+
+    def on_frame(self, frame: bytes) -> None:
+        raise NotImplementedError
+
+    def write(self, payload: bytes) -> None:
+        self.transport.write(_frame(payload))
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    async def writable(self) -> None:
+        """Returns once the transport's buffer is below its high-water mark (at once, usually)."""
+        if self._writable is not None:
+            await asyncio.shield(self._writable)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.resume_writing()
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+
+class _ServerConnection(_Connection):
+    """A caller's connection to a ``ChannelServer``: the token first, then requests."""
+
+    def __init__(self, server: "ChannelServer") -> None:
+        super().__init__(MAX_TOKEN_BYTES)
+        self._server = server
+        self._authenticated = False
+        self._handshake_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._server._connections.add(self)
+        self._handshake_timer = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, self.close)
+
+    def on_frame(self, frame: bytes) -> None:
+        if self._authenticated:
+            request_id, method, args = pickle.loads(frame)
+            self._server._dispatch(self, request_id, method, args)
+            return
+        self._handshake_timer.cancel()
+        if not hmac.compare_digest(frame, self._server._token):
+            self._server.refused_connections += 1
+            logger.warning("channel: refused a connection that did not present the run's token")
+            self.close()
+            return
+        self._authenticated = True
+        self._frames.limit = MAX_FRAME_BYTES
+        self.write(HANDSHAKE_OK)
+
+    def close(self) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        self._server._connections.discard(self)
+        super().close()
 
 
 class ChannelServer:
-    """Serves ``handlers`` (name -> async function) to callers that present ``token``."""
+    """Serves ``handlers`` (name -> function) to callers that present ``token``.
+
+    A handler is called as its request arrives. It returns the answer, or an awaitable of it: an ``async def`` handler
+    starts on the loop's next turn; a plain function that does its urgent work before returning an awaitable (or the
+    answer itself) does that work at once.
+    """
 
     def __init__(self, handlers: Mapping[str, Handler], *, token: str, host: str) -> None:
         if not token:
@@ -75,13 +187,14 @@ class ChannelServer:
         self._host = host
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._connections: set[_ServerConnection] = set()
         self.address: tuple[str, int] | None = None
         self.refused_connections = 0
 
     async def start(self) -> tuple[str, int]:
         if self.address is None:
-            self._server = await asyncio.start_server(self._serve, self._host, 0)
+            loop = asyncio.get_running_loop()
+            self._server = await loop.create_server(lambda: _ServerConnection(self), self._host, 0)
             port = self._server.sockets[0].getsockname()[1]
             self.address = (self._host, port)
         return self.address
@@ -89,106 +202,134 @@ class ChannelServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for writer in list(self._writers):
-            writer.close()
+        for connection in list(self._connections):
+            connection.close()
         # Handlers already running finish (an order leg half-sent must complete); only their answers are lost.
         self._server = None
         self.address = None
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            presented = await asyncio.wait_for(_read_frame(reader, MAX_TOKEN_BYTES), CONNECT_TIMEOUT_S)
-            if not hmac.compare_digest(presented, self._token):
-                self.refused_connections += 1
-                logger.warning("channel: refused a connection that did not present the run's token")
-                return
-            writer.write(_frame(HANDSHAKE_OK))
-            while True:
-                request_id, method, args = pickle.loads(await _read_frame(reader))
-                task = asyncio.get_running_loop().create_task(self._answer(writer, request_id, method, args))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
-            pass  # the caller went away (or never said who it is)
-        except Exception as exc:  # a malformed frame: drop this connection, keep serving the others
-            logger.warning("channel: connection dropped: %s", type(exc).__name__)
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def _answer(self, writer: asyncio.StreamWriter, request_id: int, method: str, args: tuple) -> None:
+    def _dispatch(self, connection: _ServerConnection, request_id: int, method: str, args: tuple) -> None:
         handler = self._handlers.get(method)
         try:
             if handler is None:
                 raise LookupError(f"channel has no method {method!r}")
-            reply: tuple = (request_id, True, await handler(*args))
+            result = handler(*args)
+        except Exception as exc:
+            self._reply(connection, (request_id, False, exc))
+            return
+        if not inspect.isawaitable(result):
+            self._reply(connection, (request_id, True, result))
+            return
+        task = asyncio.get_running_loop().create_task(self._reply_when_done(connection, request_id, result))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reply_when_done(self, connection: _ServerConnection, request_id: int, result: Awaitable[Any]) -> None:
+        try:
+            reply: tuple = (request_id, True, await result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             reply = (request_id, False, exc)
+        self._reply(connection, reply)
+
+    def _reply(self, connection: _ServerConnection, reply: tuple) -> None:
         try:
             payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
             if not reply[1]:
                 pickle.loads(payload)  # an exception that cannot be rebuilt would break the caller's connection
         except Exception:  # an unpicklable result or exception: its type and text still reach the caller
             error = reply[2] if not reply[1] else TypeError("result cannot be pickled")
-            payload = pickle.dumps((request_id, False, RemoteError(f"{type(error).__name__}: {error}")))
-        if writer.is_closing():
+            payload = pickle.dumps((reply[0], False, RemoteError(f"{type(error).__name__}: {error}")))
+        if connection.closed:
             return
-        writer.write(_frame(payload))
-        try:
-            await asyncio.wait_for(writer.drain(), CONNECT_TIMEOUT_S)
-        except (ConnectionError, asyncio.TimeoutError):
-            writer.close()
+        connection.write(payload)
+        if connection.transport.get_write_buffer_size() > MAX_BUFFERED_BYTES:
+            logger.warning("channel: dropped a caller that stopped reading its answers")
+            connection.close()
+
+
+class _ClientConnection(_Connection):
+    """Our end of a connection to a peer's ``ChannelServer``: the handshake answer first, then answers."""
+
+    def __init__(self) -> None:
+        super().__init__(MAX_TOKEN_BYTES)
+        loop = asyncio.get_running_loop()
+        self.handshake: asyncio.Future = loop.create_future()
+        self.pending: dict[int, asyncio.Future] = {}
+
+    def on_frame(self, frame: bytes) -> None:
+        if not self.handshake.done():
+            self.handshake.set_result(frame)
+            self._frames.limit = MAX_FRAME_BYTES
+            return
+        request_id, ok, value = pickle.loads(frame)
+        future = self.pending.pop(request_id, None)
+        if future is None or future.done():
+            return  # its caller timed out or was cancelled
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        if not self.handshake.done():
+            self.handshake.set_exception(ConnectionResetError("connection closed during the handshake"))
+            self.handshake.exception()  # retrieved: nobody may be waiting for it any more
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ChannelLost("connection lost before the answer"))
+        self.pending.clear()
 
 
 class ChannelClient:
     """One connection to one peer's ``ChannelServer``; calls on it may run concurrently."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._pending: dict[int, asyncio.Future] = {}
+    def __init__(self, connection: _ClientConnection) -> None:
+        self._connection = connection
         self._ids = itertools.count(1)
-        self._closed = False
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_replies())
 
     @classmethod
     async def connect(cls, host: str, port: int, token: str, timeout_s: float = CONNECT_TIMEOUT_S) -> "ChannelClient":
         """Open and authenticate a connection; ``ChannelUnavailable`` when that fails (nothing was sent)."""
-        writer = None
+        loop = asyncio.get_running_loop()
+        connection: _ClientConnection | None = None
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
-            writer.write(_frame(token.encode()))
-            answer = await asyncio.wait_for(_read_frame(reader), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                _, connection = await loop.create_connection(_ClientConnection, host, port)
+                connection.write(token.encode())
+                answer = await connection.handshake
             if answer != HANDSHAKE_OK:
                 raise ChannelUnavailable(f"channel at {host}:{port} refused the handshake")
         except ChannelUnavailable:
-            writer.close()
+            connection.close()
             raise
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-            if writer is not None:
-                writer.close()
+        except (OSError, TimeoutError) as exc:
+            if connection is not None:
+                connection.close()
             raise ChannelUnavailable(f"no channel at {host}:{port}: {type(exc).__name__}") from None
-        return cls(reader, writer)
+        return cls(connection)
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._connection.closed
 
     def send(self, method: str, args: tuple) -> tuple[int, asyncio.Future]:
         """Write the call now, without waiting for the event loop's next turn; its answer arrives on the future
         (hand both to ``answer``)."""
-        if self._closed:
+        connection = self._connection
+        if connection.closed:
             raise ChannelUnavailable("connection closed")
-        if len(self._pending) >= MAX_PENDING_CALLS:
+        if len(connection.pending) >= MAX_PENDING_CALLS:
             raise ChannelUnavailable(f"{MAX_PENDING_CALLS} calls already pending on this connection")
         request_id = next(self._ids)
         payload = pickle.dumps((request_id, method, args), protocol=pickle.HIGHEST_PROTOCOL)
         future = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        self._writer.write(_frame(payload))  # from here on the peer may act on the call
+        connection.pending[request_id] = future
+        connection.write(payload)  # from here on the peer may act on the call
         return request_id, future
 
     async def answer(self, request_id: int, future: asyncio.Future, method: str, timeout_s: float) -> Any:
@@ -196,52 +337,21 @@ class ChannelClient:
         deadline = asyncio.timeout(timeout_s)
         try:
             async with deadline:
-                try:
-                    await self._writer.drain()
-                except ConnectionError as exc:
-                    self.close()
-                    raise ChannelLost(f"connection lost during {method}: {type(exc).__name__}") from None
+                await self._connection.writable()
                 return await future
         except TimeoutError:
             if deadline.expired():
                 raise ChannelLost(f"no answer to {method} within {timeout_s} s") from None
             raise  # the peer's handler timed out: its own exception
         finally:
-            self._pending.pop(request_id, None)
+            self._connection.pending.pop(request_id, None)
 
     async def call(self, method: str, args: tuple, timeout_s: float) -> Any:
         request_id, future = self.send(method, args)
         return await self.answer(request_id, future, method, timeout_s)
 
-    async def _read_replies(self) -> None:
-        try:
-            while True:
-                request_id, ok, value = pickle.loads(await _read_frame(self._reader))
-                future = self._pending.pop(request_id, None)
-                if future is None or future.done():
-                    continue  # its caller timed out or was cancelled
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # EOF, reset, or a malformed frame: this connection is finished
-            pass
-        finally:
-            self.close()
-
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.close()
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(ChannelLost("connection lost before the answer"))
-        self._pending.clear()
-        if self._reader_task is not asyncio.current_task():
-            self._reader_task.cancel()
+        self._connection.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +368,9 @@ class ServesChannel:
 
     The class sets ``channel_settings`` and lists the methods in ``channel_methods``; callers ask ``channel_address``
     (through Ray) once per connection. The server starts on the first ask, inside the actor's event loop, so its
-    handlers run on the same loop as the actor's Ray methods and share its state without locks.
+    handlers run on the same loop as the actor's Ray methods and share its state without locks. Where the class has a
+    plain method ``<name>_now``, the channel calls that one as the request arrives: it does the urgent part at once and
+    returns the answer or an awaitable of it (the Ray method ``<name>`` awaits the same).
     """
 
     channel_methods: tuple[str, ...] = ()
@@ -275,8 +387,9 @@ class ServesChannel:
             self._channel_lock = asyncio.Lock()
         async with self._channel_lock:
             if self._channel_server is None:
-                self._channel_server = ChannelServer({name: getattr(self, name) for name in self.channel_methods},
-                                                     token=settings.token, host=listen_host(settings.host))
+                handlers = {name: getattr(self, f"{name}_now", None) or getattr(self, name)
+                            for name in self.channel_methods}
+                self._channel_server = ChannelServer(handlers, token=settings.token, host=listen_host(settings.host))
             return await self._channel_server.start()
 
     async def close_channel(self) -> None:

@@ -81,6 +81,10 @@ class DetectorActor(ServesChannel):
             self.detector.enabled = enabled
 
     async def on_book(self, item: FloatBook | tuple) -> None:
+        self.on_book_now(item)
+
+    def on_book_now(self, item: FloatBook | tuple) -> None:
+        """A book (or a venue's balances): checked, and any opportunity sent, as the channel receives it."""
         if isinstance(item, tuple):  # ("balances", venue, free)
             _, venue, free = item
             self._inventory[venue] = free

@@ -285,15 +285,29 @@ class ExchangeConnection(ServesChannel):
     async def submit_order(self, command: SubmitOrder) -> SubmitOutcome:
         """Place one order. Errors come back as rayarb errors: a definite refusal, or an ambiguous outcome."""
         await self._until_started(5.0)  # nothing was sent if this raises
-        sent_at = time.time()
+        return await self.submit_order_now(command)
+
+    def submit_order_now(self, command: SubmitOrder) -> Awaitable[SubmitOutcome]:
+        """``submit_order`` as the channel receives it: the request is built and sent on the loop's next turn,
+        without waiting behind a second one."""
+        if not self._started.is_set():
+            return self.submit_order(command)
         if self._paper is not None:
-            book = self._books.get(command.symbol)
-            if book is None:
-                raise ExchangeUnavailable(f"{self.venue.name} {command.symbol}: no book to paper-trade against",
-                                          exchange=self.venue.name, client_order_id=command.client_order_id)
-            snapshot = self._paper.fill_ioc(book.exact(), command.side, command.amount, command.price,
-                                            command.client_order_id)
-            return SubmitOutcome(snapshot, sent_at, time.time())
+            return self._fill_on_paper(command)
+        return self._place(command)
+
+    async def _fill_on_paper(self, command: SubmitOrder) -> SubmitOutcome:
+        sent_at = time.time()
+        book = self._books.get(command.symbol)
+        if book is None:
+            raise ExchangeUnavailable(f"{self.venue.name} {command.symbol}: no book to paper-trade against",
+                                      exchange=self.venue.name, client_order_id=command.client_order_id)
+        snapshot = self._paper.fill_ioc(book.exact(), command.side, command.amount, command.price,
+                                        command.client_order_id)
+        return SubmitOutcome(snapshot, sent_at, time.time())
+
+    async def _place(self, command: SubmitOrder) -> SubmitOutcome:
+        sent_at = time.time()
         params = {"clientOrderId": command.client_order_id, "timeInForce": command.time_in_force.value}
         try:
             raw = await self._rest.create_order(

@@ -1,7 +1,7 @@
 """The ``order_manager`` actor: pre-trade risk, the journal, and arbitrage execution through the exchange actors.
 
 It holds one ``execution.order_manager.OrderManager`` per venue over one SQLite journal, and runs
-``execution.arbitrage_executor.execute_arbitrage`` with I/O that goes through the exchange actors (both legs in
+``execution.arbitrage_executor.start_arbitrage`` with I/O that goes through the exchange actors (both legs in
 parallel). Every order is journaled before it is sent. Start-up and recovery are the same path: ``start`` reconciles
 every non-terminal journaled order by client order id, resubmits (same id) only lost orders younger than the TTL, and
 hedges what is left exposed. Fills go on to the position tracker.
@@ -28,8 +28,8 @@ from execution.arbitrage_executor import (
     ArbitrageResult,
     Outcome,
     UnwindPolicy,
-    execute_arbitrage,
     plan_unwind,
+    start_arbitrage,
 )
 from execution.error_handler import AmbiguousOrderError, InvalidOrder
 from execution.journal import Journal
@@ -222,6 +222,12 @@ class OrderManagerActor(ServesChannel):
 
     # ----- the hot path -----
     async def on_opportunity(self, message: ArbitrageDetected) -> str:
+        answer = self.on_opportunity_now(message)
+        return answer if isinstance(answer, str) else await answer
+
+    def on_opportunity_now(self, message: ArbitrageDetected) -> str | Awaitable[str]:
+        """Risk checks, journal and both legs written before this returns (as the channel receives the opportunity);
+        a denial is the answer itself, else await the result for the outcome."""
         received_at = time.time()
         self.received += 1
         reason = self._risk_check(message)
@@ -229,28 +235,40 @@ class OrderManagerActor(ServesChannel):
             self.denied[reason] += 1
             self.metrics.count_opportunity_skipped(message.symbol, reason)
             return f"denied:{reason}"
-        self.metrics.count_opportunity_taken(message.symbol)
         sides = self._sides(message)
         self._in_flight.add(message.opportunity_id)
         self._busy_sides.update(sides)
-        self._last_trade_at[message.symbol] = time.time()
+        self._last_trade_at[message.symbol] = received_at
         try:
-            result = await execute_arbitrage(
+            pending = start_arbitrage(
                 message.buy_exchange, message.sell_exchange, message.symbol, message.amount,
                 buy_price=message.buy_price, sell_price=message.sell_price, io=_ActorIO(self, message.opportunity_id),
                 rules={v: self.rules[(v, message.symbol)] for v in (message.buy_exchange, message.sell_exchange)},
                 client_order_ids=(self.ids.next(), self.ids.next()),
                 unwind=UnwindPolicy(max_slippage_bps=Decimal(self.deployment.strategy.unwind_max_slippage_bps)),
                 balances=self.balances, leg_timeout_s=LEG_TIMEOUT_S)
+        except BaseException:
+            self._done_with(message, sides)
+            raise
+        self.metrics.count_opportunity_taken(message.symbol)  # once the legs are on their way
+        return self._settle_opportunity(message, sides, received_at, pending)
+
+    async def _settle_opportunity(self, message: ArbitrageDetected, sides: tuple[tuple[str, str, Side], ...],
+                                  received_at: float, pending: Awaitable[ArbitrageResult]) -> str:
+        try:
+            result = await pending
         finally:
-            self._in_flight.discard(message.opportunity_id)
-            self._busy_sides.difference_update(sides)
-            answered_at = time.time()
-            for symbol, venue, _side in sides:
-                self._traded_at[(symbol, venue)] = answered_at
+            self._done_with(message, sides)
         self._account(message, result, received_at)
         self._schedule_fill_flush()
         return result.outcome.value
+
+    def _done_with(self, message: ArbitrageDetected, sides: tuple[tuple[str, str, Side], ...]) -> None:
+        self._in_flight.discard(message.opportunity_id)
+        self._busy_sides.difference_update(sides)
+        answered_at = time.time()
+        for symbol, venue, _side in sides:
+            self._traded_at[(symbol, venue)] = answered_at
 
     def _risk_check(self, message: ArbitrageDetected) -> str | None:
         if not self._started:
@@ -363,8 +381,8 @@ class OrderManagerActor(ServesChannel):
     # ----- recovery -----
     def unresolved_orders(self) -> list[str]:
         """Orders a venue answer has not settled yet (not in flight in an opportunity)."""
-        return [o.client_order_id for m in self.managers.values() for o in m.orders.values()
-                if o.status is OrderStatus.UNKNOWN or (not o.is_terminal and o.opportunity_id not in self._in_flight)]
+        return [o.client_order_id for m in self.managers.values() for o in m.open_orders()
+                if o.status is OrderStatus.UNKNOWN or o.opportunity_id not in self._in_flight]
 
     async def _checkpoint_journal(self, period_s: float = JOURNAL_CHECKPOINT_PERIOD_S) -> None:
         """Checkpoint the journal's WAL on a worker thread: inside a commit on the hot path it stalls this loop
@@ -451,7 +469,7 @@ class OrderManagerActor(ServesChannel):
     async def _hedge_exposure(self) -> list[str]:
         """Flatten a net base exposure that a crash or an unresolved leg left behind (when above the minimums)."""
         hedged = []
-        if any(not o.is_terminal for m in self.managers.values() for o in m.orders.values()):
+        if any(m.open_orders() for m in self.managers.values()):
             return hedged  # exposure is not known while an order is unresolved
         for symbol, residual in self.net_base_exposure().items():
             if residual == 0:

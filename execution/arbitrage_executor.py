@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
-from typing import Protocol
+from typing import Any, Protocol
 
 from execution.error_handler import DuplicateClientOrderId, FatalError, OrderNotFound, start_now
 from execution.types import (
@@ -975,6 +975,49 @@ async def execute_arbitrage(
     with ``plan_unwind`` over both venues and, if ``unwind.execute``, sent as an IOC through ``io`` (never when a leg
     is unresolved: the exposure is unknown until reconciliation). ``rules`` is keyed by venue name.
     """
+    intents = _leg_intents(buy_exchange, sell_exchange, symbol, amount, buy_price, sell_price, rules, client_order_ids)
+    if before_submit is not None:
+        for intent in intents:
+            await before_submit(intent)
+    return await _carry_out(io, intents, rules, [_start_submit(io, intent) for intent in intents], unwind=unwind,
+                            balances=balances, buy_fee_in_base=buy_fee_in_base, before_submit=before_submit, send=dict(
+                                timeout_s=leg_timeout_s, lookup_attempts=lookup_attempts,
+                                lookup_interval_s=lookup_interval_s, is_rejection=is_rejection, sleep=sleep))
+
+
+def start_arbitrage(
+    buy_exchange: str,
+    sell_exchange: str,
+    symbol: str,
+    amount: object,
+    *,
+    buy_price: object,
+    sell_price: object,
+    io: ArbitrageIO,
+    rules: Mapping[str, MarketRules],
+    client_order_ids: tuple[str, str] | None = None,
+    unwind: UnwindPolicy | None = UnwindPolicy(),
+    balances: Mapping[str, Mapping[str, Decimal]] | None = None,
+    buy_fee_in_base: bool = True,
+    leg_timeout_s: float = 10.0,
+    lookup_attempts: int = 5,
+    lookup_interval_s: float = 0.2,
+    is_rejection: Callable[[BaseException], bool] = is_definite_rejection,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Awaitable[ArbitrageResult]:
+    """``execute_arbitrage`` (without ``before_submit``) in two halves: the inputs are checked, and both legs handed to
+    ``io`` (written, when it has ``start_submit``), before this returns; await the result for the rest. Bad input
+    raises ``ArbitrageInputError`` at once, with nothing sent."""
+    intents = _leg_intents(buy_exchange, sell_exchange, symbol, amount, buy_price, sell_price, rules, client_order_ids)
+    return _carry_out(io, intents, rules, [_start_submit(io, intent) for intent in intents], unwind=unwind,
+                      balances=balances, buy_fee_in_base=buy_fee_in_base, before_submit=None, send=dict(
+                          timeout_s=leg_timeout_s, lookup_attempts=lookup_attempts,
+                          lookup_interval_s=lookup_interval_s, is_rejection=is_rejection, sleep=sleep))
+
+
+def _leg_intents(buy_exchange: str, sell_exchange: str, symbol: str, amount: object, buy_price: object,
+                 sell_price: object, rules: Mapping[str, MarketRules],
+                 client_order_ids: tuple[str, str] | None) -> tuple[LegIntent, LegIntent]:
     quantity = _amount(amount, "amount", allow_zero=False)
     buy_limit = _price(buy_price, "buy price")
     sell_limit = _price(sell_price, "sell price")
@@ -983,21 +1026,25 @@ async def execute_arbitrage(
     for venue in (buy_exchange, sell_exchange):
         if venue not in rules:
             raise ArbitrageInputError(f"no market rules for venue {venue!r}")
-    buy_rules, sell_rules = rules[buy_exchange], rules[sell_exchange]
-    base, quote = buy_rules.base, buy_rules.quote
     buy_id, sell_id = client_order_ids or (make_client_order_id(), make_client_order_id())
-    intents = (
+    return (
         LegIntent(buy_exchange, symbol, Side.BUY, quantity, buy_limit, TimeInForce.IOC, buy_id, LegPurpose.BUY_LEG),
         LegIntent(sell_exchange, symbol, Side.SELL, quantity, sell_limit, TimeInForce.IOC, sell_id, LegPurpose.SELL_LEG),
     )
-    if before_submit is not None:
-        for intent in intents:
-            await before_submit(intent)
-    send = dict(
-        timeout_s=leg_timeout_s, lookup_attempts=lookup_attempts, lookup_interval_s=lookup_interval_s,
-        is_rejection=is_rejection, sleep=sleep,
-    )
-    submissions = [_start_submit(io, intent) for intent in intents]  # both legs on the wire before any wait
+
+
+async def _carry_out(io: ArbitrageIO, intents: tuple[LegIntent, LegIntent], rules: Mapping[str, MarketRules],
+                     submissions: list[Awaitable[OrderSnapshot]], *, unwind: UnwindPolicy | None,
+                     balances: Mapping[str, Mapping[str, Decimal]] | None, buy_fee_in_base: bool,
+                     before_submit: Callable[[LegIntent], Awaitable[None]] | None,
+                     send: dict[str, Any]) -> ArbitrageResult:
+    """The legs' answers (both on the wire already), the outcome, and the unwind of any residual."""
+    buy_intent, sell_intent = intents
+    buy_exchange, sell_exchange, symbol = buy_intent.venue, sell_intent.venue, buy_intent.symbol
+    buy_limit, sell_limit = buy_intent.price, sell_intent.price
+    buy_id, sell_id = buy_intent.client_order_id, sell_intent.client_order_id
+    buy_rules, sell_rules = rules[buy_exchange], rules[sell_exchange]
+    base, quote = buy_rules.base, buy_rules.quote
     buy_leg, sell_leg = await asyncio.gather(*(_send_leg(io, intent, submission, **send)
                                                for intent, submission in zip(intents, submissions)))
     outcome = classify(buy_leg, sell_leg)

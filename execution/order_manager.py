@@ -23,6 +23,7 @@ import os
 import re
 import socket
 import time
+from collections import ChainMap, OrderedDict
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from decimal import Decimal, InvalidOperation
@@ -541,6 +542,7 @@ class ReconcileReport:
 
 Balances = Mapping[str, Decimal] | Callable[[], Mapping[str, Decimal]]
 _IN_FLIGHT = frozenset({S.INITIALIZED, S.SUBMITTED, S.UNKNOWN})  # not yet reflected in the venue's free balance
+FINISHED_ORDERS_KEPT = 10_000  # terminal orders held in memory per venue (a late fill or a lookup finds the rest)
 
 
 def _to_decimal(value: Any, field_name: str, error: type[OrderValidationError]) -> Decimal:
@@ -605,23 +607,31 @@ class OrderManager:
         self.query_timeout_s = query_timeout_s
         self.lost_order_limit = lost_order_limit
         self.resubmit_ttl_s = resubmit_ttl_s
-        self._orders: dict[str, Order] = {}
-        self._by_exchange_id: dict[str, str] = {}
+        # Orders not yet terminal, and the latest terminal ones: older ones are read back from the journal when asked
+        # for, so memory and the cost of each new order's checks do not grow with the run's history.
+        self._open: dict[str, Order] = {}
+        self._finished: OrderedDict[str, Order] = OrderedDict()
+        self._by_exchange_id: dict[str, str] = {}  # of the orders held in memory
 
     # --- lookups ----------------------------------------------------------------------------------------------
 
     @property
     def orders(self) -> Mapping[str, Order]:
-        return self._orders
+        """The orders held in memory: every open one and the latest ``FINISHED_ORDERS_KEPT`` terminal ones."""
+        return ChainMap(self._open, self._finished)
 
     def open_orders(self) -> list[Order]:
-        return [order for order in self._orders.values() if not order.is_terminal]
+        return list(self._open.values())
+
+    def _held(self, client_order_id: str) -> Order | None:
+        order = self._open.get(client_order_id)
+        return order if order is not None else self._finished.get(client_order_id)
 
     def check_order_status(self, order_id: str) -> Order:
-        """The order with this client order id or exchange order id, as known locally (no I/O)."""
-        order = self._orders.get(order_id)
+        """The order with this client order id or exchange order id, as known locally (memory, then the journal)."""
+        order = self._held(order_id)
         if order is None and order_id in self._by_exchange_id:
-            order = self._orders[self._by_exchange_id[order_id]]
+            order = self._held(self._by_exchange_id[order_id])
         if order is None:
             row = self._journal.get(order_id)
             if row is not None and row.exchange == self.exchange:
@@ -646,7 +656,7 @@ class OrderManager:
     def reserved_balance(self, asset: str) -> Decimal:
         """What this manager's in-flight orders need of ``asset`` that the venue's free balance may not show yet."""
         reserved = ZERO
-        for order in self._orders.values():
+        for order in self._open.values():
             if order.status not in _IN_FLIGHT:
                 continue
             rules = self._rules.get(order.symbol)
@@ -698,7 +708,7 @@ class OrderManager:
             if not is_valid_client_order_id(client_order_id):
                 raise InvalidClientOrderIdError("client_order_id", client_order_id,
                                                 "must be 1-36 chars of [.A-Z:/a-z0-9_-]")
-            if client_order_id in self._orders or self._journal.get(client_order_id) is not None:
+            if self._held(client_order_id) is not None or self._journal.get(client_order_id) is not None:
                 raise DuplicateClientOrderIdError("client_order_id", client_order_id, "already used")
         return ValidOrder(symbol=symbol, side=side, order_type=order_type, time_in_force=time_in_force,
                           amount=amount, price=price, rules=rules)
@@ -791,9 +801,18 @@ class OrderManager:
     # --- applying venue information -----------------------------------------------------------------------------
 
     def _track(self, order: Order) -> Order:
-        self._orders[order.client_order_id] = order
+        cid = order.client_order_id
         if order.exchange_order_id is not None:
-            self._by_exchange_id[order.exchange_order_id] = order.client_order_id
+            self._by_exchange_id[order.exchange_order_id] = cid
+        if not order.is_terminal:
+            self._open[cid] = order
+            return order
+        self._open.pop(cid, None)
+        self._finished[cid] = order
+        self._finished.move_to_end(cid)
+        while len(self._finished) > FINISHED_ORDERS_KEPT:
+            _, oldest = self._finished.popitem(last=False)
+            self._by_exchange_id.pop(oldest.exchange_order_id, None)
         return order
 
     def _emit(self, event: Any) -> None:
@@ -816,8 +835,7 @@ class OrderManager:
                 order.client_order_id, before, order.status, event=type(event).__name__, ts_event=event.ts_event,
                 ts_init=event.ts_init, exchange_order_id=order.exchange_order_id, filled=order.known_filled,
                 reason=getattr(event, "reason", None) or None, not_found_count=order.not_found_count)
-        if order.exchange_order_id is not None:
-            self._by_exchange_id[order.exchange_order_id] = order.client_order_id
+        self._track(order)  # its exchange order id may be new, and it may have become terminal
         if before is not order.status:
             logger.info("order %s -> %s", before.value, order.status.value, extra=order_fields(order))
         self._emit(event)
@@ -917,7 +935,7 @@ class OrderManager:
         """EXPIRE every lost order past its resubmission TTL (it stays fillable: a late fill is still applied)."""
         now = self._clock()
         expired = []
-        for order in list(self._orders.values()):
+        for order in list(self._open.values()):
             if self.is_lost(order) and now - order.created_at > self.resubmit_ttl_s:
                 self._expire(order, now)
                 expired.append(order)
@@ -963,7 +981,7 @@ class OrderManager:
         unresolved: list[str] = []
         lost: list[str] = []
         for row in self._journal.non_terminal_orders(self.exchange):
-            order = self._orders.get(row.client_order_id)
+            order = self._held(row.client_order_id)
             if order is None:
                 order = self._track(Order.restore(row, self._journal.fills(client_order_id=row.client_order_id)))
             if order.status is S.INITIALIZED:

@@ -235,3 +235,89 @@ async def test_an_exception_that_cannot_be_rebuilt_arrives_as_its_text():
     assert not client.closed  # the connection and the calls on it are unharmed
     client.close()
     await server.close()
+
+
+class Inline(ServesChannel):
+    """``<name>_now`` handlers: the channel calls them as the request arrives, the Ray method awaits the same."""
+
+    channel_methods = ("note", "start_work")
+
+    def __init__(self) -> None:
+        self.channel_settings = ChannelSettings(token=TOKEN)
+        self.seen: list[tuple[str, object]] = []
+        self.finish = asyncio.Event()
+
+    async def note(self, value):
+        return self.note_now(value)
+
+    def note_now(self, value):
+        self.seen.append((value, asyncio.current_task()))
+        return value * 2
+
+    async def start_work(self, value):
+        return await self.start_work_now(value)
+
+    def start_work_now(self, value):
+        self.seen.append((value, asyncio.current_task()))  # the urgent part, at once
+
+        async def rest():
+            await self.finish.wait()
+            return f"finished {value}"
+        return rest()
+
+
+async def test_a_now_handler_runs_as_the_request_arrives_outside_any_task():
+    actor = Inline()
+    client = await connect(actor)
+    assert await client.call("note", (21,), 2) == 42
+    assert actor.seen == [(21, None)]  # called from the connection's callback, not from a task a loop turn later
+    pending = asyncio.ensure_future(client.call("start_work", ("w",), 2))
+    while len(actor.seen) < 2:
+        await asyncio.sleep(0.001)
+    assert actor.seen[1] == ("w", None) and not pending.done()  # started at once, answered when its rest is done
+    actor.finish.set()
+    assert await pending == "finished w"
+    assert await actor.note(5) == 10  # the Ray method gives the same answer
+    client.close()
+    await actor.close_channel()
+
+
+async def test_an_exception_raised_at_once_arrives_as_itself():
+    def refuses(order_id):
+        raise InvalidOrder(f"no {order_id}", exchange="alpha", client_order_id=order_id)
+
+    server = ChannelServer({"refuses": refuses}, token=TOKEN, host="127.0.0.1")
+    client = await ChannelClient.connect(*await server.start(), TOKEN)
+    with pytest.raises(InvalidOrder, match="no rx-9"):
+        await client.call("refuses", ("rx-9",), 2)
+    assert not client.closed
+    client.close()
+    await server.close()
+
+
+async def test_a_connection_that_never_presents_a_token_is_closed(monkeypatch):
+    monkeypatch.setattr("actors.channel.CONNECT_TIMEOUT_S", 0.1)
+    server = ChannelServer({}, token=TOKEN, host="127.0.0.1")
+    reader, writer = await asyncio.open_connection(*await server.start())
+    assert await asyncio.wait_for(reader.read(), 2) == b""  # hung up on, without a word
+    writer.close()
+    await server.close()
+
+
+async def test_a_caller_that_stops_reading_its_answers_is_dropped(monkeypatch):
+    monkeypatch.setattr("actors.channel.MAX_BUFFERED_BYTES", 64 * 1024)
+    server = ChannelServer({"blob": lambda: b"x" * 32 * 1024}, token=TOKEN, host="127.0.0.1")
+    reader, writer = await asyncio.open_connection(*await server.start())
+    token = TOKEN.encode()
+    writer.write(len(token).to_bytes(4, "big") + token)
+    request = pickle.dumps((1, "blob", ()))
+    for _ in range(400):  # ~12 MB of answers that this caller never reads
+        writer.write(len(request).to_bytes(4, "big") + request)
+    await writer.drain()
+    for _ in range(200):
+        if not server._connections:
+            break
+        await asyncio.sleep(0.01)
+    assert not server._connections  # its answers no longer pile up in the server's memory
+    writer.close()
+    await server.close()

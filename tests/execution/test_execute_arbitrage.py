@@ -21,6 +21,7 @@ from execution.arbitrage_executor import (
     execute_opportunity,
     plan_unwind,
     size_arbitrage,
+    start_arbitrage,
 )
 from execution.error_handler import (
     AmbiguousOrderError,
@@ -207,6 +208,19 @@ async def test_with_start_submit_both_legs_leave_before_anything_is_awaited():
     assert venues.started_legs == ["buy-1", "sell-1"]
     result = await run
     assert result.outcome is Outcome.BOTH_FILLED and venues.max_in_flight == 2
+
+
+async def test_start_arbitrage_has_both_legs_on_the_wire_when_it_returns():
+    venues = EagerVenues(crossing_books())
+    pending = start_arbitrage("cheap", "rich", SYMBOL, D("0.1"), buy_price=D("100.00"), sell_price=D("101.00"),
+                              io=venues, rules=RULES, client_order_ids=("buy-2", "sell-2"), **FAST)
+    assert venues.started_legs == ["buy-2", "sell-2"]  # before any await: no loop turn between them and the caller
+    result = await pending
+    assert result.outcome is Outcome.BOTH_FILLED and result.buy.intent.client_order_id == "buy-2"
+    with pytest.raises(ArbitrageInputError, match="same"):  # bad input: refused at once, nothing sent
+        start_arbitrage("cheap", "cheap", SYMBOL, D("0.1"), buy_price=D("100.00"), sell_price=D("101.00"),
+                        io=venues, rules=RULES, **FAST)
+    assert venues.started_legs == ["buy-2", "sell-2"]
 
 
 async def test_an_error_raised_while_starting_a_leg_is_classified_like_a_submit_error():

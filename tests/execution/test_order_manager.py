@@ -35,6 +35,7 @@ from execution.order_manager import (
     TERMINAL,
     TRANSITIONS,
     ClientOrderIdFactory,
+    DuplicateClientOrderIdError,
     IllegalTransition,
     InsufficientBalanceError,
     NotCancellable,
@@ -289,6 +290,26 @@ async def test_check_order_status_by_client_or_exchange_id_and_unknown_id(fake, 
     assert manager.check_order_status(order.exchange_order_id) is order
     with pytest.raises(OrderNotTracked):
         manager.check_order_status("nope")
+
+
+async def test_memory_holds_open_orders_and_only_the_latest_finished_ones(journal, monkeypatch):
+    monkeypatch.setattr("execution.order_manager.FINISHED_ORDERS_KEPT", 3)
+    fake = FakeExchange("fake", fill_on_submit=True)
+    manager = make_manager(fake, journal)
+    filled = [await manager.create_order(SYMBOL, "buy", "0.01", "50000", "limit") for _ in range(5)]
+    fake.fail("submit_order", RequestTimedOut("timeout"))
+    unknown = await manager.create_order(SYMBOL, "buy", "0.01", "50000", "limit")
+    assert unknown.status is S.UNKNOWN and manager.open_orders() == [unknown]
+    held = set(manager.orders)
+    assert held == {unknown.client_order_id} | {o.client_order_id for o in filled[-3:]}  # the two oldest let go
+    # A new order's checks cost what the open orders cost, not the history: only the unknown one is reserved.
+    assert manager.reserved_balance("USDT") == D("0.01") * D("50000") * (1 + spot_rules().taker_fee)
+    oldest = filled[0]
+    again = manager.check_order_status(oldest.client_order_id)  # read back from the journal
+    assert (again.status, again.filled, again.exchange_order_id) == (S.FILLED, D("0.01"), oldest.exchange_order_id)
+    assert manager.apply_fill(journal.fills(client_order_id=oldest.client_order_id)[0]) is None  # still once only
+    with pytest.raises(DuplicateClientOrderIdError):  # a forgotten id is still refused
+        manager.validate_order(SYMBOL, "buy", "0.01", "50000", client_order_id=filled[1].client_order_id)
 
 
 async def test_partial_fills_then_fill_complete_the_order_and_journal_each(fake, journal):
