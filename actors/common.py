@@ -36,6 +36,7 @@ class Deployment:
     paper_balances: tuple[tuple[str, Decimal], ...] = ()  # per venue, when venues are paper-traded
     channels: ChannelSettings | None = None  # direct hot-path connections (None: every message goes through Ray)
     realtime_priority: int = 0  # of the hot-path actors' loop threads (actors.hot_path); 0 = normal policy
+    cpu_wake_latency_us: int | None = None  # bound asked for while hot-path actors live (actors.hot_path); None = none
 
     @property
     def venue_names(self) -> tuple[str, ...]:

@@ -65,7 +65,8 @@ class DetectorActor(ServesChannel):
         await self.channels.connect(ORDER_MANAGER)
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
-        self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority)
+        self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,
+                                                  self.deployment.cpu_wake_latency_us)
 
     async def health(self) -> dict[str, Any]:
         d = self.detector

@@ -73,7 +73,7 @@ class ExchangeConnection(ServesChannel):
     def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
                  balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None,
-                 realtime_priority: int = 0) -> None:
+                 realtime_priority: int = 0, cpu_wake_latency_us: int | None = None) -> None:
         self.venue = venue
         self.symbols = list(symbols)
         self._stream_timeout_s = stream_timeout_s
@@ -96,6 +96,7 @@ class ExchangeConnection(ServesChannel):
         self._balance_task: asyncio.Task | None = None
         self._balance_refresh_s = balance_refresh_s
         self._realtime_priority = realtime_priority
+        self._cpu_wake_latency_us = cpu_wake_latency_us
         self.scheduling = "normal"
         self.balances_cache: dict[str, tuple[Decimal, Decimal]] = {}
         self._own_fills_applied = 0  # fills of our orders applied to balances_cache since start
@@ -125,7 +126,7 @@ class ExchangeConnection(ServesChannel):
         self._tasks = [loop.create_task(self._follow_book(s)) for s in self.symbols]
         self._tasks.append(loop.create_task(self._follow_balances()))
         self._tasks.append(loop.create_task(self._report_book_rates()))
-        self.scheduling = prepare_hot_path_thread(self._realtime_priority)
+        self.scheduling = prepare_hot_path_thread(self._realtime_priority, self._cpu_wake_latency_us)
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules

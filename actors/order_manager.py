@@ -207,7 +207,8 @@ class OrderManagerActor(ServesChannel):
                 await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
                 self._settle_task = asyncio.get_running_loop().create_task(self._settle_open_orders())
                 self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint_journal())
-                self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority)
+                self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,
+                                                          self.deployment.cpu_wake_latency_us)
         return await self.reconcile()
 
     async def health(self) -> dict[str, Any]:

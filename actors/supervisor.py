@@ -64,7 +64,8 @@ def create_actor(deployment: Deployment, name: str) -> Any:
     if name.startswith(EXCHANGE_PREFIX):
         venue = next(v for v in deployment.venues if exchange_actor_name(v.name) == name)
         args: tuple = (venue, list(deployment.symbols))
-        kwargs: dict[str, Any] = {"channels": deployment.channels, "realtime_priority": deployment.realtime_priority}
+        kwargs: dict[str, Any] = {"channels": deployment.channels, "realtime_priority": deployment.realtime_priority,
+                                  "cpu_wake_latency_us": deployment.cpu_wake_latency_us}
         if venue.paper:
             kwargs["paper_balances"] = dict(deployment.paper_balances)
     else:

@@ -5,10 +5,12 @@ opportunity by the order manager, with its three stages: detect (exchange actor 
 (detector -> order manager) and submit (order manager -> exchange actor, journal write included).
 
     python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0] [--venue-priority 0]
+                                             [--cpu-wake-latency off]
 
 ``--channels off`` sends every hot-path message as a Ray actor call instead of over the direct channels;
-``--realtime-priority 0`` leaves the hot-path threads under the normal scheduling policy; the venues run real-time at
-priority 20 (they stand for exchanges on other machines) unless ``--venue-priority`` says otherwise. The report's
+``--realtime-priority 0`` leaves the hot-path threads under the normal scheduling policy; ``--cpu-wake-latency off``
+lets idle CPUs sleep as deeply as they like (run.cpu_wake_latency_us: null); the venues run real-time at priority 20
+(they stand for exchanges on other machines) unless ``--venue-priority`` says otherwise. The report's
 order round trip (leg sent -> venue's answer) is printed too.
 """
 from __future__ import annotations
@@ -33,13 +35,16 @@ def main() -> None:
     parser.add_argument("--channels", default="auto", help="run.channels: auto (direct channels) or off (Ray calls)")
     parser.add_argument("--realtime-priority", type=int, default=10,
                         help="run.realtime_priority: SCHED_FIFO priority of the hot-path threads (0: normal policy)")
+    parser.add_argument("--cpu-wake-latency", default="0",
+                        help="run.cpu_wake_latency_us: microseconds, or off (idle CPUs not limited)")
     parser.add_argument("--venue-priority", type=int, default=20,
                         help="SCHED_FIFO priority of the venues, as if on their own machine (0: normal policy)")
     args = parser.parse_args()
     with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed, realtime_priority=args.venue_priority) as venues, \
             tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
         venues.start(timeout_s=60)
-        run = {"channels": args.channels, "realtime_priority": args.realtime_priority}
+        run = {"channels": args.channels, "realtime_priority": args.realtime_priority,
+               "cpu_wake_latency_us": None if args.cpu_wake_latency == "off" else int(args.cpu_wake_latency)}
         job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run=run, cooldown_s=0.0)
         job.run()
         report = load_run_report(job.run_dir).report

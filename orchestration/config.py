@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from actors.hot_path import MAX_REALTIME_PRIORITY
+from actors.hot_path import MAX_CPU_WAKE_LATENCY_US, MAX_REALTIME_PRIORITY
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT")
 DEFAULT_METRICS_PORT = 9108
@@ -147,6 +147,8 @@ class RunConfig:
     channels: str = "auto"
     # SCHED_FIFO priority of the hot-path actors' event-loop threads (actors.hot_path); 0 = the normal policy.
     realtime_priority: int = 10
+    # While hot-path actors live, idle CPUs wake within this many microseconds (actors.hot_path); None = not limited.
+    cpu_wake_latency_us: int | None = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +408,8 @@ def _channels(value: Any) -> str:
 
 
 _RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances,
-        "channels": _channels, "realtime_priority": _integer(minimum=0, maximum=MAX_REALTIME_PRIORITY)}
+        "channels": _channels, "realtime_priority": _integer(minimum=0, maximum=MAX_REALTIME_PRIORITY),
+        "cpu_wake_latency_us": _optional(_integer(minimum=0, maximum=MAX_CPU_WAKE_LATENCY_US))}
 _VENUE = {
     "exchange": _text,
     "url": _optional(_local_url),

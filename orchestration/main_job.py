@@ -98,7 +98,8 @@ class MainJob:
                           paper_balances=config.run.paper_balances if paper else (),
                           pin_stateful_to_head=_cluster_has_head_resource(),
                           channels=self._channel_settings(config),
-                          realtime_priority=config.run.realtime_priority)
+                          realtime_priority=config.run.realtime_priority,
+                          cpu_wake_latency_us=config.run.cpu_wake_latency_us)
 
     def _channel_settings(self, config: Config) -> Any:
         """Direct hot-path channels for this run (a fresh token per run), unless the config turns them off."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import struct
 import subprocess
 import sys
 import threading
@@ -12,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from actors.hot_path import CAP_SYS_NICE, MAX_REALTIME_PRIORITY, may_use_realtime_priority, run_in_realtime
+from actors.hot_path import (
+    CAP_SYS_NICE,
+    CPU_LATENCY_DEVICE,
+    MAX_CPU_WAKE_LATENCY_US,
+    MAX_REALTIME_PRIORITY,
+    limit_cpu_wake_latency,
+    may_use_realtime_priority,
+    run_in_realtime,
+)
 
 PR_CAPBSET_DROP = 24
 
@@ -71,3 +80,46 @@ def test_a_process_without_the_right_keeps_the_normal_policy_and_says_why():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "normal", "(not", "permitted)", str(os.SCHED_OTHER)]
     assert "real-time priority 10 not permitted" in out.stderr
+
+
+def _cpu_latency_target() -> int:
+    with open(CPU_LATENCY_DEVICE, "rb") as device:
+        return struct.unpack("i", device.read(4))[0]
+
+
+def test_a_cpu_wake_latency_request_holds_while_its_process_lives():
+    code = (
+        "import sys\n"
+        "from actors.hot_path import limit_cpu_wake_latency\n"
+        "print(limit_cpu_wake_latency(0), flush=True)\n"
+        "sys.stdin.readline()\n"  # alive until the test has looked
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        answer = child.stdout.readline().strip()
+        if os.access(CPU_LATENCY_DEVICE, os.W_OK):
+            assert answer == "cpu wake <= 0 us"
+            assert _cpu_latency_target() == 0  # the kernel's target, for every CPU, while the child lives
+        else:
+            assert answer.startswith("cpu wake not limited (")
+    finally:
+        child.communicate("done\n", timeout=10)
+    if os.access(CPU_LATENCY_DEVICE, os.R_OK):
+        assert _cpu_latency_target() > 0  # released with the process (unless someone else asks for 0)
+
+
+def test_a_cpu_wake_latency_request_writes_the_bound_and_keeps_the_file_open(tmp_path):
+    device = tmp_path / "cpu_dma_latency"
+    device.write_bytes(b"")
+    assert limit_cpu_wake_latency(25, device=str(device)) == "cpu wake <= 25 us"
+    assert device.read_bytes() == struct.pack("i", 25)
+    assert limit_cpu_wake_latency(None) == "cpu wake not limited"
+    assert limit_cpu_wake_latency(5, device=str(tmp_path / "absent")) == \
+        "cpu wake not limited (no such file or directory)"
+
+
+@pytest.mark.parametrize("bound", [-1, MAX_CPU_WAKE_LATENCY_US + 1])
+def test_cpu_wake_latencies_outside_the_range_are_refused_by_name(bound):
+    with pytest.raises(ValueError, match=f"cpu wake latency must be within 0..{MAX_CPU_WAKE_LATENCY_US} us, got"):
+        limit_cpu_wake_latency(bound)

@@ -2,12 +2,13 @@
 journal agree exactly with what the venues recorded."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 
-from actors.hot_path import may_use_realtime_priority
+from actors.hot_path import CPU_LATENCY_DEVICE, may_use_realtime_priority
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (
@@ -39,8 +40,11 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     report = run.report
 
     hot_path = report["hot_path"]
-    # the default config asks for real-time priority 10: granted where the process may (root here), else said why
-    expected_policy = "realtime 10" if may_use_realtime_priority(10) else "normal (not permitted)"
+    # the default config asks for real-time priority 10 and polling idle CPUs: granted where the process may (root
+    # here), else said why
+    expected_policy = ", ".join((
+        "realtime 10" if may_use_realtime_priority(10) else "normal (not permitted)",
+        "cpu wake <= 0 us" if os.access(CPU_LATENCY_DEVICE, os.W_OK) else "cpu wake not limited (not permitted)"))
     assert set(hot_path.pop("scheduling").values()) == {expected_policy}, report["hot_path"]
     if channels == "off":
         assert hot_path == {"transport": "ray", "direct_calls": 0, "calls_through_ray": 0}

@@ -142,6 +142,8 @@ def test_missing_sections_take_defaults():
         ("run.realtime_priority", 50, "run.realtime_priority: must be between 0 and 49, got 50"),
         ("run.realtime_priority", -1, "run.realtime_priority: must be between 0 and 49"),
         ("run.realtime_priority", "high", "run.realtime_priority: expected an integer, got str"),
+        ("run.cpu_wake_latency_us", -1, "run.cpu_wake_latency_us: must be between 0 and 1000000"),
+        ("run.cpu_wake_latency_us", "low", "run.cpu_wake_latency_us: expected an integer, got str"),
         ("venues.alpha.exchange", "notanexchange", "venues.alpha.exchange: 'notanexchange' is not a ccxt exchange id"),
         ("venues.alpha.url", "127.0.0.1", "venues.alpha.url: must look like http://HOST:PORT"),
         ("venues.alpha.testnet", "yes", "venues.alpha.testnet: expected true or false"),
@@ -173,6 +175,12 @@ def test_channels_default_to_auto():
 def test_hot_path_threads_ask_for_realtime_priority_10_unless_told_otherwise():
     assert parse_config(GOOD).run.realtime_priority == 10
     assert parse_config(with_change(GOOD, "run.realtime_priority", 0)).run.realtime_priority == 0
+
+
+def test_idle_cpus_are_asked_to_poll_unless_told_otherwise():
+    assert parse_config(GOOD).run.cpu_wake_latency_us == 0
+    assert parse_config(with_change(GOOD, "run.cpu_wake_latency_us", 50)).run.cpu_wake_latency_us == 50
+    assert parse_config(with_change(GOOD, "run.cpu_wake_latency_us", None)).run.cpu_wake_latency_us is None
 
 
 def test_venue_without_exchange_is_named():
