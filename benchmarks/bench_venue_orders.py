@@ -6,7 +6,14 @@ clients are the bottleneck. Each worker owns one ccxt async client (rate limiter
 local URL) and sends IOC limit orders that cross the spread, alternating buy and sell, so every order matches,
 fills, moves balances and emits a depth update: the venue's full order path.
 
-    python -m benchmarks.bench_venue_orders [--concurrency 1,16] [--seconds 5] [--warmup 1]
+    python -m benchmarks.bench_venue_orders [--concurrency 1,16] [--seconds 5] [--warmup 1] [--rate 800]
+
+Closed loop by default: each worker sends its next order when the previous one is answered, so the figures are the
+most the clients and the venue can do together, and the latency is that of a saturated system (Little's law: 16
+orders in flight at N orders/s wait 16/N s on average, whatever the venue does). ``--rate N`` offers N orders/s in
+total instead (open loop, the workers' clients as a pool of at most ``concurrency`` orders in flight): the latency
+of each order is counted from the moment it was due, so an order that waited for a free client, or for a venue that
+fell behind, shows that wait (no coordinated omission).
 
 Not a test: it prints a table (and ``--json`` figures) to record in BENCHMARKS.md.
 """
@@ -17,6 +24,7 @@ import asyncio
 import gc
 import hashlib
 import hmac
+import itertools
 import json
 import multiprocessing
 import os
@@ -117,8 +125,10 @@ class RawOrderClient:
 
 
 async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: float, stop_at: float,
-                       worker_offset: int, client_kind: str = "ccxt", response: str = "FULL") -> dict[str, Any]:
-    """One client process: ``concurrency`` workers, each with its own client, until wall time ``stop_at``."""
+                       worker_offset: int, client_kind: str = "ccxt", response: str = "FULL",
+                       rate: float = 0.0) -> dict[str, Any]:
+    """One client process: ``concurrency`` workers, each with its own client, until wall time ``stop_at``; closed
+    loop, or ``rate`` orders/s offered (open loop) when it is above zero."""
     if client_kind == "raw":
         clients: list[Any] = [RawOrderClient(venue) for _ in range(concurrency)]
     else:
@@ -134,6 +144,11 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
         buy_price = float(Decimal(str(ticker["ask"])) * (1 + PRICE_MARGIN))
         sell_price = float(Decimal(str(ticker["bid"])) * (1 - PRICE_MARGIN))
 
+        async def send(client: Any, side_buy: bool) -> None:
+            await client.create_order(SYMBOL, "limit", "buy" if side_buy else "sell", ORDER_QTY,
+                                      buy_price if side_buy else sell_price,
+                                      {"timeInForce": "IOC", "newOrderRespType": response})
+
         async def worker(index: int, client: Any) -> None:
             side_buy = index % 2 == 0
             while True:
@@ -145,9 +160,7 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
                     cpu_at_start.append(time.process_time())
                 began = time.perf_counter()
                 try:
-                    await client.create_order(SYMBOL, "limit", "buy" if side_buy else "sell", ORDER_QTY,
-                                              buy_price if side_buy else sell_price,
-                                              {"timeInForce": "IOC", "newOrderRespType": response})
+                    await send(client, side_buy)
                 except Exception as exc:  # counted, not fatal: the figures say how many failed
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 else:
@@ -155,7 +168,45 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
                         latencies.append(time.perf_counter() - began)
                 side_buy = not side_buy
 
-        await asyncio.gather(*(worker(worker_offset + i, c) for i, c in enumerate(clients)))
+        async def offered(scheduled: float, measured: bool, client: Any, side_buy: bool,
+                          free: asyncio.Queue) -> None:
+            try:
+                await send(client, side_buy)
+            except Exception as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            else:
+                if measured:
+                    latencies.append(time.perf_counter() - scheduled)  # from when it was due
+            finally:
+                free.put_nowait(client)
+
+        async def open_loop() -> None:
+            free: asyncio.Queue = asyncio.Queue(maxsize=len(clients))  # the pool: at most one order per client
+            for client in clients:
+                free.put_nowait(client)
+            wall_to_perf = time.perf_counter() - time.time()
+            start = time.perf_counter()
+            sends: set[asyncio.Task] = set()
+            side_buy = worker_offset % 2 == 0
+            for k in itertools.count():
+                scheduled = start + k / rate
+                if scheduled >= stop_at + wall_to_perf:
+                    break
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                client = await free.get()  # late when every client is busy: that wait is in the latency
+                measured = scheduled >= measure_from + wall_to_perf
+                if measured and not cpu_at_start:
+                    cpu_at_start.append(time.process_time())
+                task = asyncio.get_running_loop().create_task(offered(scheduled, measured, client, side_buy, free))
+                sends.add(task)
+                task.add_done_callback(sends.discard)
+                side_buy = not side_buy
+            await asyncio.gather(*sends)
+
+        if rate > 0:
+            await open_loop()
+        else:
+            await asyncio.gather(*(worker(worker_offset + i, c) for i, c in enumerate(clients)))
     finally:
         await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
     client_cpu = time.process_time() - cpu_at_start[0] if cpu_at_start else 0.0
@@ -163,19 +214,21 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
 
 
 def _client_process(venue: VenueEndpoint, concurrency: int, measure_from: float, stop_at: float,
-                    worker_offset: int, client_kind: str, response: str) -> dict[str, Any]:
+                    worker_offset: int, client_kind: str, response: str, rate: float) -> dict[str, Any]:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    return asyncio.run(_client_side(venue, concurrency, measure_from, stop_at, worker_offset, client_kind, response))
+    return asyncio.run(_client_side(venue, concurrency, measure_from, stop_at, worker_offset, client_kind, response,
+                                    rate))
 
 
 def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, seconds: float,
-              warmup: float, client_kind: str = "ccxt", response: str = "FULL") -> dict[str, Any]:
-    """Measure one concurrency level, its workers spread over ``processes`` client processes."""
+              warmup: float, client_kind: str = "ccxt", response: str = "FULL", rate: float = 0.0) -> dict[str, Any]:
+    """Measure one concurrency level, its workers (and the offered ``rate``, if any) spread over ``processes``
+    client processes."""
     processes = max(1, min(processes, concurrency))
     shares = [concurrency // processes + (1 if i < concurrency % processes else 0) for i in range(processes)]
     start_up_s = 2.0 + 0.5 * concurrency  # client processes import ccxt and load markets before measuring
@@ -184,7 +237,8 @@ def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, 
     context = multiprocessing.get_context("spawn")
     with context.Pool(processes) as pool:
         pending = [pool.apply_async(_client_process,
-                                    (venue, share, measure_from, stop_at, sum(shares[:i]), client_kind, response))
+                                    (venue, share, measure_from, stop_at, sum(shares[:i]), client_kind, response,
+                                     rate * share / concurrency))
                    for i, share in enumerate(shares)]
         time.sleep(max(0.0, measure_from - time.time()))
         venue_cpu_start = process_cpu_seconds(pid)
@@ -201,6 +255,7 @@ def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, 
         "client": client_kind,
         "response": response,
         "concurrency": concurrency,
+        "offered_per_s": rate or "closed loop",
         "client_processes": processes,
         "orders": len(latencies),
         "seconds": seconds,
@@ -217,12 +272,13 @@ def run_level(venue: VenueEndpoint, pid: int, concurrency: int, processes: int, 
 
 
 def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
-    process = VenueProcess(("alpha",), base_port=0, seed=args.seed, log_level="WARNING")
+    process = VenueProcess(("alpha",), base_port=0, seed=args.seed, log_level="WARNING",
+                           realtime_priority=args.venue_priority)
     venue = process.start(timeout_s=60)[0]
     assert process.pid is not None
     try:
-        return [run_level(venue, process.pid, c, args.processes, args.seconds, args.warmup, args.client, args.response)
-                for c in args.concurrency]
+        return [run_level(venue, process.pid, c, args.processes, args.seconds, args.warmup, args.client, args.response,
+                          args.rate) for c in args.concurrency]
     finally:
         process.stop()
 
@@ -238,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="ccxt async clients (the benchmark), or a minimal aiohttp client to see the venue alone")
     parser.add_argument("--response", choices=("FULL", "RESULT", "ACK"), default="FULL",
                         help="newOrderRespType: FULL (with the fills, what rayarb asks for), RESULT or ACK")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="orders/s offered in total (open loop, latency from when each order was due); "
+                             "0: closed loop, as fast as the workers go")
+    parser.add_argument("--venue-priority", type=int, default=0,
+                        help="SCHED_FIFO priority of the venue's process, as if it had a machine of its own (0: the "
+                             "normal policy, sharing the cores with the clients)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
@@ -245,12 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"machine: {info['nproc']} cores, {info['cpu']}; python {info['python']}, ccxt {info['ccxt']}, "
           f"aiohttp {info['aiohttp']}, client loop {info['loop']}")
-    print(f"client: {args.client}, newOrderRespType {args.response}")
-    print("| concurrency | client procs | orders | orders/s | p50 ms | p99 ms | p99.9 ms | venue CPU % "
+    print(f"client: {args.client}, newOrderRespType {args.response}, venue priority {args.venue_priority or 'normal'}")
+    print("| concurrency | offered/s | client procs | orders | orders/s | p50 ms | p99 ms | p99.9 ms | venue CPU % "
           "| venue CPU ms/order | client CPU % | errors |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
-        print(f"| {r['concurrency']} | {r['client_processes']} | {r['orders']} | {r['orders_per_s']} | {r['p50_ms']} "
+        print(f"| {r['concurrency']} | {r['offered_per_s']} | {r['client_processes']} | {r['orders']} "
+              f"| {r['orders_per_s']} | {r['p50_ms']} "
               f"| {r['p99_ms']} | {r['p999_ms']} | {r['venue_cpu_pct']} | {r['venue_cpu_ms_per_order']} "
               f"| {r['client_cpu_pct']} | {r['errors'] or '-'} |")
     if args.json:
