@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -258,6 +259,7 @@ class Opportunity:
     fees: Fees
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of venue pairs, asked on every detection
 def common_step(*steps: Decimal) -> Decimal:
     """Smallest amount that is a whole number of every step (lcm of decimal steps)."""
     from math import lcm

@@ -216,20 +216,23 @@ class Journal:
                      ts_init: float | None = None) -> None:
         """Insert a new order row in its current status (normally INITIALIZED) and its first transition."""
         with self.transaction():
-            try:
-                self._db.execute(
-                    "INSERT INTO orders (client_order_id, exchange, symbol, side, order_type, time_in_force, amount, "
-                    "price, status, exchange_order_id, opportunity_id, filled, not_found_count, reason, created_ts, "
-                    "updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (order.client_order_id, order.exchange, order.symbol, order.side.value, order.order_type.value,
-                     order.time_in_force.value, str(order.amount), None if order.price is None else str(order.price),
-                     order.status.value, order.exchange_order_id, order.opportunity_id, str(order.filled),
-                     order.not_found_count, order.reason, order.created_ts, order.updated_ts))
-            except sqlite3.IntegrityError as error:
-                raise JournalError(f"client order id {order.client_order_id} is already journaled") from error
+            self._insert_order(order, order.status, order.updated_ts)
             self._append_transition(order.client_order_id, None, order.status, event,
                                     order.created_ts if ts_event is None else ts_event,
                                     order.created_ts if ts_init is None else ts_init, order.reason)
+
+    def _insert_order(self, order: JournaledOrder, status: OrderStatus, updated_ts: float) -> None:
+        try:
+            self._db.execute(
+                "INSERT INTO orders (client_order_id, exchange, symbol, side, order_type, time_in_force, amount, "
+                "price, status, exchange_order_id, opportunity_id, filled, not_found_count, reason, created_ts, "
+                "updated_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (order.client_order_id, order.exchange, order.symbol, order.side.value, order.order_type.value,
+                 order.time_in_force.value, str(order.amount), None if order.price is None else str(order.price),
+                 status.value, order.exchange_order_id, order.opportunity_id, str(order.filled),
+                 order.not_found_count, order.reason, order.created_ts, updated_ts))
+        except sqlite3.IntegrityError as error:
+            raise JournalError(f"client order id {order.client_order_id} is already journaled") from error
 
     def record_transition(self, client_order_id: str, from_status: OrderStatus, to_status: OrderStatus, *,
                           event: str, ts_event: float, ts_init: float, exchange_order_id: str | None = None,
@@ -254,11 +257,20 @@ class Journal:
             self._append_transition(client_order_id, from_status, to_status, event, ts_event, ts_init, reason)
 
     def record_submitted_order(self, order: JournaledOrder, *, ts_event: float, ts_init: float) -> None:
-        """The hot path in one commit: the order INITIALIZED, then INITIALIZED -> SUBMITTED. Call before sending."""
+        """The hot path in one commit: a new INITIALIZED order, journaled as SUBMITTED with both transitions (the row
+        and the transitions as ``record_order`` then ``record_transition`` would leave them, in three statements).
+        Call before sending. ``JournalError`` when its client order id is journaled already: nothing is written."""
+        if order.status is not OrderStatus.INITIALIZED:
+            raise JournalError(f"order {order.client_order_id}: only an INITIALIZED order is submitted, "
+                               f"not a {order.status.value} one")
         with self.transaction():
-            self.record_order(order, ts_event=order.created_ts, ts_init=order.created_ts)
-            self.record_transition(order.client_order_id, order.status, OrderStatus.SUBMITTED,
-                                   event="OrderSubmitted", ts_event=ts_event, ts_init=ts_init)
+            self._insert_order(order, OrderStatus.SUBMITTED, ts_init)
+            self._db.execute(
+                "INSERT INTO transitions (client_order_id, from_status, to_status, event, ts_event, ts_init, reason) "
+                "VALUES (?,NULL,?,'OrderInitialized',?,?,?), (?,?,?,'OrderSubmitted',?,?,NULL)",
+                (order.client_order_id, OrderStatus.INITIALIZED.value, order.created_ts, order.created_ts, order.reason,
+                 order.client_order_id, OrderStatus.INITIALIZED.value, OrderStatus.SUBMITTED.value, ts_event,
+                 ts_init))
 
     def record_not_found(self, client_order_id: str, count: int, ts: float) -> None:
         """Remember how many lookups in a row did not find the order (the lost-order quarantine survives restarts)."""

@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from execution.api.precision import is_on_step, is_on_tick, passive_price, round_price, truncate_amount
 from execution.error_handler import DuplicateClientOrderId, FatalError, RayarbError, start_now
-from execution.journal import Journal, JournaledOrder
+from execution.journal import Journal, JournalError, JournaledOrder
 from execution.log import error_fields, order_fields
 from execution.messages import (
     CancelOrder,
@@ -669,8 +669,11 @@ class OrderManager:
         return reserved
 
     def validate_order(self, symbol: Any, side: Any, amount: Any, price: Any, order_type: Any = OrderType.LIMIT,
-                       time_in_force: Any = TimeInForce.GTC, client_order_id: Any = None) -> ValidOrder:
-        """Check an order request; raise the specific ``OrderValidationError`` for the first problem found."""
+                       time_in_force: Any = TimeInForce.GTC, client_order_id: Any = None, *,
+                       look_in_journal: bool = True) -> ValidOrder:
+        """Check an order request; raise the specific ``OrderValidationError`` for the first problem found.
+        ``look_in_journal=False`` leaves a client order id used by an order no longer in memory to the journal's
+        write (``start_order``: its primary key refuses it, nothing written) instead of a lookup here."""
         side = _to_enum(side, Side, "side", InvalidSideError)
         order_type = _to_enum(order_type, OrderType, "order_type", InvalidOrderTypeError)
         time_in_force = _to_enum(time_in_force, TimeInForce, "time_in_force", InvalidTimeInForceError)
@@ -708,7 +711,8 @@ class OrderManager:
             if not is_valid_client_order_id(client_order_id):
                 raise InvalidClientOrderIdError("client_order_id", client_order_id,
                                                 "must be 1-36 chars of [.A-Z:/a-z0-9_-]")
-            if self._held(client_order_id) is not None or self._journal.get(client_order_id) is not None:
+            if self._held(client_order_id) is not None or (
+                    look_in_journal and self._journal.get(client_order_id) is not None):
                 raise DuplicateClientOrderIdError("client_order_id", client_order_id, "already used")
         return ValidOrder(symbol=symbol, side=side, order_type=order_type, time_in_force=time_in_force,
                           amount=amount, price=price, rules=rules)
@@ -736,7 +740,19 @@ class OrderManager:
         the order as the venue's answer left it. A validation error is raised at once."""
         now = self._clock()
         try:
-            valid = self.validate_order(symbol, side, amount, price, order_type, time_in_force, client_order_id)
+            valid = self.validate_order(symbol, side, amount, price, order_type, time_in_force, client_order_id,
+                                        look_in_journal=False)
+            cid = client_order_id or self._ids.next()
+            initialized = OrderInitialized(client_order_id=cid, exchange=self.exchange, symbol=valid.symbol,
+                                           opportunity_id=opportunity_id, ts_event=now, ts_init=now, side=valid.side,
+                                           order_type=valid.order_type, amount=valid.amount, price=valid.price,
+                                           time_in_force=valid.time_in_force)
+            order = Order(initialized)
+            # Write-ahead: INITIALIZED and SUBMITTED are durable before a byte goes to the venue.
+            try:
+                self._journal.record_submitted_order(order.journal_row(), ts_event=now, ts_init=now)
+            except JournalError:  # the id is journaled already (an order no longer in memory): nothing written
+                raise DuplicateClientOrderIdError("client_order_id", cid, "already used") from None
         except OrderValidationError as error:
             denied_id = client_order_id if is_valid_client_order_id(client_order_id) else self._ids.next()
             denied = OrderDenied(client_order_id=denied_id, exchange=self.exchange,
@@ -746,16 +762,8 @@ class OrderManager:
             logger.warning("order denied: %s", error, extra=order_fields(denied, field=error.field))
             self._emit(denied)
             raise
-        cid = client_order_id or self._ids.next()
-        initialized = OrderInitialized(client_order_id=cid, exchange=self.exchange, symbol=valid.symbol,
-                                       opportunity_id=opportunity_id, ts_event=now, ts_init=now, side=valid.side,
-                                       order_type=valid.order_type, amount=valid.amount, price=valid.price,
-                                       time_in_force=valid.time_in_force)
-        order = Order(initialized)
         submitted = OrderSubmitted(client_order_id=cid, exchange=self.exchange, symbol=valid.symbol,
                                    opportunity_id=opportunity_id, ts_event=now, ts_init=now)
-        # Write-ahead: INITIALIZED and SUBMITTED are durable before a byte goes to the venue.
-        self._journal.record_submitted_order(order.journal_row(), ts_event=now, ts_init=now)
         order.apply(submitted)
         self._track(order)
         self._emit(initialized)

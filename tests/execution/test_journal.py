@@ -108,6 +108,21 @@ def test_non_terminal_orders_lists_what_reconciliation_must_resolve(journal):
     assert [o.client_order_id for o in journal.orders(status=S.FILLED)] == [f"c{statuses.index(S.FILLED)}"]
 
 
+def test_submitting_writes_what_recording_then_moving_to_submitted_writes(tmp_path):
+    with Journal(tmp_path / "a.sqlite") as fast, Journal(tmp_path / "b.sqlite") as step_by_step:
+        fast.record_submitted_order(row(), ts_event=2.0, ts_init=2.5)
+        step_by_step.record_order(row())
+        step_by_step.record_transition("c1", S.INITIALIZED, S.SUBMITTED, event="OrderSubmitted", ts_event=2.0,
+                                       ts_init=2.5)
+        assert fast.orders() == step_by_step.orders() and fast.get("c1").status is S.SUBMITTED
+        assert fast.transitions() == step_by_step.transitions()
+        with pytest.raises(JournalError, match="already journaled"):  # the key refuses a second one, whole
+            fast.record_submitted_order(row(), ts_event=3.0, ts_init=3.0)
+        with pytest.raises(JournalError, match="only an INITIALIZED order"):
+            fast.record_submitted_order(row("c2", status=S.ACCEPTED), ts_event=3.0, ts_init=3.0)
+        assert len(fast.transitions()) == 2 and [o.client_order_id for o in fast.orders()] == ["c1"]
+
+
 def test_a_failed_transaction_rolls_back_every_write_in_it(journal):
     with pytest.raises(RuntimeError):
         with journal.transaction():

@@ -310,6 +310,10 @@ async def test_memory_holds_open_orders_and_only_the_latest_finished_ones(journa
     assert manager.apply_fill(journal.fills(client_order_id=oldest.client_order_id)[0]) is None  # still once only
     with pytest.raises(DuplicateClientOrderIdError):  # a forgotten id is still refused
         manager.validate_order(SYMBOL, "buy", "0.01", "50000", client_order_id=filled[1].client_order_id)
+    sent, written = len(fake.sent_orders), journal.transitions()
+    with pytest.raises(DuplicateClientOrderIdError):  # by the journal's key on the send path: nothing written or sent
+        manager.start_order(SYMBOL, "buy", "0.01", "50000", client_order_id=filled[1].client_order_id)
+    assert len(fake.sent_orders) == sent and journal.transitions() == written
 
 
 async def test_partial_fills_then_fill_complete_the_order_and_journal_each(fake, journal):
