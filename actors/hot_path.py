@@ -15,8 +15,8 @@ keeps the normal policy and says why.
 Each hop also wakes a CPU. An idle CPU may sleep in a state it takes long to leave (on a VM: the virtual CPU halts,
 and the host must schedule it again), and the woken code then runs on cold caches. A process may ask the kernel to keep
 every CPU in idle states it leaves within a bound (PM QoS, ``/dev/cpu_dma_latency``, what tuned's latency-performance
-profile does), for as long as the process lives; 0 keeps idle CPUs polling. On the 2-core VM this cut tick-to-order
-p50 by ~0.4 ms and p90 by ~0.9 ms (BENCHMARKS.md). It costs power: idle CPUs stay busy polling while a run lasts.
+profile does), for as long as the process lives; 0 keeps idle CPUs polling. On the 2-core VM this took tick-to-order
+from p50 3.7 / p99 7.9 ms to 3.1 / 5.4 ms (BENCHMARKS.md). It costs power: idle CPUs poll while a run lasts.
 
 A full collection of a process that has imported Ray, ccxt and pandas walks a quarter of a million objects (tens of
 milliseconds with the loop stopped); frozen once started, those objects are never walked again.

@@ -812,7 +812,8 @@ class OrderManager:
         cid = order.client_order_id
         if order.exchange_order_id is not None:
             self._by_exchange_id[order.exchange_order_id] = cid
-        if not order.is_terminal:
+        if not order.is_terminal:  # new, or back from a terminal status by a late fill
+            self._finished.pop(cid, None)
             self._open[cid] = order
             return order
         self._open.pop(cid, None)

@@ -351,12 +351,18 @@ async def test_refused_cancel_restores_accepted_or_partially_filled(fake, journa
     assert order.status is S.PARTIALLY_FILLED
 
 
-async def test_fill_after_cancel_is_applied(fake, journal):
+async def test_fill_after_cancel_is_applied(fake, journal, monkeypatch):
+    monkeypatch.setattr("execution.order_manager.FINISHED_ORDERS_KEPT", 1)
     manager = make_manager(fake, journal)
     order = await manager.create_order(SYMBOL, "buy", "0.02", "50000", "limit")
     await manager.cancel_order(order.client_order_id)
+    assert manager.open_orders() == []
     manager.apply_fill(fill_for(order, "0.01", "late"))
     assert order.status is S.PARTIALLY_FILLED and order.filled == D("0.01")
+    assert manager.open_orders() == [order]  # open again
+    fake.fill_on_submit = True
+    await manager.create_order(SYMBOL, "buy", "0.01", "50000", "limit")  # a finished order: the memory holds one
+    assert manager.check_order_status(order.exchange_order_id) is order  # the open one is not let go with it
 
 
 async def test_cancel_with_lost_answer_stays_pending_cancel(fake, journal):
