@@ -144,10 +144,18 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
         buy_price = float(Decimal(str(ticker["ask"])) * (1 + PRICE_MARGIN))
         sell_price = float(Decimal(str(ticker["bid"])) * (1 - PRICE_MARGIN))
 
-        async def send(client: Any, side_buy: bool) -> None:
-            await client.create_order(SYMBOL, "limit", "buy" if side_buy else "sell", ORDER_QTY,
-                                      buy_price if side_buy else sell_price,
-                                      {"timeInForce": "IOC", "newOrderRespType": response})
+        async def send(client: Any, side_buy: bool, since: float, measured: bool) -> None:
+            """One order; its latency counted from ``since``, its failure counted (not fatal: the figures say how
+            many failed)."""
+            try:
+                await client.create_order(SYMBOL, "limit", "buy" if side_buy else "sell", ORDER_QTY,
+                                          buy_price if side_buy else sell_price,
+                                          {"timeInForce": "IOC", "newOrderRespType": response})
+            except Exception as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            else:
+                if measured:
+                    latencies.append(time.perf_counter() - since)
 
         async def worker(index: int, client: Any) -> None:
             side_buy = index % 2 == 0
@@ -158,25 +166,13 @@ async def _client_side(venue: VenueEndpoint, concurrency: int, measure_from: flo
                 measured = now >= measure_from
                 if measured and not cpu_at_start:
                     cpu_at_start.append(time.process_time())
-                began = time.perf_counter()
-                try:
-                    await send(client, side_buy)
-                except Exception as exc:  # counted, not fatal: the figures say how many failed
-                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                else:
-                    if measured:
-                        latencies.append(time.perf_counter() - began)
+                await send(client, side_buy, time.perf_counter(), measured)
                 side_buy = not side_buy
 
         async def offered(scheduled: float, measured: bool, client: Any, side_buy: bool,
                           free: asyncio.Queue) -> None:
             try:
-                await send(client, side_buy)
-            except Exception as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-            else:
-                if measured:
-                    latencies.append(time.perf_counter() - scheduled)  # from when it was due
+                await send(client, side_buy, scheduled, measured)  # from when it was due
             finally:
                 free.put_nowait(client)
 
