@@ -22,6 +22,7 @@ import hmac
 import inspect
 import itertools
 import logging
+import os
 import pickle
 import struct
 import time
@@ -89,11 +90,14 @@ class _Connection(asyncio.Protocol):
     def __init__(self, first_frame_limit: int) -> None:
         self._frames = _Frames(first_frame_limit)
         self.transport: asyncio.Transport | None = None
+        self._fd: int | None = None
         self.closed = False
         self._writable: asyncio.Future | None = None  # set while the peer reads slower than we write
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None else None
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -109,7 +113,19 @@ class _Connection(asyncio.Protocol):
         raise NotImplementedError
 
     def write(self, payload: bytes) -> None:
-        self.transport.write(_frame(payload))
+        """Sent before this returns when nothing is queued ahead of it. uvloop (the loop of Ray's async actors) keeps
+        what ``transport.write`` is given until the loop's current turn ends, i.e. until the caller and every callback
+        after it have run: the first leg of an opportunity would wait for the second leg's journal write."""
+        data = _frame(payload)
+        if self._fd is not None and not self.transport.is_closing() and self.transport.get_write_buffer_size() == 0:
+            try:
+                sent = os.write(self._fd, data)
+            except OSError:  # full (EAGAIN) or broken: the transport sends the rest, or finds the connection lost
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self.transport.write(data)
 
     def pause_writing(self) -> None:
         self._writable = asyncio.get_running_loop().create_future()

@@ -321,3 +321,68 @@ async def test_a_caller_that_stops_reading_its_answers_is_dropped(monkeypatch):
     assert not server._connections  # its answers no longer pile up in the server's memory
     writer.close()
     await server.close()
+
+
+class _PeerInItsOwnLoop:
+    """A ``ChannelServer`` on a uvloop in a thread of its own: it answers while the caller's loop is blocked."""
+
+    def __init__(self, handlers: dict) -> None:
+        import threading
+
+        import uvloop
+
+        self.loop = uvloop.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server = ChannelServer(handlers, token=TOKEN, host="127.0.0.1")
+        self.address = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(timeout=5)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+def _on_uvloop(coro_factory):
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro_factory())
+
+
+def test_a_call_leaves_before_the_callers_callback_ends_on_uvloop():
+    import time
+
+    arrived: list[float] = []
+    peer = _PeerInItsOwnLoop({"mark": lambda: arrived.append(time.perf_counter())})
+
+    async def caller():
+        client = await ChannelClient.connect(*peer.address, TOKEN)
+        request_id, future = client.send("mark", ())
+        written = time.perf_counter()
+        time.sleep(0.3)  # the rest of the caller's callback (e.g. the second leg): the loop does not turn meanwhile
+        assert arrived and arrived[0] - written < 0.2  # the peer had it while the caller was still busy
+        assert await client.answer(request_id, future, "mark", 2) is None
+        client.close()
+
+    try:
+        _on_uvloop(caller)
+    finally:
+        peer.stop()
+
+
+def test_a_frame_larger_than_the_socket_buffer_arrives_whole_and_in_order():
+    peer = _PeerInItsOwnLoop({"size": lambda blob: len(blob), "echo": lambda value: value})
+
+    async def caller():
+        client = await ChannelClient.connect(*peer.address, TOKEN)
+        big = client.send("size", (b"x" * (8 * 1024 * 1024),))  # more than the kernel takes at once: the rest queues
+        small = client.send("echo", ("after",))  # must not overtake the queued rest of the big frame
+        assert await client.answer(*small, "echo", 10) == "after"
+        assert await client.answer(*big, "size", 10) == 8 * 1024 * 1024
+        client.close()
+
+    try:
+        _on_uvloop(caller)
+    finally:
+        peer.stop()
