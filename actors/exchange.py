@@ -8,6 +8,7 @@ orders. In paper mode orders are filled locally against the live book and nothin
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import os
@@ -60,8 +61,27 @@ class VenueSpec:
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
     snapshot: OrderSnapshot
-    sent_at: float  # wall clock just before the request left
+    sent_at: float  # wall clock when ccxt handed the signed order request to its HTTP client
     acked_at: float
+    started_at: float  # wall clock when the exchange actor began placing it (ccxt then builds and signs the request)
+
+
+# Inside an order's task: the wall clock of each request ccxt hands to its HTTP client (the order's own comes last).
+_requests_sent_at: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("requests_sent_at", default=None)
+
+
+def note_request_times(client: Any) -> None:
+    """Make ``client`` (a ccxt async exchange) note when it hands each built and signed request to its HTTP client,
+    for the order being placed in the current task: "request sent" of tick-to-order and of the order round trip."""
+    fetch = client.fetch
+
+    async def fetch_noting_time(*args: Any, **kwargs: Any) -> Any:
+        times = _requests_sent_at.get()
+        if times is not None:
+            times.append(time.time())
+        return await fetch(*args, **kwargs)
+
+    client.fetch = fetch_noting_time
 
 
 class ExchangeConnection(ServesChannel):
@@ -111,6 +131,7 @@ class ExchangeConnection(ServesChannel):
         v = self.venue
         keys = {} if v.paper else {"api_key": v.api_key, "secret": v.secret}
         self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet, **keys)
+        note_request_times(self._rest)
         self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet)
         markets = await asyncio.wait_for(self._rest.load_markets(), 30)
         missing = [s for s in self.symbols if s not in markets]
@@ -305,10 +326,12 @@ class ExchangeConnection(ServesChannel):
                                       exchange=self.venue.name, client_order_id=command.client_order_id)
         snapshot = self._paper.fill_ioc(book.exact(), command.side, command.amount, command.price,
                                         command.client_order_id)
-        return SubmitOutcome(snapshot, sent_at, time.time())
+        return SubmitOutcome(snapshot, sent_at, time.time(), sent_at)
 
     async def _place(self, command: SubmitOrder) -> SubmitOutcome:
-        sent_at = time.time()
+        started_at = time.time()
+        requests_sent_at: list[float] = []
+        _requests_sent_at.set(requests_sent_at)  # this task's own context: other orders' requests are not seen
         params = {"clientOrderId": command.client_order_id, "timeInForce": command.time_in_force.value}
         try:
             raw = await self._rest.create_order(
@@ -321,13 +344,14 @@ class ExchangeConnection(ServesChannel):
             raise translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=command.client_order_id,
                                        creating_order=True) from None
         acked_at = time.time()
+        sent_at = requests_sent_at[-1] if requests_sent_at else started_at
         self.metrics.observe_order_ack(self.venue.name, command.order_type, acked_at - sent_at)
         snapshot = order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=command.client_order_id)
         if snapshot.status in (OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.CANCELED):
             self._apply_own_fills(snapshot)  # done, nothing left locked: its fills say exactly what changed
         else:
             self._refresh_balances_soon()  # resting or unclear: ask the venue
-        return SubmitOutcome(snapshot, sent_at, acked_at)
+        return SubmitOutcome(snapshot, sent_at, acked_at, started_at)
 
     async def lookup_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:
         """The order as the venue knows it, with its trades, by client order id; None when the venue never saw it."""

@@ -80,7 +80,7 @@ class _VenueAdapter:
 
     async def _record(self, command: SubmitOrder, answer: Awaitable[SubmitOutcome]) -> OrderSnapshot:
         outcome = await answer
-        self._owner.sent_at[command.client_order_id] = (outcome.sent_at, outcome.acked_at)
+        self._owner.sent_at[command.client_order_id] = (outcome.sent_at, outcome.acked_at, outcome.started_at)
         self._owner.round_trip_s.append(outcome.acked_at - outcome.sent_at)
         self._owner.last_snapshot[command.client_order_id] = outcome.snapshot
         return outcome.snapshot
@@ -156,13 +156,14 @@ class OrderManagerActor(ServesChannel):
         self.managers: dict[str, OrderManager] = {}
         self.rules: dict[tuple[str, str], MarketRules] = {}
         self.balances: dict[str, dict[str, Decimal]] = {}
-        self.sent_at: dict[str, tuple[float, float]] = {}
+        self.sent_at: dict[str, tuple[float, float, float]] = {}  # request sent, answered, placing began
         self.last_snapshot: dict[str, OrderSnapshot] = {}
         self.tick_to_order_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)
         self.round_trip_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)  # leg sent -> venue's answer
-        # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> sent
+        # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> the
+        # exchange actor begins placing (journal, hop 3), -> ccxt hands the signed request to its HTTP client
         self.stage_s: dict[str, deque[float]] = {stage: deque(maxlen=MAX_LATENCY_SAMPLES)
-                                                 for stage in ("detect", "handoff", "submit")}
+                                                 for stage in ("detect", "handoff", "submit", "request")}
         self.outcomes: Counter[str] = Counter()
         self.denied: Counter[str] = Counter()
         self.received = 0
@@ -302,14 +303,16 @@ class OrderManagerActor(ServesChannel):
                    Outcome.PARTIAL: "partial"}.get(result.outcome, "none")
         self.outcomes[result.outcome.value] += 1
         self.metrics.count_arbitrage_outcome(symbol, outcome)
-        first_sent = min((self.sent_at[leg.intent.client_order_id][0] for leg in result.legs
-                          if leg.intent.client_order_id in self.sent_at), default=None)
-        if first_sent is not None:
+        first = min((self.sent_at[leg.intent.client_order_id] for leg in result.legs
+                     if leg.intent.client_order_id in self.sent_at), default=None)
+        if first is not None:
+            first_sent, _, first_started = first
             latency = max(0.0, first_sent - message.book_received_at)
             self.tick_to_order_s.append(latency)
             self.stage_s["detect"].append(max(0.0, message.detected_at - message.book_received_at))
             self.stage_s["handoff"].append(max(0.0, received_at - message.detected_at))
-            self.stage_s["submit"].append(max(0.0, first_sent - received_at))
+            self.stage_s["submit"].append(max(0.0, first_started - received_at))
+            self.stage_s["request"].append(max(0.0, first_sent - first_started))
             self.metrics.observe_tick_to_order(message.buy_exchange, symbol, latency)
         self.realised_profit[result.quote] = self.realised_profit.get(result.quote, ZERO) + result.realised_profit
         self.exposure_base[symbol] = self.exposure_base.get(symbol, ZERO) + result.residual_after_unwind

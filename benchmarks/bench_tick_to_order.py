@@ -1,8 +1,9 @@
 """Tick-to-order latency of the whole actor system: `rayarb run` on a local Ray against three simulator venues.
 
-Tick-to-order is "book update received by the exchange actor -> first leg's request sent", measured per taken
-opportunity by the order manager, with its three stages: detect (exchange actor -> detector, detection), handoff
-(detector -> order manager) and submit (order manager -> exchange actor, journal write included).
+Tick-to-order is "book update received by the exchange actor -> first leg's request sent" (ccxt hands the built and
+signed request to its HTTP client), measured per taken opportunity by the order manager, with its four stages: detect
+(exchange actor -> detector, detection), handoff (detector -> order manager), submit (order manager -> exchange actor,
+journal write included) and request (ccxt builds and signs the order request).
 
     python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0] [--venue-priority 0]
                                              [--cpu-wake-latency off]

@@ -94,3 +94,24 @@ async def test_a_fetch_that_may_predate_our_fills_does_not_undo_them(connection)
     assert connection.balances_cache == after_fill  # the stale answer was dropped
     actual = await venue_free(venue.url)
     assert connection.balances_cache["BTC"][0] == actual["BTC"]
+
+
+async def test_an_orders_sent_time_is_when_its_signed_request_goes_out_not_when_placing_began(connection):
+    connection, venue = connection
+    building = 0.2
+    original_sign = connection._rest.sign
+
+    def sign_selling_slowly(path, api="public", method="GET", params={}, *args, **kwargs):
+        if params.get("side") == "SELL":  # ccxt building and signing this request, made slow enough to see
+            time.sleep(building)
+        return original_sign(path, api, method, params, *args, **kwargs)
+
+    connection._rest.sign = sign_selling_slowly
+    book = await connection.latest_book(SYMBOL)
+    began = time.time()
+    bought, sold = await asyncio.gather(connection.submit_order(taker(Side.BUY, book, "rx-sent-1")),
+                                        connection.submit_order(taker(Side.SELL, book, "rx-sent-2")))
+    assert bought.snapshot.status is OrderStatus.FILLED and sold.snapshot.status is OrderStatus.FILLED
+    assert began + building <= sold.sent_at <= sold.acked_at  # building the request comes before "sent"
+    assert sold.acked_at - sold.sent_at < building  # and is not in the round trip
+    assert bought.sent_at < began + building  # each order has its own request's time, not a neighbour's

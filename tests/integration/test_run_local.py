@@ -84,3 +84,9 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     # latency was measured on every taken opportunity with two legs sent
     latency = report["latency"]["tick_to_order"]
     assert latency["count"] > 0 and latency["p50"] is not None
+    stages = report["tick_to_order_stages"]
+    assert list(stages) == ["detect", "handoff", "submit", "request"]
+    assert all(stage["count"] == latency["count"] for stage in stages.values())
+    # the stages split each opportunity's latency: book -> detected -> order manager -> placing -> request sent
+    assert sum(stage["mean"] for stage in stages.values()) == pytest.approx(latency["mean"], abs=1e-4)
+    assert stages["request"]["p50"] > 0  # ccxt's building and signing is in "sent", not after it
