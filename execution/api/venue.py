@@ -94,8 +94,7 @@ def make_exchange(
         config["secret"] = secret
     if url is None:
         config["enableRateLimit"] = True
-        exchange = getattr(module, exchange_id)(config)
-        exchange.urlencode = fast_urlencode(exchange.urlencode)
+        exchange = _new_exchange(module, exchange_id, config)
         if sandbox:
             exchange.set_sandbox_mode(True)
         return exchange
@@ -104,9 +103,14 @@ def make_exchange(
         raise VenueConfigError(f"a local venue speaks Binance's dialect; exchange id {exchange_id!r} cannot use url={url!r}")
     base = _local_base(url)
     config["enableRateLimit"] = False
+    exchange = _new_exchange(module, exchange_id, config)
+    point_at_local_venue(exchange, base)
+    return exchange
+
+
+def _new_exchange(module: Any, exchange_id: str, config: dict[str, Any]) -> Any:
     exchange = getattr(module, exchange_id)(config)
     exchange.urlencode = fast_urlencode(exchange.urlencode)
-    point_at_local_venue(exchange, base)
     return exchange
 
 
