@@ -185,6 +185,7 @@ class Order:
     __slots__ = (
         "order_id", "client_order_id", "symbol", "side", "is_buy", "type", "time_in_force", "price", "orig_qty",
         "executed_qty", "cum_quote", "orig_quote_qty", "status", "time", "update_time", "account", "fills", "locked",
+        "received_at",
     )
 
     def __init__(self, order_id: int, client_order_id: str, symbol: str, side: str, type_: str, time_in_force: str,
@@ -207,6 +208,7 @@ class Order:
         self.account = account
         self.fills: list[tuple[Trade, bool]] | None = None if account.is_market_maker else []
         self.locked = ZERO  # what this resting order still holds locked: quote for a buy, base for a sell
+        self.received_at: float | None = None  # epoch seconds the venue received the request (its server's clock)
 
     @property
     def remaining(self) -> Decimal:
@@ -580,8 +582,9 @@ class VenueEngine:
 
     # ------------------------------------------------------------------ orders
 
-    def new_order(self, account: Account, params: dict[str, str]) -> dict[str, Any]:
-        """POST /api/v3/order. Validates everything first; on any refusal nothing has changed."""
+    def new_order(self, account: Account, params: dict[str, str], received_at: float | None = None) -> dict[str, Any]:
+        """POST /api/v3/order. Validates everything first; on any refusal nothing has changed. ``received_at``: when
+        the request reached the venue (epoch seconds), shown by /_sim/orders."""
         for name in ("symbol", "side", "type"):
             if not params.get(name):
                 raise _mandatory(name)
@@ -664,6 +667,7 @@ class VenueEngine:
 
         order = self._place(account, book, side == BUY, order_type, tif, price or ZERO,
                             quantity or ZERO, quote_qty or ZERO, client_order_id, check_market_notional=True)
+        order.received_at = received_at
         if resp_type == "ACK":
             return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
                     "clientOrderId": order.client_order_id, "transactTime": order.update_time}
@@ -1142,6 +1146,8 @@ class VenueEngine:
         view["account"] = order.account.name
         view["marketMaker"] = order.account.is_market_maker
         view["origQuoteOrderQty"] = fmt(order.orig_quote_qty)
+        # microseconds: a latency measured to the venue (e.g. tick-to-order) needs more than Binance's milliseconds
+        view["receivedTimeUs"] = None if order.received_at is None else round(order.received_at * 1_000_000)
         view["fills"] = [
             {"tradeId": t.trade_id, "price": fmt(t.price), "qty": fmt(t.qty), "commission": fmt(t.commission_for(b)[0]),
              "commissionAsset": t.commission_for(b)[1], "isMaker": b == t.buyer_is_maker, "time": t.time}

@@ -394,6 +394,7 @@ class VenueServer:
             return error_response(500, -1000, MSG_UNKNOWN)
 
     async def _serve_api(self, request: web.BaseRequest) -> web.StreamResponse:
+        received_at = time.time()  # before any injected latency: when the request reached the venue
         method = request.method
         path = request.path
         down = self.injector.down_mode() if self.injector.faults.down else None
@@ -429,7 +430,7 @@ class VenueServer:
         if action is Action.REJECT_ORDER:
             raise ApiError(400, -2010, MSG_SIM_REJECT)
         try:
-            result = handler(account, params)
+            result = handler(account, params, received_at=received_at) if is_order_post else handler(account, params)
         finally:
             if path == "/api/v3/order" and method != "GET":
                 self.publish_depth()

@@ -129,6 +129,19 @@ async def test_dropped_connections_next_n_and_share(client: Any, venue: Any) -> 
     assert (await client.fetch_balance())["USDT"]["total"] > 0
 
 
+async def test_an_orders_receipt_time_is_when_it_reached_the_venue_before_any_added_latency(
+        client: Any, venue: Any, http: Any) -> None:
+    await venue.set_faults({"latency_ms": 300})
+    before = time.time()
+    await client.create_order(SYMBOL, "market", "buy", 0.001, None, {"clientOrderId": "timed-1"})
+    answered = time.time()
+    await venue.set_faults({"latency_ms": 0})
+    (order,) = await http.get(venue.url, "/_sim/orders?clientOrderId=timed-1")
+    received = order["receivedTimeUs"] / 1_000_000
+    assert before <= received < before + 0.3  # on arrival, at microsecond resolution
+    assert answered - received >= 0.3  # the injected latency came after it
+
+
 async def test_accept_then_drop_places_the_order_but_the_client_gets_a_network_error(
         client: Any, venue: Any, http: Any) -> None:
     await venue.set_faults({"accept_then_drop_next": 1})
