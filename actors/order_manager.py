@@ -159,6 +159,9 @@ class OrderManagerActor(ServesChannel):
         self.sent_at: dict[str, tuple[float, float, float]] = {}  # request sent, answered, placing began
         self.last_snapshot: dict[str, OrderSnapshot] = {}
         self.tick_to_order_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)
+        # per tick-to-order sample, its first leg (venue, client order id) and the book's arrival (epoch s): to
+        # measure on to the venue's own receipt of that order
+        self.first_legs: deque[tuple[str, str, float]] = deque(maxlen=MAX_LATENCY_SAMPLES)
         self.round_trip_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)  # leg sent -> venue's answer
         # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> the
         # exchange actor begins placing (journal, hop 3), -> ccxt hands the signed request to its HTTP client
@@ -307,6 +310,8 @@ class OrderManagerActor(ServesChannel):
                      if leg.intent.client_order_id in self.sent_at), default=None)
         if first is not None:
             first_sent, _, first_started = first
+            first_leg = next(leg.intent for leg in result.legs if self.sent_at.get(leg.intent.client_order_id) is first)
+            self.first_legs.append((first_leg.venue, first_leg.client_order_id, message.book_received_at))
             latency = max(0.0, first_sent - message.book_received_at)
             self.tick_to_order_s.append(latency)
             self.stage_s["detect"].append(max(0.0, message.detected_at - message.book_received_at))
@@ -521,7 +526,7 @@ class OrderManagerActor(ServesChannel):
     async def summary(self, recent_samples: int | None = None) -> dict[str, Any]:
         """Counters, and the tick-to-order samples: all of them, or only the newest ``recent_samples`` (the live
         status asks every second and needs no more)."""
-        def samples(values: deque[float]) -> list[float]:
+        def samples(values: deque) -> list:
             return list(values) if recent_samples is None else list(itertools.islice(reversed(values), recent_samples))
 
         orders, fills = self.journal.counts()
@@ -534,6 +539,7 @@ class OrderManagerActor(ServesChannel):
             "realised_profit": {k: str(v) for k, v in self.realised_profit.items()},
             "kill_switch": self.kill_reason,
             "tick_to_order_s": samples(self.tick_to_order_s),
+            "tick_to_order_first_legs": samples(self.first_legs),
             "tick_to_order_stages_s": {stage: samples(values) for stage, values in self.stage_s.items()},
             "order_round_trip_s": samples(self.round_trip_s),
             "orders": orders,

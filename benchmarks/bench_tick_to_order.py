@@ -3,7 +3,9 @@
 Tick-to-order is "book update received by the exchange actor -> first leg's request sent" (ccxt hands the built and
 signed request to its HTTP client), measured per taken opportunity by the order manager, with its four stages: detect
 (exchange actor -> detector, detection), handoff (detector -> order manager), submit (order manager -> exchange actor,
-journal write included) and request (ccxt builds and signs the order request).
+journal write included) and request (ccxt builds and signs the order request). Also printed: tick-to-venue, the same
+book arrival -> the venue's receipt of that first leg (`receivedTimeUs` in /_sim/orders), which adds ccxt's HTTP
+client writing the request, the wire and the venue's own wake-up and parsing.
 
     python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0] [--venue-priority 0]
                                              [--cpu-wake-latency off]
@@ -24,9 +26,9 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from orchestration.report import load_run_report  # noqa: E402
+from orchestration.report import load_run_report, summarize_latencies  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
-from tests.integration.runs import make_job  # noqa: E402
+from tests.integration.runs import account_orders, make_job  # noqa: E402
 
 
 def main() -> None:
@@ -49,6 +51,11 @@ def main() -> None:
         job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run=run, cooldown_s=0.0)
         job.run()
         report = load_run_report(job.run_dir).report
+        received_us = {(v.name, o["clientOrderId"]): o["receivedTimeUs"] for v in venues.venues
+                       for o in account_orders(v.url)}
+    to_venue = summarize_latencies(
+        received_us[(leg["exchange"], leg["client_order_id"])] / 1e6 - leg["book_received_at"]
+        for leg in report["tick_to_order_first_legs"] if (leg["exchange"], leg["client_order_id"]) in received_us)
     ms = lambda v: None if v is None else round(v * 1000, 3)  # noqa: E731
     latency = report["latency"]["tick_to_order"]
     result = {
@@ -59,6 +66,8 @@ def main() -> None:
         "outcomes": report["outcomes"],
         "tick_to_order_ms": {"count": latency["count"], "p50": ms(latency["p50"]), "p90": ms(latency["p90"]),
                              "p99": ms(latency["p99"]), "max": ms(latency["max"])},
+        "tick_to_venue_ms": {"count": to_venue["count"], "p50": ms(to_venue["p50"]), "p90": ms(to_venue["p90"]),
+                             "p99": ms(to_venue["p99"]), "max": ms(to_venue["max"])},
         "stages_ms": {stage: {"p50": ms(s["p50"]), "p99": ms(s["p99"])}
                       for stage, s in report["tick_to_order_stages"].items()},
         "order_round_trip_ms": {q: ms(report["order_round_trip"][q]) for q in ("p50", "p90", "p99")},

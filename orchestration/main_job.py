@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestration.config import Config, Mode, RunOptions
 from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
-from orchestration.report import LiveStatus, summarize_latencies, write_run_report
+from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, summarize_latencies, write_run_report
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,9 @@ class MainJob:
             "balance_check": balances,
             "kill_switch": summary["kill_switch"],
             "tick_to_order_s": summary["tick_to_order_s"],
+            "tick_to_order_first_legs": [
+                {"exchange": venue, "client_order_id": client_order_id, "book_received_at": book_received_at}
+                for venue, client_order_id, book_received_at in summary["tick_to_order_first_legs"][-MAX_RAW_SAMPLES:]],
             "tick_to_order_stages": {stage: summarize_latencies(samples)
                                      for stage, samples in summary["tick_to_order_stages_s"].items()},
             "order_round_trip": summarize_latencies(summary["order_round_trip_s"]),

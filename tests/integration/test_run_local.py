@@ -90,3 +90,10 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     # the stages split each opportunity's latency: book -> detected -> order manager -> placing -> request sent
     assert sum(stage["mean"] for stage in stages.values()) == pytest.approx(latency["mean"], abs=1e-4)
     assert stages["request"]["p50"] > 0  # ccxt's building and signing is in "sent", not after it
+    # each sample's first leg, found at its venue, received there after the book that led to it
+    first_legs = report["tick_to_order_first_legs"]
+    assert len(first_legs) == latency["count"]
+    received_us = {(name, o["clientOrderId"]): o["receivedTimeUs"] for name, orders in venue_orders.items()
+                   for o in orders}
+    for leg in first_legs:
+        assert received_us[(leg["exchange"], leg["client_order_id"])] / 1e6 > leg["book_received_at"]
