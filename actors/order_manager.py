@@ -306,11 +306,10 @@ class OrderManagerActor(ServesChannel):
                    Outcome.PARTIAL: "partial"}.get(result.outcome, "none")
         self.outcomes[result.outcome.value] += 1
         self.metrics.count_arbitrage_outcome(symbol, outcome)
-        first = min((self.sent_at[leg.intent.client_order_id] for leg in result.legs
-                     if leg.intent.client_order_id in self.sent_at), default=None)
-        if first is not None:
-            first_sent, _, first_started = first
-            first_leg = next(leg.intent for leg in result.legs if self.sent_at.get(leg.intent.client_order_id) is first)
+        first_leg = min((leg.intent for leg in result.legs if leg.intent.client_order_id in self.sent_at),
+                        key=lambda intent: self.sent_at[intent.client_order_id][0], default=None)
+        if first_leg is not None:
+            first_sent, _, first_started = self.sent_at[first_leg.client_order_id]
             self.first_legs.append((first_leg.venue, first_leg.client_order_id, message.book_received_at))
             latency = max(0.0, first_sent - message.book_received_at)
             self.tick_to_order_s.append(latency)
