@@ -29,7 +29,6 @@ from orchestration.main_job import MainJob
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (
-    ACCOUNT,
     BackgroundRun,
     account_balances,
     account_orders,
@@ -46,7 +45,6 @@ UP_TIMEOUT_S = 90.0  # actors started and wired, first fills (worker processes s
 RECOVERY_TIMEOUT_S = 60.0  # death noticed, actors alive elsewhere and rewired, an order placed after the loss filled
 SLOW_VENUE_MS = 300  # keeps orders in flight long enough to kill the node under them
 # Orders in flight at the kill reach the venues within the slow answer; an order first seen later was placed after it.
-IN_FLIGHT_SETTLED_S = SLOW_VENUE_MS / 1000 + 0.3
 LEG_ID_PREFIX = "rx"  # the order manager's client order ids (unwinds are "unw...")
 OPPORTUNITY_PREFIX = "op-"  # the detector's opportunity ids (a hedge after a restart has its own)
 
@@ -81,23 +79,12 @@ def call(name: str, method: str, timeout_s: float = 5.0):
         return None
 
 
-def own_order_ids(trade: dict) -> list[int]:
-    """The venue order ids of the traded account's side(s) of one trade."""
-    return [trade[side + "OrderId"] for side in ("buyer", "seller") if trade[side] == ACCOUNT]
-
-
-def venue_order_ids(venues) -> set[tuple[str, int]]:
-    return {(e.name, o["orderId"]) for e in venues for o in account_orders(e.url)}
-
-
-def arbitrage_leg_filled_since(venues, known_orders: set[tuple[str, int]]) -> bool:
-    """Some venue filled an arbitrage leg (not an unwind) it did not know at ``known_orders``' snapshot."""
-    for e in venues:
-        legs = {o["orderId"] for o in account_orders(e.url) if o["clientOrderId"].startswith(LEG_ID_PREFIX)}
-        if any(oid in legs and (e.name, oid) not in known_orders
-               for t in account_trades(e.url) for oid in own_order_ids(t)):
-            return True
-    return False
+def arbitrage_leg_filled_since(journal: Journal, since_wall: float) -> bool:
+    """An arbitrage leg (not an unwind, not a hedge) of an opportunity detected after ``since_wall`` was filled. A leg
+    that was in flight at that moment and resubmitted later (same client order id) does not count: its order was
+    created before."""
+    return any(o.created_ts > since_wall and o.filled > 0 and (o.opportunity_id or "").startswith(OPPORTUNITY_PREFIX)
+               and o.client_order_id.startswith(LEG_ID_PREFIX) for o in journal.orders())
 
 
 def set_venue_latency(venues, latency_ms: int) -> None:
@@ -148,20 +135,12 @@ def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_g
                     return False
             return bool(call(SUPERVISOR, "all_up"))
 
-        orders_before: set[tuple[str, int]] | None = None
-
-        def new_leg_filled() -> bool:
-            nonlocal orders_before
-            if orders_before is None:
-                if time.monotonic() - killed_at < IN_FLIGHT_SETTLED_S:
-                    return False
-                orders_before = venue_order_ids(venues)
-            return arbitrage_leg_filled_since(venues, orders_before)
+        live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
 
         milestones: dict[str, float] = {}  # what happened -> seconds after the kill
         checks = {"death noticed": lambda: victim not in node_cluster.alive_node_ids(),
                   "rewired": rewired,
-                  "new leg filled": new_leg_filled}
+                  "new leg filled": lambda: arbitrage_leg_filled_since(live_journal, killed_wall)}
         survivors = set(node_cluster.alive_node_ids()) - {victim}
         deadline = killed_at + RECOVERY_TIMEOUT_S
         while len(milestones) < len(checks) + len(moved):
@@ -204,14 +183,11 @@ def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_g
             assert row is not None, f"{venue.name} order {order['clientOrderId']} is not in the journal"
             assert row["exchange"] == venue.name and row["exchange_order_id"] == str(order["orderId"])
             assert row["filled"] == Decimal(order["executedQty"]), (row, order)
-    journal_file = Journal(job.deployment.journal_path)
     try:  # the run is over: the journal says which opportunity each order belongs to (the report does not)
-        assert any(o.created_ts > killed_wall and o.filled > 0
-                   and (o.opportunity_id or "").startswith(OPPORTUNITY_PREFIX)
-                   and o.client_order_id.startswith(LEG_ID_PREFIX) for o in journal_file.orders()), \
+        assert arbitrage_leg_filled_since(live_journal, killed_wall), \
             "no arbitrage leg sent after the node loss was filled: trading did not go on"
     finally:
-        journal_file.close()
+        live_journal.close()
     not_terminal = [row for row in report_run.orders if row["status"] not in TERMINAL]
     assert not_terminal == [], not_terminal
     reported_fills = {(f["exchange"], f["trade_id"]) for f in report_run.fills}
