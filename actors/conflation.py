@@ -67,7 +67,8 @@ class ConflatingPublisher:
         try:
             while acknowledgement is not None:
                 try:
-                    await asyncio.wait_for(acknowledgement, self._push_timeout_s)
+                    async with asyncio.timeout(self._push_timeout_s):  # wait_for (3.11) can drop a cancel
+                        await acknowledgement
                     self.pushed += 1
                 except asyncio.CancelledError:
                     raise

@@ -25,6 +25,7 @@ from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.api.errors import translate_ccxt_error
+from execution.api.order_entry import install_order_entry_session, order_entry_url
 from execution.error_handler import ExchangeUnavailable, OrderNotFound
 from execution.log import register_secret
 from execution.api.orders import order_snapshot_from_ccxt
@@ -61,24 +62,30 @@ class VenueSpec:
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
     snapshot: OrderSnapshot
-    sent_at: float  # wall clock when ccxt handed the signed order request to its HTTP client
+    sent_at: float  # wall clock when the signed order request was written to the socket (handed to aiohttp, elsewhere)
     acked_at: float
     started_at: float  # wall clock when the exchange actor began placing it (ccxt then builds and signs the request)
 
 
-# Inside an order's task: the wall clock of each request ccxt hands to its HTTP client (the order's own comes last).
+# Inside an order's task: the wall clock of each request ccxt hands to its HTTP client, and of each the order-entry
+# session writes to the socket (the order's own comes last).
 _requests_sent_at: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("requests_sent_at", default=None)
+
+
+def note_request_time(at: float) -> None:
+    times = _requests_sent_at.get()
+    if times is not None:
+        times.append(at)
 
 
 def note_request_times(client: Any) -> None:
     """Make ``client`` (a ccxt async exchange) note when it hands each built and signed request to its HTTP client,
-    for the order being placed in the current task: "request sent" of tick-to-order and of the order round trip."""
+    for the order being placed in the current task: "request sent" of tick-to-order and of the order round trip
+    (the order-entry session then notes when it wrote the request)."""
     fetch = client.fetch
 
     async def fetch_noting_time(*args: Any, **kwargs: Any) -> Any:
-        times = _requests_sent_at.get()
-        if times is not None:
-            times.append(time.time())
+        note_request_time(time.time())
         return await fetch(*args, **kwargs)
 
     client.fetch = fetch_noting_time
@@ -132,6 +139,8 @@ class ExchangeConnection(ServesChannel):
         keys = {} if v.paper else {"api_key": v.api_key, "secret": v.secret}
         self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet, **keys)
         note_request_times(self._rest)
+        if not v.paper:
+            await self._open_order_entry()
         self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet)
         markets = await asyncio.wait_for(self._rest.load_markets(), 30)
         missing = [s for s in self.symbols if s not in markets]
@@ -151,6 +160,20 @@ class ExchangeConnection(ServesChannel):
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules
+
+    async def _open_order_entry(self) -> None:
+        """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection
+        opened now; a failed connect only means the first order opens one."""
+        session = install_order_entry_session(self._rest, on_written=note_request_time)
+        url = None if session is None else order_entry_url(self._rest)
+        if url is None:
+            return
+        try:
+            await session.connect(url, timeout_s=10.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("%s: order connection not opened ahead (%s)", self.venue.name, type(exc).__name__)
 
     async def _with_venue_fees(self, rules: dict[str, MarketRules]) -> dict[str, MarketRules]:
         """The account's own fee rates when the venue tells them (ccxt's market defaults otherwise): profit maths
@@ -254,7 +277,10 @@ class ExchangeConnection(ServesChannel):
         """Stream the book; while the stream fails, poll REST so the detector never sees a silently stale book."""
         while True:
             try:
-                raw = await asyncio.wait_for(self._stream.watch_order_book(symbol), self._stream_timeout_s)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that arrives in the turn its
+                # awaitable completes, and this loop would then never stop.
+                async with asyncio.timeout(self._stream_timeout_s):
+                    raw = await self._stream.watch_order_book(symbol)
                 self._stream_up[symbol] = True
             except asyncio.CancelledError:
                 raise
@@ -264,7 +290,8 @@ class ExchangeConnection(ServesChannel):
                 logger.warning("%s %s: depth stream failed (%s); polling REST", self.venue.name, symbol,
                                type(exc).__name__)
                 try:
-                    raw = await asyncio.wait_for(self._rest.fetch_order_book(symbol, 100), self._stream_timeout_s)
+                    async with asyncio.timeout(self._stream_timeout_s):
+                        raw = await self._rest.fetch_order_book(symbol, 100)
                 except asyncio.CancelledError:
                     raise
                 except Exception as poll_exc:
@@ -395,7 +422,8 @@ class ExchangeConnection(ServesChannel):
         """Fetch the venue's balances and cache them, unless our own fills moved the cache meanwhile: the venue may
         have answered before those fills, and the cache already has them. Returns (fetched, cached)."""
         fills_before = self._own_fills_applied
-        fetched = await asyncio.wait_for(self._fetch_balances(), self._stream_timeout_s)
+        async with asyncio.timeout(self._stream_timeout_s):  # see _follow_book
+            fetched = await self._fetch_balances()
         cached = self._own_fills_applied == fills_before
         if cached:
             self.balances_cache = fetched

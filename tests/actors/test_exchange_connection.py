@@ -115,3 +115,35 @@ async def test_an_orders_sent_time_is_when_its_signed_request_goes_out_not_when_
     assert began + building <= sold.sent_at <= sold.acked_at  # building the request comes before "sent"
     assert sold.acked_at - sold.sent_at < building  # and is not in the round trip
     assert bought.sent_at < began + building  # each order has its own request's time, not a neighbour's
+
+
+async def test_orders_leave_through_the_order_entry_session_on_the_connection_opened_at_start(connection):
+    connection, venue = connection
+    session = connection._rest.session
+    assert session.connections_opened == 1 and session.requests_sent == 0
+    book = await connection.latest_book(SYMBOL)
+    outcome = await connection.submit_order(taker(Side.BUY, book, "rx-entry-1"))
+    assert outcome.snapshot.status is OrderStatus.FILLED
+    assert session.requests_sent == 1 and session.connections_opened == 1
+    assert outcome.started_at <= outcome.sent_at <= outcome.acked_at
+
+
+async def test_the_book_stream_stops_when_a_book_arrives_in_the_turn_it_is_cancelled():
+    spec = VenueSpec(name="alpha", exchange_id="binance", url=None, api_key=None, secret=None, paper=True)
+    connection = ExchangeConnection(spec, [SYMBOL], stream_timeout_s=30)
+    pending: list[asyncio.Future] = []
+
+    class Stream:
+        def watch_order_book(self, symbol):
+            pending.append(asyncio.get_running_loop().create_future())
+            return pending[-1]
+
+    connection._stream = Stream()
+    task = asyncio.get_running_loop().create_task(connection._follow_book(SYMBOL))
+    await until(lambda: pending)
+    book = {"bids": [[100.0, 1.0]], "asks": [[101.0, 1.0]], "timestamp": int(time.time() * 1000), "nonce": 1}
+    pending[0].set_result(book)
+    task.cancel()  # same turn: Python 3.11's wait_for returned the book and dropped this cancel
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
+    assert len(pending) == 1

@@ -1,0 +1,393 @@
+"""The HTTP session behind a ccxt client's order requests: the signed request is on the wire before ccxt's call yields.
+
+ccxt's async clients send every request through aiohttp, which spent ~0.4 ms (p50; ~0.7 ms p99) between ccxt handing it
+a signed order and the first byte reaching the socket (BENCHMARKS.md): request objects, connector bookkeeping, and
+uvloop holding the written bytes until the end of the loop's turn. ``OrderEntrySession`` takes ccxt's place for those
+requests only: the order paths of the venue (``ORDER_PATHS``), on kept-alive HTTP/1.1 connections opened ahead of the
+first order (``connect``), with the request written to the socket at once, in the clear or through TLS. Every other
+request (markets, balances, trades; anything through a proxy) goes to ccxt's own aiohttp session unchanged.
+
+What ccxt sees is aiohttp's interface and aiohttp's failures, so its signing, error table and response parsing stay as
+they are: a request that could not be sent or whose answer did not come raises ``aiohttp.ClientConnectionError`` (ccxt:
+``ExchangeNotAvailable``) or ``asyncio.TimeoutError`` (ccxt: ``RequestTimeout``); for an order both are an unknown
+outcome, settled by its client order id. A request is never sent twice: a kept-alive connection the venue closed while
+idle is dropped when its close arrives, and one that closes under a request fails that request.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import aiohttp
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+# Per ccxt exchange id: the REST paths that place, look up and cancel one order.
+ORDER_PATHS: dict[str, frozenset[str]] = {"binance": frozenset({"/api/v3/order"})}
+MAX_IDLE_CONNECTIONS = 4  # per venue host: kept for the next order; more concurrent orders open more, then close them
+MAX_RESPONSE_BYTES = 1 << 20  # an order's answer is ~1 kB; a venue sending more is not answering an order
+
+
+class _Answer:
+    """The part of aiohttp's response that ccxt reads."""
+
+    def __init__(self, status: int, reason: str, headers: CIMultiDict, body: bytes) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = CIMultiDictProxy(headers)
+        self._body = body
+
+    async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
+        return self._body.decode(encoding or "utf-8", errors)
+
+    async def read(self) -> bytes:
+        return self._body
+
+    @property
+    def content(self) -> bytes:
+        return self._body
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: one request at a time, TLS done here (a memory BIO) so that a write is a socket write."""
+
+    def __init__(self, host: str, tls: ssl.SSLContext | None) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._fd: int | None = None
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = None if tls is None else tls.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+        self._handshaken = tls is None
+        self._received = asyncio.Event()  # new bytes during the TLS handshake
+        self.closed = False
+        self._answer: asyncio.Future[_Answer] | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._status_text = b""
+        self._headers = CIMultiDict()
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._framed = False  # the answer carries its length (Content-Length or chunked)
+        self._headers_complete = False
+
+    # ----- asyncio.Protocol -----
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        self._fd = None if sock is None else sock.fileno()
+
+    def data_received(self, data: bytes) -> None:
+        if self._tls is None:
+            self._feed(data)
+            return
+        self._incoming.write(data)
+        if not self._handshaken:
+            self._received.set()
+            return
+        plain = []
+        try:
+            while chunk := self._tls.read(65536):
+                plain.append(chunk)
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLError as exc:
+            self._fail(f"TLS error: {exc.reason or exc}")
+            return
+        finally:
+            self._flush_tls()  # TLS may answer (key updates)
+        if plain:
+            self._feed(b"".join(plain))
+
+    def eof_received(self) -> bool:
+        return False  # close: a request needs both directions
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._received.set()
+        if self._answer is not None and not self._answer.done():
+            if self._headers_complete and not self._framed and exc is None:
+                self._complete()  # an answer without a length ends when the connection does
+            else:
+                self._fail("connection closed before the answer" + (f" ({type(exc).__name__})" if exc else ""))
+
+    # ----- TLS -----
+    async def handshake(self) -> None:
+        if self._handshaken:
+            return
+        while True:
+            try:
+                self._tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush_tls()
+                if self.closed:
+                    raise aiohttp.ClientConnectionError("connection closed during the TLS handshake") from None
+                self._received.clear()
+                await self._received.wait()
+            except ssl.SSLError as exc:  # a bad certificate included
+                raise aiohttp.ClientConnectionError(f"TLS handshake failed: {exc.reason or exc}") from None
+        self._flush_tls()
+        self._handshaken = True
+
+    def _flush_tls(self) -> None:
+        if self._outgoing.pending:
+            self._write_raw(self._outgoing.read())
+
+    # ----- a request -----
+    def send(self, request: bytes) -> asyncio.Future[_Answer]:
+        """Write ``request``; the future gets the answer. The bytes are in the kernel when this returns, unless the
+        socket is full (then the transport sends the rest)."""
+        self._answer = asyncio.get_running_loop().create_future()
+        self._parser = httptools.HttpResponseParser(self)
+        self._status_text, self._headers, self._body, self._body_size = b"", CIMultiDict(), [], 0
+        self._framed = self._headers_complete = False
+        if self._tls is None:
+            self._write_raw(request)
+        else:
+            self._tls.write(request)
+            self._flush_tls()
+        return self._answer
+
+    def _write_raw(self, data: bytes) -> None:
+        # transport.write under uvloop waits for the end of the loop's turn; the socket takes it now.
+        if self._fd is not None and not self.transport.is_closing() and self.transport.get_write_buffer_size() == 0:
+            try:
+                sent = os.write(self._fd, data)
+            except OSError:  # full or broken: the transport sends the rest or finds the connection lost
+                sent = 0
+            data = data[sent:]
+        if data:
+            self.transport.write(data)
+
+    def _feed(self, data: bytes) -> None:
+        if self._parser is None or self._answer is None or self._answer.done():
+            self._fail("bytes from the venue with no request waiting")
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(f"malformed answer: {exc}")
+
+    def _fail(self, reason: str) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_exception(aiohttp.ServerDisconnectedError(reason))
+        self.close()
+
+    def _complete(self) -> None:
+        status = self._parser.get_status_code()
+        answer = _Answer(status, self._status_text.decode("latin-1"), self._headers, b"".join(self._body))
+        if not self._answer.done():
+            self._answer.set_result(answer)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    @property
+    def reusable(self) -> bool:
+        return not self.closed and self._headers.get("Connection", "").lower() != "close"
+
+    # ----- httptools callbacks -----
+    def on_status(self, status: bytes) -> None:
+        self._status_text += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        self._headers_complete = True
+        self._framed = "Content-Length" in self._headers or "chunked" in self._headers.get("Transfer-Encoding", "")
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > MAX_RESPONSE_BYTES:
+            self._fail(f"answer over {MAX_RESPONSE_BYTES} bytes")
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._complete()
+
+
+class _Request:
+    """``async with session.post(...) as response``: the request leaves in ``__aenter__`` before its first await when
+    a connection is ready."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+
+    async def __aenter__(self) -> Any:
+        return await self._send
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        return False
+
+
+class OrderEntrySession:
+    """ccxt's session for one exchange client: the order paths on its own connections, the rest on ``fallback``.
+
+    ``on_written`` is called with the wall clock right after an order request is written (ccxt's "request sent" as
+    the kernel sees it).
+    """
+
+    def __init__(self, fallback: Any, order_paths: Iterable[str], *, tls: ssl.SSLContext | None = None,
+                 on_written: Callable[[float], None] | None = None) -> None:
+        self._fallback = fallback
+        self._order_paths = frozenset(order_paths)
+        self._tls = tls
+        self._on_written = on_written
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._open: set[_Connection] = set()
+        self.closed = False
+        self.requests_sent = 0
+        self.connections_opened = 0
+
+    def __getattr__(self, name: str) -> Any:  # anything else ccxt may ask of a session is aiohttp's
+        if name == "_fallback":
+            raise AttributeError(name)
+        return getattr(self._fallback, name)
+
+    def get(self, url: URL, **kwargs: Any) -> Any:
+        return self._request("GET", url, **kwargs)
+
+    def post(self, url: URL, **kwargs: Any) -> Any:
+        return self._request("POST", url, **kwargs)
+
+    def delete(self, url: URL, **kwargs: Any) -> Any:
+        return self._request("DELETE", url, **kwargs)
+
+    def put(self, url: URL, **kwargs: Any) -> Any:
+        return self._request("PUT", url, **kwargs)
+
+    def _request(self, method: str, url: URL, *, data: Any = None, headers: dict[str, str] | None = None,
+                 timeout: aiohttp.ClientTimeout | None = None, proxy: str | None = None, **kwargs: Any) -> Any:
+        if (url.path not in self._order_paths or proxy is not None or kwargs
+                or not (data is None or isinstance(data, bytes)) or url.scheme not in ("http", "https")):
+            return getattr(self._fallback, method.lower())(url, data=data, headers=headers, timeout=timeout,
+                                                           proxy=proxy, **kwargs)
+        if self.closed:
+            raise aiohttp.ClientConnectionError("order-entry session is closed")
+        return _Request(self._exchange(method, url, data or b"", headers or {}, timeout))
+
+    async def connect(self, url: str | URL, timeout_s: float = 10.0) -> None:
+        """Open one connection to ``url``'s host ahead of the first order (TCP and TLS handshakes off the hot path)."""
+        url = URL(url)
+        connection = await asyncio.wait_for(self._new_connection(url), timeout_s)
+        self._idle.setdefault(self._host_key(url), []).append(connection)
+
+    async def _exchange(self, method: str, url: URL, body: bytes, headers: dict[str, str],
+                        timeout: aiohttp.ClientTimeout | None) -> _Answer:
+        total = timeout.total if timeout is not None and timeout.total else None
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
+        key = self._host_key(url)
+        connection = self._take_idle(key)
+        if connection is None:
+            connection = await asyncio.wait_for(self._new_connection(url), total)
+        request = _request_bytes(method, url, headers, body)
+        answer = connection.send(request)
+        self.requests_sent += 1
+        if self._on_written is not None:
+            self._on_written(time.time())
+        try:
+            if deadline is None:
+                result = await answer
+            else:
+                result = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
+        except BaseException:
+            connection.close()  # an answer may still come: this connection can carry no other request
+            self._open.discard(connection)
+            raise
+        self._give_back(key, connection)
+        return result
+
+    @staticmethod
+    def _host_key(url: URL) -> tuple[str, str, int]:
+        return url.scheme, url.host or "", url.port or (443 if url.scheme == "https" else 80)
+
+    def _take_idle(self, key: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                return connection
+            self._open.discard(connection)
+        return None
+
+    def _give_back(self, key: tuple[str, str, int], connection: _Connection) -> None:
+        idle = self._idle.setdefault(key, [])
+        if connection.reusable and not self.closed and len(idle) < MAX_IDLE_CONNECTIONS:
+            idle.append(connection)
+        else:
+            connection.close()
+            self._open.discard(connection)
+
+    async def _new_connection(self, url: URL) -> _Connection:
+        tls = None
+        if url.scheme == "https":
+            tls = self._tls or ssl.create_default_context()
+        host, port = url.host or "", url.port or (443 if url.scheme == "https" else 80)
+        try:
+            _, connection = await asyncio.get_running_loop().create_connection(
+                lambda: _Connection(host, tls), host, port)
+        except OSError as exc:
+            raise aiohttp.ClientConnectionError(f"cannot connect to {host}:{port} ({type(exc).__name__})") from None
+        self._open.add(connection)
+        self.connections_opened += 1
+        try:
+            await connection.handshake()
+        except BaseException:
+            connection.close()
+            self._open.discard(connection)
+            raise
+        return connection
+
+    async def close(self) -> None:
+        self.closed = True
+        for connection in self._open:
+            connection.close()
+        self._open.clear()
+        self._idle.clear()
+        if self._fallback is not None:
+            await self._fallback.close()
+
+
+def _request_bytes(method: str, url: URL, headers: dict[str, str], body: bytes) -> bytes:
+    default_port = url.port is None or url.port == (443 if url.scheme == "https" else 80)
+    lines = [f"{method} {url.raw_path_qs} HTTP/1.1", f"Host: {url.raw_host if default_port else f'{url.raw_host}:{url.port}'}"]
+    lines.extend(f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length"))
+    if body or method in ("POST", "PUT"):
+        lines.append(f"Content-Length: {len(body)}")
+    head = "\r\n".join(lines)
+    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
+        raise ValueError("a request header contains a line break")
+    return (head + "\r\n\r\n").encode("latin-1") + body
+
+
+def install_order_entry_session(client: Any, *, on_written: Callable[[float], None] | None = None,
+                                ) -> OrderEntrySession | None:
+    """Put an ``OrderEntrySession`` in front of ``client``'s own session (ccxt async; call inside the running loop),
+    when rayarb knows the venue's order paths. Returns it, or None for another venue."""
+    paths = ORDER_PATHS.get(client.id)
+    if paths is None:
+        return None
+    client.open()  # ccxt's aiohttp session and TLS context, made as ccxt makes them
+    tls = client.ssl_context
+    if not isinstance(tls, ssl.SSLContext):  # ccxt's verify=False
+        tls = ssl.create_default_context()
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    session = OrderEntrySession(client.session, paths, tls=tls, on_written=on_written)
+    client.session = session
+    return session
+
+
+def order_entry_url(client: Any) -> str | None:
+    """The base URL ``client`` sends orders to (to ``connect`` ahead of the first one)."""
+    api = client.urls.get("api")
+    return api.get("private") if isinstance(api, dict) else None
