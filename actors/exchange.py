@@ -24,6 +24,7 @@ from actors.conflation import ConflatingPublisher
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
+from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import install_order_entry_session, order_entry_url
 from execution.error_handler import ExchangeUnavailable, OrderNotFound
@@ -62,7 +63,7 @@ class VenueSpec:
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
     snapshot: OrderSnapshot
-    sent_at: float  # wall clock when the signed order request was written to the socket (handed to aiohttp, elsewhere)
+    sent_at: float  # wall clock when the signed order request went to the kernel (to aiohttp, for other venues)
     acked_at: float
     started_at: float  # wall clock when the exchange actor began placing it (ccxt then builds and signs the request)
 
@@ -164,7 +165,7 @@ class ExchangeConnection(ServesChannel):
     async def _open_order_entry(self) -> None:
         """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection
         opened now; a failed connect only means the first order opens one."""
-        session = install_order_entry_session(self._rest, on_written=note_request_time)
+        session = install_order_entry_session(self._rest, on_sending=note_request_time)
         url = None if session is None else order_entry_url(self._rest)
         if url is None:
             return
@@ -359,11 +360,9 @@ class ExchangeConnection(ServesChannel):
         started_at = time.time()
         requests_sent_at: list[float] = []
         _requests_sent_at.set(requests_sent_at)  # this task's own context: other orders' requests are not seen
-        params = {"clientOrderId": command.client_order_id, "timeInForce": command.time_in_force.value}
         try:
-            raw = await self._rest.create_order(
-                command.symbol, command.order_type.value, command.side.value, str(command.amount),
-                None if command.price is None else str(command.price), params)
+            raw = await create_spot_order(self._rest, command.symbol, command.order_type, command.side, command.amount,
+                                          command.price, command.time_in_force, command.client_order_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

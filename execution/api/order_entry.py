@@ -232,16 +232,16 @@ class _Request:
 class OrderEntrySession:
     """ccxt's session for one exchange client: the order paths on its own connections, the rest on ``fallback``.
 
-    ``on_written`` is called with the wall clock right after an order request is written (ccxt's "request sent" as
-    the kernel sees it).
+    ``on_sending`` is called with the wall clock as an order request is handed to the kernel (the software send
+    timestamp: taken before the write, so a receiver the write wakes on this CPU is not counted in it).
     """
 
     def __init__(self, fallback: Any, order_paths: Iterable[str], *, tls: ssl.SSLContext | None = None,
-                 on_written: Callable[[float], None] | None = None) -> None:
+                 on_sending: Callable[[float], None] | None = None) -> None:
         self._fallback = fallback
         self._order_paths = frozenset(order_paths)
         self._tls = tls
-        self._on_written = on_written
+        self._on_sending = on_sending
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self.closed = False
@@ -290,10 +290,10 @@ class OrderEntrySession:
         if connection is None:
             connection = await asyncio.wait_for(self._new_connection(url), total)
         request = _request_bytes(method, url, headers, body)
+        if self._on_sending is not None:
+            self._on_sending(time.time())
         answer = connection.send(request)
         self.requests_sent += 1
-        if self._on_written is not None:
-            self._on_written(time.time())
         try:
             if deadline is None:
                 result = await answer
@@ -369,7 +369,7 @@ def _request_bytes(method: str, url: URL, headers: dict[str, str], body: bytes) 
     return (head + "\r\n\r\n").encode("latin-1") + body
 
 
-def install_order_entry_session(client: Any, *, on_written: Callable[[float], None] | None = None,
+def install_order_entry_session(client: Any, *, on_sending: Callable[[float], None] | None = None,
                                 ) -> OrderEntrySession | None:
     """Put an ``OrderEntrySession`` in front of ``client``'s own session (ccxt async; call inside the running loop),
     when rayarb knows the venue's order paths. Returns it, or None for another venue."""
@@ -382,7 +382,7 @@ def install_order_entry_session(client: Any, *, on_written: Callable[[float], No
         tls = ssl.create_default_context()
         tls.check_hostname = False
         tls.verify_mode = ssl.CERT_NONE
-    session = OrderEntrySession(client.session, paths, tls=tls, on_written=on_written)
+    session = OrderEntrySession(client.session, paths, tls=tls, on_sending=on_sending)
     client.session = session
     return session
 

@@ -43,22 +43,22 @@ async def order_client(request: pytest.FixtureRequest, make_client: Callable[...
 # --- against the simulator --------------------------------------------------------------------------------------
 async def test_orders_lookups_and_cancels_go_through_it_and_everything_else_through_aiohttp(
         client: Any, venue: Any, http: Any) -> None:
-    written: list[float] = []
-    session = install_order_entry_session(client, on_written=written.append)
+    sending: list[float] = []
+    session = install_order_entry_session(client, on_sending=sending.append)
     assert session is client.session
     await session.connect(order_entry_url(client))
     book = await client.fetch_order_book(SYMBOL, 5)
-    assert written == []  # market data is not an order request
+    assert sending == []  # market data is not an order request
     before = time.time()
     placed = await client.create_order(SYMBOL, "limit", "buy", 0.01, book["bids"][-1][0], {"clientOrderId": "oe-1"})
-    assert placed["status"] == "open" and len(written) == 1 and before <= written[0] <= time.time()
+    assert placed["status"] == "open" and len(sending) == 1 and before <= sending[0] <= time.time()
     (at_venue,) = await http.get(venue.url, "/_sim/orders?clientOrderId=oe-1")
-    assert at_venue["receivedTimeUs"] / 1e6 >= written[0] - 0.001  # written, then received
+    assert at_venue["receivedTimeUs"] / 1e6 >= sending[0] - 0.001  # sent, then received
     found = await client.fetch_order(None, SYMBOL, {"clientOrderId": "oe-1"})
     assert found["id"] == placed["id"] == str(at_venue["orderId"])
     canceled = await client.cancel_order(None, SYMBOL, {"clientOrderId": "oe-1"})
-    assert canceled["status"] == "canceled" and len(written) == 3
-    assert (await client.fetch_balance())["USDT"]["total"] > 0 and len(written) == 3
+    assert canceled["status"] == "canceled" and len(sending) == 3
+    assert (await client.fetch_balance())["USDT"]["total"] > 0 and len(sending) == 3
     assert session.requests_sent == 3 and session.connections_opened == 1  # one kept-alive connection for all
 
 
