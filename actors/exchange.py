@@ -26,7 +26,7 @@ from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
-from execution.api.order_entry import install_order_entry_session, order_entry_url
+from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from execution.error_handler import ExchangeUnavailable, OrderNotFound
 from execution.log import register_secret
 from execution.api.orders import order_snapshot_from_ccxt
@@ -107,6 +107,7 @@ class ExchangeConnection(ServesChannel):
         self._stream_timeout_s = stream_timeout_s
         self._poll_interval_s = poll_interval_s
         self._rest: Any = None
+        self._order_entry: OrderEntrySession | None = None
         self._stream: Any = None
         self._rules: dict[str, MarketRules] = {}
         self._books: dict[str, FloatBook] = {}  # exact Decimal levels only when asked (latest_book, paper fills)
@@ -164,8 +165,8 @@ class ExchangeConnection(ServesChannel):
 
     async def _open_order_entry(self) -> None:
         """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection
-        opened now; a failed connect only means the first order opens one."""
-        session = install_order_entry_session(self._rest, on_sending=note_request_time)
+        opened now; while it cannot be opened, the session keeps trying in the background (or the first order opens one)."""
+        session = self._order_entry = install_order_entry_session(self._rest, on_sending=note_request_time)
         url = None if session is None else order_entry_url(self._rest)
         if url is None:
             return
@@ -224,6 +225,10 @@ class ExchangeConnection(ServesChannel):
             "subscribers": self._publisher.subscribers,
             "channel_calls": self.channels.stats(),
             "scheduling": self.scheduling,
+            "order_entry": None if self._order_entry is None else {
+                "requests_sent": self._order_entry.requests_sent,
+                "connections_opened": self._order_entry.connections_opened,
+                "idle_connections": self._order_entry.idle_connections},
         }
 
     # ----- market data -----

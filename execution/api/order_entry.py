@@ -31,6 +31,9 @@ from yarl import URL
 ORDER_PATHS: dict[str, frozenset[str]] = {"binance": frozenset({"/api/v3/order"})}
 MAX_IDLE_CONNECTIONS = 4  # per venue host: kept for the next order; more concurrent orders open more, then close them
 MAX_RESPONSE_BYTES = 1 << 20  # an order's answer is ~1 kB; a venue sending more is not answering an order
+REWARM_FIRST_DELAY_S = 0.5  # reopening a lost ready connection: first retry after this, doubling up to the max
+REWARM_MAX_DELAY_S = 10.0
+REWARM_TIMEOUT_S = 10.0
 
 
 class _Answer:
@@ -56,7 +59,8 @@ class _Answer:
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: one request at a time, TLS done here (a memory BIO) so that a write is a socket write."""
 
-    def __init__(self, host: str, tls: ssl.SSLContext | None) -> None:
+    def __init__(self, host: str, tls: ssl.SSLContext | None, on_lost: Callable[[], None]) -> None:
+        self._on_lost = on_lost
         self.transport: asyncio.Transport | None = None
         self._fd: int | None = None
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -112,6 +116,7 @@ class _Connection(asyncio.Protocol):
                 self._complete()  # an answer without a length ends when the connection does
             else:
                 self._fail("connection closed before the answer" + (f" ({type(exc).__name__})" if exc else ""))
+        self._on_lost()
 
     # ----- TLS -----
     async def handshake(self) -> None:
@@ -244,6 +249,8 @@ class OrderEntrySession:
         self._on_sending = on_sending
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
+        self._warm: dict[tuple[str, str, int], URL] = {}  # hosts given to connect(): one connection kept ready
+        self._rewarming: dict[tuple[str, str, int], asyncio.Task] = {}
         self.closed = False
         self.requests_sent = 0
         self.connections_opened = 0
@@ -276,10 +283,49 @@ class OrderEntrySession:
         return _Request(self._exchange(method, url, data or b"", headers or {}, timeout))
 
     async def connect(self, url: str | URL, timeout_s: float = 10.0) -> None:
-        """Open one connection to ``url``'s host ahead of the first order (TCP and TLS handshakes off the hot path)."""
+        """Open one connection to ``url``'s host ahead of the first order (TCP and TLS handshakes off the hot path),
+        and from now on open another whenever the host is left without one (a venue closes idle connections)."""
         url = URL(url)
-        connection = await asyncio.wait_for(self._new_connection(url), timeout_s)
-        self._idle.setdefault(self._host_key(url), []).append(connection)
+        key = self._host_key(url)
+        self._warm[key] = url
+        try:
+            connection = await asyncio.wait_for(self._new_connection(url), timeout_s)
+        except Exception:
+            self._lost(key)  # keep trying in the background
+            raise
+        self._idle.setdefault(key, []).append(connection)
+
+    @property
+    def idle_connections(self) -> int:
+        return sum(not c.closed for idle in self._idle.values() for c in idle)
+
+    def _lost(self, key: tuple[str, str, int]) -> None:
+        if self.closed or key not in self._warm or key in self._rewarming:
+            return
+        if any(not c.closed for c in self._idle.get(key, ())):
+            return
+        task = asyncio.get_running_loop().create_task(self._rewarm(key))
+        self._rewarming[key] = task
+        task.add_done_callback(lambda _: self._rewarming.pop(key, None))
+
+    async def _rewarm(self, key: tuple[str, str, int]) -> None:
+        """Reopen ``key``'s ready connection, retrying with backoff while the venue is away; never raises."""
+        delay = REWARM_FIRST_DELAY_S
+        while not self.closed:
+            try:
+                connection = await asyncio.wait_for(self._new_connection(self._warm[key]), REWARM_TIMEOUT_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # connection refused, timed out, TLS: the next order would meet the same
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REWARM_MAX_DELAY_S)
+                continue
+            idle = self._idle.setdefault(key, [])
+            if self.closed or len(idle) >= MAX_IDLE_CONNECTIONS:
+                connection.close()
+            else:
+                idle.append(connection)
+            return
 
     async def _exchange(self, method: str, url: URL, body: bytes, headers: dict[str, str],
                         timeout: aiohttp.ClientTimeout | None) -> _Answer:
@@ -332,9 +378,10 @@ class OrderEntrySession:
         if url.scheme == "https":
             tls = self._tls or ssl.create_default_context()
         host, port = url.host or "", url.port or (443 if url.scheme == "https" else 80)
+        key = self._host_key(url)
         try:
             _, connection = await asyncio.get_running_loop().create_connection(
-                lambda: _Connection(host, tls), host, port)
+                lambda: _Connection(host, tls, lambda: self._lost(key)), host, port)
         except OSError as exc:
             raise aiohttp.ClientConnectionError(f"cannot connect to {host}:{port} ({type(exc).__name__})") from None
         self._open.add(connection)
@@ -349,6 +396,10 @@ class OrderEntrySession:
 
     async def close(self) -> None:
         self.closed = True
+        rewarming = list(self._rewarming.values())
+        for task in rewarming:
+            task.cancel()
+        await asyncio.gather(*rewarming, return_exceptions=True)
         for connection in self._open:
             connection.close()
         self._open.clear()

@@ -126,6 +126,8 @@ async def test_orders_leave_through_the_order_entry_session_on_the_connection_op
     assert outcome.snapshot.status is OrderStatus.FILLED
     assert session.requests_sent == 1 and session.connections_opened == 1
     assert outcome.started_at <= outcome.sent_at <= outcome.acked_at
+    health = await connection.health()
+    assert health["order_entry"] == {"requests_sent": 1, "connections_opened": 1, "idle_connections": 1}
 
 
 async def test_the_book_stream_stops_when_a_book_arrives_in_the_turn_it_is_cancelled():

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import ccxt
 import pytest
 import pytest_asyncio
@@ -249,6 +250,38 @@ async def test_a_connection_the_venue_closed_while_idle_is_not_used_and_nothing_
             assert await post_order(raw_client, server.url) == {"ok": True}
             await asyncio.sleep(0.05)  # the close arrives while the connection is idle
     assert len(server.requests) == 3 and server.connections == 3
+
+
+async def test_a_warm_connection_the_venue_closes_is_replaced_off_the_order_path(raw_client: Any) -> None:
+    async with ScriptedServer(lambda head, body: json_answer()) as server:
+        session = raw_client.session
+        await session.connect(server.url)
+        assert await post_order(raw_client, server.url) == {"ok": True}
+        for writer in list(server._writers):  # the venue's keep-alive timeout on the idle connection
+            writer.close()
+        for _ in range(100):
+            if server.connections == 2 and session.idle_connections == 1:
+                break
+            await asyncio.sleep(0.02)
+        assert server.connections == 2 and session.idle_connections == 1  # reopened, waiting for the next order
+        opened = session.connections_opened
+        assert await post_order(raw_client, server.url) == {"ok": True}
+        assert session.connections_opened == opened and len(server.requests) == 2
+
+
+async def test_replacing_a_warm_connection_retries_while_the_venue_is_away_and_stops_at_close(
+        raw_client: Any) -> None:
+    session = raw_client.session
+    async with ScriptedServer(lambda head, body: json_answer()) as server:
+        await session.connect(server.url)
+        for writer in list(server._writers):
+            writer.close()
+    with pytest.raises(aiohttp.ClientConnectionError):  # no venue there: retried in the background as well
+        await session.connect(server.url, timeout_s=1)
+    await asyncio.sleep(0.3)  # the server is gone: reconnecting fails and is retried after a pause
+    assert session.connections_opened == 1 and len(session._rewarming) == 1
+    await session.close()
+    assert session.idle_connections == 0 and not session._rewarming
 
 
 @pytest.mark.parametrize("reply", [None, b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"cut\":", b"garbage\r\n\r\n"],
