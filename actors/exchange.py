@@ -69,7 +69,7 @@ class SubmitOutcome:
 
 
 # Inside an order's task: the wall clock of each request ccxt hands to its HTTP client, and of each the order-entry
-# session writes to the socket (the order's own comes last).
+# session hands to the kernel (the order's own comes last).
 _requests_sent_at: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("requests_sent_at", default=None)
 
 
@@ -82,7 +82,7 @@ def note_request_time(at: float) -> None:
 def note_request_times(client: Any) -> None:
     """Make ``client`` (a ccxt async exchange) note when it hands each built and signed request to its HTTP client,
     for the order being placed in the current task: "request sent" of tick-to-order and of the order round trip
-    (the order-entry session then notes when it wrote the request)."""
+    (the order-entry session then notes when it hands the request to the kernel)."""
     fetch = client.fetch
 
     async def fetch_noting_time(*args: Any, **kwargs: Any) -> Any:

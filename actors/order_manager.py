@@ -164,7 +164,7 @@ class OrderManagerActor(ServesChannel):
         self.first_legs: deque[tuple[str, str, float]] = deque(maxlen=MAX_LATENCY_SAMPLES)
         self.round_trip_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)  # leg sent -> venue's answer
         # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> the
-        # exchange actor begins placing (journal, hop 3), -> ccxt hands the signed request to its HTTP client
+        # exchange actor begins placing (journal, hop 3), -> the signed request goes to the kernel
         self.stage_s: dict[str, deque[float]] = {stage: deque(maxlen=MAX_LATENCY_SAMPLES)
                                                  for stage in ("detect", "handoff", "submit", "request")}
         self.outcomes: Counter[str] = Counter()

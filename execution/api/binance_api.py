@@ -28,7 +28,7 @@ from execution.api.other_exchange_api import (
     fetch_order_book,
     initialize_exchange_api,
 )
-from execution.api.precision import is_on_step, is_on_tick, rules_from_market
+from execution.api.precision import is_multiple, is_on_step, is_on_tick, rules_from_market
 from execution.api.venue import VenueConfigError
 from execution.error_handler import BadSymbol, InvalidOrder, OrderNotFound
 from execution.types import OrderBook, OrderSnapshot, OrderType, Side, TimeInForce
@@ -172,6 +172,10 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _on_grid(value: Decimal, increment: float) -> bool:
+    return value > 0 and is_multiple(value, Decimal(str(increment)))
+
+
 def spot_order_request(exchange: Any, symbol: str, order_type: OrderType, side: Side, amount: Decimal,
                        price: Decimal | None, time_in_force: TimeInForce, client_order_id: str) -> dict[str, str] | None:
     """The request ccxt's binance ``create_order_request`` builds for a plain spot LIMIT or MARKET order whose amount
@@ -185,7 +189,7 @@ def spot_order_request(exchange: Any, symbol: str, order_type: OrderType, side: 
     precision = market.get("precision") or {}
     step, tick = precision.get("amount"), precision.get("price")
     if step is None or not _on_grid(amount, step) or (price is not None and (tick is None or not _on_grid(price, tick))):
-        return None
+        return None  # ccxt rounds it, its own way
     kind = order_type.value
     request = {"symbol": market["id"], "side": side.value.upper(), "newClientOrderId": client_order_id,
                "newOrderRespType": exchange.safe_string(exchange.options.get("newOrderRespType"), kind, "FULL"),
@@ -198,11 +202,6 @@ def spot_order_request(exchange: Any, symbol: str, order_type: OrderType, side: 
         return None
     request["timeInForce"] = time_in_force.value
     return request
-
-
-def _on_grid(value: Decimal, increment: Any) -> bool:
-    steps = value / Decimal(str(increment))
-    return value > 0 and steps == steps.to_integral_value()
 
 
 async def create_spot_order(exchange: Any, symbol: str, order_type: OrderType, side: Side, amount: Decimal,

@@ -67,9 +67,14 @@ def passive_price(rules: MarketRules, side: Side, price: Decimal) -> Decimal:
     return (whole * tick).quantize(tick)
 
 
+def is_multiple(value: Decimal, increment: Decimal) -> bool:
+    steps = value / increment
+    return steps == steps.to_integral_value()
+
+
 def is_on_tick(rules: MarketRules, price: Decimal) -> bool:
-    return (price / rules.price_tick) == (price / rules.price_tick).to_integral_value()
+    return is_multiple(price, rules.price_tick)
 
 
 def is_on_step(rules: MarketRules, amount: Decimal) -> bool:
-    return (amount / rules.amount_step) == (amount / rules.amount_step).to_integral_value()
+    return is_multiple(amount, rules.amount_step)
