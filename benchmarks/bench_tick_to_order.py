@@ -1,11 +1,11 @@
 """Tick-to-order latency of the whole actor system: `rayarb run` on a local Ray against three simulator venues.
 
-Tick-to-order is "book update received by the exchange actor -> first leg's request sent" (ccxt hands the built and
-signed request to its HTTP client), measured per taken opportunity by the order manager, with its four stages: detect
-(exchange actor -> detector, detection), handoff (detector -> order manager), submit (order manager -> exchange actor,
-journal write included) and request (ccxt builds and signs the order request). Also printed: tick-to-venue, the same
-book arrival -> the venue's receipt of that first leg (`receivedTimeUs` in /_sim/orders), which adds ccxt's HTTP
-client writing the request, the wire and the venue's own wake-up and parsing.
+Tick-to-order is "book update received by the exchange actor -> first leg's request sent" (the order-entry session
+hands the built and signed request to the kernel), measured per taken opportunity by the order manager, with its four
+stages: detect (exchange actor -> detector, detection), handoff (detector -> order manager), submit (order manager ->
+exchange actor, journal write included) and request (the order request built, signed and written). Also printed:
+tick-to-venue, the same book arrival -> the venue's receipt of that first leg (`receivedTimeUs` in /_sim/orders),
+which adds the loopback and the venue's own wake-up and parsing.
 
     python -m benchmarks.bench_tick_to_order --seconds 60 [--channels off] [--realtime-priority 0] [--venue-priority 0]
                                              [--cpu-wake-latency off]
