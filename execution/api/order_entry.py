@@ -19,6 +19,7 @@ import asyncio
 import os
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -182,8 +183,13 @@ class _Connection(asyncio.Protocol):
         self.close()
 
     def _complete(self) -> None:
+        try:
+            body = _decoded(b"".join(self._body), self._headers.get("Content-Encoding", "identity"))
+        except ValueError as exc:
+            self._fail(str(exc))
+            return
         status = self._parser.get_status_code()
-        answer = _Answer(status, self._status_text.decode("latin-1"), self._headers, b"".join(self._body))
+        answer = _Answer(status, self._status_text.decode("latin-1"), self._headers, body)
         if not self._answer.done():
             self._answer.set_result(answer)
 
@@ -406,6 +412,29 @@ class OrderEntrySession:
         self._idle.clear()
         if self._fallback is not None:
             await self._fallback.close()
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    """The body without its content coding (ccxt asks for gzip or deflate), at most ``MAX_RESPONSE_BYTES``."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ValueError(f"answer in an encoding not asked for: {encoding}")
+    # gzip: its header; deflate: zlib-wrapped as the RFC says, or raw as some servers send it
+    attempts = (16 + zlib.MAX_WBITS,) if encoding != "deflate" else (zlib.MAX_WBITS, -zlib.MAX_WBITS)
+    for window_bits in attempts:
+        decompressor = zlib.decompressobj(window_bits)
+        try:
+            plain = decompressor.decompress(body, MAX_RESPONSE_BYTES)
+        except zlib.error:
+            continue
+        if decompressor.unconsumed_tail:
+            raise ValueError(f"answer over {MAX_RESPONSE_BYTES} bytes once decompressed")
+        if not decompressor.eof:
+            raise ValueError(f"{encoding} answer cut short")
+        return plain
+    raise ValueError(f"answer not valid {encoding}")
 
 
 def _request_bytes(method: str, url: URL, headers: dict[str, str], body: bytes) -> bytes:

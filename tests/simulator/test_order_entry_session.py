@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gzip
 import ssl
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,37 @@ async def test_chunked_and_until_close_answers_are_read_whole(raw_client: Any) -
         server.close_idle_after_answer = True
         assert await post_order(raw_client, server.url) == {"b": 2}
     assert server.connections == 1  # the chunked answer left the connection open for the next request
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw deflate"])
+async def test_compressed_answers_are_decoded_as_ccxt_asked_for_them(raw_client: Any, encoding: str) -> None:
+    plain = b'{"orderId":1,"fills":[' + b",".join([b'{"qty":"0.1"}'] * 200) + b"]}"
+    if encoding == "gzip":
+        body = gzip.compress(plain)
+    else:
+        compressor = zlib.compressobj(wbits=zlib.MAX_WBITS if encoding == "deflate" else -zlib.MAX_WBITS)
+        body = compressor.compress(plain) + compressor.flush()
+    name = encoding.split()[-1].encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: %s\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n%s" % (name, chunked))
+    async with ScriptedServer(lambda head, body: answer) as server:
+        result = await post_order(raw_client, server.url)
+    assert result["orderId"] == 1 and len(result["fills"]) == 200
+    assert b"Accept-Encoding: gzip, deflate" in server.requests[0][0]  # what ccxt asks for
+
+
+@pytest.mark.parametrize("case", ["unasked encoding", "corrupt gzip", "truncated gzip", "gzip bomb"])
+async def test_an_answer_that_cannot_be_decoded_is_an_unknown_outcome(raw_client: Any, case: str) -> None:
+    body = {"unasked encoding": b"\x1b\x00", "corrupt gzip": b"\x1f\x8bnot gzip at all",
+            "truncated gzip": gzip.compress(b'{"orderId":1}' * 50)[:-12],
+            "gzip bomb": gzip.compress(b" " * (MAX_RESPONSE_BYTES + 1))}[case]
+    encoding = b"br" if case == "unasked encoding" else b"gzip"
+    answer = json_answer(body, extra=b"Content-Encoding: %s\r\n" % encoding)
+    async with ScriptedServer(lambda head, body: answer) as server:
+        with pytest.raises(ccxt.ExchangeNotAvailable):
+            await post_order(raw_client, server.url)
+    assert len(server.requests) == 1
 
 
 async def test_one_kept_alive_connection_carries_sequential_orders_and_concurrent_ones_get_their_own(
