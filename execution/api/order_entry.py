@@ -452,9 +452,10 @@ def _request_bytes(method: str, url: URL, headers: dict[str, str], body: bytes) 
 def install_order_entry_session(client: Any, *, on_sending: Callable[[float], None] | None = None,
                                 ) -> OrderEntrySession | None:
     """Put an ``OrderEntrySession`` in front of ``client``'s own session (ccxt async; call inside the running loop),
-    when rayarb knows the venue's order paths. Returns it, or None for another venue."""
+    when rayarb knows the venue's order paths. Returns it, or None for another venue, or when ccxt is told to take
+    proxies from the environment (``aiohttp_trust_env``: aiohttp then routes every request, orders included)."""
     paths = ORDER_PATHS.get(client.id)
-    if paths is None:
+    if paths is None or getattr(client, "aiohttp_trust_env", False):
         return None
     client.open()  # ccxt's aiohttp session and TLS context, made as ccxt makes them
     tls = client.ssl_context

@@ -468,3 +468,12 @@ def test_on_uvloop_the_loop_of_the_actors_too(tls_server_context: tuple[ssl.SSLC
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         answers, count = runner.run(orders_over_plain_and_tls())
     assert answers == [{"n": i} for i in range(3)] * 2 and count == 6
+
+
+def test_it_is_not_installed_where_aiohttp_must_route_orders() -> None:
+    other = make_exchange("kraken", flavour="async")
+    assert install_order_entry_session(other) is None  # a venue whose order paths rayarb does not know
+    proxied = make_exchange("binance", url="http://127.0.0.1:9", flavour="async")
+    proxied.aiohttp_trust_env = True  # proxies from the environment, which only aiohttp applies
+    assert install_order_entry_session(proxied) is None
+    assert not isinstance(proxied.session, OrderEntrySession)
