@@ -166,7 +166,9 @@ class ExchangeConnection(ServesChannel):
     async def _open_order_entry(self) -> None:
         """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection
         opened now; while it cannot be opened, the session keeps trying in the background (or the first order opens one)."""
-        session = self._order_entry = install_order_entry_session(self._rest, on_sending=note_request_time)
+        session = self._order_entry = install_order_entry_session(
+            self._rest, on_sending=note_request_time,
+            on_connected=lambda: self.metrics.count_order_connection(self.venue.name))
         url = None if session is None else order_entry_url(self._rest)
         if url is None:
             return

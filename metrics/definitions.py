@@ -178,6 +178,10 @@ class RayarbMetrics:
             "rayarb_actor_restarts", "Actor processes started again after a crash.", ["actor"], registry=r)
         self.book_updates = Counter(
             "rayarb_book_updates", "Order book updates received.", ["exchange", "symbol"], registry=r)
+        self.order_connections_opened = Counter(
+            "rayarb_order_connections_opened",
+            "Connections the order-entry session opened to a venue: one at start, then one per connection the venue "
+            "closed or per order sent while every open one was busy.", ["exchange"], registry=r)
 
         # --- gauges (last value set by any process wins)
         self.pnl_realized = Gauge(
@@ -224,6 +228,7 @@ class RayarbMetrics:
                 self.exchange_errors.labels(exchange, error_class)
             self.orders_resubmitted.labels(exchange)
             self.reconciliations.labels(exchange)
+            self.order_connections_opened.labels(exchange)
             for symbol in self._symbols:
                 self.tick_to_order_seconds.labels(exchange, symbol)
                 self.order_fill_seconds.labels(exchange, symbol)
@@ -333,6 +338,9 @@ class RayarbMetrics:
 
     def count_actor_restart(self, actor: str) -> None:
         self.actor_restarts.labels(self._bounded("actor", actor, self._actors)).inc()
+
+    def count_order_connection(self, exchange: str) -> None:
+        self.order_connections_opened.labels(self._exchange(exchange)).inc()
 
     def count_book_update(self, exchange: str, symbol: str) -> None:
         self.book_updates.labels(self._exchange(exchange), self._symbol(symbol)).inc()

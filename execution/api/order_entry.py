@@ -244,15 +244,18 @@ class OrderEntrySession:
     """ccxt's session for one exchange client: the order paths on its own connections, the rest on ``fallback``.
 
     ``on_sending`` is called with the wall clock as an order request is handed to the kernel (the software send
-    timestamp: taken before the write, so a receiver the write wakes on this CPU is not counted in it).
+    timestamp: taken before the write, so a receiver the write wakes on this CPU is not counted in it);
+    ``on_connected`` each time a connection to a venue is opened.
     """
 
     def __init__(self, fallback: Any, order_paths: Iterable[str], *, tls: ssl.SSLContext | None = None,
-                 on_sending: Callable[[float], None] | None = None) -> None:
+                 on_sending: Callable[[float], None] | None = None,
+                 on_connected: Callable[[], None] | None = None) -> None:
         self._fallback = fallback
         self._order_paths = frozenset(order_paths)
         self._tls = tls
         self._on_sending = on_sending
+        self._on_connected = on_connected
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._warm: dict[tuple[str, str, int], URL] = {}  # hosts given to connect(): one connection kept ready
@@ -391,13 +394,15 @@ class OrderEntrySession:
         except OSError as exc:
             raise aiohttp.ClientConnectionError(f"cannot connect to {host}:{port} ({type(exc).__name__})") from None
         self._open.add(connection)
-        self.connections_opened += 1
         try:
             await connection.handshake()
         except BaseException:
             connection.close()
             self._open.discard(connection)
             raise
+        self.connections_opened += 1
+        if self._on_connected is not None:
+            self._on_connected()
         return connection
 
     async def close(self) -> None:
@@ -450,7 +455,7 @@ def _request_bytes(method: str, url: URL, headers: dict[str, str], body: bytes) 
 
 
 def install_order_entry_session(client: Any, *, on_sending: Callable[[float], None] | None = None,
-                                ) -> OrderEntrySession | None:
+                                on_connected: Callable[[], None] | None = None) -> OrderEntrySession | None:
     """Put an ``OrderEntrySession`` in front of ``client``'s own session (ccxt async; call inside the running loop),
     when rayarb knows the venue's order paths. Returns it, or None for another venue, or when ccxt is told to take
     proxies from the environment (``aiohttp_trust_env``: aiohttp then routes every request, orders included)."""
@@ -463,7 +468,7 @@ def install_order_entry_session(client: Any, *, on_sending: Callable[[float], No
         tls = ssl.create_default_context()
         tls.check_hostname = False
         tls.verify_mode = ssl.CERT_NONE
-    session = OrderEntrySession(client.session, paths, tls=tls, on_sending=on_sending)
+    session = OrderEntrySession(client.session, paths, tls=tls, on_sending=on_sending, on_connected=on_connected)
     client.session = session
     return session
 

@@ -112,6 +112,8 @@ def test_init_labels_creates_every_known_series_at_zero(metrics):
      "rayarb_reconciliations_total", {"exchange": "binance_a"}, 1),
     (lambda m: m.count_actor_restart(exchange_actor("binance_a")),
      "rayarb_actor_restarts_total", {"actor": "exchange:binance_a"}, 1),
+    (lambda m: m.count_order_connection("binance_b"),
+     "rayarb_order_connections_opened_total", {"exchange": "binance_b"}, 1),
     (lambda m: m.count_book_update("binance_a", "ETH/USDT"),
      "rayarb_book_updates_total", {"exchange": "binance_a", "symbol": "ETH/USDT"}, 1),
     (lambda m: m.set_pnl("USDT", Decimal("12.345"), Decimal("-0.5")),

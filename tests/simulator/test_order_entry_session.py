@@ -47,7 +47,8 @@ async def order_client(request: pytest.FixtureRequest, make_client: Callable[...
 async def test_orders_lookups_and_cancels_go_through_it_and_everything_else_through_aiohttp(
         client: Any, venue: Any, http: Any) -> None:
     sending: list[float] = []
-    session = install_order_entry_session(client, on_sending=sending.append)
+    connected: list[bool] = []
+    session = install_order_entry_session(client, on_sending=sending.append, on_connected=lambda: connected.append(True))
     assert session is client.session
     await session.connect(order_entry_url(client))
     book = await client.fetch_order_book(SYMBOL, 5)
@@ -63,6 +64,7 @@ async def test_orders_lookups_and_cancels_go_through_it_and_everything_else_thro
     assert canceled["status"] == "canceled" and len(sending) == 3
     assert (await client.fetch_balance())["USDT"]["total"] > 0 and len(sending) == 3
     assert session.requests_sent == 3 and session.connections_opened == 1  # one kept-alive connection for all
+    assert connected == [True]
 
 
 async def test_a_refusal_maps_to_the_same_ccxt_error_as_through_aiohttp(order_client: Any, http: Any,
