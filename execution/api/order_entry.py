@@ -1,8 +1,8 @@
 """The HTTP session behind a ccxt client's order requests: the signed request is on the wire before ccxt's call yields.
 
-ccxt's async clients send every request through aiohttp, which spent ~0.4 ms (p50; ~0.7 ms p99) between ccxt handing it
-a signed order and the first byte reaching the socket (BENCHMARKS.md): request objects, connector bookkeeping, and
-uvloop holding the written bytes until the end of the loop's turn. ``OrderEntrySession`` takes ccxt's place for those
+ccxt's async clients send every request through aiohttp, which spent ~0.4 ms (p50) between ccxt handing it a signed
+order and writing it (BENCHMARKS.md, session 5): request objects, connector bookkeeping; uvloop then held the written
+bytes until the end of the loop's turn. ``OrderEntrySession`` takes ccxt's place for those
 requests only: the order paths of the venue (``ORDER_PATHS``), on kept-alive HTTP/1.1 connections opened ahead of the
 first order (``connect``), with the request written to the socket at once, in the clear or through TLS. Every other
 request (markets, balances, trades; anything through a proxy) goes to ccxt's own aiohttp session unchanged.
@@ -93,11 +93,18 @@ class _Connection(asyncio.Protocol):
             self._received.set()
             return
         plain = []
+        closed_by_peer = False
         try:
-            while chunk := self._tls.read(65536):
+            while True:
+                chunk = self._tls.read(65536)
+                if not chunk:  # the venue's close_notify
+                    closed_by_peer = True
+                    break
                 plain.append(chunk)
         except ssl.SSLWantReadError:
             pass
+        except ssl.SSLZeroReturnError:  # the venue's close_notify: the end of the stream, like a TCP close
+            closed_by_peer = True
         except ssl.SSLError as exc:
             self._fail(f"TLS error: {exc.reason or exc}")
             return
@@ -105,6 +112,9 @@ class _Connection(asyncio.Protocol):
             self._flush_tls()  # TLS may answer (key updates)
         if plain:
             self._feed(b"".join(plain))
+        if closed_by_peer:
+            self._end_of_stream(None)
+            self.close()
 
     def eof_received(self) -> bool:
         return False  # close: a request needs both directions
@@ -112,12 +122,15 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._received.set()
+        self._end_of_stream(exc)
+        self._on_lost()
+
+    def _end_of_stream(self, exc: Exception | None) -> None:
         if self._answer is not None and not self._answer.done():
             if self._headers_complete and not self._framed and exc is None:
                 self._complete()  # an answer without a length ends when the connection does
             else:
                 self._fail("connection closed before the answer" + (f" ({type(exc).__name__})" if exc else ""))
-        self._on_lost()
 
     # ----- TLS -----
     async def handshake(self) -> None:
@@ -194,13 +207,22 @@ class _Connection(asyncio.Protocol):
             self._answer.set_result(answer)
 
     def close(self) -> None:
+        if self._tls is not None and self._handshaken and not self.closed:
+            try:
+                self._tls.unwrap()  # our close_notify, so the venue need not wait for it
+            except ssl.SSLError:
+                pass
+            self._flush_tls()
         self.closed = True
         if self.transport is not None:
             self.transport.close()
 
     @property
     def reusable(self) -> bool:
-        return not self.closed and self._headers.get("Connection", "").lower() != "close"
+        connection = self._headers.get("Connection", "").lower()
+        if self._parser is not None and self._parser.get_http_version() == "1.0":
+            return not self.closed and connection == "keep-alive"
+        return not self.closed and connection != "close"
 
     # ----- httptools callbacks -----
     def on_status(self, status: bytes) -> None:

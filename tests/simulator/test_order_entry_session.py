@@ -429,6 +429,24 @@ async def test_orders_over_tls_verified_against_the_venues_certificate(
     assert server.requests[0][1] == b"n=0"
 
 
+async def test_an_answer_ended_by_the_venues_tls_close_is_read_whole_and_the_connection_not_reused(
+        tls_server_context: tuple[ssl.SSLContext, Path]) -> None:
+    server_context, cert = tls_server_context
+    client = make_exchange("binance", url="https://localhost:9", flavour="async", api_key="key", secret="secret",
+                           timeout_ms=2_000)
+    client.cafile = str(cert)
+    session = order_entry(client)
+    until_close = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"n\":1}"
+    try:
+        async with ScriptedServer(lambda head, body: until_close, tls=server_context) as server:
+            server.close_idle_after_answer = True  # TLS close_notify, then TCP close
+            assert await post_order(client, server.url) == {"n": 1}
+            assert await post_order(client, server.url) == {"n": 1}
+    finally:
+        await client.close()
+    assert server.connections == 2 and session.connections_opened == 2
+
+
 async def test_a_venue_certificate_that_does_not_verify_sends_nothing(
         tls_server_context: tuple[ssl.SSLContext, Path]) -> None:
     server_context, _ = tls_server_context
