@@ -360,26 +360,23 @@ class OrderEntrySession:
 
     async def _exchange(self, method: str, url: URL, body: bytes, headers: dict[str, str],
                         timeout: aiohttp.ClientTimeout | None) -> _Answer:
+        request = _request_bytes(method, url, headers, body)  # refused before a connection is taken
         total = timeout.total if timeout is not None and timeout.total else None
         deadline = None if total is None else asyncio.get_running_loop().time() + total
         key = self._host_key(url)
-        connection = self._take_idle(key)
-        if connection is None:
-            connection = await asyncio.wait_for(self._new_connection(url), total)
-        request = _request_bytes(method, url, headers, body)
-        if self._on_sending is not None:
-            self._on_sending(time.time())
-        answer = connection.send(request)
-        self.requests_sent += 1
-        try:
-            if deadline is None:
+        # asyncio.timeout: Python 3.11's wait_for drops a cancel that arrives in the turn the answer does
+        async with asyncio.timeout_at(deadline):
+            connection = self._take_idle(key) or await self._new_connection(url)
+            if self._on_sending is not None:
+                self._on_sending(time.time())
+            answer = connection.send(request)
+            self.requests_sent += 1
+            try:
                 result = await answer
-            else:
-                result = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
-        except BaseException:
-            connection.close()  # an answer may still come: this connection can carry no other request
-            self._open.discard(connection)
-            raise
+            except BaseException:
+                connection.close()  # an answer may still come: this connection can carry no other request
+                self._open.discard(connection)
+                raise
         self._give_back(key, connection)
         return result
 
