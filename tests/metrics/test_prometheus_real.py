@@ -266,5 +266,7 @@ def test_two_nodes_one_target_each_one_scrape_config(cluster, prometheus):
     per_node = {r["metric"]["node_id"]: float(r["value"][1])
                 for r in prometheus.query(f"sum by (node_id) ({accepted})")}
     assert per_node == {head_node: 4.0, worker_node: 5.0}
-    exported_sum = float(prometheus.query('sum(rayarb_tick_to_order_seconds_sum{symbol="ETH/USDT"})')[0]["value"][1])
+    # Each node's observations may land a scrape after its orders (one scrape can fall between the two calls).
+    exported_sum = prometheus.wait_for_value('sum(rayarb_tick_to_order_seconds_sum{symbol="ETH/USDT"})',
+                                             lambda v: v == pytest.approx(sum(LATENCIES), rel=1e-12))
     assert exported_sum == pytest.approx(sum(LATENCIES), rel=1e-12)
