@@ -365,18 +365,21 @@ class OrderEntrySession:
         deadline = None if total is None else asyncio.get_running_loop().time() + total
         key = self._host_key(url)
         # asyncio.timeout: Python 3.11's wait_for drops a cancel that arrives in the turn the answer does
-        async with asyncio.timeout_at(deadline):
-            connection = self._take_idle(key) or await self._new_connection(url)
-            if self._on_sending is not None:
-                self._on_sending(time.time())
-            answer = connection.send(request)
-            self.requests_sent += 1
-            try:
+        connection = self._take_idle(key)
+        if connection is None:
+            async with asyncio.timeout_at(deadline):
+                connection = await self._new_connection(url)
+        if self._on_sending is not None:
+            self._on_sending(time.time())
+        answer = connection.send(request)  # before the answer's timer is set: nothing ahead of the write
+        self.requests_sent += 1
+        try:
+            async with asyncio.timeout_at(deadline):
                 result = await answer
-            except BaseException:
-                connection.close()  # an answer may still come: this connection can carry no other request
-                self._open.discard(connection)
-                raise
+        except BaseException:
+            connection.close()  # an answer may still come: this connection can carry no other request
+            self._open.discard(connection)
+            raise
         self._give_back(key, connection)
         return result
 
