@@ -49,9 +49,6 @@ class _Answer:
     async def text(self, encoding: str | None = None, errors: str = "strict") -> str:
         return self._body.decode(encoding or "utf-8", errors)
 
-    async def read(self) -> bytes:
-        return self._body
-
     @property
     def content(self) -> bytes:
         return self._body
@@ -320,7 +317,8 @@ class OrderEntrySession:
         key = self._host_key(url)
         self._warm[key] = url
         try:
-            connection = await asyncio.wait_for(self._new_connection(url), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                connection = await self._new_connection(url)
         except Exception:
             self._lost(key)  # keep trying in the background
             raise
@@ -344,7 +342,8 @@ class OrderEntrySession:
         delay = REWARM_FIRST_DELAY_S
         while not self.closed:
             try:
-                connection = await asyncio.wait_for(self._new_connection(self._warm[key]), REWARM_TIMEOUT_S)
+                async with asyncio.timeout(REWARM_TIMEOUT_S):
+                    connection = await self._new_connection(self._warm[key])
             except asyncio.CancelledError:
                 raise
             except Exception:  # connection refused, timed out, TLS: the next order would meet the same
@@ -385,7 +384,7 @@ class OrderEntrySession:
 
     @staticmethod
     def _host_key(url: URL) -> tuple[str, str, int]:
-        return url.scheme, url.host or "", url.port or (443 if url.scheme == "https" else 80)
+        return url.scheme, url.host or "", url.port or 0  # yarl gives http/https their default port
 
     def _take_idle(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self._idle.get(key)
@@ -408,8 +407,8 @@ class OrderEntrySession:
         tls = None
         if url.scheme == "https":
             tls = self._tls or ssl.create_default_context()
-        host, port = url.host or "", url.port or (443 if url.scheme == "https" else 80)
         key = self._host_key(url)
+        _, host, port = key
         try:
             _, connection = await asyncio.get_running_loop().create_connection(
                 lambda: _Connection(host, tls, lambda: self._lost(key)), host, port)
@@ -465,8 +464,8 @@ def _decoded(body: bytes, encoding: str) -> bytes:
 
 
 def _request_bytes(method: str, url: URL, headers: dict[str, str], body: bytes) -> bytes:
-    default_port = url.port is None or url.port == (443 if url.scheme == "https" else 80)
-    lines = [f"{method} {url.raw_path_qs} HTTP/1.1", f"Host: {url.raw_host if default_port else f'{url.raw_host}:{url.port}'}"]
+    host = url.raw_host if url.is_default_port() else f"{url.raw_host}:{url.port}"
+    lines = [f"{method} {url.raw_path_qs} HTTP/1.1", f"Host: {host}"]
     lines.extend(f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length"))
     if body or method in ("POST", "PUT"):
         lines.append(f"Content-Length: {len(body)}")
