@@ -150,8 +150,9 @@ class OrderManagerActor(ServesChannel):
         self.channel_settings = deployment.channels
         self.channels = Channels(self.peers, deployment.channels)
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
-        # checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit
-        self.journal = Journal(deployment.journal_path, checkpoint_in_background=True)
+        # checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit; a new order is
+        # written ahead to the intent log (one write) and reaches SQLite once its request is out
+        self.journal = Journal(deployment.journal_path, checkpoint_in_background=True, intent_log=True)
         self.ids = ClientOrderIdFactory("rx")
         self.managers: dict[str, OrderManager] = {}
         self.rules: dict[tuple[str, str], MarketRules] = {}

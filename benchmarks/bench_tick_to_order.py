@@ -14,7 +14,7 @@ which adds the loopback and the venue's own wake-up and parsing.
 ``--realtime-priority 0`` leaves the hot-path threads under the normal scheduling policy; ``--cpu-wake-latency off``
 lets idle CPUs sleep as deeply as they like (run.cpu_wake_latency_us: null); the venues run real-time at priority 20
 (they stand for exchanges on other machines) unless ``--venue-priority`` says otherwise. The report's
-order round trip (leg sent -> venue's answer) is printed too.
+order round trip (leg sent -> venue's answer) is printed too, and the slowest samples stage by stage.
 """
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ def main() -> None:
         "stages_ms": {stage: {"p50": ms(s["p50"]), "p99": ms(s["p99"])}
                       for stage, s in report["tick_to_order_stages"].items()},
         "order_round_trip_ms": {q: ms(report["order_round_trip"][q]) for q in ("p50", "p90", "p99")},
+        "slowest_ms": [{"total": ms(sample["tick_to_order_s"]),
+                        **{stage: ms(seconds) for stage, seconds in sample["stages_s"].items()}}
+                       for sample in report["tick_to_order_slowest"]],
     }
     print(json.dumps(result, indent=2))
 

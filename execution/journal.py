@@ -13,6 +13,11 @@ that grows the WAL past 1 000 pages does it, 15-19 ms here, every ~270 orders; a
 checkpoint, which starts the WAL over, syncs its header. A journal opened with ``checkpoint_in_background=True``
 leaves both to ``checkpoint()``, on a connection of its own, so its caller can run them on another thread; the WAL is
 still checkpointed by a commit if it grows past ``BACKGROUND_CHECKPOINT_SAFETY_PAGES`` (the background stopped).
+
+A journal opened with ``intent_log=True`` keeps the hot path's write-ahead record out of SQLite:
+``record_submitted_order`` appends the new order to an ``IntentLog`` (one ``write``, as durable as a commit under
+``synchronous=NORMAL``) and the row reaches SQLite at the next ``flush()`` or use of the journal, whichever comes
+first. Opening the journal writes to SQLite whatever the log holds that SQLite does not.
 """
 from __future__ import annotations
 
@@ -24,13 +29,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
+from execution.intent_log import IntentLog, IntentLogError
 from execution.types import Fill, OrderStatus, OrderType, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
 
 BACKGROUND_CHECKPOINT_SAFETY_PAGES = 100_000  # ~400 MB of WAL: only if background checkpoints stopped
+INTENT_LOG_RESET_BYTES = 1 << 20  # the intent log starts over once it is this long and all of it is in SQLite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -134,10 +141,13 @@ class Journal:
     """SQLite write-ahead journal. Safe to reopen from a restarted process on the same file."""
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000,
-                 checkpoint_in_background: bool = False):
+                 checkpoint_in_background: bool = False, intent_log: bool = False,
+                 intent_log_lock_timeout_s: float = 10.0):
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         self.path = os.fspath(path)
+        if intent_log and (self.path == ":memory:" or synchronous.upper() != "NORMAL"):
+            raise ValueError("intent_log needs a journal file with synchronous=NORMAL (an append is not fsynced)")
         self._lock = threading.RLock()
         self._depth = 0
         # isolation_level=None: no implicit transactions; BEGIN/COMMIT are ours. check_same_thread=False + the lock:
@@ -159,6 +169,31 @@ class Journal:
         self._busy_timeout_ms = busy_timeout_ms
         self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
+        # orders appended to the intent log and not yet in SQLite: client order id -> (order, ts_event, ts_init)
+        self._pending: dict[str, tuple[JournaledOrder, float, float]] = {}
+        self._intents: IntentLog | None = None
+        if intent_log:
+            try:
+                self._intents = IntentLog(f"{self.path}-intents", lock_timeout_s=intent_log_lock_timeout_s)
+                self._write_intents_left_behind()
+            except (IntentLogError, OSError) as exc:
+                self.close()
+                raise JournalError(str(exc)) from None
+
+    def _write_intents_left_behind(self) -> None:
+        assert self._intents is not None
+        records = self._intents.records()
+        with self.transaction():
+            missing = [(order, ts_event, ts_init) for order, ts_event, ts_init in map(_order_from_intent, records)
+                       if self._db.execute("SELECT 1 FROM orders WHERE client_order_id=?",
+                                           (order.client_order_id,)).fetchone() is None]
+            for order, ts_event, ts_init in missing:
+                self._insert_submitted(order, ts_event, ts_init)
+        if missing:
+            logger.warning("journal %s: %d order(s) written ahead but not yet in SQLite when the last process "
+                           "stopped, now journaled: %s", self.path, len(missing),
+                           ", ".join(order.client_order_id for order, _, _ in missing))
+        self._intents.reset()
 
     # --- transactions ------------------------------------------------------------------------------------------
 
@@ -167,6 +202,7 @@ class Journal:
         """Group writes into one commit. Nested uses join the outer transaction."""
         with self._lock:
             if self._depth == 0:
+                self._flush_locked()
                 self._db.execute("BEGIN IMMEDIATE")
             self._depth += 1
             try:
@@ -196,13 +232,45 @@ class Journal:
                            (time.time() if now is None else now,))
             return wal_frames, copied
 
+    def flush(self) -> None:
+        """Write the orders the intent log holds ahead of SQLite into SQLite, in one commit (nothing to do without the
+        intent log). Every other use of the journal does this first."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._pending or self._depth:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for order, ts_event, ts_init in self._pending.values():
+                self._insert_submitted(order, ts_event, ts_init)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self._pending.clear()
+        if self._intents is not None and self._intents.size() >= INTENT_LOG_RESET_BYTES:
+            self._intents.reset()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock:
+            self._flush_locked()
+            yield
+
     def close(self) -> None:
         with self._checkpoint_lock:
             if self._checkpointer is not None:
                 self._checkpointer.close()
                 self._checkpointer = None
         with self._lock:
-            self._db.close()
+            try:
+                self._flush_locked()  # if this fails, the intent log still holds them for the next opening
+            finally:
+                if self._intents is not None:
+                    self._intents.close()
+                self._db.close()
 
     def __enter__(self) -> "Journal":
         return self
@@ -263,14 +331,25 @@ class Journal:
         if order.status is not OrderStatus.INITIALIZED:
             raise JournalError(f"order {order.client_order_id}: only an INITIALIZED order is submitted, "
                                f"not a {order.status.value} one")
-        with self.transaction():
-            self._insert_order(order, OrderStatus.SUBMITTED, ts_init)
-            self._db.execute(
-                "INSERT INTO transitions (client_order_id, from_status, to_status, event, ts_event, ts_init, reason) "
-                "VALUES (?,NULL,?,'OrderInitialized',?,?,?), (?,?,?,'OrderSubmitted',?,?,NULL)",
-                (order.client_order_id, OrderStatus.INITIALIZED.value, order.created_ts, order.created_ts, order.reason,
-                 order.client_order_id, OrderStatus.INITIALIZED.value, OrderStatus.SUBMITTED.value, ts_event,
-                 ts_init))
+        if self._intents is None:
+            with self.transaction():
+                self._insert_submitted(order, ts_event, ts_init)
+            return
+        cid = order.client_order_id
+        with self._lock:
+            if cid in self._pending or self._db.execute("SELECT 1 FROM orders WHERE client_order_id=?",
+                                                        (cid,)).fetchone() is not None:
+                raise JournalError(f"client order id {cid} is already journaled")
+            self._intents.append(_intent_from_order(order, ts_event, ts_init))
+            self._pending[cid] = (order, ts_event, ts_init)
+
+    def _insert_submitted(self, order: JournaledOrder, ts_event: float, ts_init: float) -> None:
+        self._insert_order(order, OrderStatus.SUBMITTED, ts_init)
+        self._db.execute(
+            "INSERT INTO transitions (client_order_id, from_status, to_status, event, ts_event, ts_init, reason) "
+            "VALUES (?,NULL,?,'OrderInitialized',?,?,?), (?,?,?,'OrderSubmitted',?,?,NULL)",
+            (order.client_order_id, OrderStatus.INITIALIZED.value, order.created_ts, order.created_ts, order.reason,
+             order.client_order_id, OrderStatus.INITIALIZED.value, OrderStatus.SUBMITTED.value, ts_event, ts_init))
 
     def record_not_found(self, client_order_id: str, count: int, ts: float) -> None:
         """Remember how many lookups in a row did not find the order (the lost-order quarantine survives restarts)."""
@@ -320,7 +399,7 @@ class Journal:
             reason=row[13], created_ts=row[14], updated_ts=row[15])
 
     def get(self, client_order_id: str) -> JournaledOrder | None:
-        with self._lock:
+        with self._reading():
             row = self._db.execute(f"SELECT {self._ORDER_COLUMNS} FROM orders WHERE client_order_id=?",
                                    (client_order_id,)).fetchone()
         return None if row is None else self._order(row)
@@ -335,7 +414,7 @@ class Journal:
             clauses.append("status=?")
             params.append(status.value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(f"SELECT {self._ORDER_COLUMNS} FROM orders{where} ORDER BY created_ts, "
                                     f"client_order_id", params).fetchall()
         return [self._order(row) for row in rows]
@@ -352,14 +431,14 @@ class Journal:
         if exchange is not None:
             where += " AND exchange=?"
             params.append(exchange)
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(f"SELECT {self._ORDER_COLUMNS} FROM orders WHERE {where} ORDER BY created_ts, "
                                     f"client_order_id", params).fetchall()
         return [self._order(row) for row in rows]
 
     def transitions(self, client_order_id: str | None = None) -> list[JournaledTransition]:
         where, params = ("WHERE client_order_id=?", (client_order_id,)) if client_order_id is not None else ("", ())
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(f"SELECT seq, client_order_id, from_status, to_status, event, ts_event, ts_init, "
                                     f"reason FROM transitions {where} ORDER BY seq", params).fetchall()
         return [JournaledTransition(seq=r[0], client_order_id=r[1],
@@ -377,7 +456,7 @@ class Journal:
             clauses.append("client_order_id=?")
             params.append(client_order_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(
                 f"SELECT exchange, symbol, side, price, amount, fee, fee_asset, trade_id, client_order_id, "
                 f"exchange_order_id, ts_ms FROM fills{where} ORDER BY rowid", params).fetchall()
@@ -387,13 +466,37 @@ class Journal:
 
     def counts(self) -> tuple[int, int]:
         """(orders, fills) journaled, without reading them."""
-        with self._lock:
+        with self._reading():
             orders = self._db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
             fills = self._db.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
         return orders, fills
 
     def has_fill(self, exchange: str, symbol: str, trade_id: str) -> bool:
-        with self._lock:
+        with self._reading():
             row = self._db.execute("SELECT 1 FROM fills WHERE exchange=? AND symbol=? AND trade_id=?",
                                    (exchange, symbol, trade_id)).fetchone()
         return row is not None
+
+
+def _intent_from_order(order: JournaledOrder, ts_event: float, ts_init: float) -> list[Any]:
+    """An order about to be submitted as an intent log record (Decimals as exact strings)."""
+    return ["submitted", order.client_order_id, order.exchange, order.symbol, order.side.value,
+            order.order_type.value, order.time_in_force.value, str(order.amount),
+            None if order.price is None else str(order.price), order.opportunity_id, order.reason, order.created_ts,
+            ts_event, ts_init]
+
+
+def _order_from_intent(record: list[Any]) -> tuple[JournaledOrder, float, float]:
+    try:
+        (kind, cid, exchange, symbol, side, order_type, time_in_force, amount, price, opportunity_id, reason,
+         created_ts, ts_event, ts_init) = record
+        if kind != "submitted":
+            raise ValueError(f"unknown record kind {kind!r}")
+        order = JournaledOrder(
+            client_order_id=cid, exchange=exchange, symbol=symbol, side=Side(side), order_type=OrderType(order_type),
+            time_in_force=TimeInForce(time_in_force), amount=Decimal(amount), price=_dec(price),
+            status=OrderStatus.INITIALIZED, exchange_order_id=None, opportunity_id=opportunity_id,
+            filled=Decimal(0), not_found_count=0, reason=reason, created_ts=created_ts, updated_ts=created_ts)
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise IntentLogError(f"intent log record cannot be read: {exc}") from None
+    return order, ts_event, ts_init

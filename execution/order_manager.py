@@ -673,7 +673,7 @@ class OrderManager:
                        look_in_journal: bool = True) -> ValidOrder:
         """Check an order request; raise the specific ``OrderValidationError`` for the first problem found.
         ``look_in_journal=False`` leaves a client order id used by an order no longer in memory to the journal's
-        write (``start_order``: its primary key refuses it, nothing written) instead of a lookup here."""
+        write (``start_order``: the journal refuses it, nothing written) instead of a lookup here."""
         side = _to_enum(side, Side, "side", InvalidSideError)
         order_type = _to_enum(order_type, OrderType, "order_type", InvalidOrderTypeError)
         time_in_force = _to_enum(time_in_force, TimeInForce, "time_in_force", InvalidTimeInForceError)
@@ -768,7 +768,10 @@ class OrderManager:
         self._track(order)
         self._emit(initialized)
         self._emit(submitted)
-        return self._settle(order, self._start_submit(order))
+        submission = self._start_submit(order)
+        # a journal with an intent log holds the order ahead of SQLite: written there once the request is out
+        asyncio.get_running_loop().call_soon(self._journal.flush)
+        return self._settle(order, submission)
 
     async def _settle(self, order: Order, submission: Awaitable[OrderSnapshot]) -> Order:
         await self._send(order, submission)

@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestration.config import Config, Mode, RunOptions
 from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
-from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, summarize_latencies, write_run_report
+from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, summarize_latencies, write_run_report
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +287,9 @@ class MainJob:
                 for venue, client_order_id, book_received_at in summary["tick_to_order_first_legs"][-MAX_RAW_SAMPLES:]],
             "tick_to_order_stages": {stage: summarize_latencies(samples)
                                      for stage, samples in summary["tick_to_order_stages_s"].items()},
+            # where the tail went: the slowest opportunities, stage by stage
+            "tick_to_order_slowest": slowest_ticks(summary["tick_to_order_s"], summary["tick_to_order_stages_s"],
+                                                   summary["tick_to_order_first_legs"]),
             "order_round_trip": summarize_latencies(summary["order_round_trip_s"]),
             "journal": self.deployment.journal_path,
             "hot_path": {  # how books, opportunities, legs and fills travelled between the actors

@@ -129,6 +129,19 @@ def summarize_latencies(samples: Iterable[float]) -> dict[str, Any]:
     }
 
 
+def slowest_ticks(tick_to_order_s: Sequence[float], stages_s: Mapping[str, Sequence[float]],
+                  first_legs: Sequence[tuple[str, str, float]], count: int = 10) -> list[dict[str, Any]]:
+    """The ``count`` slowest tick-to-order samples, slowest first, each with where its time went: its first leg's
+    venue and client order id, the book's arrival (epoch s) and every stage's share in seconds. The three sequences
+    are aligned (one entry per taken opportunity, in the same order), as the order manager keeps them."""
+    if len(first_legs) != len(tick_to_order_s) or any(len(s) != len(tick_to_order_s) for s in stages_s.values()):
+        raise ReportError("tick-to-order samples, their stages and their first legs must be aligned")
+    slowest = sorted(range(len(tick_to_order_s)), key=tick_to_order_s.__getitem__, reverse=True)[:count]
+    return [{"exchange": first_legs[i][0], "client_order_id": first_legs[i][1], "book_received_at": first_legs[i][2],
+             "tick_to_order_s": tick_to_order_s[i], "stages_s": {stage: s[i] for stage, s in stages_s.items()}}
+            for i in slowest]
+
+
 def latency_histogram(samples_s: Iterable[float]) -> dict[str, list[Any]]:
     """A cumulative histogram like Prometheus's: ``{"le": [bounds in s..., "+Inf"], "cumulative_counts": [...]}``."""
     counts = [0] * (len(HISTOGRAM_BOUNDS_S) + 1)

@@ -108,8 +108,9 @@ def test_non_terminal_orders_lists_what_reconciliation_must_resolve(journal):
     assert [o.client_order_id for o in journal.orders(status=S.FILLED)] == [f"c{statuses.index(S.FILLED)}"]
 
 
-def test_submitting_writes_what_recording_then_moving_to_submitted_writes(tmp_path):
-    with Journal(tmp_path / "a.sqlite") as fast, Journal(tmp_path / "b.sqlite") as step_by_step:
+@pytest.mark.parametrize("intent_log", [False, True], ids=["sqlite", "intent-log"])
+def test_submitting_writes_what_recording_then_moving_to_submitted_writes(tmp_path, intent_log):
+    with Journal(tmp_path / "a.sqlite", intent_log=intent_log) as fast, Journal(tmp_path / "b.sqlite") as step_by_step:
         fast.record_submitted_order(row(), ts_event=2.0, ts_init=2.5)
         step_by_step.record_order(row())
         step_by_step.record_transition("c1", S.INITIALIZED, S.SUBMITTED, event="OrderSubmitted", ts_event=2.0,
@@ -220,3 +221,119 @@ def test_checkpoint_copies_the_wal_from_another_thread_and_the_wal_starts_over(t
     with Journal(path) as reopened:  # everything is in the database file and the WAL, exactly
         assert [o.client_order_id for o in reopened.orders()] == [f"c{i:06d}" for i in range(950)]
         assert reopened.orders()[0].amount == D("0.00012345678901234567")
+
+
+# --- the intent log: the write-ahead record of a new order, one append ahead of SQLite ------------------------------
+
+
+def sqlite_rows(path) -> list[tuple]:
+    """What SQLite itself holds, read on a connection of its own (not through the journal, which would flush)."""
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT client_order_id, status FROM orders ORDER BY client_order_id").fetchall()
+
+
+def test_a_submitted_order_is_in_the_intent_log_first_and_in_sqlite_after_a_flush(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path, intent_log=True) as journal:
+        journal.record_submitted_order(row("c1"), ts_event=2.0, ts_init=2.5)
+        assert sqlite_rows(path) == []
+        assert (tmp_path / "j.sqlite-intents").read_bytes().count(b"\n") == 1
+        journal.flush()
+        assert sqlite_rows(path) == [("c1", "submitted")]
+        journal.record_submitted_order(row("c2"), ts_event=3.0, ts_init=3.0)
+        # any use of the journal writes what is ahead first: a read, a transition
+        assert journal.get("c2").status is S.SUBMITTED and sqlite_rows(path)[-1] == ("c2", "submitted")
+        journal.record_submitted_order(row("c3"), ts_event=4.0, ts_init=4.0)
+        journal.record_transition("c1", S.SUBMITTED, S.ACCEPTED, event="OrderAccepted", ts_event=5.0, ts_init=5.0)
+        assert [r[0] for r in sqlite_rows(path)] == ["c1", "c2", "c3"]
+
+
+def test_an_id_already_journaled_or_written_ahead_is_refused_with_nothing_written(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as plain:
+        plain.record_submitted_order(row("old"), ts_event=1.0, ts_init=1.0)
+    with Journal(path, intent_log=True) as journal:
+        log = tmp_path / "j.sqlite-intents"
+        journal.record_submitted_order(row("new"), ts_event=2.0, ts_init=2.0)
+        size = log.stat().st_size
+        for taken in ("old", "new"):  # in SQLite; only in the intent log
+            with pytest.raises(JournalError, match=f"client order id {taken} is already journaled"):
+                journal.record_submitted_order(row(taken), ts_event=3.0, ts_init=3.0)
+        assert log.stat().st_size == size
+        assert sorted(o.client_order_id for o in journal.orders()) == ["new", "old"]
+        assert len(journal.transitions("new")) == 2
+
+
+def _crash_after_writing_ahead(path, *client_order_ids, flush_first=()) -> None:
+    """A process that writes orders ahead and is killed before they reach SQLite (SIGKILL: no cleanup at all)."""
+    script = (
+        "import os, signal, sys\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from tests.execution.test_journal import row\n"
+        "from execution.journal import Journal\n"
+        "j = Journal(sys.argv[1], intent_log=True)\n"
+        f"for cid in {list(flush_first)!r}:\n"
+        "    j.record_submitted_order(row(cid), ts_event=2.0, ts_init=2.5)\n"
+        "j.flush()\n"
+        f"for cid in {list(client_order_ids)!r}:\n"
+        "    j.record_submitted_order(row(cid), ts_event=2.0, ts_init=2.5)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(path), os.getcwd()], timeout=60)
+    assert result.returncode == -9
+
+
+def test_orders_written_ahead_by_a_killed_process_are_journaled_when_the_journal_opens_again(tmp_path, caplog):
+    path = tmp_path / "j.sqlite"
+    _crash_after_writing_ahead(path, "lost-1", "lost-2", flush_first=("kept",))
+    assert sqlite_rows(path) == [("kept", "submitted")]
+    with Journal(tmp_path / "reference.sqlite") as reference:
+        for cid in ("kept", "lost-1", "lost-2"):
+            reference.record_submitted_order(row(cid), ts_event=2.0, ts_init=2.5)
+        expected_orders = reference.orders()
+        expected_transitions = [(t.client_order_id, t.from_status, t.to_status, t.event, t.ts_event, t.ts_init)
+                                for t in reference.transitions()]
+    with Journal(path, intent_log=True) as journal:
+        # as if they had been written to SQLite before the kill: nothing lost, nothing doubled ("kept" was both)
+        assert journal.orders() == expected_orders
+        assert [(t.client_order_id, t.from_status, t.to_status, t.event, t.ts_event, t.ts_init)
+                for t in journal.transitions()] == expected_transitions
+        assert [o.client_order_id for o in journal.non_terminal_orders()] == ["kept", "lost-1", "lost-2"]
+        assert (tmp_path / "j.sqlite-intents").stat().st_size == 0  # all of it in SQLite: started over
+    assert "2 order(s) written ahead but not yet in SQLite" in caplog.text and "lost-1, lost-2" in caplog.text
+    with Journal(path, intent_log=True) as journal:  # and once only
+        assert len(journal.orders()) == 3 and len(journal.transitions()) == 6
+
+
+def test_a_record_cut_short_by_a_crash_inside_its_write_is_left_out_and_one_damaged_before_the_end_is_refused(
+        tmp_path):
+    path = tmp_path / "j.sqlite"
+    _crash_after_writing_ahead(path, "whole")
+    log = tmp_path / "j.sqlite-intents"
+    whole = log.read_bytes()
+    log.write_bytes(whole + whole[: len(whole) // 2])  # the next record's write cut off half way
+    with Journal(path, intent_log=True) as journal:
+        assert [o.client_order_id for o in journal.orders()] == ["whole"]
+    log.write_bytes(whole[: len(whole) // 2] + b"\n" + whole)
+    with pytest.raises(JournalError, match="line 1 is damaged"):
+        Journal(path, intent_log=True)
+    assert log.read_bytes() == whole[: len(whole) // 2] + b"\n" + whole  # left as it was, for a person to look at
+
+
+def test_a_restarted_journal_waits_for_the_process_it_replaces_to_let_go_of_the_intent_log(tmp_path):
+    path = tmp_path / "j.sqlite"
+    holder = Journal(path, intent_log=True)
+    with pytest.raises(JournalError, match="held by another process"):
+        Journal(path, intent_log=True, intent_log_lock_timeout_s=0.2)
+    holder.record_submitted_order(row("c1"), ts_event=2.0, ts_init=2.0)
+    timer = threading.Timer(0.3, holder.close)
+    timer.start()
+    with Journal(path, intent_log=True, intent_log_lock_timeout_s=10) as successor:
+        assert successor.get("c1").status is S.SUBMITTED
+    timer.join()
+
+
+def test_the_intent_log_needs_a_file_journal_with_synchronous_normal(tmp_path):
+    with pytest.raises(ValueError, match="synchronous=NORMAL"):
+        Journal(tmp_path / "full.sqlite", synchronous="FULL", intent_log=True)
+    with pytest.raises(ValueError, match="journal file"):
+        Journal(":memory:", intent_log=True)

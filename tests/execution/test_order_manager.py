@@ -3,6 +3,7 @@ cancels, fills, reconciliation after a restart; the transition table; client ord
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal as D
@@ -62,9 +63,11 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def journal(tmp_path):
-    with Journal(tmp_path / "journal.sqlite") as journal:
+@pytest.fixture(params=[False, True], ids=["sqlite", "intent-log"])
+def journal(tmp_path, request):
+    """Every test runs on a journal that writes new orders straight to SQLite and on one that writes them ahead to
+    its intent log (the order manager actor's)."""
+    with Journal(tmp_path / "journal.sqlite", intent_log=request.param) as journal:
         yield journal
 
 
@@ -135,6 +138,29 @@ async def test_start_order_journals_and_writes_the_request_before_returning(jour
     with pytest.raises(OrderValidationError):  # a bad request fails at once, and nothing is written
         manager.start_order(SYMBOL, "buy", "-1", "50000.00", "limit")
     assert len(exchange.written) == 1
+
+
+async def test_with_an_intent_log_the_request_goes_out_before_the_sqlite_commit_which_follows_in_the_next_turn(
+        tmp_path):
+    path = tmp_path / "ahead.sqlite"
+
+    class Observing(EagerExchange):
+        def start_submit_order(self, command):
+            with sqlite3.connect(path) as db:  # SQLite itself, not through the journal (which would write it first)
+                self.in_sqlite = db.execute("SELECT status FROM orders WHERE client_order_id=?",
+                                            (command.client_order_id,)).fetchall()
+            return self.submit_order(command)
+
+    with Journal(path, intent_log=True) as journal:
+        exchange = Observing(journal)
+        pending = make_manager(exchange, journal).start_order(SYMBOL, "buy", "0.0100", "50000.00", "limit",
+                                                             client_order_id="rx-ahead-1")
+        assert exchange.in_sqlite == []  # sent with the order written ahead in the intent log only
+        assert b"rx-ahead-1" in (tmp_path / "ahead.sqlite-intents").read_bytes()
+        await asyncio.sleep(0)
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT status FROM orders").fetchall() == [("submitted",)]
+        assert (await pending).status is S.ACCEPTED
 
 
 async def test_an_error_raised_while_starting_the_send_leaves_the_order_unknown_not_lost(journal):

@@ -97,3 +97,9 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
                    for o in orders}
     for leg in first_legs:
         assert received_us[(leg["exchange"], leg["client_order_id"])] / 1e6 > leg["book_received_at"]
+    # the slowest samples, stage by stage, are real samples: their stages add up to their latency
+    slowest = report["tick_to_order_slowest"]
+    assert 0 < len(slowest) <= 10 and slowest[0]["tick_to_order_s"] == latency["max"]
+    for sample in slowest:
+        assert sum(sample["stages_s"].values()) == pytest.approx(sample["tick_to_order_s"], abs=1e-6)
+        assert (sample["exchange"], sample["client_order_id"]) in received_us

@@ -20,6 +20,7 @@ from orchestration.report import (
     format_report,
     latency_histogram,
     load_run_report,
+    slowest_ticks,
     summarize_latencies,
     write_run_report,
 )
@@ -153,6 +154,22 @@ def test_latency_histogram_edges():
     histogram = latency_histogram([0.0005, 0.00051, 0.001, 6.0])
     cumulative = dict(zip(histogram["le"], histogram["cumulative_counts"]))
     assert cumulative[0.0005] == 1 and cumulative[0.001] == 3 and cumulative[5.0] == 3 and cumulative["+Inf"] == 4
+
+
+def test_slowest_ticks_keep_each_sample_with_its_stages_and_first_leg():
+    totals = [0.002, 0.009, 0.001, 0.005]
+    stages = {"detect": [0.0005, 0.004, 0.0002, 0.001], "request": [0.0015, 0.005, 0.0008, 0.004]}
+    legs = [("alpha", "rx-a", 1.0), ("beta", "rx-b", 2.0), ("gamma", "rx-c", 3.0), ("alpha", "rx-d", 4.0)]
+    slowest = slowest_ticks(totals, stages, legs, count=2)
+    assert slowest == [
+        {"exchange": "beta", "client_order_id": "rx-b", "book_received_at": 2.0, "tick_to_order_s": 0.009,
+         "stages_s": {"detect": 0.004, "request": 0.005}},
+        {"exchange": "alpha", "client_order_id": "rx-d", "book_received_at": 4.0, "tick_to_order_s": 0.005,
+         "stages_s": {"detect": 0.001, "request": 0.004}},
+    ]
+    assert slowest_ticks([], {"detect": []}, []) == []
+    with pytest.raises(ReportError, match="aligned"):
+        slowest_ticks(totals, {"detect": stages["detect"][:3]}, legs)
 
 
 def test_timestamps_must_be_int_ms_or_float_seconds(tmp_path):
