@@ -21,6 +21,7 @@ from typing import Any
 
 from actors.channel import Channels, ChannelSettings, ServesChannel
 from actors.conflation import ConflatingPublisher
+from actors.eager import start_eagerly
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
@@ -345,13 +346,13 @@ class ExchangeConnection(ServesChannel):
         return await self.submit_order_now(command)
 
     def submit_order_now(self, command: SubmitOrder) -> Awaitable[SubmitOutcome]:
-        """``submit_order`` as the channel receives it: the request is built and sent on the loop's next turn,
-        without waiting behind a second one."""
+        """``submit_order`` as the channel receives it: the request is built, signed and written before this returns
+        (not on the loop's next turn, behind the book messages it may hold); await the result for the answer."""
         if not self._started.is_set():
             return self.submit_order(command)
         if self._paper is not None:
             return self._fill_on_paper(command)
-        return self._place(command)
+        return start_eagerly(self._place(command))
 
     async def _fill_on_paper(self, command: SubmitOrder) -> SubmitOutcome:
         sent_at = time.time()

@@ -325,9 +325,10 @@ class Journal:
             self._append_transition(client_order_id, from_status, to_status, event, ts_event, ts_init, reason)
 
     def record_submitted_order(self, order: JournaledOrder, *, ts_event: float, ts_init: float) -> None:
-        """The hot path in one commit: a new INITIALIZED order, journaled as SUBMITTED with both transitions (the row
-        and the transitions as ``record_order`` then ``record_transition`` would leave them, in three statements).
-        Call before sending. ``JournalError`` when its client order id is journaled already: nothing is written."""
+        """The hot path: a new INITIALIZED order, journaled as SUBMITTED with both transitions (the row and the
+        transitions as ``record_order`` then ``record_transition`` would leave them), in one commit, or with the intent
+        log in one append there (SQLite gets them at the next ``flush()``). Durable when this returns: call before
+        sending. ``JournalError`` when its client order id is journaled already: nothing is written."""
         if order.status is not OrderStatus.INITIALIZED:
             raise JournalError(f"order {order.client_order_id}: only an INITIALIZED order is submitted, "
                                f"not a {order.status.value} one")

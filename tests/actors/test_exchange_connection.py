@@ -130,6 +130,23 @@ async def test_orders_leave_through_the_order_entry_session_on_the_connection_op
     assert health["order_entry"] == {"requests_sent": 1, "connections_opened": 1, "idle_connections": 1}
 
 
+async def test_an_order_as_the_channel_receives_it_is_on_the_wire_before_the_handler_returns(connection):
+    connection, venue = connection
+    session = connection._rest.session
+    book = await connection.latest_book(SYMBOL)
+    bought = connection.submit_order_now(taker(Side.BUY, book, "rx-now-1"))
+    assert session.requests_sent == 1  # built, signed and written before the call returned: no loop turn first
+    sold = connection.submit_order_now(taker(Side.SELL, book, "rx-now-2"))  # the ready connection is taken: it waits
+    bought, sold = await asyncio.gather(bought, sold)                         # for one of its own
+    assert session.requests_sent == 2
+    assert bought.snapshot.status is OrderStatus.FILLED and sold.snapshot.status is OrderStatus.FILLED
+    assert bought.sent_at < sold.sent_at  # each order kept its own request's time
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        async with http.get(f"{venue.url}/_sim/orders") as response:
+            at_venue = [o["clientOrderId"] for o in await response.json()]
+    assert sorted(at_venue) == ["rx-now-1", "rx-now-2"]  # each once
+
+
 async def test_the_book_stream_stops_when_a_book_arrives_in_the_turn_it_is_cancelled():
     spec = VenueSpec(name="alpha", exchange_id="binance", url=None, api_key=None, secret=None, paper=True)
     connection = ExchangeConnection(spec, [SYMBOL], stream_timeout_s=30)
