@@ -29,19 +29,80 @@ async def test_the_first_step_runs_before_start_eagerly_returns_and_the_rest_whe
     assert await pending == "ok" and events == ["written", "answered ok"]
 
 
-async def test_a_coroutine_that_never_suspends_gives_a_finished_future_with_its_result_or_exception():
+async def test_a_coroutine_that_never_suspends_gives_its_result_or_exception():
+    ran = []
+
     async def answer() -> int:
+        ran.append("answer")
         return 7
 
     async def refuse() -> int:
+        ran.append("refuse")
         raise ValueError("bad order")
 
     done = start_eagerly(answer())
-    assert done.done() and await done == 7
     failed = start_eagerly(refuse())
-    assert failed.done()
+    assert ran == ["answer", "refuse"]
+    assert await done == 7
     with pytest.raises(ValueError, match="bad order"):
         await failed
+
+
+async def test_its_first_step_runs_as_its_task_from_a_plain_callback_or_from_inside_another_task():
+    loop = asyncio.get_running_loop()
+    seen = []
+
+    async def place() -> str:
+        seen.append(asyncio.current_task())
+        async with asyncio.timeout(5):  # needs a current task, as aiohttp's and ccxt's timeouts do
+            await asyncio.sleep(0)
+        return "placed"
+
+    from_callback = loop.create_future()
+    loop.call_soon(lambda: from_callback.set_result(start_eagerly(place())))  # a protocol callback: no task current
+    task = await from_callback
+    assert seen == [task] and await task == "placed"
+    outer = asyncio.current_task()
+    inner = start_eagerly(place())
+    assert seen[-1] is inner and asyncio.current_task() is outer  # the caller's task is current again
+    assert await inner == "placed"
+
+
+async def test_a_timeout_entered_in_the_first_step_fires_in_the_coroutine():
+    loop = asyncio.get_running_loop()
+    events = []
+
+    async def silent_venue() -> None:
+        try:
+            async with asyncio.timeout(0.01):
+                await loop.create_future()  # no answer, ever
+        except TimeoutError:
+            events.append("timed out")
+            raise
+
+    started = loop.create_future()
+    loop.call_soon(lambda: started.set_result(start_eagerly(silent_venue())))
+    with pytest.raises(TimeoutError):
+        await (await started)
+    assert events == ["timed out"]
+
+
+async def test_cancelled_before_its_next_turn_the_coroutine_is_closed_not_left_suspended():
+    events = []
+
+    async def leg() -> None:
+        try:
+            events.append("written")
+            await asyncio.sleep(1)
+        finally:
+            events.append("finally")
+
+    task = start_eagerly(leg())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert events == ["written", "finally"]
 
 
 def scenarios(loop: asyncio.AbstractEventLoop):

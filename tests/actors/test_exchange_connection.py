@@ -134,8 +134,16 @@ async def test_an_order_as_the_channel_receives_it_is_on_the_wire_before_the_han
     connection, venue = connection
     session = connection._rest.session
     book = await connection.latest_book(SYMBOL)
-    bought = connection.submit_order_now(taker(Side.BUY, book, "rx-now-1"))
-    assert session.requests_sent == 1  # built, signed and written before the call returned: no loop turn first
+    loop = asyncio.get_running_loop()
+    received = loop.create_future()
+
+    def data_received() -> None:  # as the channel calls it: a protocol callback, no task running
+        pending = connection.submit_order_now(taker(Side.BUY, book, "rx-now-1"))
+        received.set_result((pending, session.requests_sent))
+
+    loop.call_soon(data_received)
+    bought, sent_on_return = await received
+    assert sent_on_return == 1  # built, signed and written before the callback returned: no loop turn first
     sold = connection.submit_order_now(taker(Side.SELL, book, "rx-now-2"))  # the ready connection is taken: it waits
     bought, sold = await asyncio.gather(bought, sold)                         # for one of its own
     assert session.requests_sent == 2
