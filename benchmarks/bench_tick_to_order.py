@@ -71,7 +71,7 @@ def main() -> None:
         "stages_ms": {stage: {"p50": ms(s["p50"]), "p99": ms(s["p99"])}
                       for stage, s in report["tick_to_order_stages"].items()},
         "order_round_trip_ms": {q: ms(report["order_round_trip"][q]) for q in ("p50", "p90", "p99")},
-        "slowest_ms": [{"total": ms(sample["tick_to_order_s"]),
+        "slowest_ms": [{"at": round(sample["book_received_at"], 3), "total": ms(sample["tick_to_order_s"]),
                         **{stage: ms(seconds) for stage, seconds in sample["stages_s"].items()}}
                        for sample in report["tick_to_order_slowest"]],
     }
