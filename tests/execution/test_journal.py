@@ -337,3 +337,15 @@ def test_the_intent_log_needs_a_file_journal_with_synchronous_normal(tmp_path):
         Journal(tmp_path / "full.sqlite", synchronous="FULL", intent_log=True)
     with pytest.raises(ValueError, match="journal file"):
         Journal(":memory:", intent_log=True)
+
+
+@pytest.mark.parametrize("intent_log", [False, True])
+def test_the_journal_benchmark_times_the_write_before_the_send_and_with_the_intent_log_the_commit_after(
+        tmp_path, intent_log):
+    from benchmarks.bench_journal_commits import run
+
+    result = run(orders=40, rate=2000.0, background=True, intent_log=intent_log, directory=tmp_path)
+    assert result["orders"] == 40 and 0 < result["before_send"]["p50_ms"] <= result["before_send"]["max_ms"]
+    assert (result["after_send"] is not None) == intent_log
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        assert journal.counts() == (40, 0)  # every order written, whichever way
