@@ -1,8 +1,9 @@
 """The journal's append-only file of orders about to be sent: the first leg's write-ahead record in one ``write``.
 
-A SQLite commit costs 0.15 ms at p50 and over 1 ms at p99 on the hot path (BENCHMARKS.md, session 7); appending one
-line to a file costs 5-20 us. Both are equally durable with the journal's ``synchronous=NORMAL``: the bytes are in the
-OS's page cache when the call returns, so they survive the process being killed, not the machine losing power.
+Paced as orders are, on cold caches, a SQLite commit of a new order costs 0.29 ms at p50, 0.7 at p99 and up to 10 ms
+(BENCHMARKS.md, session 7); the write of one line here ~0.03 ms. Both are equally durable with the journal's
+``synchronous=NORMAL``: the bytes are in the OS's page cache when the call returns, so they survive the process being
+killed, not the machine losing power.
 ``Journal`` appends a new order here before it is sent and writes it to SQLite just after; on opening it writes to
 SQLite whatever the log holds that SQLite does not (the process died in between), then starts the log over.
 
@@ -48,7 +49,7 @@ class IntentLog:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise
             if time.monotonic() >= deadline:
-                raise IntentLogError(f"intent log {self.path} is held by another process after {timeout_s:g} s")
+                raise IntentLogError(f"intent log {self.path} is still held by another journal after {timeout_s:g} s")
             time.sleep(0.02)
 
     def append(self, record: list[Any]) -> None:

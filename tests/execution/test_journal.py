@@ -322,7 +322,7 @@ def test_a_record_cut_short_by_a_crash_inside_its_write_is_left_out_and_one_dama
 def test_a_restarted_journal_waits_for_the_process_it_replaces_to_let_go_of_the_intent_log(tmp_path):
     path = tmp_path / "j.sqlite"
     holder = Journal(path, intent_log=True)
-    with pytest.raises(JournalError, match="held by another process"):
+    with pytest.raises(JournalError, match="still held by another journal"):
         Journal(path, intent_log=True, intent_log_lock_timeout_s=0.2)
     holder.record_submitted_order(row("c1"), ts_event=2.0, ts_init=2.0)
     timer = threading.Timer(0.3, holder.close)
