@@ -610,6 +610,7 @@ class OrderManager:
         # Orders not yet terminal, and the latest terminal ones: older ones are read back from the journal when asked
         # for, so memory and the cost of each new order's checks do not grow with the run's history.
         self._open: dict[str, Order] = {}
+        self._held_events: list[Any] | None = None  # events of an apply_snapshot, until its commit is done
         self._finished: OrderedDict[str, Order] = OrderedDict()
         self._by_exchange_id: dict[str, str] = {}  # of the orders held in memory
 
@@ -830,6 +831,9 @@ class OrderManager:
     def _emit(self, event: Any) -> None:
         if self._on_event is None:
             return
+        if self._held_events is not None:  # inside apply_snapshot: sent once its one commit is done
+            self._held_events.append(event)
+            return
         try:
             self._on_event(event)
         except Exception:  # a subscriber's bug must not undo an order's bookkeeping
@@ -873,7 +877,23 @@ class OrderManager:
                            ts_event=event.ts_event)
 
     def apply_snapshot(self, snapshot: OrderSnapshot) -> Order:
-        """Bring the local order in line with what the venue says about it (an answer to submit, query or cancel)."""
+        """Bring the local order in line with what the venue says about it (an answer to submit, query or cancel):
+        every transition and fill it brings in one journal commit (not one each: the order manager's loop is busy for
+        less of the time a new opportunity may arrive), and their events sent once that commit is done."""
+        if self._held_events is not None:
+            return self._apply_snapshot(snapshot)
+        self._held_events = []
+        try:
+            with self._journal.transaction():
+                order = self._apply_snapshot(snapshot)
+            events = self._held_events
+        finally:
+            self._held_events = None
+        for event in events:
+            self._emit(event)
+        return order
+
+    def _apply_snapshot(self, snapshot: OrderSnapshot) -> Order:
         order = self.check_order_status(snapshot.client_order_id)
         common = dict(client_order_id=order.client_order_id, exchange=self.exchange, symbol=order.symbol,
                       exchange_order_id=snapshot.exchange_order_id, opportunity_id=order.opportunity_id)

