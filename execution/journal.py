@@ -185,8 +185,7 @@ class Journal:
         records = self._intents.records()
         with self.transaction():
             missing = [(order, ts_event, ts_init) for order, ts_event, ts_init in map(_order_from_intent, records)
-                       if self._db.execute("SELECT 1 FROM orders WHERE client_order_id=?",
-                                           (order.client_order_id,)).fetchone() is None]
+                       if not self._in_sqlite(order.client_order_id)]
             for order, ts_event, ts_init in missing:
                 self._insert_submitted(order, ts_event, ts_init)
         if missing:
@@ -338,11 +337,14 @@ class Journal:
             return
         cid = order.client_order_id
         with self._lock:
-            if cid in self._pending or self._db.execute("SELECT 1 FROM orders WHERE client_order_id=?",
-                                                        (cid,)).fetchone() is not None:
+            if cid in self._pending or self._in_sqlite(cid):
                 raise JournalError(f"client order id {cid} is already journaled")
             self._intents.append(_intent_from_order(order, ts_event, ts_init))
             self._pending[cid] = (order, ts_event, ts_init)
+
+    def _in_sqlite(self, client_order_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM orders WHERE client_order_id=?", (client_order_id,)).fetchone()
+        return row is not None
 
     def _insert_submitted(self, order: JournaledOrder, ts_event: float, ts_init: float) -> None:
         self._insert_order(order, OrderStatus.SUBMITTED, ts_init)
