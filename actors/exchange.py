@@ -21,6 +21,7 @@ from typing import Any
 
 from actors.channel import Channels, ChannelSettings, ServesChannel
 from actors.conflation import ConflatingPublisher
+from actors.credentials import CredentialsInbox, CredentialsRefused
 from actors.eager import start_eagerly
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
@@ -28,8 +29,9 @@ from actors.telemetry import process_metrics
 from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
-from execution.error_handler import ExchangeUnavailable, OrderNotFound
-from execution.log import register_secret
+from actors.supervision import StartRefused
+from execution.error_handler import AuthenticationFailed, ExchangeUnavailable, OrderNotFound
+from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.api.other_exchange_api import float_book_from_ccxt
 from execution.api.precision import rules_from_market
@@ -40,6 +42,7 @@ from execution.types import FloatBook, MarketRules, OrderBook, OrderSnapshot, Or
 
 logger = logging.getLogger(__name__)
 
+CREDENTIALS_WAIT_S = 30.0  # start() waits this long for the driver to deliver the venue's keys
 BOOK_DEPTH = 20  # levels per side kept and pushed (ccxt.pro keeps the whole book)
 BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
 PUSH_TIMEOUT_S = 2.0
@@ -47,18 +50,20 @@ PUSH_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class VenueSpec:
-    """Everything an exchange actor needs to connect; keys are resolved from the environment by orchestration."""
+    """Everything an exchange actor needs to connect. It holds no keys: those are delivered sealed to the actor's own
+    process (``actors.credentials``), so this spec can go anywhere (the supervisor, Ray's GCS, reports)."""
 
     name: str
     exchange_id: str
     url: str | None
-    api_key: str | None
-    secret: str | None
     paper: bool
     testnet: bool = False
+    simulator: bool = False  # a rayarb simulator venue: no rate limiter in the client
 
-    def __repr__(self) -> str:  # never show keys
-        return f"VenueSpec(name={self.name!r}, exchange_id={self.exchange_id!r}, url={self.url!r}, paper={self.paper})"
+    @property
+    def signs(self) -> bool:
+        """Orders and balances need the venue's keys (everything but paper trading)."""
+        return not self.paper
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,25 +135,55 @@ class ExchangeConnection(ServesChannel):
         self.scheduling = "normal"
         self.balances_cache: dict[str, tuple[Decimal, Decimal]] = {}
         self._own_fills_applied = 0  # fills of our orders applied to balances_cache since start
-        for value in (venue.api_key, venue.secret):
-            if value:
-                register_secret(value)
+        self._inbox = CredentialsInbox() if venue.signs else None
+        self._forever = asyncio.Event()  # never set: what a long poll waits on when there is nothing to ask for
+
+    # ----- keys -----
+    async def credentials_wanted(self, wait_s: float) -> bytes | None:
+        """This process's public key while it waits for its venue's keys (the driver seals them to it); otherwise
+        None after ``wait_s`` (a long poll: a restarted actor is a new process that asks at once)."""
+        if self._inbox is not None and self._inbox.credentials is None:
+            return self._inbox.public_key
+        try:
+            async with asyncio.timeout(wait_s):
+                await self._forever.wait()
+        except TimeoutError:
+            pass
+        return None
+
+    async def provide_credentials(self, sealed: bytes) -> None:
+        """The venue's keys, sealed to this process's public key (``actors.credentials``)."""
+        if self._inbox is None:
+            raise CredentialsRefused(f"{self.venue.name} is paper-traded: it takes no keys")
+        credentials = self._inbox.open(sealed)
+        register_secret(credentials.api_key, credentials.secret)
 
     # ----- lifecycle -----
     async def start(self) -> dict[str, MarketRules]:
         if self._started.is_set():
             return self._rules
         v = self.venue
-        keys = {} if v.paper else {"api_key": v.api_key, "secret": v.secret}
-        self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet, **keys)
+        keys = {}
+        if self._inbox is not None:
+            try:
+                credentials = await self._inbox.wait(CREDENTIALS_WAIT_S)
+            except TimeoutError:
+                raise StartRefused(f"venues.{v.name}: no keys arrived within {CREDENTIALS_WAIT_S:.0f} s (the driver "
+                                   f"of the run delivers them; is `rayarb run` still running?)") from None
+            keys = {"api_key": credentials.api_key, "secret": credentials.secret}
+        self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet,
+                                   rate_limit=not v.simulator, **keys)
         note_request_times(self._rest)
         if not v.paper:
             await self._open_order_entry()
-        self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet)
+        self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet,
+                                     rate_limit=not v.simulator)
         markets = await asyncio.wait_for(self._rest.load_markets(), 30)
         missing = [s for s in self.symbols if s not in markets]
         if missing:
-            raise ValueError(f"{v.name}: symbols not listed by the venue: {missing}")
+            raise StartRefused(f"symbols: {', '.join(missing)} not listed by venue {v.name}")
+        if self._inbox is not None:
+            await self._check_keys()
         self._rules = await self._with_venue_fees({s: rules_from_market(v.name, markets[s]) for s in self.symbols})
         self._stream.markets = self._rest.markets
         self._stream.markets_by_id = self._rest.markets_by_id
@@ -163,6 +198,20 @@ class ExchangeConnection(ServesChannel):
         self._started.set()
         logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
         return self._rules
+
+    async def _check_keys(self) -> None:
+        """One signed request before anything else: a wrong key or secret is the operator's to fix, said in one line
+        (the venue's own words, redacted), not a supervisor retrying a failing start for ever."""
+        try:
+            await asyncio.wait_for(self._rest.fetch_balance(), 30)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = translate_ccxt_error(exc, exchange=self.venue.name)
+            if isinstance(error, AuthenticationFailed):
+                raise StartRefused(f"venues.{self.venue.name}: the venue refused the API key or secret "
+                                   f"({redact(str(error)).splitlines()[0][:200]})") from None
+            raise error from None
 
     async def _open_order_entry(self) -> None:
         """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection

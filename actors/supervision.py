@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from execution.log import redact
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,6 +25,30 @@ class ActorGone(Exception):
 
 class ActorRestarting(Exception):
     """The actor's process died and its runtime is already restarting it: wait, do not kill it again."""
+
+
+class StartRefused(Exception):
+    """An actor cannot start because of something only the operator can fix (a key the venue refuses, a symbol it
+    does not list). Its message is one line naming the problem, with no secret in it; the supervisor reports it
+    (``status()['refused']``) and the driver ends the run with it."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line: the message of the exception a remote call raised (not Ray's whole traceback)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The operator's problem behind ``exc``, if it is a ``StartRefused`` (raised here or in a remote actor)."""
+    cause = getattr(exc, "cause", None)
+    for candidate in (exc, cause):
+        if isinstance(candidate, StartRefused):
+            return (str(candidate).strip().splitlines() or [""])[0]
+    return None
 
 
 class ActorControl(Protocol):
@@ -60,6 +86,7 @@ class ActorState:
     answered: bool = False  # this incarnation has answered a heartbeat
     since: float = 0.0  # when the current process was asked for
     last_error: str = ""
+    refused: str | None = None  # a start the operator must fix (StartRefused), until the actor starts
     last_health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,9 +133,14 @@ class Supervisor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the loop must survive anything a step throws
-            state.last_error = f"{type(exc).__name__}: {exc}"
-            # Usually a peer that is itself restarting; retried at the next heartbeat.
-            logger.warning("supervisor: checking %s failed: %s", state.name, state.last_error)
+            refused = refusal(exc)
+            error = refused or one_line(exc)
+            if refused is not None:
+                state.refused = refused
+            if error != state.last_error:  # retried at every heartbeat: said once, not every 0.2 s
+                # Usually a peer that is itself restarting; retried at the next heartbeat.
+                logger.warning("supervisor: checking %s failed: %s", state.name, redact(error))
+            state.last_error = error
         finally:
             self._schedule(state)
 
@@ -152,9 +184,10 @@ class Supervisor:
                 self._record(state.name, "restarted: rewiring")
             state.incarnation = incarnation
             state.wired = False
-            state.last_error = ""
             await self.control.on_new_incarnation(state.name, first)
             state.wired = True
+            state.last_error = ""
+            state.refused = None
 
     async def _replace(self, state: ActorState, *, kill: bool) -> None:
         if kill:
@@ -179,5 +212,6 @@ class Supervisor:
                 pass
 
     def status(self) -> dict[str, dict[str, Any]]:
-        return {name: {"up": s.up, "restarts": s.restarts, "failures": s.failures, "last_error": s.last_error}
+        return {name: {"up": s.up, "restarts": s.restarts, "failures": s.failures, "last_error": s.last_error,
+                       "refused": s.refused}
                 for name, s in self.actors.items()}

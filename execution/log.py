@@ -190,6 +190,21 @@ def configure_logging(level: int | str = "INFO", json_path: str | None = None, *
     return handlers
 
 
+def install_redaction() -> None:
+    """Make every line this process writes through logging pass a ``RedactingFilter``, keeping its handlers and
+    level: the root logger's handlers (a stderr handler first when there is none, which is where Python's last-resort
+    handler would have written unfiltered) and those of the ``ray`` logger. rayarb's runs name it as Ray's
+    ``worker_process_setup_hook``, so every actor process runs it before any actor code."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(KeyValueFormatter())
+        root.addHandler(handler)
+    for handler in (*root.handlers, *logging.getLogger("ray").handlers):
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
 def get_logger(name: str) -> logging.Logger:
     """The seed's logger accessor: a standard ``logging.Logger`` (redaction happens in the handlers)."""
     return logging.getLogger(name)

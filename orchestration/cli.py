@@ -18,6 +18,7 @@ import math
 import sys
 from typing import Mapping, NoReturn, Sequence
 
+from execution.log import configure_logging, redact
 from orchestration.config import ConfigError, UserError, build_run_options
 
 logger = logging.getLogger(__name__)
@@ -112,8 +113,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(getattr(logging, str(args.log_level).upper(), logging.INFO))  # every line redacted
     options = build_run_options(
         config_path=args.config,
         address=args.address,
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(e), file=sys.stderr)
         return EXIT_USAGE
     except UserError as e:
-        print(f"rayarb {command}: {e}", file=sys.stderr)
+        print(f"rayarb {command}: {redact(str(e))}", file=sys.stderr)
         return EXIT_USAGE if isinstance(e, ConfigError) else EXIT_FAILED
     except KeyboardInterrupt:
         print(f"rayarb {command}: interrupted", file=sys.stderr)

@@ -7,11 +7,17 @@ exactly: YAML numbers go through ``str()`` so ``0.1`` stays ``Decimal("0.1")``; 
 API keys are never in the config: a venue names the *environment variables* holding them (``api_key_env``,
 ``secret_env``). ``resolve_credentials`` reads the environment; its errors name the missing variable, never a value.
 
+A venue is a *simulator venue* (a ``rayarb sim`` venue, test money) only when its ``url`` is a loopback address
+(``127.0.0.0/8``, ``::1``, ``localhost``), or when the config says so for a test venue on another host
+(``simulator: true``, announced when the run starts). Any other venue is a *real* one, with or without a ``url``
+(e.g. ``https://api.binance.com``). Plain ``http://`` to a host that is not loopback is refused: the API key header
+would cross the network in cleartext.
+
 The run ``mode`` is derived when a run starts, not written in the file:
-- ``local-sim``: every venue has a ``url`` (a local Binance-dialect venue such as ``rayarb sim``); keys needed.
-- ``paper``: real exchanges, the default (or any venues with ``run.paper: true``); orders are filled locally against
-  live books, nothing is sent.
-- ``live``: real exchanges with ``--live``; refused unless every venue's keys are present in the environment.
+- ``local-sim``: every venue is a simulator venue; keys needed.
+- ``paper``: real venues, the default (or any venues with ``run.paper: true``); orders are filled locally against
+  live books, nothing is sent and no key is read.
+- ``live``: real venues with ``--live``; refused unless every venue's keys are present in the environment.
 """
 from __future__ import annotations
 
@@ -87,20 +93,41 @@ def default_key_env_names(venue_name: str) -> tuple[str, str]:
     return f"RAYARB_{stem}_API_KEY", f"RAYARB_{stem}_SECRET"
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """True for an IP literal in 127.0.0.0/8 or ::1, and for ``localhost``. Names are never resolved: a name that is
+    not ``localhost`` may point anywhere, so it counts as another host."""
+    if not host:
+        return False
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
     name: str
     exchange: str  # ccxt exchange id
-    url: str | None = None  # a local Binance-dialect venue already running (e.g. `rayarb sim`)
+    url: str | None = None  # where the venue's API is: a simulator on loopback, or a real venue's endpoint (https)
     api_key_env: str | None = None  # NAME of the environment variable holding the API key
     secret_env: str | None = None  # NAME of the environment variable holding the secret
     testnet: bool = False
+    simulator: bool = False  # the url is a rayarb simulator on another host (test money): trade it like a local one
     # Keys handed over in memory by the no-config run (Config.default_local); never read from a file.
     inline_credentials: Credentials | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_local(self) -> bool:
-        return self.url is not None
+        """A simulator venue: its url is on loopback, or the config declares it one (``simulator: true``)."""
+        return self.url is not None and (self.simulator or is_loopback_host(urlsplit(self.url).hostname))
+
+    @property
+    def declared_remote_simulator(self) -> bool:
+        """A simulator venue on another host: the run says so when it starts."""
+        return self.is_local and not is_loopback_host(urlsplit(self.url).hostname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +200,7 @@ class Config:
 
     @property
     def is_local(self) -> bool:
-        """True when every venue is a local venue (``url``): the run is ``local-sim``."""
+        """True when every venue is a simulator venue: the run is ``local-sim``."""
         return all(v.is_local for v in self.venues)
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,7 +208,7 @@ class Config:
         return {
             "venues": {
                 v.name: {"exchange": v.exchange, "url": v.url, "api_key_env": v.api_key_env,
-                         "secret_env": v.secret_env, "testnet": v.testnet}
+                         "secret_env": v.secret_env, "testnet": v.testnet, "simulator": v.simulator}
                 for v in self.venues
             },
             "symbols": list(self.symbols),
@@ -315,7 +342,7 @@ def _env_name(value: Any) -> str:
     return name
 
 
-def _local_url(value: Any) -> str:
+def _venue_url(value: Any) -> str:
     url = _text(value)
     parts = urlsplit(url)
     try:
@@ -323,7 +350,13 @@ def _local_url(value: Any) -> str:
     except ValueError:
         port = None
     if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-        raise _FieldError(f"must look like http://HOST:PORT, got {url!r}")
+        raise _FieldError(f"must look like http://HOST:PORT or https://HOST:PORT (plain http on loopback only), "
+                          f"got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise _FieldError("must be scheme://HOST:PORT[/path], without user, password, query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise _FieldError(f"plain http to {parts.hostname}, which is not this machine, would send the API key in "
+                          f"cleartext; use https://")
     return url.rstrip("/")
 
 
@@ -412,10 +445,11 @@ _RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean
         "cpu_wake_latency_us": _optional(_integer(minimum=0, maximum=MAX_CPU_WAKE_LATENCY_US))}
 _VENUE = {
     "exchange": _text,
-    "url": _optional(_local_url),
+    "url": _optional(_venue_url),
     "api_key_env": _optional(_env_name),
     "secret_env": _optional(_env_name),
     "testnet": _boolean,
+    "simulator": _boolean,
 }
 _TOP = ("venues", "symbols", "strategy", "risk", "supervisor", "metrics", "run")
 
@@ -479,10 +513,12 @@ def _parse_venues(reader: _Reader, raw: Any, present: bool) -> tuple[VenueConfig
         elif exchange is not None and exchange not in exchange_ids:
             reader.errors.append(f"{path}.exchange: {exchange!r} is not a ccxt exchange id")
         elif url is not None and exchange != LOCAL_VENUE_EXCHANGE:
-            reader.errors.append(f"{path}.url: a local venue speaks Binance's dialect; exchange must be "
+            reader.errors.append(f"{path}.url: a venue given by url speaks Binance's dialect; exchange must be "
                                  f"'{LOCAL_VENUE_EXCHANGE}', got {exchange!r}")
         if url is not None and values.get("testnet"):
-            reader.errors.append(f"{path}.testnet: applies to real exchanges, not to a local url")
+            reader.errors.append(f"{path}.testnet: selects ccxt's own testnet url; it cannot go with url")
+        if values.get("simulator") and url is None:
+            reader.errors.append(f"{path}.simulator: declares the venue at url a simulator; url is missing")
         key_env, secret_env = values.get("api_key_env"), values.get("secret_env")
         if (key_env is None) != (secret_env is None) and len(reader.errors) == errors_before:
             absent = "secret_env" if secret_env is None else "api_key_env"
@@ -493,7 +529,8 @@ def _parse_venues(reader: _Reader, raw: Any, present: bool) -> tuple[VenueConfig
         reader.errors.append(f"venues: at least two venues are needed for cross-venue arbitrage, got {len(data)}")
     locals_ = [v.name for v in venues if v.is_local]
     if locals_ and len(locals_) != len(venues):
-        reader.errors.append("venues: mixes local venues (with url) and real exchanges; use one kind per run")
+        reader.errors.append(f"venues: mixes simulator venues ({', '.join(locals_)}) and real venues "
+                             f"({', '.join(v.name for v in venues if not v.is_local)}); use one kind per run")
     return tuple(venues)
 
 
@@ -560,8 +597,9 @@ def resolve_mode(config: Config | None, *, live: bool) -> Mode:
         return Mode.PAPER
     if config is None or config.is_local:
         if live:
-            raise ConfigError("--live sends real orders to real exchanges; this run trades local venues only "
-                              "(every venue has a url, or no --config was given)")
+            raise ConfigError("--live sends real orders to real exchanges; this run trades simulator venues only "
+                              "(every venue's url is on loopback or declared simulator: true, or no --config was "
+                              "given)")
         return Mode.LOCAL_SIM
     return Mode.LIVE if live else Mode.PAPER
 
@@ -570,10 +608,11 @@ def resolve_credentials(config: Config, mode: Mode, environ: Mapping[str, str] |
     """Read each venue's key and secret from the environment variables the config names.
 
     ``live`` and ``local-sim`` need keys for every venue and raise ``ConfigError`` naming each missing variable;
-    ``paper`` needs none and returns whatever is available. Values never appear in errors.
+    ``paper`` reads none: nothing is signed. Values never appear in errors.
     """
+    if mode is Mode.PAPER:
+        return {}
     environ = os.environ if environ is None else environ
-    keys_required = mode in (Mode.LIVE, Mode.LOCAL_SIM)
     credentials: dict[str, Credentials] = {}
     errors: list[str] = []
     for venue in config.venues:
@@ -581,15 +620,13 @@ def resolve_credentials(config: Config, mode: Mode, environ: Mapping[str, str] |
             credentials[venue.name] = venue.inline_credentials
             continue
         if venue.api_key_env is None or venue.secret_env is None:
-            if keys_required:
-                errors.append(f"venues.{venue.name}: {mode.value} mode needs keys; set api_key_env and secret_env")
+            errors.append(f"venues.{venue.name}: {mode.value} mode needs keys; set api_key_env and secret_env")
             continue
         missing = [f"venues.{venue.name}.{field_name}: environment variable {env_name} is not set"
                    for field_name, env_name in (("api_key_env", venue.api_key_env), ("secret_env", venue.secret_env))
                    if not environ.get(env_name)]
         if missing:
-            if keys_required:
-                errors.extend(missing)
+            errors.extend(missing)
             continue
         credentials[venue.name] = Credentials(environ[venue.api_key_env], environ[venue.secret_env])
     if errors:

@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -20,7 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from orchestration.config import Config, Mode, RunOptions
+from execution.log import register_secret
+from orchestration.config import Config, Credentials, Mode, RunOptions, UserError
+from orchestration.credentials import CredentialCourier, forget_key_variables
 from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
 from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, summarize_latencies, write_run_report
 
@@ -54,6 +57,7 @@ class MainJob:
         self.ray_init_kwargs = ray_init_kwargs or {}
         self._stop = threading.Event()
         self.venue_process: Any = None
+        self.courier: CredentialCourier | None = None
         self.metrics_export: Any = None
         self.supervisor: Any = None
         self.supervisor_incarnation: str | None = None  # the supervisor process that was started
@@ -68,6 +72,11 @@ class MainJob:
     # ----- set-up -----
     def _venues(self) -> Config:
         if self.options.config is not None:
+            for venue in self.options.config.venues:
+                if venue.declared_remote_simulator:
+                    print(f"venue {venue.name} at {venue.url} is treated as a rayarb simulator on another host "
+                          f"(venues.{venue.name}.simulator: true): its orders are sent there without --live",
+                          file=self.status_stream)
             return self.options.config
         from simulator.launcher import VenueProcess
 
@@ -79,20 +88,58 @@ class MainJob:
         return Config.default_local({e.name: e.url for e in endpoints},
                                     {e.name: (e.api_key, e.secret) for e in endpoints})
 
+    def _prepare_run_dir(self) -> None:
+        """The run directory exists and takes files, before anything is started or sent."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.run_dir / ".writable"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise UserError(f"cannot write the run directory {self.run_dir}: {e.strerror or e} "
+                            f"(--run-dir / run.run_dir)") from None
+
+    def _check_metrics_port(self) -> None:
+        """A metrics port that is taken ends the run before it starts, in one line."""
+        port, host = self.options.metrics_port, self.options.metrics_host
+        if not port:
+            return
+        try:
+            with socket.create_server((host, port)):
+                pass
+        except OSError as e:
+            raise UserError(f"metrics port {host}:{port} is not available: {e.strerror or e} "
+                            f"(--metrics-port / metrics.port; 0 picks a free port)") from None
+
+    def _credentials(self, config: Config) -> dict[str, Credentials]:
+        """The keys of every venue that signs (none in paper mode); they go to the courier and nowhere else."""
+        if self.options.mode is Mode.PAPER:
+            return {}
+        credentials = {}
+        for venue in config.venues:
+            keys = self.options.credentials.get(venue.name) or venue.inline_credentials
+            if keys is None:
+                raise UserError(f"venues.{venue.name}: {self.options.mode.value} mode needs keys")
+            register_secret(keys.api_key, keys.secret)
+            credentials[venue.name] = keys
+        return credentials
+
+    def _start_courier(self, credentials: dict[str, Credentials]) -> None:
+        from actors.common import exchange_actor_name
+        from actors.peers import NAMESPACE
+
+        if credentials:
+            self.courier = CredentialCourier(credentials, exchange_actor_name, NAMESPACE)
+            self.courier.start()
+
     def _deployment(self, config: Config) -> Any:
         from actors.common import Deployment
         from actors.exchange import VenueSpec
 
         paper = self.options.mode is Mode.PAPER
-        specs = []
-        for venue in config.venues:
-            creds = self.options.credentials.get(venue.name) or venue.inline_credentials
-            specs.append(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url,
-                                   api_key=None if paper or creds is None else creds.api_key,
-                                   secret=None if paper or creds is None else creds.secret,
-                                   paper=paper, testnet=venue.testnet))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        return Deployment(run_id=self.run_id, venues=tuple(specs), symbols=tuple(config.symbols),
+        specs = tuple(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url, paper=paper,
+                                testnet=venue.testnet, simulator=venue.is_local) for venue in config.venues)
+        return Deployment(run_id=self.run_id, venues=specs, symbols=tuple(config.symbols),
                           strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
                           paper_balances=config.run.paper_balances if paper else (),
@@ -118,12 +165,17 @@ class MainJob:
         base_dir = new_base_dir()
         runtime_env = metrics_runtime_env(base_dir)
         runtime_env["env_vars"]["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
+        runtime_env["worker_process_setup_hook"] = "execution.log.install_redaction"  # every actor's lines redacted
         kwargs = dict(self.ray_init_kwargs)
         start_or_join_ray(self.options.address, runtime_env=runtime_env, **kwargs)
         self.metrics_export = ClusterMetricsExport(base_dir, default_file_sd_path(self.run_id),
                                                    host=self.options.metrics_host,
                                                    local_port=self.options.metrics_port, runtime_env=runtime_env)
-        self.metrics_export.start()
+        try:
+            self.metrics_export.start()
+        except OSError as e:
+            raise UserError(f"metrics: cannot serve on {self.options.metrics_host}:{self.options.metrics_port}: "
+                            f"{e.strerror or e} (--metrics-port / metrics.port)") from None
         print(f"metrics: {', '.join(t.address for t in self.metrics_export.targets.values())} "
               f"(file_sd {self.metrics_export.file_sd_path})", file=self.status_stream)
 
@@ -146,10 +198,16 @@ class MainJob:
         while time.monotonic() < deadline:
             if _ray_get(self.supervisor.all_up.remote()):
                 return
+            refused = [a["refused"] for a in _ray_get(self.supervisor.status.remote())["actors"].values()
+                       if a.get("refused")]
+            if refused:  # something only the operator can fix: a key the venue refuses, a symbol it does not list
+                raise UserError("; ".join(sorted(set(refused))))
             if self._stop.wait(0.2):
                 return
         status = _ray_get(self.supervisor.status.remote())
-        raise RuntimeError(f"actors did not come up within {STARTUP_TIMEOUT_S:.0f} s: {status['actors']}")
+        waiting = "; ".join(f"{name}: {a['last_error'] or 'no answer'}" for name, a in status["actors"].items()
+                            if not a["up"])
+        raise UserError(f"actors did not come up within {STARTUP_TIMEOUT_S:.0f} s ({waiting})")
 
     def _actor(self, name: str) -> Any:
         import ray
@@ -165,9 +223,14 @@ class MainJob:
             for sig in previous:
                 signal.signal(sig, lambda *_: self.stop())
         try:
+            self._prepare_run_dir()
+            self._check_metrics_port()
+            forget_key_variables(self.options.config)  # nothing this process starts from here on inherits the keys
             self.config = self._venues()
+            credentials = self._credentials(self.config)
             self._start_ray_and_metrics()
             self.deployment = self._deployment(self.config)
+            self._start_courier(credentials)
             self._ensure_supervisor()
             self._wait_until_up()
             from actors.common import POSITION_TRACKER
@@ -343,12 +406,16 @@ class MainJob:
                     _ray_get(self.supervisor.shutdown.remote(), 10)
                 except Exception:
                     pass
+            if self.courier is not None:
+                self.courier.stop(timeout_s=0)  # no more deliveries; its polls end as the actors go
             names = list(self.deployment.actor_names) + ["supervisor"] if self.deployment else []
             for name in names:
                 try:
                     ray.kill(ray.get_actor(name, namespace=NAMESPACE))
                 except Exception:
                     pass
+            if self.courier is not None:
+                self.courier.stop()
         if self.metrics_export is not None:
             if self.report_paths is not None:
                 time.sleep(FINAL_SCRAPE_WAIT_S)  # let Prometheus scrape the final counts before the endpoints go

@@ -18,6 +18,8 @@ import signal
 import sys
 from typing import Any
 
+from execution.log import configure_logging
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_PORT = 18800
@@ -168,8 +170,7 @@ async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool 
 
 
 def run_sim(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(getattr(logging, str(args.log_level).upper(), logging.WARNING))  # redacted, as every line
     from simulator.faults import FaultConfigError
 
     try:

@@ -75,12 +75,13 @@ def make_exchange(
     sandbox: bool = False,
     timeout_ms: int = 10_000,
     options: dict[str, Any] | None = None,
+    rate_limit: bool | None = None,
 ) -> Any:
     """Return a ccxt exchange (``ccxt``, ``ccxt.async_support`` or ``ccxt.pro`` by ``flavour``), not yet loaded.
 
     ``url`` (``http://127.0.0.1:18800``) points the client at a local Binance-dialect venue; without it the real
-    venue is used with ccxt's rate limiter on. ``sandbox`` selects the venue's testnet. Keys are only passed to
-    ccxt, never logged.
+    venue is used with ccxt's rate limiter on. ``rate_limit`` overrides that choice (a real venue reached by ``url``
+    keeps the limiter). ``sandbox`` selects the venue's testnet. Keys are only passed to ccxt, never logged.
     """
     if flavour not in _MODULES:
         raise VenueConfigError(f"flavour must be one of {sorted(_MODULES)}, got {flavour!r}")
@@ -102,7 +103,7 @@ def make_exchange(
     if exchange_id not in LOCAL_DIALECTS:
         raise VenueConfigError(f"a local venue speaks Binance's dialect; exchange id {exchange_id!r} cannot use url={url!r}")
     base = _local_base(url)
-    config["enableRateLimit"] = False
+    config["enableRateLimit"] = bool(rate_limit)
     exchange = _new_exchange(module, exchange_id, config)
     point_at_local_venue(exchange, base)
     return exchange

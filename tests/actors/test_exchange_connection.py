@@ -12,7 +12,9 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
+from actors.credentials import seal
 from actors.exchange import ExchangeConnection, VenueSpec
+from orchestration.config import Credentials
 from execution.messages import SubmitOrder
 from execution.types import OrderStatus, OrderType, Side, TimeInForce
 from simulator.config import SimConfig
@@ -37,14 +39,22 @@ async def until(condition, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def deliver_keys(connection: ExchangeConnection, venue) -> None:
+    """What the run's driver does (orchestration.credentials): seal the venue's keys to the actor's public key."""
+    public_key = await connection.credentials_wanted(0.1)
+    assert public_key is not None  # a signing venue asks for its keys until they arrive
+    await connection.provide_credentials(seal(public_key, Credentials(venue.api_key, venue.secret)))
+    assert await connection.credentials_wanted(0.01) is None  # and asks no more
+
+
 @pytest.fixture
 async def connection():
     async with start_local_venues(SimConfig.default(("alpha",), seed=3), run_market=False) as sim:
         sim.market.step(wall_clock_ms())  # quote once; from then on only our orders change the book
         venue = sim["alpha"]
-        spec = VenueSpec(name="alpha", exchange_id="binance", url=venue.url, api_key=venue.api_key,
-                         secret=venue.secret, paper=False)
+        spec = VenueSpec(name="alpha", exchange_id="binance", url=venue.url, paper=False, simulator=True)
         connection = ExchangeConnection(spec, [SYMBOL], balance_refresh_s=3600)  # one refresh at start, then none
+        await deliver_keys(connection, venue)
         await connection.start()
         await until(lambda: connection.balances_cache and SYMBOL in connection._books)
         try:
@@ -156,7 +166,7 @@ async def test_an_order_as_the_channel_receives_it_is_on_the_wire_before_the_han
 
 
 async def test_the_book_stream_stops_when_a_book_arrives_in_the_turn_it_is_cancelled():
-    spec = VenueSpec(name="alpha", exchange_id="binance", url=None, api_key=None, secret=None, paper=True)
+    spec = VenueSpec(name="alpha", exchange_id="binance", url=None, paper=True)
     connection = ExchangeConnection(spec, [SYMBOL], stream_timeout_s=30)
     pending: list[asyncio.Future] = []
 

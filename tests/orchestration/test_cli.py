@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import re
 import subprocess
 import sys
 import types
@@ -29,9 +30,13 @@ REAL = {
 }
 
 
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO) ")
+
+
 def one_line_error(capsys) -> str:
+    """The one line an operator's mistake prints (the run's own progress lines, if it got that far, aside)."""
     captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
+    lines = [line for line in captured.err.strip().splitlines() if not LOG_LINE.match(line)]
     assert len(lines) == 1, captured.err
     assert "Traceback" not in captured.err
     return lines[0]

@@ -147,7 +147,7 @@ def test_missing_sections_take_defaults():
         ("venues.alpha.exchange", "notanexchange", "venues.alpha.exchange: 'notanexchange' is not a ccxt exchange id"),
         ("venues.alpha.url", "127.0.0.1", "venues.alpha.url: must look like http://HOST:PORT"),
         ("venues.alpha.testnet", "yes", "venues.alpha.testnet: expected true or false"),
-        ("venues.alpha.testnet", True, "venues.alpha.testnet: applies to real exchanges"),
+        ("venues.alpha.testnet", True, "venues.alpha.testnet: selects ccxt's own testnet url"),
         ("venues.alpha.secret_env", None, "venues.alpha.secret_env: missing"),
         ("venues.alpha.api_key_env", "my-key-1234", "venues.alpha.api_key_env: must be the NAME of an environment"),
         ("venues.alpha", "binance", "venues.alpha: expected a mapping, got str"),
@@ -191,7 +191,7 @@ def test_venue_without_exchange_is_named():
 
 def test_local_url_needs_the_binance_dialect():
     errors = errors_of(with_change(GOOD, "venues.alpha.exchange", "kraken"))
-    assert any(e.startswith("venues.alpha.url: a local venue speaks Binance's dialect") for e in errors)
+    assert any(e.startswith("venues.alpha.url: a venue given by url speaks Binance's dialect") for e in errors)
 
 
 def test_an_env_name_that_looks_like_a_key_is_not_echoed():
@@ -206,7 +206,7 @@ def test_structure_errors_one_venue_mixing_and_no_venues():
     assert any(e.startswith("venues: at least two venues") for e in errors_of(one))
     mixed = copy.deepcopy(GOOD)
     mixed["venues"]["kraken"] = {"exchange": "kraken"}
-    assert any(e.startswith("venues: mixes local venues") for e in errors_of(mixed))
+    assert any(e.startswith("venues: mixes simulator venues") for e in errors_of(mixed))
     assert any(e.startswith("venues: missing") for e in errors_of({"symbols": ["BTC/USDT"]}))
     assert errors_of([1, 2]) == ("(top level): expected a mapping, got list",)
 

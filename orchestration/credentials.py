@@ -1,0 +1,80 @@
+"""The driver's side of the keys' path: each venue's keys go to that venue's exchange actor, sealed, and nowhere else.
+
+The driver reads the keys from its environment (``orchestration.config.resolve_credentials``), then takes the key
+variables out of the environment it hands on (``forget_key_variables``): Ray's processes, the actors and the local
+venues start without them. A ``CredentialCourier`` keeps one long poll open per exchange actor
+(``credentials_wanted``); a process that waits for its keys answers with its public key and receives the keys sealed
+to it (``actors.credentials``). When the actor is restarted, by Ray or by the supervisor, the poll fails or is answered
+by the new process, which asks again: the keys follow every restart as long as the run's driver lives.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from orchestration.config import Config, Credentials
+
+logger = logging.getLogger(__name__)
+
+LONG_POLL_S = 20.0  # how long an exchange actor holds a poll that has nothing to ask
+CALL_MARGIN_S = 10.0  # on top of the poll, before the driver gives up on an answer
+RETRY_S = 0.2  # after a failed poll (actor not created yet, restarting, gone)
+
+
+def forget_key_variables(config: Config | None, environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Remove the variables that hold the venues' keys from ``environ`` (this process's environment: whatever this
+    process starts from now on inherits it). Returns the names removed."""
+    environ = os.environ if environ is None else environ
+    if config is None:
+        return []
+    names = [name for venue in config.venues for name in (venue.api_key_env, venue.secret_env) if name]
+    removed = [name for name in names if environ.pop(name, None) is not None]
+    return removed
+
+
+class CredentialCourier:
+    """Delivers ``credentials`` (venue name -> keys) to the exchange actors ``actor_name(venue)`` for as long as it
+    runs. ``delivered`` counts deliveries per venue (one per exchange-actor process)."""
+
+    def __init__(self, credentials: Mapping[str, Credentials], actor_name: Any, namespace: str) -> None:
+        self._credentials = dict(credentials)
+        self._actor_name = actor_name
+        self._namespace = namespace
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.delivered: dict[str, int] = {venue: 0 for venue in self._credentials}
+
+    def start(self) -> None:
+        for venue in self._credentials:
+            thread = threading.Thread(target=self._serve, args=(venue,), name=f"credentials:{venue}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def _serve(self, venue: str) -> None:
+        import ray
+
+        from actors.credentials import seal
+
+        name = self._actor_name(venue)
+        while not self._stop.is_set():
+            try:
+                actor = ray.get_actor(name, namespace=self._namespace)
+                public_key = ray.get(actor.credentials_wanted.remote(LONG_POLL_S), timeout=LONG_POLL_S + CALL_MARGIN_S)
+                if public_key is None:
+                    continue
+                sealed = seal(public_key, self._credentials[venue])
+                ray.get(actor.provide_credentials.remote(sealed), timeout=CALL_MARGIN_S)
+            except Exception as exc:  # not created yet, restarting, killed: ask the next process
+                logger.debug("credentials for %s not delivered yet: %s", name, type(exc).__name__)
+                self._stop.wait(RETRY_S)
+                continue
+            self.delivered[venue] += 1
+            logger.info("keys of %s delivered to its exchange actor", venue)
