@@ -134,11 +134,9 @@ class MainJob:
 
     def _deployment(self, config: Config) -> Any:
         from actors.common import Deployment
-        from actors.exchange import VenueSpec
 
         paper = self.options.mode is Mode.PAPER
-        specs = tuple(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url, paper=paper,
-                                testnet=venue.testnet, simulator=venue.is_local) for venue in config.venues)
+        specs = venue_specs(config, self.options.mode)
         return Deployment(run_id=self.run_id, venues=specs, symbols=tuple(config.symbols),
                           strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
@@ -427,6 +425,14 @@ class MainJob:
             shutdown_ray()
         if self.venue_process is not None:
             self.venue_process.stop()
+
+
+def venue_specs(config: Config, mode: Mode) -> tuple[Any, ...]:
+    """What each exchange actor is told about its venue: paper unless the mode sends orders; never the keys."""
+    from actors.exchange import VenueSpec
+
+    return tuple(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url, paper=mode is Mode.PAPER,
+                           testnet=venue.testnet, simulator=venue.is_local) for venue in config.venues)
 
 
 def _cluster_has_head_resource() -> bool:
