@@ -21,6 +21,7 @@ first. Opening the journal writes to SQLite whatever the log holds that SQLite d
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -85,6 +86,24 @@ CREATE TABLE IF NOT EXISTS fills (
     UNIQUE (exchange, symbol, trade_id)
 );
 CREATE INDEX IF NOT EXISTS fills_by_order ON fills(client_order_id);
+-- The risk engine's kill switch (execution/risk.py): every trip and every operator reset, append-only. The switch's
+-- state is the last row; the engine is rebuilt from this table, the orders and the fills whenever it starts.
+CREATE TABLE IF NOT EXISTS risk_events (
+    seq    INTEGER PRIMARY KEY,
+    kind   TEXT NOT NULL,  -- 'trip' or 'reset'
+    ts     REAL NOT NULL,
+    rule   TEXT NOT NULL,  -- what tripped it ('one_legged', 'loss_limit'); for a reset, the rule it cleared
+    reason TEXT NOT NULL,  -- one line for people
+    detail TEXT NOT NULL,  -- JSON: the figures behind it (counts, limits, opportunities; a reset's baselines)
+    actor  TEXT NOT NULL   -- who: the order manager's process, or the operator (user@host) for a reset
+);
+-- One row per `rayarb run` that wrote to this journal (a --resume adds one): the fills journaled before it began
+-- belong to earlier runs, whose balances are in this run's baseline already.
+CREATE TABLE IF NOT EXISTS runs (
+    run_id           TEXT PRIMARY KEY,
+    started_ts       REAL NOT NULL,
+    fills_before     INTEGER NOT NULL  -- the largest fills rowid when the run began
+);
 -- Written by Journal.checkpoint() after each complete checkpoint (see there).
 CREATE TABLE IF NOT EXISTS checkpoints (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -131,6 +150,22 @@ class JournaledTransition:
     ts_event: float
     ts_init: float
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledRiskEvent:
+    """One row of the append-only risk_events table: a kill-switch trip or an operator's reset."""
+
+    seq: int
+    kind: str
+    ts: float
+    rule: str
+    reason: str
+    detail: dict[str, Any]
+    actor: str
+
+
+RISK_EVENT_KINDS = ("trip", "reset")
 
 
 def _dec(text: str | None) -> Decimal | None:
@@ -380,6 +415,26 @@ class Journal:
         with self.transaction():
             return [self.record_fill(fill) for fill in fills]
 
+    def record_risk_event(self, kind: str, *, ts: float, rule: str, reason: str, detail: dict[str, Any],
+                          actor: str) -> int:
+        """Append a kill-switch trip or reset in one commit (durable when this returns, like an order's commit);
+        returns its sequence number. ``detail`` must be JSON (Decimals as strings)."""
+        if kind not in RISK_EVENT_KINDS:
+            raise JournalError(f"risk event kind must be one of {RISK_EVENT_KINDS}, got {kind!r}")
+        text = json.dumps(detail, sort_keys=True, default=str)
+        with self.transaction():
+            cursor = self._db.execute("INSERT INTO risk_events (kind, ts, rule, reason, detail, actor) "
+                                      "VALUES (?,?,?,?,?,?)", (kind, ts, rule, reason, text, actor))
+            return int(cursor.lastrowid)
+
+    def risk_events(self, after_seq: int = 0) -> list[JournaledRiskEvent]:
+        """Trips and resets in the order they were journaled (only those after ``after_seq``)."""
+        with self._reading():
+            rows = self._db.execute("SELECT seq, kind, ts, rule, reason, detail, actor FROM risk_events WHERE seq > ? "
+                                    "ORDER BY seq", (after_seq,)).fetchall()
+        return [JournaledRiskEvent(seq=r[0], kind=r[1], ts=r[2], rule=r[3], reason=r[4], detail=json.loads(r[5]),
+                                   actor=r[6]) for r in rows]
+
     def _append_transition(self, client_order_id: str, from_status: OrderStatus | None, to_status: OrderStatus,
                            event: str, ts_event: float, ts_init: float, reason: str | None) -> None:
         self._db.execute(
@@ -449,9 +504,22 @@ class Journal:
                                     to_status=OrderStatus(r[3]), event=r[4], ts_event=r[5], ts_init=r[6], reason=r[7])
                 for r in rows]
 
-    def fills(self, *, exchange: str | None = None, client_order_id: str | None = None) -> list[Fill]:
-        """Fills in journal order, optionally of one exchange and/or one order."""
+    def begin_run(self, run_id: str, ts: float) -> int:
+        """Note that run ``run_id`` writes to this journal (idempotent: a restarted process of the same run gets the
+        first answer); returns the fills rowid before which fills belong to earlier runs (``fills(after=...)``)."""
+        with self.transaction():
+            self._db.execute("INSERT OR IGNORE INTO runs (run_id, started_ts, fills_before) "
+                             "VALUES (?, ?, (SELECT COALESCE(MAX(rowid), 0) FROM fills))", (run_id, ts))
+            return int(self._db.execute("SELECT fills_before FROM runs WHERE run_id=?", (run_id,)).fetchone()[0])
+
+    def fills(self, *, exchange: str | None = None, client_order_id: str | None = None,
+              after: int = 0) -> list[Fill]:
+        """Fills in journal order, optionally of one exchange and/or one order, and only those journaled after the
+        fills rowid ``after`` (``begin_run``)."""
         clauses, params = [], []
+        if after:
+            clauses.append("rowid > ?")
+            params.append(after)
         if exchange is not None:
             clauses.append("exchange=?")
             params.append(exchange)

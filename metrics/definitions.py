@@ -61,6 +61,8 @@ ERROR_CLASSES = (
     "NullResponse", "CancelPending", "UnsubscribeError", "ExchangeError", "BaseError",
     "TimeoutError", "ConnectionError", OTHER,
 )
+# What can trip the kill switch (execution/risk.py)
+KILL_SWITCH_RULES = ("one_legged", "loss_limit")
 # Actor roles besides one ``exchange:<name>`` actor per venue.
 ACTOR_ROLES = ("supervisor", "detector", "order_manager", "position_tracker", "metrics_exporter")
 
@@ -196,6 +198,11 @@ class RayarbMetrics:
         self.actor_up = Gauge(
             "rayarb_actor_up", "1 when the actor answers its health check, 0 when not.", ["actor"],
             registry=r, multiprocess_mode="mostrecent")
+        self.kill_switch = Gauge(
+            "rayarb_kill_switch",
+            "1 while the kill switch is tripped by this rule (no opportunity is taken until an operator resets it), "
+            "else 0; set from the journal by the order manager at every start.", ["rule"],
+            registry=r, multiprocess_mode="mostrecent")
         self.book_updates_per_second = Gauge(
             "rayarb_book_updates_per_second", "Book update rate over the last measuring window.",
             ["exchange", "symbol"], registry=r, multiprocess_mode="mostrecent")
@@ -261,6 +268,7 @@ class RayarbMetrics:
             "outcome": ORDER_OUTCOMES + ARBITRAGE_OUTCOMES + (OTHER,),
             "reason": SKIP_REASONS,
             "error_class": ERROR_CLASSES,
+            "rule": KILL_SWITCH_RULES,
         }
 
     def _bounded(self, name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -357,6 +365,11 @@ class RayarbMetrics:
 
     def set_actor_up(self, actor: str, up: bool) -> None:
         self.actor_up.labels(self._bounded("actor", actor, self._actors)).set(1.0 if up else 0.0)
+
+    def set_kill_switch(self, tripped_by: str | None) -> None:
+        """The kill switch's state: tripped by the rule ``tripped_by`` (1), every other rule 0; None: not tripped."""
+        for rule in KILL_SWITCH_RULES:
+            self.kill_switch.labels(rule).set(1.0 if rule == tripped_by else 0.0)
 
     def set_book_update_rate(self, exchange: str, symbol: str, per_second: float) -> None:
         self.book_updates_per_second.labels(self._exchange(exchange), self._symbol(symbol)).set(per_second)

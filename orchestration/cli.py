@@ -1,8 +1,10 @@
-"""The `rayarb` command line: `rayarb sim`, `rayarb run`, `rayarb report`.
+"""The `rayarb` command line: `rayarb sim`, `rayarb run`, `rayarb report`, `rayarb risk status|reset`.
 
 `sim` delegates to ``simulator.cli``; `run` validates its arguments and the config (mode, keys) and hands a frozen
 ``RunOptions`` to ``orchestration.main_job.run_main_job``; `report` prints a run directory's report as tables. Those
-modules are imported only when their subcommand runs, so `rayarb --help` stays fast.
+modules are imported only when their subcommand runs, so `rayarb --help` stays fast. `risk status|reset RUN_DIR` show
+and clear the kill switch journaled in a run directory (``orchestration.risk_admin``); `run --resume RUN_DIR` trades
+on in that directory, over the same journal (a tripped kill switch stays tripped).
 
 Operator errors (bad arguments, a bad config, missing keys, ``--live`` without keys, an unreachable cluster) print one
 line to stderr and return a non-zero code, never a traceback. Exit codes: 0 done, 1 the run failed (or an operator
@@ -72,6 +74,9 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=_port, metavar="P",
                         help="Prometheus scrape port (0 = any free port; default: the config's metrics.port)")
     parser.add_argument("--run-dir", metavar="DIR", help="where the journal and the run report go (default: runs)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="carry on in this run's directory, over its journal, instead of a new one (the kill "
+                             "switch, outcomes and PnL go on from it)")
     parser.add_argument("--live", action="store_true",
                         help="send real orders to real exchanges (needs every venue's keys in the environment); "
                              "without it real exchanges are paper-traded")
@@ -81,7 +86,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The `rayarb` parser. The `sim` arguments come from ``simulator.cli`` and are only added when `sim` is asked for."""
     parser = _Parser(prog="rayarb", description="Cross-exchange crypto arbitrage on Ray, with a local exchange simulator.")
-    commands = parser.add_subparsers(dest="command", metavar="{sim,run,report}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{sim,run,report,risk}", parser_class=_Parser)
     commands.required = True
     sim = commands.add_parser("sim", help="run local Binance-dialect venues (alpha, beta, gamma)",
                               description="Run local venues that speak Binance's spot REST API and depth WebSocket.")
@@ -95,6 +100,17 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                                  description="Print a run directory's report (report.json, orders.csv, fills.csv).")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--plot", action="store_true", help="also draw the run's charts (metrics.plots)")
+    risk = commands.add_parser("risk", help="show or clear a run's kill switch",
+                               description="The kill switch journaled in a run directory: why it tripped and the "
+                                           "figures behind it, and clearing it (journaled: who, when, what).")
+    actions = risk.add_subparsers(dest="risk_command", metavar="{status,reset}", parser_class=_Parser)
+    actions.required = True
+    status = actions.add_parser("status", help="the kill switch and the journal's outcomes, PnL and exposure")
+    status.add_argument("run_dir", metavar="RUN_DIR")
+    status.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    reset = actions.add_parser("reset", help="clear a tripped kill switch (trading may resume)")
+    reset.add_argument("run_dir", metavar="RUN_DIR")
+    reset.add_argument("--by", metavar="NAME", help="who clears it (default: user@host)")
     return parser
 
 
@@ -122,12 +138,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         live=args.live,
     )
+    resume = None
+    if args.resume is not None:
+        from orchestration.risk_admin import journal_path
+
+        resume = journal_path(args.resume).parent  # one line, exit 2, when it holds no journal
     if importlib.util.find_spec("orchestration.main_job") is None:
         raise UserError("orchestration.main_job is not available in this installation")
     from orchestration.main_job import run_main_job  # the lead's module; imported late so the CLI works without it
 
     logger.info("starting rayarb in %s mode%s", options.mode.value,
                 f" from {options.config_path}" if options.config_path else " with local venues")
+    if resume is not None:
+        return int(run_main_job(options, resume_dir=resume))
     return int(run_main_job(options))
 
 
@@ -149,7 +172,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"sim": _cmd_sim, "run": _cmd_run, "report": _cmd_report}
+def _cmd_risk(args: argparse.Namespace) -> int:
+    from orchestration.risk_admin import risk_reset, risk_status
+
+    if args.risk_command == "status":
+        print(risk_status(args.run_dir, as_json=args.json))
+    else:
+        print(risk_reset(args.run_dir, by=args.by))
+    return EXIT_OK
+
+
+_COMMANDS = {"sim": _cmd_sim, "run": _cmd_run, "report": _cmd_report, "risk": _cmd_risk}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,10 +48,11 @@ class MainJob:
     """One run. ``run()`` returns the process exit code; ``stop()`` (or SIGINT/SIGTERM) ends it cleanly."""
 
     def __init__(self, options: RunOptions, *, sim_seed: int | None = None, status_stream: Any = None,
-                 ray_init_kwargs: dict[str, Any] | None = None) -> None:
+                 ray_init_kwargs: dict[str, Any] | None = None, resume_dir: str | Path | None = None) -> None:
         self.options = options
         self.run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self.run_dir = Path(options.run_dir) / self.run_id
+        # --resume: the same directory and journal (kill switch, outcomes, PnL go on from it), else a new one
+        self.run_dir = Path(resume_dir) if resume_dir is not None else Path(options.run_dir) / self.run_id
         self.sim_seed = sim_seed
         self.status_stream = status_stream if status_stream is not None else sys.stderr
         self.ray_init_kwargs = ray_init_kwargs or {}
@@ -342,6 +343,7 @@ class MainJob:
             "marks": {s: str(p) for s, p in marks.items()},
             "balance_check": balances,
             "kill_switch": summary["kill_switch"],
+            "risk": summary.get("risk"),  # the risk engine's status, from the journal (execution/risk.py)
             "tick_to_order_s": summary["tick_to_order_s"],
             "tick_to_order_first_legs": [
                 {"exchange": venue, "client_order_id": client_order_id, "book_received_at": book_received_at}
@@ -454,5 +456,5 @@ def mark_to_market(changes: dict[str, dict[str, Decimal]], marks: dict[str, Deci
             for venue, assets in changes.items()}
 
 
-def run_main_job(options: RunOptions) -> int:
-    return MainJob(options).run()
+def run_main_job(options: RunOptions, resume_dir: str | Path | None = None) -> int:
+    return MainJob(options, resume_dir=resume_dir).run()

@@ -349,3 +349,31 @@ def test_the_journal_benchmark_times_the_write_before_the_send_and_with_the_inte
     assert (result["after_send"] is not None) == intent_log
     with Journal(tmp_path / "journal.sqlite") as journal:
         assert journal.counts() == (40, 0)  # every order written, whichever way
+
+
+def test_risk_events_are_appended_in_order_and_survive_reopening(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Journal(path) as journal:
+        first = journal.record_risk_event("trip", ts=10.0, rule="one_legged", reason="1 one-legged outcomes",
+                                          detail={"one_legged": 1, "realised": D("-0.5")}, actor="om pid 1")
+        second = journal.record_risk_event("reset", ts=20.0, rule="one_legged", reason="cleared", detail={},
+                                           actor="alice@desk")
+        with pytest.raises(JournalError):
+            journal.record_risk_event("pause", ts=30.0, rule="x", reason="x", detail={}, actor="x")
+    with Journal(path) as journal:
+        trip, reset = journal.risk_events()
+        assert (trip.seq, reset.seq) == (first, second) and first < second
+        assert (trip.kind, trip.ts, trip.rule, trip.reason, trip.actor) == ("trip", 10.0, "one_legged",
+                                                                           "1 one-legged outcomes", "om pid 1")
+        assert trip.detail == {"one_legged": 1, "realised": "-0.5"}  # Decimals as exact strings
+        assert journal.risk_events(after_seq=first) == [reset]
+
+
+def test_a_run_begun_on_a_journal_sees_only_its_own_fills(journal):
+    journal.record_fill(fill("t1"))
+    before = journal.begin_run("run-a", 1.0)
+    assert before == journal.begin_run("run-a", 2.0)  # a restarted process of the same run: the same answer
+    journal.record_fill(fill("t2"))
+    assert [f.trade_id for f in journal.fills(after=before)] == ["t2"]
+    later = journal.begin_run("run-b", 3.0)
+    assert journal.fills(after=later) == [] and len(journal.fills()) == 2

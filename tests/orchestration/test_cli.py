@@ -77,7 +77,7 @@ def test_no_command_is_a_usage_error(capsys):
 
 def test_help_exits_zero(capsys):
     assert main(["--help"]) == 0
-    assert "{sim,run,report}" in capsys.readouterr().out
+    assert "{sim,run,report,risk}" in capsys.readouterr().out
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--config", "--address", "--duration", "--metrics-port", "--run-dir", "--live"):
@@ -92,7 +92,7 @@ def test_help_exits_zero(capsys):
         (["run", "--metrics-port", "99999"], "rayarb run: error: argument --metrics-port: must be between 0 and 65535"),
         (["run", "--bogus"], "rayarb: error: unrecognized arguments: --bogus"),
         (["report"], "rayarb report: error: the following arguments are required: RUN_DIR"),
-        (["launch"], "rayarb: error: argument {sim,run,report}: invalid choice: 'launch'"),
+        (["launch"], "rayarb: error: argument {sim,run,report,risk}: invalid choice: 'launch'"),
     ],
 )
 def test_argument_errors_are_one_line_with_code_2(capsys, argv, expected):
@@ -255,3 +255,87 @@ def test_console_script_runs_as_a_process():
     assert result.returncode == 2
     assert result.stderr.strip() == ("rayarb run: error: argument --duration: expected seconds, got 'x' "
                                      "(see rayarb run --help)")
+
+
+# --- rayarb risk status|reset, rayarb run --resume -------------------------------------------------------------------
+
+def _tripped_run_dir(tmp_path: Path) -> Path:
+    """A run directory whose journal has two one-legged opportunities and the trip they caused."""
+    from execution.journal import Journal
+    from tests.execution.test_risk import LIMITS, RiskEngine, one_legged_opportunity
+
+    run_dir = tmp_path / "20261204-160000-abcdef"
+    run_dir.mkdir()
+    with Journal(run_dir / "journal.sqlite") as journal:
+        one_legged_opportunity(journal, 1)
+        one_legged_opportunity(journal, 2)
+        engine = RiskEngine.rebuild(journal, LIMITS, actor="order_manager pid 42 on host")
+        journal.record_risk_event("trip", **engine.trip.journal_fields())
+    return run_dir
+
+
+def test_risk_status_says_why_trading_stopped_in_one_line(capsys, tmp_path):
+    run_dir = _tripped_run_dir(tmp_path)
+    assert main(["risk", "status", str(run_dir)]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith("kill switch TRIPPED (one_legged) ")
+    assert "by order_manager pid 42 on host: 2 one-legged outcomes (limit 2)" in line
+    assert f"until `rayarb risk reset {run_dir}`" in line
+    assert "2 opportunities taken (one_legged 2)" in line and "open exposure BTC/USDT 0.02" in line
+    assert main(["risk", "status", str(run_dir), "--json"]) == 0
+    import json
+    status = json.loads(capsys.readouterr().out)
+    assert status["trading_allowed"] is False and status["trip"]["detail"]["one_legged_opportunities"] == [
+        "op-1", "op-2"]
+
+
+def test_risk_reset_clears_the_switch_journals_who_and_says_what_it_cleared(capsys, tmp_path):
+    from execution.journal import Journal
+
+    run_dir = _tripped_run_dir(tmp_path)
+    assert main(["risk", "reset", str(run_dir), "--by", "alice@desk"]) == 0
+    (line,) = capsys.readouterr().out.strip().splitlines()
+    assert line.startswith("kill switch cleared by alice@desk: it was tripped (one_legged) because "
+                           "'2 one-legged outcomes (limit 2)'; the 2 one-legged outcomes")
+    with Journal(run_dir / "journal.sqlite") as journal:
+        trip, reset = journal.risk_events()
+    assert (trip.kind, reset.kind, reset.actor, reset.rule) == ("trip", "reset", "alice@desk", "one_legged")
+    assert reset.detail["cleared_trip_seq"] == trip.seq and reset.detail["one_legged_total"] == 2
+    assert main(["risk", "status", str(run_dir)]) == 0
+    assert capsys.readouterr().out.startswith("kill switch off: trading allowed (reset ")
+    assert main(["risk", "reset", str(run_dir)]) == 0
+    assert capsys.readouterr().out.strip() == f"kill switch of {run_dir} is not tripped: nothing to clear"
+    with Journal(run_dir / "journal.sqlite") as journal:
+        assert len(journal.risk_events()) == 2
+
+
+@pytest.mark.parametrize("action", ["status", "reset"])
+def test_risk_on_a_bad_run_dir_is_one_line_with_code_2(capsys, tmp_path, action):
+    assert main(["risk", action, str(tmp_path / "nothing")]) == 2
+    assert one_line_error(capsys) == f"rayarb risk: run directory {tmp_path / 'nothing'} does not exist"
+    assert main(["risk", action, str(tmp_path)]) == 2
+    assert one_line_error(capsys).startswith(f"rayarb risk: {tmp_path} holds no journal (journal.sqlite)")
+    (tmp_path / "journal.sqlite").write_text("not a database, just text " * 100)
+    assert main(["risk", action, str(tmp_path)]) == 2
+    assert one_line_error(capsys).startswith(f"rayarb risk: {tmp_path / 'journal.sqlite'} cannot be read as a "
+                                             "rayarb journal")
+    assert main(["risk", action]) == 2
+    assert "the following arguments are required: RUN_DIR" in one_line_error(capsys)
+
+
+def test_run_resume_needs_a_run_dir_with_a_journal(capsys, tmp_path, fake_main_job):
+    assert main(["run", "--resume", str(tmp_path)]) == 2
+    assert one_line_error(capsys).startswith(f"rayarb run: {tmp_path} holds no journal")
+    assert fake_main_job == []
+
+
+def test_run_resume_hands_the_run_dir_to_the_main_job(tmp_path, monkeypatch):
+    run_dir = _tripped_run_dir(tmp_path)
+    received = []
+    module = types.ModuleType("orchestration.main_job")
+    module.__spec__ = importlib.machinery.ModuleSpec("orchestration.main_job", None)
+    module.run_main_job = lambda options, resume_dir=None: received.append((options, resume_dir)) or 0
+    monkeypatch.setitem(sys.modules, "orchestration.main_job", module)
+    assert main(["run", "--resume", str(run_dir)]) == 0
+    ((options, resume_dir),) = received
+    assert resume_dir == run_dir and options.mode is Mode.LOCAL_SIM
