@@ -30,7 +30,7 @@ from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
-from execution.error_handler import AuthenticationFailed, ExchangeUnavailable, OrderNotFound
+from execution.error_handler import AuthenticationFailed, ErrorClass, ExchangeUnavailable, error_class
 from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.api.other_exchange_api import float_book_from_ccxt
@@ -451,7 +451,7 @@ class ExchangeConnection(ServesChannel):
             raise
         except Exception as exc:
             translated = translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=client_order_id)
-            if isinstance(translated, OrderNotFound):
+            if error_class(translated) is ErrorClass.NOT_FOUND:
                 return None
             self.metrics.count_exchange_error(self.venue.name, exc)
             raise translated from None

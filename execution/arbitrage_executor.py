@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from typing import Any, Protocol
 
-from execution.error_handler import DuplicateClientOrderId, FatalError, OrderNotFound, start_now
+from execution.error_handler import ORDER_REFUSED, ErrorClass, error_class, start_now
 from execution.types import (
     ZERO,
     Fill,
@@ -599,12 +599,13 @@ class ArbitrageIO(Protocol):
 def is_definite_rejection(error: BaseException) -> bool:
     """True when ``error`` proves the venue refused the order (it does not exist); False when it may exist.
 
-    Only rayarb's fatal errors are definite, but for a duplicate client order id (the order exists) and "not found";
-    those two are looked up, and count as a rejection only if the venue does not know the id. Timeouts, network
-    errors, rate limits, 5xx and anything unknown are ambiguous: looked up, and unresolved if never found.
+    By the error's class (``execution.error_handler.ORDER_REFUSED``): a definite rejection, an authentication failure
+    or a retryable refusal (rate limit, timestamp window: the venue did not process it). A duplicate client order id
+    (the order exists) and "not found" are looked up, and count as a rejection only if the venue does not know the
+    id. Timeouts, network errors, 5xx and anything unknown are ambiguous: looked up, and unresolved if never found.
     """
     # A duplicate client order id means the order exists; "not found" on create proves nothing either.
-    return isinstance(error, FatalError) and not isinstance(error, (DuplicateClientOrderId, OrderNotFound))
+    return error_class(error) in ORDER_REFUSED
 
 
 def make_client_order_id(prefix: str = "arb") -> str:
@@ -901,7 +902,7 @@ async def _send_leg(
         found = await _lookup_until_terminal(
             io, intent, None, timeout_s=timeout_s, attempts=lookup_attempts, interval_s=lookup_interval_s, sleep=sleep
         )
-        if found is None and isinstance(error, FatalError):
+        if found is None and error_class(error) in (ErrorClass.DUPLICATE_ID, ErrorClass.NOT_FOUND):
             # The venue answered (e.g. "duplicate") yet does not know the id: this request created no order.
             logger.info("%s refused and unknown to the venue: rejected", ids)
             found = _rejected(intent)

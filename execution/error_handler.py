@@ -1,12 +1,19 @@
 """rayarb's one error tree, and the seed's recovery function ``log_and_retry``.
 
-Errors are translated from ccxt once, at the adapter boundary (``execution.api.errors``); everything above it sees only
-this tree, whose three families say what to do:
+Errors are translated from ccxt once, at the adapter boundary (``execution.api.errors``, where the venue's own codes
+are read from one table); everything above it sees only this tree and decides by ``error_class(error)``, one of six
+``ErrorClass`` values:
 
-- ``RetryableError`` — the venue could not be reached or asked us to slow down; the same call may succeed later.
-- ``FatalError`` — the venue (or rayarb itself) refused the request; repeating it unchanged fails again.
-- ``AmbiguousOrderError`` — an order-creating call failed after its request may have reached the venue: the order
-  may exist. It is never re-sent blindly; it is looked up by client order id first.
+- ``DEFINITE_REJECTION`` — the venue (or rayarb itself) refused the request; nothing happened and repeating it unchanged
+  fails again (``FatalError`` and its subclasses).
+- ``RETRYABLE`` — the venue did not process the request (rate limit, timestamp outside the receive window, overload):
+  nothing happened and the same call may succeed later (``RetryableError``, ``RateLimited``, ``TimestampOutsideWindow``).
+- ``UNKNOWN_OUTCOME`` — the request may or may not have been processed (timeout, dropped connection, 5xx, the venue's
+  own "execution status unknown"): an order is looked up by client order id, never re-sent blindly
+  (``NetworkFailure`` and its subclasses, ``AmbiguousOrderError``, and any exception that is not a ``RayarbError``).
+- ``DUPLICATE_ID`` — the client order id is already taken at the venue: that order EXISTS; look it up, do not resend.
+- ``NOT_FOUND`` — the venue does not know the order.
+- ``AUTHENTICATION`` — keys, permissions or signature refused: nothing happened; the operator must act.
 
 ``log_and_retry(exception, function, *args, policy=RetryPolicy(...), **kwargs)`` logs a failure and retries the call
 (exponential backoff with full jitter, bounded attempts and total time, honouring ``retry_after``), raises fatal errors
@@ -16,6 +23,7 @@ This module does not import ccxt. Exception texts are redacted on construction (
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import inspect
 import logging
@@ -36,8 +44,22 @@ def _rebuild_error(cls: type[BaseException], args: tuple[Any, ...], state: dict[
     return error
 
 
+class ErrorClass(enum.Enum):
+    """What a failed call means for what the venue did; the one thing code above ``execution.api`` decides by."""
+
+    DEFINITE_REJECTION = "definite_rejection"  # refused; nothing happened; repeating it unchanged fails again
+    RETRYABLE = "retryable"  # not processed (rate limit, clock window, overload): nothing happened; try again later
+    UNKNOWN_OUTCOME = "unknown_outcome"  # may have been processed: look the order up by client order id
+    DUPLICATE_ID = "duplicate_id"  # the client order id is taken: the order exists; look it up, never resend
+    NOT_FOUND = "not_found"  # the venue does not know the order
+    AUTHENTICATION = "authentication"  # keys, permissions or signature refused: nothing happened; operator
+
+
 class RayarbError(Exception):
-    """Base of every error rayarb raises on purpose. The message is redacted; ids travel as attributes."""
+    """Base of every error rayarb raises on purpose. The message is redacted; ids travel as attributes.
+    ``error_class`` says what the failure means (``ErrorClass``); a subclass sets its own."""
+
+    error_class: ErrorClass = ErrorClass.UNKNOWN_OUTCOME
 
     def __init__(self, message: str = "", *, exchange: str | None = None, client_order_id: str | None = None,
                  exchange_order_id: str | None = None, source: str | None = None) -> None:
@@ -56,9 +78,13 @@ class RayarbError(Exception):
 
 class RetryableError(RayarbError):
     """The call may succeed if repeated later. ``retry_after`` (seconds) is the venue's own wait, when it gave one.
+    Raised as such (and by ``RateLimited`` / ``TimestampOutsideWindow``): the venue did not process the request,
+    nothing happened (``ErrorClass.RETRYABLE``); ``NetworkFailure`` and its subclasses: the outcome is unknown.
 
     Operator: nothing to do unless it persists; check connectivity and the venue's status page.
     """
+
+    error_class = ErrorClass.RETRYABLE
 
     def __init__(self, message: str = "", *, retry_after: float | None = None, **ids: Any) -> None:
         super().__init__(message, **ids)
@@ -66,7 +92,10 @@ class RetryableError(RayarbError):
 
 
 class NetworkFailure(RetryableError):
-    """The request or its answer was lost in transit (connection reset, DNS, TLS, unreadable reply)."""
+    """The request or its answer was lost in transit (connection reset, DNS, TLS, unreadable reply): whether the venue
+    processed it is unknown (``ErrorClass.UNKNOWN_OUTCOME``); a read may be repeated, an order is looked up."""
+
+    error_class = ErrorClass.UNKNOWN_OUTCOME
 
 
 class RequestTimedOut(NetworkFailure):
@@ -74,11 +103,17 @@ class RequestTimedOut(NetworkFailure):
 
 
 class ExchangeUnavailable(NetworkFailure):
-    """The venue answered 5xx, is in maintenance, or refused the connection."""
+    """The venue answered 5xx (or its own "execution status unknown"), is in maintenance, or refused the connection."""
 
 
-class RateLimited(NetworkFailure):
-    """The venue throttled us (HTTP 429/418, Binance -1003/-1015). Operator: lower the request rate if it recurs."""
+class RateLimited(RetryableError):
+    """The venue throttled us (HTTP 429/418, Binance -1003/-1015): the request was not processed.
+    Operator: lower the request rate if it recurs."""
+
+
+class TimestampOutsideWindow(RetryableError):
+    """The venue refused the request's timestamp (Binance -1021, outside recvWindow): not processed. Operator: check
+    the machine's clock if it recurs."""
 
 
 # --- fatal: repeating the same request fails again -------------------------------------------------------------
@@ -86,12 +121,16 @@ class RateLimited(NetworkFailure):
 class FatalError(RayarbError):
     """The request was refused and will be refused again unless its input changes. Never retried automatically."""
 
+    error_class = ErrorClass.DEFINITE_REJECTION
+
 
 class AuthenticationFailed(FatalError):
     """Keys missing, wrong, expired or without trading permission, or a bad signature/timestamp window.
 
     Operator: check the API key, its permissions and IP whitelist, and the machine's clock.
     """
+
+    error_class = ErrorClass.AUTHENTICATION
 
 
 class InsufficientFunds(FatalError):
@@ -105,9 +144,13 @@ class InvalidOrder(FatalError):
 class DuplicateClientOrderId(InvalidOrder):
     """The venue already has an order with this client order id: the order EXISTS; adopt it by lookup."""
 
+    error_class = ErrorClass.DUPLICATE_ID
+
 
 class OrderNotFound(FatalError):
     """The venue does not know the order (by client or exchange order id). One miss is not proof; count misses."""
+
+    error_class = ErrorClass.NOT_FOUND
 
 
 class BadSymbol(FatalError):
@@ -131,6 +174,8 @@ class AmbiguousOrderError(RayarbError):
     proves the order never arrived. ``cause_type`` names the failure (e.g. "RequestTimedOut").
     """
 
+    error_class = ErrorClass.UNKNOWN_OUTCOME
+
     def __init__(self, message: str = "", *, cause_type: str | None = None, retry_after: float | None = None,
                  **ids: Any) -> None:
         super().__init__(message, **ids)
@@ -138,17 +183,31 @@ class AmbiguousOrderError(RayarbError):
         self.retry_after = retry_after
 
 
+def error_class(error: BaseException) -> ErrorClass:
+    """What ``error`` means (see ``ErrorClass``). Anything that is not a ``RayarbError`` (a timeout, a lost
+    connection, a dead peer, a bug) is ``UNKNOWN_OUTCOME``: an order it interrupted may exist."""
+    if isinstance(error, RayarbError):
+        return error.error_class
+    return ErrorClass.UNKNOWN_OUTCOME
+
+
+# The classes that prove an order-creating request did nothing at the venue: the order is rejected at once, never
+# looked up. (DUPLICATE_ID: the order exists; NOT_FOUND on a create proves nothing; UNKNOWN_OUTCOME: it may exist.)
+ORDER_REFUSED: frozenset[ErrorClass] = frozenset({ErrorClass.DEFINITE_REJECTION, ErrorClass.RETRYABLE,
+                                                  ErrorClass.AUTHENTICATION})
+
+
 Outcome = Literal["retryable", "fatal", "ambiguous"]
 
 
 def classify(error: BaseException) -> Outcome:
-    """Which family an error belongs to. Built-in timeouts and connection errors are retryable; a bug is fatal."""
+    """What ``log_and_retry`` does with an error: retry it, raise it, or settle an order by lookup. A read that failed
+    with a retryable or unknown outcome is repeated; built-in timeouts and connection errors too; a bug is fatal."""
     if isinstance(error, AmbiguousOrderError):
         return "ambiguous"
-    if isinstance(error, RetryableError):
-        return "retryable"
-    if isinstance(error, FatalError):
-        return "fatal"
+    if isinstance(error, RayarbError):
+        kind = error.error_class
+        return "retryable" if kind in (ErrorClass.RETRYABLE, ErrorClass.UNKNOWN_OUTCOME) else "fatal"
     if isinstance(error, (TimeoutError, ConnectionError)):
         return "retryable"
     return "fatal"

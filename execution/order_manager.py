@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from execution.api.precision import is_on_step, is_on_tick, passive_price, round_price, truncate_amount
-from execution.error_handler import DuplicateClientOrderId, FatalError, RayarbError, start_now
+from execution.error_handler import ORDER_REFUSED, ErrorClass, FatalError, RayarbError, error_class, start_now
 from execution.journal import Journal, JournalError, JournaledOrder
 from execution.log import error_fields, order_fields
 from execution.messages import (
@@ -788,20 +788,20 @@ class OrderManager:
         except asyncio.CancelledError:
             self._mark_unknown(order, "send cancelled after the request may have left")
             raise
-        except DuplicateClientOrderId as error:
-            self._mark_unknown(order, f"venue already has this client order id: {error}")
-            return
-        except FatalError as error:
-            logger.warning("order rejected by %s: %s", self.exchange, error, extra=order_fields(order, **error_fields(
-                error)))
-            self._apply(order, OrderRejected(client_order_id=order.client_order_id, exchange=self.exchange,
-                                             symbol=order.symbol, opportunity_id=order.opportunity_id,
-                                             reason=f"{type(error).__name__}: {error}"))
-            return
-        except Exception as error:  # timeout, network, 5xx, ambiguous, or an adapter bug: the order may exist
-            logger.warning("order outcome unknown at %s: %s: %s", self.exchange, type(error).__name__, error,
-                           extra=order_fields(order, **error_fields(error)))
-            self._mark_unknown(order, f"{type(error).__name__}: {error}")
+        except Exception as error:
+            kind = error_class(error)
+            if kind in ORDER_REFUSED:  # nothing happened at the venue: the order does not exist
+                logger.warning("order rejected by %s (%s): %s", self.exchange, kind.value, error,
+                               extra=order_fields(order, **error_fields(error)))
+                self._apply(order, OrderRejected(client_order_id=order.client_order_id, exchange=self.exchange,
+                                                 symbol=order.symbol, opportunity_id=order.opportunity_id,
+                                                 reason=f"{kind.value}: {type(error).__name__}: {error}"))
+            elif kind is ErrorClass.DUPLICATE_ID:  # the id is taken: that order exists; looked up, never resent
+                self._mark_unknown(order, f"venue already has this client order id: {error}")
+            else:  # unknown outcome (timeout, network, 5xx, "not found" on create, an adapter bug): it may exist
+                logger.warning("order outcome unknown at %s: %s: %s", self.exchange, type(error).__name__, error,
+                               extra=order_fields(order, **error_fields(error)))
+                self._mark_unknown(order, f"{type(error).__name__}: {error}")
             return
         self.apply_snapshot(snapshot)
 
@@ -989,14 +989,16 @@ class OrderManager:
             snapshot = await asyncio.wait_for(self._adapter.cancel_order(command), self.query_timeout_s)
         except asyncio.CancelledError:
             raise
-        except FatalError as error:
+        except Exception as error:
+            kind = error_class(error)
+            if kind is ErrorClass.UNKNOWN_OUTCOME:
+                logger.warning("cancel outcome unknown: %s: %s", type(error).__name__, error,
+                               extra=order_fields(order, **error_fields(error)))
+                return order
+            # the cancel did not happen (refused, throttled, or the venue does not know the order): refresh settles it
             self._apply(order, OrderCancelRejected(client_order_id=order.client_order_id, exchange=self.exchange,
                                                    symbol=order.symbol, opportunity_id=order.opportunity_id,
-                                                   reason=f"{type(error).__name__}: {error}"))
-            return order
-        except Exception as error:
-            logger.warning("cancel outcome unknown: %s: %s", type(error).__name__, error,
-                           extra=order_fields(order, **error_fields(error)))
+                                                   reason=f"{kind.value}: {type(error).__name__}: {error}"))
             return order
         self.apply_snapshot(snapshot)
         return order

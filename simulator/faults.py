@@ -48,7 +48,11 @@ class Faults:
     drop_share: float = 0.0  # share of REST requests whose connection is closed without an answer
     drop_next: int = 0  # next N REST requests closed without an answer
     accept_then_drop_next: int = 0  # next N order POSTs: placed in the engine, then the connection is closed
-    reject_next_orders: int = 0  # next N order POSTs refused with -2010
+    reject_next_orders: int = 0  # next N order POSTs refused (reject_status/code/msg; by default -2010), not placed
+    accept_then_reject_next: int = 0  # next N order POSTs: placed in the engine, then answered reject_status/code/msg
+    reject_status: int = 400  # the HTTP status of those answers
+    reject_code: int = -2010  # the Binance code of those answers
+    reject_msg: str = ""  # their message ("" = "Order rejected by venue (simulated).")
     partial_fills_only: bool = False  # engine flag: takers fill only part of what they could
     freeze_book: bool = False  # market flag: the market maker stops re-quoting
     ws_gap_next: int = 0  # drop the next N depth events from the stream, so clients see a sequence gap
@@ -84,13 +88,18 @@ class Faults:
             if not 0.0 <= share <= 1.0:
                 raise FaultConfigError(f"{name} must be within [0, 1], got {share}")
         for name in ("latency_ms", "jitter_ms", "throttle_for_s", "down_for_s", "throttle_next", "drop_next",
-                     "accept_then_drop_next", "reject_next_orders", "ws_gap_next", "retry_after_s"):
+                     "accept_then_drop_next", "reject_next_orders", "accept_then_reject_next", "ws_gap_next",
+                     "retry_after_s"):
             if getattr(self, name) < 0:
                 raise FaultConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 500 <= self.error_status <= 599:
             raise FaultConfigError(f"error_status must be a 5xx status, got {self.error_status}")
         if self.throttle_status not in THROTTLE_STATUSES:
             raise FaultConfigError(f"throttle_status must be one of {THROTTLE_STATUSES}, got {self.throttle_status}")
+        if not 400 <= self.reject_status <= 599:
+            raise FaultConfigError(f"reject_status must be a 4xx or 5xx status, got {self.reject_status}")
+        if len(self.reject_msg) > 200:
+            raise FaultConfigError("reject_msg must be at most 200 characters")
         if self.down is not None and self.down not in DOWN_MODES:
             raise FaultConfigError(f"down must be one of {DOWN_MODES} or null, got {self.down!r}")
 
@@ -120,6 +129,10 @@ def _coerce(key: str, default: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise FaultConfigError(f"down must be a string or null, got {value!r}")
         return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise FaultConfigError(f"{key} must be a string, got {value!r}")
+        return value
     raise FaultConfigError(f"cannot set {key} to {value!r}")  # pragma: no cover - every field is handled above
 
 
@@ -132,6 +145,7 @@ class Action(enum.Enum):
     DROP = "drop"
     REJECT_ORDER = "reject_order"
     ACCEPT_THEN_DROP = "accept_then_drop"
+    ACCEPT_THEN_REJECT = "accept_then_reject"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +267,9 @@ class FaultInjector:
             if f.accept_then_drop_next > 0:
                 self.faults = dataclasses.replace(f, accept_then_drop_next=f.accept_then_drop_next - 1)
                 return Decision(Action.ACCEPT_THEN_DROP, delay_s)
+            if f.accept_then_reject_next > 0:
+                self.faults = dataclasses.replace(f, accept_then_reject_next=f.accept_then_reject_next - 1)
+                return Decision(Action.ACCEPT_THEN_REJECT, delay_s)
         if delay_s:
             return Decision(Action.PASS, delay_s)
         return PASS

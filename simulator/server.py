@@ -428,7 +428,7 @@ class VenueServer:
         account = self._authenticate(request, params, raw_query, raw_body)
         del params["signature"]
         if action is Action.REJECT_ORDER:
-            raise ApiError(400, -2010, MSG_SIM_REJECT)
+            raise self._configured_rejection()
         try:
             result = handler(account, params, received_at=received_at) if is_order_post else handler(account, params)
         finally:
@@ -436,7 +436,13 @@ class VenueServer:
                 self.publish_depth()
         if action is Action.ACCEPT_THEN_DROP:
             return self._drop(request)
+        if action is Action.ACCEPT_THEN_REJECT:
+            raise self._configured_rejection()
         return json_response(result)
+
+    def _configured_rejection(self) -> ApiError:
+        faults = self.injector.faults
+        return ApiError(faults.reject_status, faults.reject_code, faults.reject_msg or MSG_SIM_REJECT)
 
     def _authenticate(self, request: web.BaseRequest, params: dict[str, str], raw_query: bytes, raw_body: bytes) -> Any:
         api_key = request.headers.get("X-MBX-APIKEY", "")

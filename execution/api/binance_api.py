@@ -30,7 +30,8 @@ from execution.api.other_exchange_api import (
 )
 from execution.api.precision import is_multiple, is_on_step, is_on_tick, rules_from_market
 from execution.api.venue import VenueConfigError
-from execution.error_handler import BadSymbol, InvalidOrder, OrderNotFound
+from execution.error_handler import BadSymbol, ErrorClass, InvalidOrder, RayarbError, error_class
+from execution.messages import CancelOrder, QueryOrder, SubmitOrder
 from execution.types import OrderBook, OrderSnapshot, OrderType, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
@@ -162,8 +163,10 @@ async def fetch_order_by_client_id(
             if with_trades and not order.get("trades") and (order.get("filled") or 0) > 0 and order.get("id"):
                 order = dict(order)
                 order["trades"] = await asyncio.wait_for(exchange.fetch_order_trades(order["id"], symbol), timeout_s)
-    except OrderNotFound:
-        return None
+    except RayarbError as error:
+        if error_class(error) is ErrorClass.NOT_FOUND:
+            return None
+        raise
     return order
 
 
@@ -215,6 +218,39 @@ async def create_spot_order(exchange: Any, symbol: str, order_type: OrderType, s
             {"clientOrderId": client_order_id, "timeInForce": time_in_force.value})
     response = await exchange.privatePostOrder(request)
     return exchange.parse_order(response, exchange.markets[symbol])
+
+
+class CcxtOrderAdapter:
+    """``ExchangeAdapter`` (``execution.order_manager``) for one venue over one ccxt async exchange: what the exchange
+    actor does for the order manager, without Ray. Failures are rayarb's translated errors (an unknown outcome of a
+    create is ``AmbiguousOrderError``); a lookup of an id the venue does not know returns None."""
+
+    def __init__(self, venue: str, exchange: Any, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.venue = venue
+        self.exchange = exchange
+        self.timeout_s = timeout_s
+
+    async def submit_order(self, command: SubmitOrder) -> OrderSnapshot:
+        with ccxt_errors(self.venue, client_order_id=command.client_order_id, creating_order=True,
+                         client=self.exchange):
+            async with asyncio.timeout(self.timeout_s):
+                raw = await create_spot_order(self.exchange, command.symbol, command.order_type, command.side,
+                                              command.amount, command.price, command.time_in_force,
+                                              command.client_order_id)
+        return order_snapshot_from_ccxt(self.venue, raw, client_order_id=command.client_order_id)
+
+    async def query_order(self, command: QueryOrder) -> OrderSnapshot | None:
+        order = await fetch_order_by_client_id(self.exchange, command.symbol, command.client_order_id,
+                                               timeout_s=self.timeout_s)
+        if order is None:
+            return None
+        return order_snapshot_from_ccxt(self.venue, order, client_order_id=command.client_order_id)
+
+    async def cancel_order(self, command: CancelOrder) -> OrderSnapshot:
+        with ccxt_errors(self.venue, client_order_id=command.client_order_id, client=self.exchange):
+            async with asyncio.timeout(self.timeout_s):
+                raw = await self.exchange.cancel_order(None, command.symbol, {"clientOrderId": command.client_order_id})
+        return order_snapshot_from_ccxt(self.venue, raw, client_order_id=command.client_order_id)
 
 
 class CcxtArbitrageIO:

@@ -1,7 +1,9 @@
 """Translation of ccxt's exceptions into rayarb's error tree, done once at the adapter boundary.
 
-ccxt's two families become three here: ``NetworkError``/``OperationFailed`` -> ``RetryableError`` (or, for an
-order-creating call, ``AmbiguousOrderError``: the order may exist), ``ExchangeError`` -> ``FatalError`` subclasses.
+A venue error is classified once, by the venue's own code in one table (``BINANCE_ERRORS``; by the message only where
+one code covers several cases), into rayarb's error tree, whose ``ErrorClass`` is all the rest of the system looks at.
+What carries no venue code (transport failures, bare 5xx/429 answers, ccxt's own checks) is classified by ccxt's
+exception class. For an order-creating call an unknown outcome becomes ``AmbiguousOrderError``: the order may exist.
 ccxt's messages may carry request URLs with ``signature=...`` and echo request bodies; they are redacted both in the
 translated error and in the original exception (which stays chained as ``__cause__`` for the traceback).
 
@@ -9,8 +11,11 @@ Use ``with ccxt_errors(exchange_id, client_order_id=..., creating_order=True, cl
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
 import ccxt
@@ -21,6 +26,7 @@ from execution.error_handler import (
     BadRequest,
     BadSymbol,
     DuplicateClientOrderId,
+    ErrorClass,
     ExchangeRefused,
     ExchangeUnavailable,
     FatalError,
@@ -32,12 +38,153 @@ from execution.error_handler import (
     RayarbError,
     RequestTimedOut,
     RetryableError,
+    TimestampOutsideWindow,
     as_ambiguous,
 )
 from execution.log import redact
 
 logger = logging.getLogger(__name__)
 
+# --- the venue's own error codes: one table -------------------------------------------------------------------------
+# Each venue error is classified once, here, by its code; by its message only where one code covers several cases
+# (Binance -2010 "new order rejected" is a duplicate client order id only with "Duplicate order sent."). The code is
+# read from the venue's answer, which ``attach_venue_replies`` pins to the exception ccxt raises for it (ccxt keeps
+# only the message when it matched one exactly). The rest of the system sees the class (``ErrorClass``) alone.
+
+@dataclass(frozen=True, slots=True)
+class VenueErrorRule:
+    """Codes ``low``..``high`` (one code: both the same), optionally only when the message contains ``message``."""
+
+    low: int
+    high: int
+    message: str | None
+    rayarb_type: type[RayarbError]
+    meaning: str
+
+    @property
+    def error_class(self) -> ErrorClass:
+        return self.rayarb_type.error_class
+
+
+def _rule(code: int | tuple[int, int], rayarb_type: type[RayarbError], meaning: str,
+          message: str | None = None) -> VenueErrorRule:
+    low, high = (code, code) if isinstance(code, int) else (min(code), max(code))
+    return VenueErrorRule(low, high, message, rayarb_type, meaning)
+
+
+# Binance spot (and every Binance-dialect venue). First match wins: message rules before their code's catch-all,
+# single codes before ranges.
+BINANCE_ERRORS: tuple[VenueErrorRule, ...] = (
+    _rule(-2010, DuplicateClientOrderId, "new order rejected: the client order id is taken",
+          message="Duplicate order sent."),
+    _rule(-2010, InsufficientFunds, "new order rejected: insufficient balance",
+          message="Account has insufficient balance"),
+    _rule(-2010, InvalidOrder, "new order rejected"),
+    _rule(-2011, OrderNotFound, "cancel rejected: unknown order", message="Unknown order sent."),
+    _rule(-2011, ExchangeRefused, "cancel rejected"),
+    _rule(-2013, OrderNotFound, "order does not exist"),
+    _rule(-2026, OrderNotFound, "order archived"),
+    _rule(-2014, AuthenticationFailed, "API key format invalid"),
+    _rule(-2015, AuthenticationFailed, "invalid API key, IP or permissions"),
+    _rule(-1002, AuthenticationFailed, "unauthorized"),
+    _rule(-1022, AuthenticationFailed, "signature not valid"),
+    _rule(-1099, AuthenticationFailed, "not found, unauthenticated or unauthorized"),
+    _rule(-1125, AuthenticationFailed, "listen key does not exist"),
+    _rule(-1021, TimestampOutsideWindow, "timestamp outside recvWindow"),
+    _rule(-1003, RateLimited, "too many requests"),
+    _rule(-1015, RateLimited, "too many new orders"),
+    _rule(-1008, RetryableError, "server overloaded: request not processed"),
+    _rule(-1034, RateLimited, "too many connections"),
+    _rule(-1000, ExchangeUnavailable, "unknown error while processing: execution status unknown"),
+    _rule(-1001, ExchangeUnavailable, "internal error"),
+    _rule(-1006, ExchangeUnavailable, "unexpected response from the message bus: execution status unknown"),
+    _rule(-1007, RequestTimedOut, "timeout waiting for the backend: execution status unknown"),
+    _rule(-1013, InvalidOrder, "filter failure"),
+    _rule(-1014, InvalidOrder, "unsupported order combination"),
+    _rule(-1020, BadRequest, "unsupported operation"),
+    _rule(-1121, BadSymbol, "invalid symbol"),
+    _rule(-1111, InvalidOrder, "precision over the maximum"),
+    _rule((-1199, -1100), BadRequest, "bad request parameters"),
+)
+
+VENUE_ERROR_TABLES: dict[str, tuple[VenueErrorRule, ...]] = {"binance": BINANCE_ERRORS}
+
+
+@dataclass(frozen=True, slots=True)
+class VenueReply:
+    """The venue's answer behind an exception: HTTP status, and the error code and message when it sent them."""
+
+    http_status: int | None
+    code: int | None
+    message: str | None
+
+
+def venue_rule(dialect: str, code: int, message: str | None) -> VenueErrorRule | None:
+    """The table's rule for a venue error code (and message), or None when the table does not list the code."""
+    for rule in VENUE_ERROR_TABLES.get(dialect, ()):
+        if rule.low <= code <= rule.high and (rule.message is None or (message is not None and rule.message in message)):
+            return rule
+    return None
+
+
+def _reply_from_body(http_status: int | None, body: Any) -> VenueReply:
+    code = message = None
+    parsed = body
+    if isinstance(body, (str, bytes)):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, Mapping):
+        raw_code = parsed.get("code")
+        try:
+            code = int(raw_code) if raw_code is not None and not isinstance(raw_code, bool) else None
+        except (TypeError, ValueError):
+            code = None
+        raw_message = parsed.get("msg")
+        message = raw_message if isinstance(raw_message, str) else None
+    return VenueReply(http_status, code, message)
+
+
+_CODE_IN_TEXT = re.compile(r'\{[^{}]*"code"\s*:\s*(-?\d+)[^{}]*\}')
+
+
+def venue_reply_of(error: BaseException) -> VenueReply | None:
+    """The venue's answer behind ``error``: pinned by ``attach_venue_replies``, else read from a JSON error body in
+    the exception's text (ccxt puts the body there), else None."""
+    reply = getattr(error, "venue_reply", None)
+    if isinstance(reply, VenueReply):
+        return reply
+    match = _CODE_IN_TEXT.search(str(error))
+    if match is None:
+        return None
+    return _reply_from_body(None, match.group(0))
+
+
+def attach_venue_replies(exchange: Any) -> None:
+    """Make every exception ``exchange`` (a ccxt client) raises for a venue's answer carry that answer as
+    ``venue_reply`` (HTTP status, code, message): ccxt keeps only the message when it matched one exactly, and the
+    table classifies by code."""
+    for name in ("handle_errors", "handle_http_status_code"):
+        original = getattr(exchange, name)
+
+        def pinned(code: Any, reason: Any, url: Any, method: Any, *rest: Any, _original: Any = original) -> Any:
+            try:
+                return _original(code, reason, url, method, *rest)
+            except Exception as error:
+                if getattr(error, "venue_reply", None) is None:
+                    body = rest[1] if len(rest) >= 2 else (rest[0] if rest else None)
+                    try:
+                        status = int(code)
+                    except (TypeError, ValueError):
+                        status = None
+                    error.venue_reply = _reply_from_body(status, body)  # type: ignore[attr-defined]
+                raise
+
+        setattr(exchange, name, pinned)
+
+
+# --- ccxt's classes: for what carries no venue code (transport failures, local checks, other venues) ---------------
 # Most specific first: ccxt's classes inherit from each other (OrderNotFound is an InvalidOrder, BadSymbol a
 # BadRequest, OnMaintenance an ExchangeNotAvailable, ...). RateLimitExceeded and DDoSProtection are siblings.
 _TABLE: tuple[tuple[type[BaseException], type[RayarbError]], ...] = (
@@ -53,16 +200,33 @@ _TABLE: tuple[tuple[type[BaseException], type[RayarbError]], ...] = (
     (ccxt.ExchangeError, ExchangeRefused),
     (ccxt.RateLimitExceeded, RateLimited),
     (ccxt.DDoSProtection, RateLimited),
+    (ccxt.InvalidNonce, TimestampOutsideWindow),
     (ccxt.RequestTimeout, RequestTimedOut),
     (ccxt.ExchangeNotAvailable, ExchangeUnavailable),
-    (ccxt.NetworkError, NetworkFailure),  # InvalidNonce/ChecksumError included: retry after resync
-    (ccxt.OperationFailed, RetryableError),  # BadResponse, CancelPending
+    (ccxt.NetworkError, NetworkFailure),  # ChecksumError included: retry after resync
+    (ccxt.OperationFailed, NetworkFailure),  # BadResponse (an unreadable answer), CancelPending
     (TimeoutError, RequestTimedOut),  # asyncio.wait_for around a ccxt call
     (ConnectionError, NetworkFailure),
 )
 
-# Binance answers a re-used newClientOrderId with -2010 "Duplicate order sent.", which ccxt maps to InvalidOrder.
-_DUPLICATE_MARKERS = ("Duplicate order sent", "-2010")
+
+def _dialect(error: BaseException) -> str | None:
+    """The venue dialect whose code table applies: ccxt starts every message with its exchange id."""
+    first = str(error).split(" ", 1)[0]
+    return first if first in VENUE_ERROR_TABLES else None
+
+
+def _by_code(error: BaseException) -> type[RayarbError] | None:
+    dialect = _dialect(error)
+    reply = venue_reply_of(error) if dialect is not None else None
+    if reply is None or reply.code is None:
+        return None
+    rule = venue_rule(dialect, reply.code, reply.message)
+    if rule is not None:
+        return rule.rayarb_type
+    if reply.http_status is not None and 400 <= reply.http_status < 500:
+        return ExchangeRefused  # an unlisted code on a 4xx: the venue refused the request
+    return ExchangeUnavailable  # an unlisted code without a 4xx: whether it was processed is unknown
 
 
 def retry_after_from_headers(headers: Mapping[str, Any] | None) -> float | None:
@@ -87,21 +251,24 @@ def translate_ccxt_error(error: BaseException, *, exchange: str | None = None, c
                          creating_order: bool = False, headers: Mapping[str, Any] | None = None) -> RayarbError:
     """The rayarb error for ``error`` raised by a ccxt call (already-translated errors are returned as they are).
 
-    ``creating_order``: the call was create_order; a retryable failure then becomes ``AmbiguousOrderError`` and so does
-    anything unexpected, because the request may have reached the venue. ``headers``: the last response headers, for
-    ``Retry-After``.
+    The venue's error code decides, through the venue's table (``BINANCE_ERRORS``); without a code (a transport
+    failure, a bare 5xx or 429, a check ccxt made before sending) ccxt's exception class does. ``creating_order``: the
+    call was create_order; an unknown outcome then becomes ``AmbiguousOrderError`` (the order may exist: look it up),
+    and so does anything unexpected; a retryable failure stays retryable (the venue did not process it).
+    ``headers``: the last response headers, for ``Retry-After``.
     """
     if isinstance(error, RayarbError):
-        return as_ambiguous(error, client_order_id) if creating_order and isinstance(error, RetryableError) else error
+        if creating_order and error.error_class is ErrorClass.UNKNOWN_OUTCOME:
+            return as_ambiguous(error, client_order_id)
+        return error
     _redact_in_place(error)
     text = str(error)
-    target: type[RayarbError] | None = None
-    for source, rayarb_class in _TABLE:
-        if isinstance(error, source):
-            target = rayarb_class
-            break
-    if target is InvalidOrder and any(marker in text for marker in _DUPLICATE_MARKERS):
-        target = DuplicateClientOrderId
+    target = _by_code(error)
+    if target is None:
+        for source, rayarb_class in _TABLE:
+            if isinstance(error, source):
+                target = rayarb_class
+                break
     ids = dict(exchange=exchange, client_order_id=client_order_id, source=f"{type(error).__module__.split('.')[0]}."
                                                                               f"{type(error).__name__}")
     message = f"{type(error).__name__}: {text}"
@@ -112,8 +279,11 @@ def translate_ccxt_error(error: BaseException, *, exchange: str | None = None, c
     if issubclass(target, RetryableError):
         retry_after = retry_after_from_headers(headers) if target is RateLimited else None
         translated: RayarbError = target(message, retry_after=retry_after, **ids)
-        return as_ambiguous(translated, client_order_id) if creating_order else translated
-    return target(message, **ids)
+    else:
+        translated = target(message, **ids)
+    if creating_order and translated.error_class is ErrorClass.UNKNOWN_OUTCOME:
+        return as_ambiguous(translated, client_order_id)
+    return translated
 
 
 @contextmanager
@@ -126,7 +296,7 @@ def ccxt_errors(exchange: str | None = None, *, client_order_id: str | None = No
     try:
         yield
     except RayarbError as error:
-        if creating_order and isinstance(error, RetryableError):
+        if creating_order and error.error_class is ErrorClass.UNKNOWN_OUTCOME:
             raise as_ambiguous(error, client_order_id) from error
         raise
     except Exception as error:

@@ -20,6 +20,8 @@ import ccxt
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 
+from execution.api.errors import attach_venue_replies
+
 Flavour = Literal["sync", "async", "pro"]
 _MODULES = {"sync": ccxt, "async": ccxt_async, "pro": ccxt_pro}
 
@@ -112,6 +114,7 @@ def make_exchange(
 def _new_exchange(module: Any, exchange_id: str, config: dict[str, Any]) -> Any:
     exchange = getattr(module, exchange_id)(config)
     exchange.urlencode = fast_urlencode(exchange.urlencode)
+    attach_venue_replies(exchange)  # the venue's error code travels with ccxt's exception, for the error table
     return exchange
 
 

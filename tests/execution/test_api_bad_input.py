@@ -258,7 +258,7 @@ async def test_place_order_sends_strings_and_the_client_order_id():
 @pytest.mark.parametrize(
     "raised, expected",
     [(ccxt.RequestTimeout("timeout"), AmbiguousOrderError), (ccxt.NetworkError("reset"), AmbiguousOrderError),
-     (ccxt.InsufficientFunds("binance {\"code\":-2010}"), InsufficientFunds)],
+     (ccxt.InsufficientFunds("binance Account has insufficient balance for requested action."), InsufficientFunds)],
 )
 async def test_place_order_failures_are_ambiguous_unless_definitely_refused(raised, expected):
     with pytest.raises(expected) as caught:

@@ -8,13 +8,14 @@ import random
 import ccxt
 import pytest
 
-from execution.api.errors import ccxt_errors, retry_after_from_headers, translate_ccxt_error
+from execution.api.errors import VenueReply, ccxt_errors, retry_after_from_headers, translate_ccxt_error
 from execution.error_handler import (
     AmbiguousOrderError,
     AuthenticationFailed,
     BadRequest,
     BadSymbol,
     DuplicateClientOrderId,
+    ErrorClass,
     ExchangeRefused,
     ExchangeUnavailable,
     FatalError,
@@ -26,8 +27,10 @@ from execution.error_handler import (
     RequestTimedOut,
     RetryableError,
     RetryPolicy,
+    TimestampOutsideWindow,
     call_with_retry,
     classify,
+    error_class,
     log_and_retry,
 )
 
@@ -42,10 +45,10 @@ SIGNED_URL = ("binance POST https://api.binance.com/api/v3/order?timestamp=1&sym
     (ccxt.ExchangeNotAvailable("502"), ExchangeUnavailable),
     (ccxt.OnMaintenance("maintenance"), ExchangeUnavailable),
     (ccxt.NetworkError("reset"), NetworkFailure),
-    (ccxt.InvalidNonce("-1021"), NetworkFailure),
+    (ccxt.InvalidNonce("-1021"), TimestampOutsideWindow),
     (ccxt.RateLimitExceeded("-1003"), RateLimited),
     (ccxt.DDoSProtection("418"), RateLimited),
-    (ccxt.BadResponse("garbage"), RetryableError),
+    (ccxt.BadResponse("garbage"), NetworkFailure),
     (ccxt.AuthenticationError("-2015"), AuthenticationFailed),
     (ccxt.PermissionDenied("no trading"), AuthenticationFailed),
     (ccxt.InsufficientFunds("Account has insufficient balance"), InsufficientFunds),
@@ -67,11 +70,86 @@ def test_ccxt_errors_translate_to_one_tree(raised, expected):
 
 
 @pytest.mark.parametrize("raised", [ccxt.RequestTimeout("t"), ccxt.ExchangeNotAvailable("503"), ccxt.NetworkError("x"),
-                                    ccxt.RateLimitExceeded("429"), ccxt.BadResponse("?"), KeyError("bug")])
+                                    ccxt.BadResponse("?"), KeyError("bug"),
+                                    ccxt.ExchangeError('binance {"code":-1007,"msg":"Timeout waiting for response from '
+                                                       'backend server. Send status unknown; execution status unknown."}')])
 def test_a_failed_order_creation_that_may_have_reached_the_venue_is_ambiguous(raised):
     translated = translate_ccxt_error(raised, client_order_id="rx1", creating_order=True)
     assert isinstance(translated, AmbiguousOrderError) and translated.client_order_id == "rx1"
-    assert classify(translated) == "ambiguous"
+    assert classify(translated) == "ambiguous" and error_class(translated) is ErrorClass.UNKNOWN_OUTCOME
+
+
+@pytest.mark.parametrize("raised", [ccxt.RateLimitExceeded("429"), ccxt.DDoSProtection('binance 418 I\'m a teapot '
+                                    '{"code":-1003,"msg":"Way too much request weight used; IP banned."}'),
+                                    ccxt.InvalidNonce('binance {"code":-1021,"msg":"Timestamp for this request is '
+                                                      'outside of the recvWindow."}')])
+def test_an_order_creation_the_venue_did_not_process_is_retryable_not_ambiguous(raised):
+    translated = translate_ccxt_error(raised, client_order_id="rx1", creating_order=True)
+    assert not isinstance(translated, AmbiguousOrderError)
+    assert error_class(translated) is ErrorClass.RETRYABLE
+
+
+B = "binance "
+
+
+@pytest.mark.parametrize("raised, expected", [
+    # -2010 is a duplicate client order id only with "Duplicate order sent."; any other -2010 is a definite rejection
+    (ccxt.InvalidOrder(B + '{"code":-2010,"msg":"Duplicate order sent."}'), ErrorClass.DUPLICATE_ID),
+    (ccxt.InvalidOrder(B + '{"code":-2010,"msg":"Account has insufficient balance for requested action."}'),
+     ErrorClass.DEFINITE_REJECTION),
+    (ccxt.InvalidOrder(B + '{"code":-2010,"msg":"Order rejected by venue (simulated)."}'), ErrorClass.DEFINITE_REJECTION),
+    (ccxt.InvalidOrder(B + '{"code":-2010,"msg":"Order would immediately match and take."}'),
+     ErrorClass.DEFINITE_REJECTION),
+    (ccxt.InvalidNonce(B + '{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}'),
+     ErrorClass.RETRYABLE),
+    (ccxt.RateLimitExceeded(B + '{"code":-1003,"msg":"Too many requests."}'), ErrorClass.RETRYABLE),
+    (ccxt.DDoSProtection(B + '429 Too Many Requests {"code":-1003,"msg":"x"}'), ErrorClass.RETRYABLE),
+    (ccxt.DDoSProtection(B + "418 I'm a teapot"), ErrorClass.RETRYABLE),
+    (ccxt.RequestTimeout(B + '{"code":-1007,"msg":"Timeout waiting for response from backend server."}'),
+     ErrorClass.UNKNOWN_OUTCOME),
+    (ccxt.ExchangeError(B + '{"code":-1000,"msg":"An unknown error occurred while processing the request."}'),
+     ErrorClass.UNKNOWN_OUTCOME),
+    (ccxt.ExchangeNotAvailable(B + "GET http://127.0.0.1/api/v3/order 503 Service Unavailable"),
+     ErrorClass.UNKNOWN_OUTCOME),
+    (ccxt.RequestTimeout(B + " GET http://127.0.0.1 request timeout"), ErrorClass.UNKNOWN_OUTCOME),
+    (ccxt.NetworkError("Connection closed"), ErrorClass.UNKNOWN_OUTCOME),
+    (ccxt.OrderNotFound(B + '{"code":-2013,"msg":"Order does not exist."}'), ErrorClass.NOT_FOUND),
+    (ccxt.OrderNotFound(B + '{"code":-2011,"msg":"Unknown order sent."}'), ErrorClass.NOT_FOUND),
+    (ccxt.BadRequest(B + '{"code":-1013,"msg":"Filter failure: NOTIONAL"}'), ErrorClass.DEFINITE_REJECTION),
+    (ccxt.BadRequest(B + '{"code":-1111,"msg":"Precision is over the maximum defined for this asset."}'),
+     ErrorClass.DEFINITE_REJECTION),
+    (ccxt.BadRequest(B + '{"code":-1100,"msg":"Illegal characters found in a parameter."}'),
+     ErrorClass.DEFINITE_REJECTION),
+    (ccxt.BadRequest(B + '{"code":-1102,"msg":"Mandatory parameter was not sent."}'), ErrorClass.DEFINITE_REJECTION),
+    (ccxt.AuthenticationError(B + '{"code":-1022,"msg":"Signature for this request is not valid."}'),
+     ErrorClass.AUTHENTICATION),
+    (ccxt.AuthenticationError(B + '{"code":-2014,"msg":"API-key format invalid."}'), ErrorClass.AUTHENTICATION),
+    # ccxt's trap: after a successful private call, -2015 comes out as DDoSProtection; the code decides
+    (ccxt.DDoSProtection(B + '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'),
+     ErrorClass.AUTHENTICATION),
+])
+def test_each_venue_error_is_classified_once_by_its_code(raised, expected):
+    assert error_class(translate_ccxt_error(raised, exchange="alpha")) is expected
+
+
+def test_a_code_pinned_to_the_exception_wins_over_its_text():
+    """ccxt keeps only the message when it matched one exactly ("binance Account has insufficient ..."): the code the
+    venue sent travels as ``venue_reply``."""
+    error = ccxt.InvalidOrder("binance Duplicate order sent.")
+    error.venue_reply = VenueReply(400, -2010, "Duplicate order sent.")
+    assert error_class(translate_ccxt_error(error)) is ErrorClass.DUPLICATE_ID
+    error = ccxt.InsufficientFunds("binance Account has insufficient balance for requested action.")
+    error.venue_reply = VenueReply(400, -2010, "Account has insufficient balance for requested action.")
+    assert error_class(translate_ccxt_error(error, creating_order=True)) is ErrorClass.DEFINITE_REJECTION
+
+
+def test_an_unlisted_code_is_a_rejection_on_a_4xx_and_unknown_otherwise():
+    error = ccxt.ExchangeError('binance {"code":-9999,"msg":"new"}')
+    error.venue_reply = VenueReply(400, -9999, "new")
+    assert error_class(translate_ccxt_error(error)) is ErrorClass.DEFINITE_REJECTION
+    error = ccxt.ExchangeError('binance {"code":-9999,"msg":"new"}')
+    error.venue_reply = VenueReply(503, -9999, "new")
+    assert error_class(translate_ccxt_error(error, creating_order=True)) is ErrorClass.UNKNOWN_OUTCOME
 
 
 def test_a_definite_refusal_of_order_creation_stays_fatal():

@@ -28,7 +28,8 @@ def test_faults_refuse_unknown_keys_and_bad_values() -> None:
     with pytest.raises(FaultConfigError, match="unknown fault 'latency'"):
         Faults.from_dict({"latency": 5})
     for bad in ({"error_share": 1.5}, {"drop_next": -1}, {"throttle_status": 500}, {"down": "maybe"},
-                {"partial_fills_only": 1}, {"drop_next": 1.5}, {"latency_ms": "5"}):
+                {"partial_fills_only": 1}, {"drop_next": 1.5}, {"latency_ms": "5"}, {"reject_status": 200},
+                {"reject_code": "x"}, {"reject_msg": 5}, {"accept_then_reject_next": -1}):
         with pytest.raises(FaultConfigError):
             Faults.from_dict(bad)
     assert Faults.from_dict({"latency_ms": 5, "drop_next": None}) == Faults(latency_ms=5.0)
@@ -165,6 +166,20 @@ async def test_reject_next_orders_places_nothing(client: Any, venue: Any, http: 
     assert placed["status"] == "closed"
     ids = [o["clientOrderId"] for o in await http.get(venue.url, "/_sim/orders")]
     assert ids == ["accepted-3"]
+
+
+async def test_rejections_answer_the_configured_code_placing_the_order_or_not(client: Any, venue: Any,
+                                                                              http: Any) -> None:
+    await http.post_faults(venue.url, {"reject_next_orders": 1, "reject_status": 400, "reject_code": -1013,
+                                       "reject_msg": "Filter failure: NOTIONAL"})
+    with pytest.raises(ccxt.BadRequest, match="NOTIONAL"):
+        await client.create_order(SYMBOL, "market", "buy", 0.001, None, {"clientOrderId": "refused-1"})
+    await http.post_faults(venue.url, {"accept_then_reject_next": 1, "reject_status": 500, "reject_code": -1007,
+                                       "reject_msg": "Timeout waiting for response from backend server."})
+    with pytest.raises(ccxt.RequestTimeout, match="-1007"):
+        await client.create_order(SYMBOL, "market", "buy", 0.001, None, {"clientOrderId": "placed-2"})
+    ids = [o["clientOrderId"] for o in await http.get(venue.url, "/_sim/orders")]
+    assert ids == ["placed-2"]  # the -1007 order was placed; the -1013 one was not
 
 
 async def test_partial_fills_only(client: Any, venue: Any) -> None:
