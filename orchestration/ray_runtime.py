@@ -15,10 +15,13 @@ The dashboard stays off unless asked for. All actors live in the ``rayarb`` name
 """
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import os
 import socket
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,6 +35,10 @@ AUTH_MODE_ENV = "RAY_AUTH_MODE"
 AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
 AUTH_TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
 AUTH_MODES = ("disabled", "token")
+# The node address of rayarb's own Ray: every Ray process binds its ports to the node's address class (see above).
+LOOPBACK_NODE_IP = "127.0.0.1"
+# Ray's switch for "a machine that never joins a cluster" (its default on macOS and Windows): node address 127.0.0.1.
+LOCAL_ONLY_SWITCH_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # ray.init(address=...) retries an unreachable GCS for minutes; a TCP probe first turns that into a quick, clear error.
 CONNECT_PROBE_TIMEOUT_S = 5.0
 
@@ -144,6 +151,7 @@ def start_or_join_ray(
     kwargs: dict[str, Any] = {"namespace": RAYARB_NAMESPACE, "runtime_env": runtime_env}
     if address is None:
         kwargs.update(
+            _node_ip_address=LOOPBACK_NODE_IP,
             # "local": always a private new Ray; with no address Ray would join whatever cluster was started last on
             # this machine (/tmp/ray/ray_current_cluster), e.g. someone else's.
             address="local",
@@ -156,11 +164,14 @@ def start_or_join_ray(
     else:
         kwargs["address"] = address
     try:
-        context = ray.init(**kwargs)
+        with _loopback_node_ip() if address is None or _is_loopback_address(address) else contextlib.nullcontext():
+            context = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         where = f"join the Ray cluster at {address!r}" if address is not None else "start a local Ray"
         raise RayStartError(f"could not {where} ({AUTH_MODE_ENV}={auth_mode}): {first_line}") from e
+    if address is None:
+        _check_node_ip_is_loopback(context.address_info.get("node_ip_address"))
     info = RayRuntimeInfo(
         started_locally=address is None,
         address=context.address_info.get("gcs_address") or context.address_info.get("address") or "",
@@ -175,6 +186,56 @@ def start_or_join_ray(
                 info.address, info.namespace, info.auth_mode,
                 f", dashboard {info.dashboard_url}" if info.dashboard_url else "")
     return info
+
+
+@contextlib.contextmanager
+def _loopback_node_ip() -> Iterator[None]:
+    """While Ray starts: Ray takes this machine for one that never joins a cluster, so the node address is 127.0.0.1.
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` alone is not enough: Ray replaces a loopback address by the machine's
+    routable one unless its local-only switch is on. The switch is read once, when ``ray`` is imported, hence the
+    module constant as well as the environment (which the raylet, and through it every worker and agent, inherits).
+    Both are restored afterwards so that a later join from this process behaves as usual.
+    """
+    from ray._private import ray_constants  # private API, pinned by ray>=2.60,<2.61
+
+    saved_env = os.environ.get(LOCAL_ONLY_SWITCH_ENV)
+    saved_constant = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_SWITCH_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_constant
+        if saved_env is None:
+            os.environ.pop(LOCAL_ONLY_SWITCH_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_SWITCH_ENV] = saved_env
+
+
+def _is_loopback_address(address: str) -> bool:
+    """``host:port`` on this machine's loopback (a local Ray such as rayarb's own): Ray must dial it as given."""
+    if "://" in address:  # ray:// is Ray Client, which dials the address as given
+        return False
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_node_ip_is_loopback(node_ip: str | None) -> None:
+    """Stop a local Ray whose node address is not loopback: its processes would listen on every interface."""
+    try:
+        loopback = node_ip is not None and ipaddress.ip_address(node_ip).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        shutdown_ray()
+        raise RayStartError(f"the local Ray took node address {node_ip!r} instead of {LOOPBACK_NODE_IP}: its ports "
+                            f"would be open to the network, so it was stopped")
 
 
 def _probe_address(address: str, timeout_s: float) -> None:
