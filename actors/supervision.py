@@ -45,7 +45,7 @@ def one_line(exc: BaseException) -> str:
 def refusal(exc: BaseException) -> str | None:
     """The operator's problem behind ``exc``, if it is a ``StartRefused`` (raised here or in a remote actor)."""
     cause = getattr(exc, "cause", None)
-    for candidate in (exc, cause):
+    for candidate in (cause, exc):  # Ray's error is both a RayTaskError and the cause's class: its text is Ray's
         if isinstance(candidate, StartRefused):
             return (str(candidate).strip().splitlines() or [""])[0]
     return None

@@ -256,6 +256,8 @@ class VenueProcess:
         return self.venues[key]
 
     def start(self, timeout_s: float = 30.0) -> list[VenueEndpoint]:
+        if self._process is not None and self._process.poll() is None:
+            return self.venues  # already running (``with VenueProcess(...)`` starts it): never a second process
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"

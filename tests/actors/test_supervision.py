@@ -201,3 +201,21 @@ async def test_an_actor_being_restarted_by_ray_is_waited_for_not_killed_again():
     actors.incarnation["a"] += 1
     await run_steps(sup, clock, 1)
     assert ("rewire", "a") in actors.calls and sup.status()["a"]["up"] is True
+
+
+def test_a_refused_start_is_reported_in_one_line_from_the_cause_not_rays_traceback_header():
+    from actors.supervision import StartRefused, one_line, refusal
+
+    class RemoteError(Exception):  # what Ray raises: its own text first, the actor's exception as ``cause``
+        def __init__(self, cause):
+            super().__init__("ray::ExchangeConnection.start() (pid=1, ip=127.0.0.1)\n  Traceback ...")
+            self.cause = cause
+
+    class RemoteRefusal(RemoteError, StartRefused):  # Ray's error is also an instance of the cause's class
+        pass
+
+    cause = StartRefused("venues.beta: the venue refused the API key or secret (-1022)\nmore")
+    assert refusal(RemoteRefusal(cause)) == "venues.beta: the venue refused the API key or secret (-1022)"
+    assert refusal(cause) == "venues.beta: the venue refused the API key or secret (-1022)"
+    assert refusal(RemoteError(ValueError("x"))) is None and refusal(ValueError("x")) is None
+    assert one_line(RemoteError(TimeoutError("no answer\nline two"))) == "TimeoutError: no answer"
