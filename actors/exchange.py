@@ -33,6 +33,7 @@ from actors.supervision import StartRefused
 from execution.error_handler import AuthenticationFailed, ErrorClass, ExchangeUnavailable, error_class
 from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
+from execution.replies import reply_mismatch
 from execution.api.other_exchange_api import float_book_from_ccxt
 from execution.api.precision import rules_from_market
 from execution.api.venue import make_exchange
@@ -430,10 +431,13 @@ class ExchangeConnection(ServesChannel):
         sent_at = requests_sent_at[-1] if requests_sent_at else started_at
         self.metrics.observe_order_ack(self.venue.name, command.order_type, acked_at - sent_at)
         snapshot = order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=command.client_order_id)
-        if snapshot.status in (OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.CANCELED):
+        believable = reply_mismatch(snapshot, client_order_id=command.client_order_id, exchange=self.venue.name,
+                                    symbol=command.symbol, side=command.side, amount=command.amount,
+                                    price=command.price, order_type=command.order_type) is None
+        if believable and snapshot.status in (OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.CANCELED):
             self._apply_own_fills(snapshot)  # done, nothing left locked: its fills say exactly what changed
-        else:
-            self._refresh_balances_soon()  # resting or unclear: ask the venue
+        else:  # resting, or an answer that does not match the order (the order manager settles it by lookup)
+            self._refresh_balances_soon()  # ask the venue
         return SubmitOutcome(snapshot, sent_at, acked_at, started_at)
 
     async def lookup_order(self, symbol: str, client_order_id: str) -> OrderSnapshot | None:

@@ -33,6 +33,7 @@ from execution.api.precision import is_on_step, is_on_tick, passive_price, round
 from execution.error_handler import ORDER_REFUSED, ErrorClass, FatalError, RayarbError, error_class, start_now
 from execution.journal import Journal, JournalError, JournaledOrder
 from execution.log import error_fields, order_fields
+from execution.replies import ReplyMismatch, UntrustedReply, reply_mismatch
 from execution.messages import (
     CancelOrder,
     FillApplied,
@@ -613,6 +614,9 @@ class OrderManager:
         self._held_events: list[Any] | None = None  # events of an apply_snapshot, until its commit is done
         self._finished: OrderedDict[str, Order] = OrderedDict()
         self._by_exchange_id: dict[str, str] = {}  # of the orders held in memory
+        # answers not applied because they did not match their order, by field (execution.replies.FIELDS); the actor
+        # exports them as a metric
+        self.reply_mismatches: dict[str, int] = {}
 
     # --- lookups ----------------------------------------------------------------------------------------------
 
@@ -803,7 +807,10 @@ class OrderManager:
                                extra=order_fields(order, **error_fields(error)))
                 self._mark_unknown(order, f"{type(error).__name__}: {error}")
             return
-        self.apply_snapshot(snapshot)
+        try:
+            self.apply_snapshot(snapshot, answers=order.client_order_id)
+        except UntrustedReply:
+            pass  # the order is UNKNOWN: looked up by its client order id
 
     def _mark_unknown(self, order: Order, reason: str, *, not_found: bool = False) -> None:
         event = OrderStatusUnknown(client_order_id=order.client_order_id, exchange=self.exchange, symbol=order.symbol,
@@ -876,16 +883,29 @@ class OrderManager:
         return FillApplied(fill=fill, order_status=order.status, opportunity_id=order.opportunity_id,
                            ts_event=event.ts_event)
 
-    def apply_snapshot(self, snapshot: OrderSnapshot) -> Order:
+    def apply_snapshot(self, snapshot: OrderSnapshot, *, answers: str | None = None) -> Order:
         """Bring the local order in line with what the venue says about it (an answer to submit, query or cancel):
         every transition and fill it brings in one journal commit (not one each: the order manager's loop is busy for
-        less of the time a new opportunity may arrive), and their events sent once that commit is done."""
+        less of the time a new opportunity may arrive), and their events sent once that commit is done.
+
+        ``answers``: the client order id of the order whose request this answers (default: the one the answer names).
+        An answer that does not match that order (``execution.replies.reply_mismatch``: another client order id,
+        symbol, side, amount or price, fills beyond its amount) is not applied: the order becomes UNKNOWN (to be looked
+        up by its client order id), the mismatch is logged and counted in ``reply_mismatches``, and
+        ``UntrustedReply`` is raised."""
+        order = self.check_order_status(answers if answers is not None else snapshot.client_order_id)
+        mismatch = reply_mismatch(snapshot, client_order_id=order.client_order_id, exchange=self.exchange,
+                                  symbol=order.symbol, side=order.side, amount=order.amount, price=order.price,
+                                  order_type=order.order_type, exchange_order_id=order.exchange_order_id,
+                                  applied_trade_ids=order.trade_ids, applied_filled=order.filled)
+        if mismatch is not None:
+            self._distrust(order, mismatch)
         if self._held_events is not None:
-            return self._apply_snapshot(snapshot)
+            return self._apply_snapshot(order, snapshot)
         self._held_events = []
         try:
             with self._journal.transaction():
-                order = self._apply_snapshot(snapshot)
+                order = self._apply_snapshot(order, snapshot)
             events = self._held_events
         finally:
             self._held_events = None
@@ -893,8 +913,15 @@ class OrderManager:
             self._emit(event)
         return order
 
-    def _apply_snapshot(self, snapshot: OrderSnapshot) -> Order:
-        order = self.check_order_status(snapshot.client_order_id)
+    def _distrust(self, order: Order, mismatch: ReplyMismatch) -> None:
+        """Count and log an answer that does not match ``order``, leave the order UNKNOWN, raise ``UntrustedReply``."""
+        self.reply_mismatches[mismatch.field] = self.reply_mismatches.get(mismatch.field, 0) + 1
+        logger.error("venue reply not applied: %s", mismatch, extra=order_fields(order, field=mismatch.field))
+        if order.status is not S.UNKNOWN and (order.status, S.UNKNOWN) in TRANSITIONS:
+            self._mark_unknown(order, f"untrusted reply: {mismatch}")
+        raise UntrustedReply(mismatch, exchange=self.exchange, client_order_id=order.client_order_id)
+
+    def _apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:
         common = dict(client_order_id=order.client_order_id, exchange=self.exchange, symbol=order.symbol,
                       exchange_order_id=snapshot.exchange_order_id, opportunity_id=order.opportunity_id)
         ts_event = snapshot.ts_ms / 1000.0 if snapshot.ts_ms is not None else self._clock()
@@ -914,7 +941,8 @@ class OrderManager:
 
     async def refresh(self, order_id: str) -> Order:
         """Query the venue by client order id and apply its answer. Not found: counted (quarantine after
-        ``lost_order_limit`` misses), never believed at once. Query errors propagate; the order is unchanged."""
+        ``lost_order_limit`` misses), never believed at once. Query errors propagate; the order is unchanged. An answer
+        that does not match the order raises ``UntrustedReply`` (the order is then UNKNOWN)."""
         order = self.check_order_status(order_id)
         query = QueryOrder(client_order_id=order.client_order_id, exchange=self.exchange, symbol=order.symbol,
                            exchange_order_id=order.exchange_order_id)
@@ -923,8 +951,9 @@ class OrderManager:
         return order
 
     def _apply_lookup(self, order: Order, snapshot: OrderSnapshot | None) -> None:
+        """Apply a lookup's answer (``UntrustedReply`` when it does not match the order)."""
         if snapshot is not None:
-            self.apply_snapshot(snapshot)
+            self.apply_snapshot(snapshot, answers=order.client_order_id)
         elif not order.is_terminal:
             self._mark_unknown(order, NOT_FOUND_REASON, not_found=True)
             if order.not_found_count >= self.lost_order_limit:
@@ -1000,7 +1029,10 @@ class OrderManager:
                                                    symbol=order.symbol, opportunity_id=order.opportunity_id,
                                                    reason=f"{kind.value}: {type(error).__name__}: {error}"))
             return order
-        self.apply_snapshot(snapshot)
+        try:
+            self.apply_snapshot(snapshot, answers=order.client_order_id)
+        except UntrustedReply:
+            pass  # the order is UNKNOWN: looked up by its client order id
         return order
 
     # --- reconciliation ------------------------------------------------------------------------------------------
@@ -1034,7 +1066,10 @@ class OrderManager:
                                    extra=order_fields(order, **error_fields(error)))
                     unresolved.append(order.client_order_id)
                 else:
-                    self._apply_lookup(order, snapshot)
+                    try:
+                        self._apply_lookup(order, snapshot)
+                    except UntrustedReply:
+                        unresolved.append(order.client_order_id)
                     if self.is_lost(order):
                         lost.append(order.client_order_id)
             statuses[order.client_order_id] = order.status

@@ -22,6 +22,9 @@ from typing import Any, Callable
 logger = logging.getLogger(__name__)
 
 DOWN_MODES = ("refuse", "silent")
+# What a lying order answer gets wrong: the side, the client order id, the symbol, the amount, the price (the order's
+# and its fills', worse for us), or its fills (each reported twice under new trade ids: more than the amount).
+LIES = ("side", "client_order_id", "symbol", "amount", "price", "fills")
 THROTTLE_STATUSES = (429, 418)
 
 
@@ -53,6 +56,8 @@ class Faults:
     reject_status: int = 400  # the HTTP status of those answers
     reject_code: int = -2010  # the Binance code of those answers
     reject_msg: str = ""  # their message ("" = "Order rejected by venue (simulated).")
+    lie_next_orders: int = 0  # next N order POSTs: placed as sent, but the answer lies about the field ``lie``
+    lie: str = "side"  # one of LIES
     partial_fills_only: bool = False  # engine flag: takers fill only part of what they could
     freeze_book: bool = False  # market flag: the market maker stops re-quoting
     ws_gap_next: int = 0  # drop the next N depth events from the stream, so clients see a sequence gap
@@ -88,8 +93,8 @@ class Faults:
             if not 0.0 <= share <= 1.0:
                 raise FaultConfigError(f"{name} must be within [0, 1], got {share}")
         for name in ("latency_ms", "jitter_ms", "throttle_for_s", "down_for_s", "throttle_next", "drop_next",
-                     "accept_then_drop_next", "reject_next_orders", "accept_then_reject_next", "ws_gap_next",
-                     "retry_after_s"):
+                     "accept_then_drop_next", "reject_next_orders", "accept_then_reject_next", "lie_next_orders",
+                     "ws_gap_next", "retry_after_s"):
             if getattr(self, name) < 0:
                 raise FaultConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 500 <= self.error_status <= 599:
@@ -98,6 +103,8 @@ class Faults:
             raise FaultConfigError(f"throttle_status must be one of {THROTTLE_STATUSES}, got {self.throttle_status}")
         if not 400 <= self.reject_status <= 599:
             raise FaultConfigError(f"reject_status must be a 4xx or 5xx status, got {self.reject_status}")
+        if self.lie not in LIES:
+            raise FaultConfigError(f"lie must be one of {LIES}, got {self.lie!r}")
         if len(self.reject_msg) > 200:
             raise FaultConfigError("reject_msg must be at most 200 characters")
         if self.down is not None and self.down not in DOWN_MODES:
@@ -146,6 +153,7 @@ class Action(enum.Enum):
     REJECT_ORDER = "reject_order"
     ACCEPT_THEN_DROP = "accept_then_drop"
     ACCEPT_THEN_REJECT = "accept_then_reject"
+    LIE = "lie"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +278,9 @@ class FaultInjector:
             if f.accept_then_reject_next > 0:
                 self.faults = dataclasses.replace(f, accept_then_reject_next=f.accept_then_reject_next - 1)
                 return Decision(Action.ACCEPT_THEN_REJECT, delay_s)
+            if f.lie_next_orders > 0:
+                self.faults = dataclasses.replace(f, lie_next_orders=f.lie_next_orders - 1)
+                return Decision(Action.LIE, delay_s)
         if delay_s:
             return Decision(Action.PASS, delay_s)
         return PASS

@@ -21,6 +21,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote_plus
 
@@ -438,7 +439,32 @@ class VenueServer:
             return self._drop(request)
         if action is Action.ACCEPT_THEN_REJECT:
             raise self._configured_rejection()
+        if action is Action.LIE:
+            result = self._lie(result)
         return json_response(result)
+
+    def _lie(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """The order answer with the configured field wrong (``Faults.lie``); the order itself is as it was placed."""
+        lie = self.injector.faults.lie
+        answer = dict(answer)
+        buy = answer.get("side") == "BUY"
+        if lie == "side":
+            answer["side"] = "SELL" if buy else "BUY"
+        elif lie == "client_order_id":
+            answer["clientOrderId"] = "someone-else-" + str(answer.get("orderId"))
+        elif lie == "symbol":
+            others = [s for s in self.engine.symbols if s != answer.get("symbol")]
+            answer["symbol"] = others[0] if others else "LIEUSDT"
+        elif lie == "amount":
+            answer["origQty"] = str(Decimal(answer["origQty"]) * 2)
+        elif lie == "price":
+            worse = Decimal("1.01") if buy else Decimal("0.99")
+            answer["price"] = str(Decimal(answer["price"]) * worse)
+            answer["fills"] = [{**fill, "price": str(Decimal(fill["price"]) * worse)} for fill in answer.get("fills", [])]
+        elif lie == "fills":
+            fills = answer.get("fills", [])
+            answer["fills"] = fills + [{**fill, "tradeId": int(fill["tradeId"]) + 1_000_000} for fill in fills]
+        return answer
 
     def _configured_rejection(self) -> ApiError:
         faults = self.injector.faults

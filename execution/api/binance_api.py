@@ -30,8 +30,9 @@ from execution.api.other_exchange_api import (
 )
 from execution.api.precision import is_multiple, is_on_step, is_on_tick, rules_from_market
 from execution.api.venue import VenueConfigError
-from execution.error_handler import BadSymbol, ErrorClass, InvalidOrder, RayarbError, error_class
+from execution.error_handler import AmbiguousOrderError, BadSymbol, ErrorClass, InvalidOrder, RayarbError, error_class
 from execution.messages import CancelOrder, QueryOrder, SubmitOrder
+from execution.replies import UntrustedReply, reply_mismatch
 from execution.types import OrderBook, OrderSnapshot, OrderType, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
@@ -262,6 +263,21 @@ class CcxtArbitrageIO:
         self.timeout_s = timeout_s
         self.book_limit = book_limit
         self.max_book_age_s = max_book_age_s
+        self._asked: dict[str, dict[str, Any]] = {}  # client order id -> what its submit asked (to check answers)
+        self.reply_mismatches: dict[str, int] = {}  # answers not believed, by field (execution.replies.FIELDS)
+
+    def _checked(self, snapshot: OrderSnapshot, venue: str, symbol: str, client_order_id: str) -> OrderSnapshot:
+        """``snapshot`` when it matches the order it answers; otherwise the mismatch is logged, counted and raised as
+        ``UntrustedReply`` (the order's outcome is then unknown: the executor looks it up by client order id)."""
+        asked = self._asked.get(client_order_id)
+        if asked is None:  # an order this IO did not place: only what the lookup itself names can be checked
+            asked = dict(symbol=symbol, side=snapshot.side, amount=snapshot.amount, price=snapshot.price)
+        mismatch = reply_mismatch(snapshot, client_order_id=client_order_id, exchange=venue, **asked)
+        if mismatch is None:
+            return snapshot
+        self.reply_mismatches[mismatch.field] = self.reply_mismatches.get(mismatch.field, 0) + 1
+        logger.error("%s %s: venue reply not believed: %s", venue, client_order_id, mismatch)
+        raise UntrustedReply(mismatch, exchange=venue, client_order_id=client_order_id)
 
     def _exchange(self, venue: str) -> Any:
         try:
@@ -271,15 +287,24 @@ class CcxtArbitrageIO:
 
     async def submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
                      time_in_force: TimeInForce, client_order_id: str) -> OrderSnapshot:
+        self._asked[client_order_id] = dict(symbol=symbol, side=side, amount=amount, price=price)
         order = await place_order(
             self._exchange(venue), symbol, side, amount, price, order_type=OrderType.LIMIT,
             time_in_force=time_in_force, client_order_id=client_order_id, timeout_s=self.timeout_s,
         )
-        return order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
+        snapshot = order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
+        try:
+            return self._checked(snapshot, venue, symbol, client_order_id)
+        except UntrustedReply as untrusted:
+            raise AmbiguousOrderError(f"untrusted answer: {untrusted}", exchange=venue,
+                                      client_order_id=client_order_id) from None
 
     async def lookup(self, venue: str, symbol: str, client_order_id: str) -> OrderSnapshot | None:
         order = await fetch_order_by_client_id(self._exchange(venue), symbol, client_order_id, timeout_s=self.timeout_s)
-        return None if order is None else order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
+        if order is None:
+            return None
+        return self._checked(order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id), venue, symbol,
+                             client_order_id)
 
     async def order_book(self, venue: str, symbol: str) -> OrderBook:
         return await fetch_order_book(

@@ -29,7 +29,8 @@ def test_faults_refuse_unknown_keys_and_bad_values() -> None:
         Faults.from_dict({"latency": 5})
     for bad in ({"error_share": 1.5}, {"drop_next": -1}, {"throttle_status": 500}, {"down": "maybe"},
                 {"partial_fills_only": 1}, {"drop_next": 1.5}, {"latency_ms": "5"}, {"reject_status": 200},
-                {"reject_code": "x"}, {"reject_msg": 5}, {"accept_then_reject_next": -1}):
+                {"reject_code": "x"}, {"reject_msg": 5}, {"accept_then_reject_next": -1}, {"lie": "everything"},
+                {"lie_next_orders": -1}):
         with pytest.raises(FaultConfigError):
             Faults.from_dict(bad)
     assert Faults.from_dict({"latency_ms": 5, "drop_next": None}) == Faults(latency_ms=5.0)
