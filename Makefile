@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: run test test-full sim bench clean
+.PHONY: run test test-full sim bench clean prometheus
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,23 @@ run: $(STAMP)
 sim: $(STAMP)
 	$(BIN)/rayarb sim $(ARGS)
 
-test: $(STAMP)
+# The metrics tests run a real Prometheus server: Debian's package, installed here when this runs as root.
+prometheus:
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's prometheus package (the metrics tests run a real Prometheus)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+		else \
+			echo "the tests need Prometheus: run  sudo apt-get install -y --no-install-recommends prometheus  then make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+test: $(STAMP) prometheus
 	$(BIN)/pytest -m "not slow" $(ARGS)
 
-test-full: $(STAMP)
+test-full: $(STAMP) prometheus
 	$(BIN)/pytest $(ARGS)
 
 bench: $(STAMP)
