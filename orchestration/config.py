@@ -434,9 +434,12 @@ def _channels(value: Any) -> str:
     if text in ("auto", "node", "off"):
         return text
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise _FieldError(f"expected auto, node, off or an IP address, got {text!r}") from None
+    if address.is_unspecified:
+        raise _FieldError(f"{text} listens on every interface; name one address (or node: the address Ray uses "
+                          f"for each node)")
     return text
 
 

@@ -211,6 +211,14 @@ def test_structure_errors_one_venue_mixing_and_no_venues():
     assert errors_of([1, 2]) == ("(top level): expected a mapping, got list",)
 
 
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "::", "0:0::0"])
+def test_channels_never_listen_on_every_interface(wildcard):
+    errors = errors_of(with_change(GOOD, "run.channels", wildcard))
+    assert errors == (f"run.channels: {wildcard} listens on every interface; name one address (or node: the address "
+                      f"Ray uses for each node)",)
+    assert parse_config(with_change(GOOD, "run.channels", "10.0.0.7")).run.channels == "10.0.0.7"
+
+
 def test_heartbeat_timeout_shorter_than_period_is_refused():
     errors = errors_of(with_change(GOOD, "supervisor", {"heartbeat_period_s": 1.0, "heartbeat_timeout_s": 0.5}))
     assert any(e.startswith("supervisor.heartbeat_timeout_s: must be >= heartbeat_period_s") for e in errors)
