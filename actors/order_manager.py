@@ -1,17 +1,23 @@
-"""The ``order_manager`` actor: pre-trade risk, the journal, and arbitrage execution through the exchange actors.
+"""The ``order_manager`` actor: forwards opportunities, orders and their answers to the domain objects it holds.
 
-It holds one ``execution.order_manager.OrderManager`` per venue over one SQLite journal, and runs
-``execution.arbitrage_executor.start_arbitrage`` with I/O that goes through the exchange actors (both legs in
-parallel). Every order is journaled before it is sent. Start-up and recovery are the same path: ``start`` reconciles
-every non-terminal journaled order by client order id, resubmits (same id) only lost orders younger than the TTL, and
-hedges what is left exposed. Fills go on to the position tracker.
+- one ``execution.order_manager.OrderManager`` per venue over one SQLite journal (every order journaled before it is
+  sent), and ``execution.arbitrage_executor.start_arbitrage`` with I/O through the exchange actors (both legs at once);
+- ``execution.risk.RiskEngine``: pre-trade checks, exposure, realised PnL, outcomes, the one-legged count and the kill
+  switch, rebuilt from the journal in ``start`` and fed every order event and fill after its commit; a trip is
+  journaled before the detector is told to stop;
+- ``execution.hedging.hedge_exposure`` for what a crash or an unresolved leg left exposed;
+- ``execution.latency.LatencyRecorder`` for tick-to-order and the legs' round trips.
+
+Start-up and recovery are the same path: ``start`` rebuilds the risk engine, reconciles every non-terminal journaled
+order by client order id, resubmits (same id) only lost orders younger than the TTL (none while the kill switch is
+tripped), and hedges what is left exposed. Fills go on to the position tracker.
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import os
+import socket
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable
@@ -24,28 +30,27 @@ from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.exchange import SubmitOutcome
 from actors.telemetry import process_metrics
-from execution.arbitrage_executor import (
-    ArbitrageResult,
-    Outcome,
-    UnwindPolicy,
-    plan_unwind,
-    start_arbitrage,
-)
+from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
 from execution.error_handler import AmbiguousOrderError, InvalidOrder
+from execution.hedging import hedge_exposure
 from execution.journal import Journal
+from execution.latency import LatencyRecorder
 from execution.messages import (
     ArbitrageDetected,
     CancelOrder,
     FillApplied,
     OrderAccepted,
     OrderDenied,
+    OrderInitialized,
     OrderRejected,
     OrderStatusUnknown,
+    OrderSubmitted,
     QueryOrder,
     SubmitOrder,
 )
 from execution.order_manager import ClientOrderIdFactory, Order, OrderManager, ResubmitRefused
-from execution.types import ZERO, Fill, MarketRules, OrderBook, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce
+from execution.risk import HEDGE_OPPORTUNITY_PREFIX, RiskEngine, RiskLimits, RiskUpdate, Trip
+from execution.types import Fill, MarketRules, OrderBook, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +59,9 @@ LEG_TIMEOUT_S = 10.0
 # plus clock margin, can no longer appear, so only then is it proven absent (resubmitted within its TTL, else expired).
 REQUEST_LIFETIME_S = 11.0
 CALL_TIMEOUT_S = 15.0
-MAX_LATENCY_SAMPLES = 100_000
-JOURNAL_CHECKPOINT_PERIOD_S = 1.0
+JOURNAL_CHECKPOINT_PERIOD_S = 1.0  # also how often an operator's reset of the kill switch is read from the journal
+# the arbitrage outcome metric's labels
+_OUTCOME_LABEL = {Outcome.BOTH_FILLED: "both_filled", Outcome.ONE_LEGGED: "one_legged", Outcome.PARTIAL: "partial"}
 
 
 class _StillInFlight(Exception):
@@ -80,8 +86,8 @@ class _VenueAdapter:
 
     async def _record(self, command: SubmitOrder, answer: Awaitable[SubmitOutcome]) -> OrderSnapshot:
         outcome = await answer
-        self._owner.sent_at[command.client_order_id] = (outcome.sent_at, outcome.acked_at, outcome.started_at)
-        self._owner.round_trip_s.append(outcome.acked_at - outcome.sent_at)
+        self._owner.latency.order_answered(command.client_order_id, outcome.sent_at, outcome.acked_at,
+                                           outcome.started_at)
         self._owner.last_snapshot[command.client_order_id] = outcome.snapshot
         return outcome.snapshot
 
@@ -157,32 +163,15 @@ class OrderManagerActor(ServesChannel):
         self.managers: dict[str, OrderManager] = {}
         self.rules: dict[tuple[str, str], MarketRules] = {}
         self.balances: dict[str, dict[str, Decimal]] = {}
-        self.sent_at: dict[str, tuple[float, float, float]] = {}  # request sent, answered, placing began
         self.last_snapshot: dict[str, OrderSnapshot] = {}
-        self.tick_to_order_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)
-        # per tick-to-order sample, its first leg (venue, client order id) and the book's arrival (epoch s): to
-        # measure on to the venue's own receipt of that order
-        self.first_legs: deque[tuple[str, str, float]] = deque(maxlen=MAX_LATENCY_SAMPLES)
-        self.round_trip_s: deque[float] = deque(maxlen=MAX_LATENCY_SAMPLES)  # leg sent -> venue's answer
-        # where tick-to-order goes: book -> detected (hop 1 + detection), detected -> here (hop 2), here -> the
-        # exchange actor begins placing (journal, hop 3), -> the signed request goes to the kernel
-        self.stage_s: dict[str, deque[float]] = {stage: deque(maxlen=MAX_LATENCY_SAMPLES)
-                                                 for stage in ("detect", "handoff", "submit", "request")}
-        self.outcomes: Counter[str] = Counter()
-        self.denied: Counter[str] = Counter()
+        self.latency = LatencyRecorder()
+        # every figure about money: rebuilt from the journal in start() (None until then: nothing is taken)
+        self.risk: RiskEngine | None = None
+        self.denied: Counter[str] = Counter()  # this process's refusals, by reason (not money: not journaled)
         self.received = 0
-        self.realised_profit: dict[str, Decimal] = {}
-        self.exposure_base: dict[str, Decimal] = {}
-        self.one_legged = 0
-        self.kill_reason: str | None = None
-        self._last_trade_at: dict[str, float] = {}
         self._in_flight: set[str] = set()
-        # (symbol, venue, side) of legs in flight: a second opportunity on the same book side would compete for the
-        # liquidity the first is taking, and the loser's other leg would fill alone (one-legged).
-        self._busy_sides: set[tuple[str, str, Side]] = set()
-        # (symbol, venue) -> when our last legs there were answered: a book received before that does not show
-        # the liquidity those legs took, so an opportunity sized on it is stale.
-        self._traded_at: dict[tuple[str, str], float] = {}
+        self._leg_sides: dict[str, Side] = {}  # client order id -> side, for the legs of opportunities in flight
+        self._fills_before_run = 0
         self._fills_outbox: deque[Fill] = deque(maxlen=1_000_000)
         self._flush_task: asyncio.Task | None = None
         self._start_lock = asyncio.Lock()
@@ -197,6 +186,9 @@ class OrderManagerActor(ServesChannel):
         """Load market rules, build the per-venue managers and reconcile the journal (idempotent)."""
         async with self._start_lock:
             if not self._started:
+                # fills before this run are in its baseline balances already (a --resume of an earlier run's journal)
+                self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
+                self._rebuild_risk()
                 names = self.deployment.venue_names
                 answers = await asyncio.gather(*(self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60)
                                                  for v in names))
@@ -216,10 +208,39 @@ class OrderManagerActor(ServesChannel):
                                                           self.deployment.cpu_wake_latency_us)
         return await self.reconcile()
 
+    def _rebuild_risk(self) -> None:
+        """The risk engine as the journal leaves it; a trip the journal lacks (a process died before its commit) is
+        journaled now; a tripped switch stops the detector at once."""
+        self.risk = RiskEngine.rebuild(self.journal, RiskLimits.of(self.deployment.strategy, self.deployment.risk),
+                                       actor=f"order_manager pid {os.getpid()} on {socket.gethostname()}")
+        status = self.risk.status()
+        logger.info("risk engine rebuilt from the journal: %d opportunities taken %s, kill switch %s",
+                    status["opportunities_taken"], status["outcomes"], status["kill_switch"] or "off")
+        trip = self.risk.trip
+        if trip is not None and self.risk.trip_seq is None:
+            self._journal_trip(trip)
+        self.metrics.set_kill_switch(None if trip is None else trip.rule)
+        if trip is not None:
+            logger.error("kill switch tripped (%s); no opportunity is taken until an operator resets it "
+                         "(rayarb risk reset RUN_DIR)", trip.reason)
+            asyncio.get_running_loop().create_task(self._disable_detector())
+
     async def health(self) -> dict[str, Any]:
         return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started,
-                "in_flight": len(self._in_flight), "kill_switch": self.kill_reason,
+                "in_flight": len(self._in_flight),
+                "kill_switch": None if self.risk is None or self.risk.trip is None else self.risk.trip.reason,
+                "trading_allowed": self._trading_allowed(),
                 "channel_calls": self.channels.stats(), "scheduling": self.scheduling}
+
+    def _trading_allowed(self) -> bool:
+        return self._started and self.risk is not None and self.risk.trading_allowed
+
+    async def trading_allowed(self) -> bool:
+        """Whether the risk engine lets opportunities be taken (the supervisor enables the detector only then)."""
+        return self._trading_allowed()
+
+    async def risk_status(self) -> dict[str, Any] | None:
+        return None if self.risk is None else self.risk.status()
 
     async def on_book(self, item: Any) -> None:
         """Balances pushed by the exchange actors: ("balances", venue, free)."""
@@ -241,99 +262,68 @@ class OrderManagerActor(ServesChannel):
             self.denied[reason] += 1
             self.metrics.count_opportunity_skipped(message.symbol, reason)
             return f"denied:{reason}"
-        sides = self._sides(message)
+        assert self.risk is not None  # _risk_check refuses everything before start
         self._in_flight.add(message.opportunity_id)
-        self._busy_sides.update(sides)
-        self._last_trade_at[message.symbol] = received_at
+        self.risk.taking(message, received_at)
+        legs = (self.ids.next(), self.ids.next())
+        self._leg_sides[legs[0]] = Side.BUY
+        self._leg_sides[legs[1]] = Side.SELL
         try:
             pending = start_arbitrage(
                 message.buy_exchange, message.sell_exchange, message.symbol, message.amount,
                 buy_price=message.buy_price, sell_price=message.sell_price, io=_ActorIO(self, message.opportunity_id),
                 rules={v: self.rules[(v, message.symbol)] for v in (message.buy_exchange, message.sell_exchange)},
-                client_order_ids=(self.ids.next(), self.ids.next()),
+                client_order_ids=legs,
                 unwind=UnwindPolicy(max_slippage_bps=Decimal(self.deployment.strategy.unwind_max_slippage_bps)),
                 balances=self.balances, leg_timeout_s=LEG_TIMEOUT_S)
         except BaseException:
-            self._done_with(message, sides)
+            self._done_with(message, legs)
             raise
         self.metrics.count_opportunity_taken(message.symbol)  # once the legs are on their way
-        return self._settle_opportunity(message, sides, received_at, pending)
+        return self._settle_opportunity(message, legs, received_at, pending)
 
-    async def _settle_opportunity(self, message: ArbitrageDetected, sides: tuple[tuple[str, str, Side], ...],
-                                  received_at: float, pending: Awaitable[ArbitrageResult]) -> str:
+    async def _settle_opportunity(self, message: ArbitrageDetected, legs: tuple[str, str], received_at: float,
+                                  pending: Awaitable[ArbitrageResult]) -> str:
         try:
             result = await pending
         finally:
-            self._done_with(message, sides)
-        self._account(message, result, received_at)
+            self._done_with(message, legs)
+        latency = self.latency.opportunity(((leg.intent.venue, leg.intent.client_order_id) for leg in result.legs),
+                                           message.book_received_at, message.detected_at, received_at)
+        if latency is not None:
+            self.metrics.observe_tick_to_order(message.buy_exchange, message.symbol, latency)
         self._schedule_fill_flush()
-        return result.outcome.value
+        return result.outcome.value  # what the executor saw; the outcome counted is the risk engine's (journal)
 
-    def _done_with(self, message: ArbitrageDetected, sides: tuple[tuple[str, str, Side], ...]) -> None:
+    def _done_with(self, message: ArbitrageDetected, legs: tuple[str, str]) -> None:
         self._in_flight.discard(message.opportunity_id)
-        self._busy_sides.difference_update(sides)
-        answered_at = time.time()
-        for symbol, venue, _side in sides:
-            self._traded_at[(symbol, venue)] = answered_at
+        for cid in legs:
+            self._leg_sides.pop(cid, None)
+        if self.risk is not None:
+            self.risk.done(message, time.time())
 
     def _risk_check(self, message: ArbitrageDetected) -> str | None:
-        if not self._started:
+        if not self._started or self.risk is None:
             return "exchange_unavailable"
-        if self.kill_reason is not None:
-            return "kill_switch"
-        if not self._busy_sides.isdisjoint(self._sides(message)):
-            return "in_flight_limit"
-        if (message.buy_book_received_at <= self._traded_at.get((message.symbol, message.buy_exchange), 0.0)
-                or message.sell_book_received_at <= self._traded_at.get((message.symbol, message.sell_exchange), 0.0)):
-            return "stale_book"
-        cooldown = self.deployment.strategy.cooldown_s
-        if time.time() - self._last_trade_at.get(message.symbol, 0.0) < cooldown:
-            return "cooldown"
-        notional = message.amount * message.buy_price
-        if notional > Decimal(self.deployment.strategy.max_notional_per_trade):
-            return "exposure_limit"
-        open_exposure = sum((abs(base) * message.buy_price for base in self.exposure_base.values()), ZERO)
-        if open_exposure + notional > Decimal(self.deployment.risk.max_open_exposure):
-            return "exposure_limit"
-        return None
+        return self.risk.check(message, time.time())
 
-    @staticmethod
-    def _sides(message: ArbitrageDetected) -> tuple[tuple[str, str, Side], ...]:
-        return ((message.symbol, message.buy_exchange, Side.BUY), (message.symbol, message.sell_exchange, Side.SELL))
-
-    def _account(self, message: ArbitrageDetected, result: ArbitrageResult, received_at: float) -> None:
-        symbol = message.symbol
-        outcome = {Outcome.BOTH_FILLED: "both_filled", Outcome.ONE_LEGGED: "one_legged",
-                   Outcome.PARTIAL: "partial"}.get(result.outcome, "none")
-        self.outcomes[result.outcome.value] += 1
-        self.metrics.count_arbitrage_outcome(symbol, outcome)
-        first_leg = min((leg.intent for leg in result.legs if leg.intent.client_order_id in self.sent_at),
-                        key=lambda intent: self.sent_at[intent.client_order_id][0], default=None)
-        if first_leg is not None:
-            first_sent, _, first_started = self.sent_at[first_leg.client_order_id]
-            self.first_legs.append((first_leg.venue, first_leg.client_order_id, message.book_received_at))
-            latency = max(0.0, first_sent - message.book_received_at)
-            self.tick_to_order_s.append(latency)
-            self.stage_s["detect"].append(max(0.0, message.detected_at - message.book_received_at))
-            self.stage_s["handoff"].append(max(0.0, received_at - message.detected_at))
-            self.stage_s["submit"].append(max(0.0, first_started - received_at))
-            self.stage_s["request"].append(max(0.0, first_sent - first_started))
-            self.metrics.observe_tick_to_order(message.buy_exchange, symbol, latency)
-        self.realised_profit[result.quote] = self.realised_profit.get(result.quote, ZERO) + result.realised_profit
-        self.exposure_base[symbol] = self.exposure_base.get(symbol, ZERO) + result.residual_after_unwind
-        if result.outcome is Outcome.ONE_LEGGED:
-            self.one_legged += 1
-        risk = self.deployment.risk
-        if self.one_legged >= risk.max_one_legged:
-            self._trip(f"{self.one_legged} one-legged outcomes")
-        if -sum(self.realised_profit.values(), ZERO) >= Decimal(risk.loss_limit):
-            self._trip("loss limit reached")
-
-    def _trip(self, reason: str) -> None:
-        if self.kill_reason is None:
-            self.kill_reason = reason
-            logger.error("kill switch: %s; no new opportunities are taken", reason)
+    def _risk_update(self, update: RiskUpdate) -> None:
+        for _opportunity_id, symbol, outcome in update.classified:
+            self.metrics.count_arbitrage_outcome(symbol, _OUTCOME_LABEL.get(outcome, "none"))
+        if update.trip is not None:
+            self._journal_trip(update.trip)
+            logger.error("kill switch: %s; no new opportunities are taken", update.trip.reason)
+            self.metrics.set_kill_switch(update.trip.rule)
             asyncio.get_running_loop().create_task(self._disable_detector())
+
+    def _journal_trip(self, trip: Trip) -> None:
+        """Journal the trip in one commit. The engine is tripped in memory whatever happens here; if the commit
+        fails, the next start's rebuild finds the limit reached and journals it then."""
+        assert self.risk is not None
+        try:
+            self.risk.trip_journaled(self.journal.record_risk_event("trip", **trip.journal_fields()))
+        except Exception as exc:
+            logger.error("could not journal the kill switch's trip (%s): %s", trip.reason, exc)
 
     async def _disable_detector(self) -> None:
         try:
@@ -345,19 +335,33 @@ class OrderManagerActor(ServesChannel):
 
     # ----- events and fills -----
     def _on_event(self, event: Any) -> None:
+        """Every event of the order managers, after its journal commit: to the risk engine, the position tracker's
+        outbox and the metrics."""
         if isinstance(event, FillApplied):
             fill = event.fill
             self._fills_outbox.append(fill)
             self.metrics.record_fill(fill.exchange, fill.symbol, fill.side, fill.amount, fill.price)
-            sent = self.sent_at.get(fill.client_order_id)
+            sent = self.latency.sent(fill.client_order_id)
             if sent is not None:
-                self.metrics.observe_order_fill(fill.exchange, fill.symbol, max(0.0, fill.ts_ms / 1000 - sent[0]))
+                self.metrics.observe_order_fill(fill.exchange, fill.symbol, max(0.0, fill.ts_ms / 1000 - sent))
+            if self.risk is not None:
+                self._risk_update(self.risk.on_fill(fill))
             return
+        if isinstance(event, (OrderInitialized, OrderSubmitted)):
+            return  # the legs' write path: nothing to settle yet, and the request is not out yet
+        order = self._order(event.exchange, event.client_order_id)
+        if self.risk is not None:
+            if isinstance(event, OrderDenied):
+                side = self._leg_sides.get(event.client_order_id)
+                if side is not None:
+                    self._risk_update(self.risk.on_denied(event.opportunity_id, event.client_order_id,
+                                                          event.exchange, event.symbol, side))
+            elif order is not None:
+                self._risk_update(self.risk.on_order(order, order.known_filled))
         outcome = {OrderAccepted: "accepted", OrderRejected: "rejected", OrderDenied: "denied",
                    OrderStatusUnknown: "unknown"}.get(type(event))
         if outcome is not None:
-            order = self._order(event.exchange, event.client_order_id)
-            side = order.side if order is not None else "buy"
+            side = order.side if order is not None else self._leg_sides.get(event.client_order_id, "buy")
             self.metrics.count_order(event.exchange, side, outcome)
 
     def _order(self, venue: str, client_order_id: str) -> Any:
@@ -382,8 +386,8 @@ class OrderManagerActor(ServesChannel):
                 self._fills_outbox.popleft()
 
     async def replay_fills(self) -> int:
-        """Send every journaled fill to the position tracker (it ignores the ones it has)."""
-        fills = self.journal.fills()
+        """Send every fill this run journaled to the position tracker (it ignores the ones it has)."""
+        fills = self.journal.fills(after=self._fills_before_run)
         await self.peers.call(POSITION_TRACKER, "apply_fills", fills, timeout_s=60)
         return len(fills)
 
@@ -404,6 +408,25 @@ class OrderManagerActor(ServesChannel):
                 raise
             except Exception as exc:  # the next period tries again; a commit checkpoints if the WAL grows too far
                 logger.warning("journal checkpoint failed: %s", exc)
+            self._read_risk_events()
+
+    def _read_risk_events(self) -> None:
+        """Apply trips and resets journaled by others (an operator's ``rayarb risk reset`` while the run goes on)."""
+        if self.risk is None:
+            return
+        try:
+            events = self.journal.risk_events(self.risk.last_event_seq)
+        except Exception as exc:
+            logger.warning("could not read the kill switch's journal: %s", exc)
+            return
+        for event in events:
+            was_tripped = self.risk.trip is not None
+            self.risk.apply_event(event)
+            if event.kind == "reset" and was_tripped and self.risk.trip is None:
+                logger.warning("kill switch reset by %s: %s", event.actor, event.reason)
+        if events:
+            trip = self.risk.trip
+            self.metrics.set_kill_switch(None if trip is None else trip.rule)
 
     async def _settle_open_orders(self, period_s: float = 1.0) -> None:
         """While an order's outcome is unknown (e.g. its venue's actor was away longer than the executor's
@@ -439,6 +462,8 @@ class OrderManagerActor(ServesChannel):
                 order = manager.check_order_status(cid)
                 if now - order.created_at < REQUEST_LIFETIME_S:
                     continue  # its request could still reach the venue: not proven absent yet
+                if not self._trading_allowed() and now - order.created_at <= manager.resubmit_ttl_s:
+                    continue  # the kill switch is tripped: nothing is sent again; past its TTL it is expired below
                 try:  # within the TTL: same client order id again; past it: expired, the residual is hedged
                     await manager.resubmit(cid)
                     self.metrics.count_resubmission(name)
@@ -465,48 +490,17 @@ class OrderManagerActor(ServesChannel):
         return lookup
 
     def net_base_exposure(self) -> dict[str, Decimal]:
-        """Per symbol, the base bought minus sold minus base fees over every journaled fill of this run."""
-        exposure: dict[str, Decimal] = {}
-        for fill in self.journal.fills():
-            base = self.rules[(fill.exchange, fill.symbol)].base if (fill.exchange, fill.symbol) in self.rules else None
-            signed = fill.amount if fill.side is Side.BUY else -fill.amount
-            if fill.fee_asset == base:
-                signed -= fill.fee
-            exposure[fill.symbol] = exposure.get(fill.symbol, ZERO) + signed
-        return exposure
+        """Per symbol, the base bought minus sold minus base fees over every journaled fill (the risk engine's)."""
+        return self.risk.net_base_exposure() if self.risk is not None else {}
 
     async def _hedge_exposure(self) -> list[str]:
         """Flatten a net base exposure that a crash or an unresolved leg left behind (when above the minimums)."""
-        hedged = []
         if any(m.open_orders() for m in self.managers.values()):
-            return hedged  # exposure is not known while an order is unresolved
-        for symbol, residual in self.net_base_exposure().items():
-            if residual == 0:
-                continue
-            venues = [v for v in self.managers if (v, symbol) in self.rules]
-            io = _ActorIO(self, f"hedge-{self.incarnation}")
-            books = {}
-            for venue in venues:
-                try:
-                    books[venue] = await io.order_book(venue, symbol)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    continue
-            plan = plan_unwind(residual, symbol, books, {v: self.rules[(v, symbol)] for v in venues},
-                               max_slippage_bps=Decimal(self.deployment.strategy.unwind_max_slippage_bps),
-                               balances=self.balances)
-            if not plan.executable:
-                continue
-            cid = self.ids.next()
-            try:
-                await io.submit(plan.venue, symbol, plan.side, plan.amount, plan.limit_price, TimeInForce.IOC, cid)
-                hedged.append(cid)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.warning("hedge of %s %s failed: %s", residual, symbol, type(exc).__name__)
-        return hedged
+            return []  # exposure is not known while an order is unresolved
+        return await hedge_exposure(
+            _ActorIO(self, f"{HEDGE_OPPORTUNITY_PREFIX}{self.incarnation}"), self.net_base_exposure(), self.rules,
+            list(self.managers), max_slippage_bps=Decimal(self.deployment.strategy.unwind_max_slippage_bps),
+            balances=self.balances, new_client_order_id=self.ids.next)
 
     async def drain(self, timeout_s: float = 30.0) -> bool:
         """Wait until no opportunity is in flight (for a clean shutdown); then settle what is still open."""
@@ -524,24 +518,20 @@ class OrderManagerActor(ServesChannel):
 
     # ----- reporting -----
     async def summary(self, recent_samples: int | None = None) -> dict[str, Any]:
-        """Counters, and the tick-to-order samples: all of them, or only the newest ``recent_samples`` (the live
-        status asks every second and needs no more)."""
-        def samples(values: deque) -> list:
-            return list(values) if recent_samples is None else list(itertools.islice(reversed(values), recent_samples))
-
+        """The risk engine's figures (from the journal), this process's counters, and the tick-to-order samples: all
+        of them, or only the newest ``recent_samples`` (the live status asks every second and needs no more)."""
         orders, fills = self.journal.counts()
+        risk = self.risk.status() if self.risk is not None else RiskEngine.rebuild(self.journal, None).status()
         return {
             "opportunities_received": self.received,
-            "opportunities_taken": self.received - sum(self.denied.values()),
+            "opportunities_taken": risk["opportunities_taken"],
             "denied": dict(self.denied),
-            "outcomes": dict(self.outcomes),
-            "one_legged": self.one_legged,
-            "realised_profit": {k: str(v) for k, v in self.realised_profit.items()},
-            "kill_switch": self.kill_reason,
-            "tick_to_order_s": samples(self.tick_to_order_s),
-            "tick_to_order_first_legs": samples(self.first_legs),
-            "tick_to_order_stages_s": {stage: samples(values) for stage, values in self.stage_s.items()},
-            "order_round_trip_s": samples(self.round_trip_s),
+            "outcomes": risk["outcomes"],
+            "one_legged": risk["one_legged"],
+            "realised_profit": risk["realised_profit"],
+            "kill_switch": risk["kill_switch"],
+            "risk": risk,
+            **self.latency.summary(recent_samples),
             "orders": orders,
             "fills": fills,
         }
@@ -550,7 +540,7 @@ class OrderManagerActor(ServesChannel):
         """Orders and fills from the journal, as report rows."""
         orders = []
         for row in self.journal.orders():
-            sent = self.sent_at.get(row.client_order_id)
+            sent = self.latency.sent_at.get(row.client_order_id)
             orders.append({
                 "client_order_id": row.client_order_id, "exchange_order_id": row.exchange_order_id,
                 "exchange": row.exchange, "symbol": row.symbol, "side": row.side.value,

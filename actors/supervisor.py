@@ -105,6 +105,26 @@ class RayActorControl:
     async def _call(self, name: str, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
         return await self.peers.call(name, method, *args, timeout_s=timeout_s)
 
+    async def detector_may_trade(self) -> bool:
+        """Trading is on for this run and the order manager's risk engine allows it (the kill switch is not tripped,
+        as rebuilt from the journal). Fails closed: an order manager that cannot be asked says no."""
+        if not self.owner.trading:
+            return False
+        try:
+            return bool(await self._call(ORDER_MANAGER, "trading_allowed"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("supervisor: order manager not asked whether trading is allowed (%s): detector stays off",
+                           type(exc).__name__)
+            return False
+
+    async def enable_detector_if_allowed(self) -> bool:
+        allowed = await self.detector_may_trade()
+        await self._call(DETECTOR, "set_enabled", allowed)
+        self.owner.detector_enabled = allowed
+        return allowed
+
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         d = self.deployment
         exchanges = [exchange_actor_name(v) for v in d.venue_names]
@@ -117,12 +137,20 @@ class RayActorControl:
         elif name == DETECTOR:
             await self._call(DETECTOR, "start", timeout_s=START_TIMEOUT_S)
             await asyncio.gather(*(self._call(ex, "subscribe", DETECTOR) for ex in exchanges))
-            await self._call(DETECTOR, "set_enabled", self.owner.trading)
+            await self.enable_detector_if_allowed()  # never on the supervisor's word alone: the risk engine's too
         elif name == ORDER_MANAGER:
             await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
             await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in exchanges))
             if not first:
                 await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
+            if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
+                try:
+                    await self.enable_detector_if_allowed()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the detector is itself away: its own rewiring asks again
+                    logger.warning("supervisor: detector not reached after the order manager's start (%s)",
+                                   type(exc).__name__)
         elif name == POSITION_TRACKER:
             await self._call(POSITION_TRACKER, "start", self.owner.baseline)
             if not first:
@@ -137,6 +165,7 @@ class SupervisorActor:
         self.incarnation = new_incarnation()
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
         self.trading = False
+        self.detector_enabled = False  # as last set by this supervisor
         self.baseline: dict | None = None
         self.control = RayActorControl(self)
         s = deployment.supervisor
@@ -165,6 +194,7 @@ class SupervisorActor:
                 await self.supervisor.step()
                 for name, state in self.supervisor.actors.items():
                     self.metrics.set_actor_up(name, state.up and state.wired)
+                await self._follow_risk_engine()
                 self.metrics.set_actor_up("supervisor", True)  # its own loop is running
             except asyncio.CancelledError:
                 raise
@@ -172,11 +202,32 @@ class SupervisorActor:
                 logger.exception("supervisor step failed")
             await asyncio.sleep(0.05)
 
+    async def _follow_risk_engine(self) -> None:
+        """The order manager's heartbeat says whether its risk engine allows trading: a trip turns the detector off
+        (the order manager does too); an operator's reset (``rayarb risk reset``) lets it trade again."""
+        state = self.supervisor.actors.get(ORDER_MANAGER)
+        if state is None or not (state.up and state.wired) or not self.trading:
+            return
+        allowed = state.last_health.get("trading_allowed")
+        if allowed is None or bool(allowed) == self.detector_enabled:
+            return
+        detector = self.supervisor.actors.get(DETECTOR)
+        if detector is None or not (detector.up and detector.wired):
+            return  # its rewiring decides
+        try:
+            await self.control.enable_detector_if_allowed()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("supervisor: could not follow the risk engine (%s)", type(exc).__name__)
+
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "pid": os.getpid(), "trading": self.trading}
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "trading": self.trading,
+                "detector_enabled": self.detector_enabled}
 
     async def status(self) -> dict[str, Any]:
-        return {"actors": self.supervisor.status(), "events": self.supervisor.events[-20:], "trading": self.trading}
+        return {"actors": self.supervisor.status(), "events": self.supervisor.events[-20:], "trading": self.trading,
+                "detector_enabled": self.detector_enabled}
 
     async def all_up(self) -> bool:
         return all(s.up and s.wired for s in self.supervisor.actors.values())
@@ -185,10 +236,13 @@ class SupervisorActor:
         self.baseline = baseline
         self.trading = True
         await self.control._call(POSITION_TRACKER, "start", baseline)
-        await self.control._call(DETECTOR, "set_enabled", True)
+        if not await self.control.enable_detector_if_allowed():
+            logger.error("supervisor: the risk engine does not allow trading (kill switch tripped, see `rayarb risk "
+                         "status`): the detector stays off")
 
     async def stop_trading(self) -> None:
         self.trading = False
+        self.detector_enabled = False
         await self.control._call(DETECTOR, "set_enabled", False)
 
     async def shutdown(self) -> None:

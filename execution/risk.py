@@ -28,13 +28,13 @@ Pure: no ray, no prometheus_client; the journal is read, never written, here (th
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
-from execution.arbitrage_executor import Outcome
+from execution.arbitrage_executor import EXACT, Outcome
 from execution.journal import Journal, JournaledRiskEvent
 from execution.messages import ArbitrageDetected
 from execution.types import ZERO, Fill, OrderStatus, Side
@@ -48,7 +48,6 @@ OUTCOME_CLASSES = tuple(o.value for o in Outcome)  # both_filled, both_missed, o
 _TERMINAL = frozenset({OrderStatus.DENIED, OrderStatus.REJECTED, OrderStatus.FILLED, OrderStatus.CANCELED,
                        OrderStatus.EXPIRED})
 _DETAIL_OPPORTUNITIES = 20  # one-legged opportunity ids named in a trip's detail (the newest)
-_PRECISION = 40
 
 
 class OrderLike(Protocol):
@@ -158,15 +157,35 @@ class _Opportunity:
 
 @dataclass(slots=True)
 class _SymbolBook:
-    """Every fill of one symbol: amounts, notionals and fees (exact sums)."""
+    """Every fill of one symbol, matched first in, first out: what was bought is closed by what is sold after it
+    (and the other way round), in the order the journal holds the fills. Exact: sums of products, no division."""
 
     bought: Decimal = ZERO
     sold: Decimal = ZERO
-    buy_notional: Decimal = ZERO
-    sell_notional: Decimal = ZERO
+    matched_profit: Decimal = ZERO  # on the matched amounts: sell price minus buy price
     fees_in_quote: Decimal = ZERO  # quote fees, plus base fees at their fill's price
     base_fees: Decimal = ZERO
     other_fees: int = 0  # fills whose fee was in a third asset (left out of the PnL)
+    open_lots: deque = field(default_factory=deque)  # [side, amount left, price], all on one side
+
+    def add(self, side: Side, amount: Decimal, price: Decimal) -> None:
+        with localcontext(EXACT):
+            if side is Side.BUY:
+                self.bought += amount
+            else:
+                self.sold += amount
+            lots = self.open_lots
+            while amount > 0 and lots and lots[0][0] is not side:
+                lot = lots[0]
+                take = min(amount, lot[1])
+                buy_price, sell_price = (price, lot[2]) if side is Side.BUY else (lot[2], price)
+                self.matched_profit += take * (sell_price - buy_price)
+                lot[1] -= take
+                amount -= take
+                if lot[1] == 0:
+                    lots.popleft()
+            if amount > 0:
+                lots.append([side, amount, price])
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,14 +339,8 @@ class RiskEngine:
         self._fill_keys.add(key)
         book = self._symbols.setdefault(fill.symbol, _SymbolBook())
         base, quote = split_symbol(fill.symbol)
-        with localcontext() as context:
-            context.prec = _PRECISION
-            if fill.side is Side.BUY:
-                book.bought += fill.amount
-                book.buy_notional += fill.amount * fill.price
-            else:
-                book.sold += fill.amount
-                book.sell_notional += fill.amount * fill.price
+        book.add(fill.side, fill.amount, fill.price)
+        with localcontext(EXACT):
             if fill.fee_asset == quote:
                 book.fees_in_quote += fill.fee
             elif fill.fee_asset == base:
@@ -351,19 +364,14 @@ class RiskEngine:
         return sum(self._outcomes.values())
 
     def realised_profit(self) -> dict[str, Decimal]:
-        """Per quote asset, over every journaled fill: on the matched amount min(bought, sold) of each symbol, the
-        average sell price minus the average buy price, less every fee (base fees at their fill's price). What is
-        not matched is open exposure, not profit."""
+        """Per quote asset, over every journaled fill (legs, unwinds, hedges), exact: each symbol's fills matched
+        first in, first out, sell price minus buy price on every matched amount, less every fee (base fees at their
+        fill's price). What is not matched is open exposure, not profit."""
         out: dict[str, Decimal] = {}
-        with localcontext() as context:
-            context.prec = _PRECISION
+        with localcontext(EXACT):
             for symbol, book in self._symbols.items():
                 quote = split_symbol(symbol)[1]
-                matched = min(book.bought, book.sold)
-                gross = ZERO
-                if matched > 0:
-                    gross = matched * (book.sell_notional / book.sold - book.buy_notional / book.bought)
-                out[quote] = out.get(quote, ZERO) + gross - book.fees_in_quote
+                out[quote] = out.get(quote, ZERO) + book.matched_profit - book.fees_in_quote
         return out
 
     def realised_total(self) -> Decimal:

@@ -318,3 +318,35 @@ def test_pre_trade_checks(journal):
     assert engine.check(_opportunity(amount="6", received=20), now=30) == "exposure_limit"  # 4500 + 600 > 5000
     assert engine.check(_opportunity(amount="4", received=20), now=30) is None
     assert engine.outcomes() == {}  # a hedge is no opportunity
+
+
+def test_realised_pnl_matches_fills_first_in_first_out_exactly():
+    engine = RiskEngine(LIMITS)
+    for cid, side, amount, price in (("b1", Side.BUY, "1", "100"), ("b2", Side.BUY, "1", "102"),
+                                     ("s1", Side.SELL, "1.5", "101")):
+        engine.on_fill(a_fill(cid, side, amount, price))
+    assert engine.realised_profit() == {"USDT": D("0.5")}  # 1 x (101 - 100) + 0.5 x (101 - 102)
+    assert engine.open_exposure() == {"BTC/USDT": D("0.5")}
+
+
+@settings(max_examples=200, deadline=None)
+@given(trades=st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]),
+                                 st.decimals(min_value=D("0.00000001"), max_value=D("5"), places=8),
+                                 st.decimals(min_value=D("0.01"), max_value=D("99999"), places=2),
+                                 st.decimals(min_value=D(0), max_value=D("0.5"), places=6)),
+                       min_size=1, max_size=30),
+       close_price=st.decimals(min_value=D("0.01"), max_value=D("99999"), places=2))
+def test_once_flat_realised_pnl_is_the_cash_that_came_in_less_what_went_out(trades, close_price):
+    engine = RiskEngine(None)
+    cash = D(0)
+    position = D(0)
+    for side, amount, price, fee in trades:
+        engine.on_fill(a_fill("x", side, amount, price, fee=fee))
+        cash += (amount * price if side is Side.SELL else -amount * price) - fee
+        position += amount if side is Side.BUY else -amount
+    if position:
+        side = Side.SELL if position > 0 else Side.BUY
+        engine.on_fill(a_fill("close", side, abs(position), close_price))
+        cash += abs(position) * close_price if side is Side.SELL else -abs(position) * close_price
+    assert engine.realised_profit() == {"USDT": cash}
+    assert engine.open_exposure() == {"BTC/USDT": D(0)}

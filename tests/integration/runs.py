@@ -51,13 +51,13 @@ def assert_positions_are_the_balance_changes(positions: dict, before: dict, afte
             assert tracked == change, (venue, asset, tracked, change)
 
 
-def run_config(endpoints, *, run: dict | None = None, **strategy) -> Any:
+def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, **strategy) -> Any:
     raw = {
         "venues": {e.name: {"exchange": "binance", "url": e.url, "api_key_env": f"K_{e.name.upper()}",
                             "secret_env": f"S_{e.name.upper()}"} for e in endpoints},
         "symbols": ["BTC/USDT", "ETH/USDT"],
         "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
-        "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000},
+        "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000, **(risk or {})},
         "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
         "run": run or {},
     }
@@ -65,12 +65,12 @@ def run_config(endpoints, *, run: dict | None = None, **strategy) -> Any:
 
 
 def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | None = None,
-             **strategy) -> MainJob:
-    config = run_config(endpoints, run=run, **strategy)
+             risk: dict | None = None, resume_dir: Path | None = None, **strategy) -> MainJob:
+    config = run_config(endpoints, run=run, risk=risk, **strategy)
     options = RunOptions(config=config, mode=resolve_mode(config, live=False), duration_s=duration_s,
                          run_dir=run_dir, metrics_port=0,
                          credentials={e.name: Credentials(e.api_key, e.secret) for e in endpoints})
-    return MainJob(options, status_stream=io.StringIO())
+    return MainJob(options, status_stream=io.StringIO(), resume_dir=resume_dir)
 
 
 class BackgroundRun:
