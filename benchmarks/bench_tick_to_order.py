@@ -46,7 +46,7 @@ def main() -> None:
     with VenueProcess(("alpha", "beta", "gamma"), seed=args.seed, realtime_priority=args.venue_priority) as venues, \
             tempfile.TemporaryDirectory(prefix="rayarb-bench-") as run_dir:
         venues.start(timeout_s=60)
-        run = {"channels": args.channels, "realtime_priority": args.realtime_priority,
+        run = {"profile": "latency", "channels": args.channels, "realtime_priority": args.realtime_priority,
                "cpu_wake_latency_us": None if args.cpu_wake_latency == "off" else int(args.cpu_wake_latency)}
         job = make_job(venues.venues, Path(run_dir), duration_s=args.seconds, run=run, cooldown_s=0.0)
         job.run()

@@ -172,10 +172,33 @@ class RunConfig:
     # Where actors' direct hot-path channels listen: "auto" (loopback when rayarb starts Ray itself, each node's
     # address when it joins a cluster), "node", an IP address, or "off" (every message through Ray).
     channels: str = "auto"
+    # "standard" leaves the machine as it is; "latency" turns on the tuning that costs it (PROFILES).
+    profile: str = "standard"
     # SCHED_FIFO priority of the hot-path actors' event-loop threads (actors.hot_path); 0 = the normal policy.
-    realtime_priority: int = 10
+    # Given in the config, it overrides the profile's.
+    realtime_priority: int = 0
     # While hot-path actors live, idle CPUs wake within this many microseconds (actors.hot_path); None = not limited.
-    cpu_wake_latency_us: int | None = 0
+    # Given in the config, it overrides the profile's.
+    cpu_wake_latency_us: int | None = None
+
+    def describe_profile(self) -> str:
+        """The run's first lines say which profile is active and what it changed."""
+        scheduling = (f"hot-path threads real-time (SCHED_FIFO {self.realtime_priority})" if self.realtime_priority
+                      else "hot-path threads at normal priority")
+        wake = ("idle CPUs kept polling while the run lasts" if self.cpu_wake_latency_us == 0 else
+                f"idle CPUs kept within {self.cpu_wake_latency_us} us of waking" if self.cpu_wake_latency_us
+                else "idle CPUs left to sleep")
+        hint = "" if self.profile == "latency" else " (run.profile: latency tunes the machine for the hot path)"
+        return f"profile {self.profile}: {scheduling}, {wake}{hint}"
+
+
+# What each run.profile sets, unless the config sets the field itself. "latency" costs the machine: real-time threads
+# and idle CPUs that poll instead of halting (tick-to-order p99 halved on the 2-core VM, BENCHMARKS.md); "standard" is
+# for a laptop or a shared machine.
+PROFILES: dict[str, dict[str, Any]] = {
+    "standard": {"realtime_priority": 0, "cpu_wake_latency_us": None},
+    "latency": {"realtime_priority": 10, "cpu_wake_latency_us": 0},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +351,16 @@ def _text(value: Any) -> str:
     return value.strip()
 
 
+def _choice(*choices: str) -> _Parser:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if text not in choices:
+            raise _FieldError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _FieldError(f"expected true or false, got {type(value).__name__}")
@@ -444,7 +477,8 @@ def _channels(value: Any) -> str:
 
 
 _RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances,
-        "channels": _channels, "realtime_priority": _integer(minimum=0, maximum=MAX_REALTIME_PRIORITY),
+        "channels": _channels, "profile": _choice(*PROFILES),
+        "realtime_priority": _integer(minimum=0, maximum=MAX_REALTIME_PRIORITY),
         "cpu_wake_latency_us": _optional(_integer(minimum=0, maximum=MAX_CPU_WAKE_LATENCY_US))}
 _VENUE = {
     "exchange": _text,
@@ -481,6 +515,11 @@ def parse_config(raw: Any, *, source: str = "config") -> Config:
         "metrics": reader.section(data.get("metrics"), "metrics", MetricsConfig, _METRICS),
         "run": reader.section(data.get("run"), "run", RunConfig, _RUN),
     }
+    run = sections["run"]
+    if run is not None:  # what the profile sets, where the config does not set it itself
+        given = data.get("run") if isinstance(data.get("run"), dict) else {}
+        sections["run"] = dataclasses.replace(run, **{key: value for key, value in PROFILES[run.profile].items()
+                                                      if key not in given})
     supervisor = sections["supervisor"]
     if supervisor is not None and supervisor.heartbeat_timeout_s < supervisor.heartbeat_period_s:
         reader.errors.append(

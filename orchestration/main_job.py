@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from execution.log import register_secret
-from orchestration.config import Config, Credentials, Mode, RunOptions, UserError
+from orchestration.config import Config, Credentials, Mode, RunConfig, RunOptions, UserError
 from orchestration.credentials import CredentialCourier, forget_key_variables
 from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
 from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, summarize_latencies, write_run_report
@@ -30,7 +30,7 @@ from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, sum
 logger = logging.getLogger(__name__)
 
 LOCAL_VENUES = ("alpha", "beta", "gamma")
-EMBEDDED_VENUES_REALTIME_PRIORITY = 20  # above run.realtime_priority's default (10)
+EMBEDDED_VENUES_REALTIME_PRIORITY = 20  # above the latency profile's hot path (10)
 STARTUP_TIMEOUT_S = 120.0
 RAY_CALL_TIMEOUT_S = 30.0
 STATUS_PERIOD_S = 1.0
@@ -81,9 +81,10 @@ class MainJob:
             return self.options.config
         from simulator.launcher import VenueProcess
 
-        # real-time above the hot path's threads where permitted: the venues stand for exchanges on other machines
-        self.venue_process = VenueProcess(LOCAL_VENUES, base_port=0, seed=self.sim_seed,
-                                          realtime_priority=EMBEDDED_VENUES_REALTIME_PRIORITY)
+        # The no-config run has the standard profile. Where the hot path runs real-time, the venues run real-time
+        # above it: they stand for exchanges on other machines, which never wait for our CPU.
+        priority = EMBEDDED_VENUES_REALTIME_PRIORITY if RunConfig().realtime_priority else 0
+        self.venue_process = VenueProcess(LOCAL_VENUES, base_port=0, seed=self.sim_seed, realtime_priority=priority)
         endpoints = self.venue_process.start(timeout_s=60)
         print("started local venues: " + ", ".join(f"{e.name} {e.url}" for e in endpoints), file=self.status_stream)
         return Config.default_local({e.name: e.url for e in endpoints},
@@ -148,15 +149,16 @@ class MainJob:
                           cpu_wake_latency_us=config.run.cpu_wake_latency_us)
 
     def _channel_settings(self, config: Config) -> Any:
-        """Direct hot-path channels for this run (a fresh token per run), unless the config turns them off."""
-        from actors.channel import ChannelSettings
+        """Direct hot-path channels for this run (a fresh key per run, and TLS material for channels beyond loopback),
+        unless the config turns them off."""
+        from actors.transport import new_channel_settings
 
         host = config.run.channels
         if host == "off":
             return None
         if host == "auto":  # a Ray rayarb started is this host alone; a cluster spans machines
             host = "127.0.0.1" if self.options.address is None else "node"
-        return ChannelSettings(token=secrets.token_hex(16), host=host)
+        return new_channel_settings(host)
 
     def _start_ray_and_metrics(self) -> None:
         from metrics.exporter import ClusterMetricsExport, default_file_sd_path, metrics_runtime_env, new_base_dir
@@ -226,6 +228,7 @@ class MainJob:
             self._check_metrics_port()
             forget_key_variables(self.options.config)  # nothing this process starts from here on inherits the keys
             self.config = self._venues()
+            print(self.config.run.describe_profile(), file=self.status_stream)
             credentials = self._credentials(self.config)
             self._start_ray_and_metrics()
             self.deployment = self._deployment(self.config)

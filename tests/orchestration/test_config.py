@@ -172,15 +172,27 @@ def test_channels_default_to_auto():
     assert parse_config(GOOD).run.channels == "auto"
 
 
-def test_hot_path_threads_ask_for_realtime_priority_10_unless_told_otherwise():
-    assert parse_config(GOOD).run.realtime_priority == 10
-    assert parse_config(with_change(GOOD, "run.realtime_priority", 0)).run.realtime_priority == 0
+def test_the_standard_profile_leaves_the_machine_alone_and_latency_tunes_it():
+    standard = parse_config(GOOD).run
+    assert (standard.profile, standard.realtime_priority, standard.cpu_wake_latency_us) == ("standard", 0, None)
+    assert standard.describe_profile() == ("profile standard: hot-path threads at normal priority, idle CPUs left to "
+                                           "sleep (run.profile: latency tunes the machine for the hot path)")
+    latency = parse_config(with_change(GOOD, "run.profile", "latency")).run
+    assert (latency.realtime_priority, latency.cpu_wake_latency_us) == (10, 0)
+    assert latency.describe_profile() == ("profile latency: hot-path threads real-time (SCHED_FIFO 10), idle CPUs "
+                                          "kept polling while the run lasts")
+    assert errors_of(with_change(GOOD, "run.profile", "fast")) == (
+        "run.profile: expected one of standard, latency, got 'fast'",)
 
 
-def test_idle_cpus_are_asked_to_poll_unless_told_otherwise():
-    assert parse_config(GOOD).run.cpu_wake_latency_us == 0
-    assert parse_config(with_change(GOOD, "run.cpu_wake_latency_us", 50)).run.cpu_wake_latency_us == 50
-    assert parse_config(with_change(GOOD, "run.cpu_wake_latency_us", None)).run.cpu_wake_latency_us is None
+def test_a_field_the_config_sets_overrides_its_profile():
+    latency = with_change(GOOD, "run.profile", "latency")
+    assert parse_config(with_change(latency, "run.realtime_priority", 0)).run.realtime_priority == 0
+    tuned = parse_config(with_change(latency, "run.cpu_wake_latency_us", 50)).run
+    assert (tuned.realtime_priority, tuned.cpu_wake_latency_us) == (10, 50)
+    assert "within 50 us" in tuned.describe_profile()
+    assert parse_config(with_change(latency, "run.cpu_wake_latency_us", None)).run.cpu_wake_latency_us is None
+    assert parse_config(with_change(GOOD, "run.realtime_priority", 5)).run.realtime_priority == 5
 
 
 def test_venue_without_exchange_is_named():
