@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import logging
 import os
 import time
@@ -35,7 +34,7 @@ from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.replies import reply_mismatch
 from execution.api.other_exchange_api import float_book_from_ccxt
-from execution.api.precision import rules_from_market
+from execution.api.market_data import checked_market_rules, fetch_fee_table, rules_with_fees
 from execution.api.venue import make_exchange
 from execution.messages import SubmitOrder
 from execution.paper import PaperVenue
@@ -180,12 +179,13 @@ class ExchangeConnection(ServesChannel):
         self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet,
                                      rate_limit=not v.simulator)
         markets = await asyncio.wait_for(self._rest.load_markets(), 30)
+        rules = checked_market_rules(v.name, markets, self.symbols)  # MarketDataError names what is wrong
         missing = [s for s in self.symbols if s not in markets]
         if missing:
             raise StartRefused(f"symbols: {', '.join(missing)} not listed by venue {v.name}")
         if self._inbox is not None:
             await self._check_keys()
-        self._rules = await self._with_venue_fees({s: rules_from_market(v.name, markets[s]) for s in self.symbols})
+        self._rules = await self._with_venue_fees(rules)
         self._stream.markets = self._rest.markets
         self._stream.markets_by_id = self._rest.markets_by_id
         if v.paper:
@@ -233,23 +233,10 @@ class ExchangeConnection(ServesChannel):
     async def _with_venue_fees(self, rules: dict[str, MarketRules]) -> dict[str, MarketRules]:
         """The account's own fee rates when the venue tells them (ccxt's market defaults otherwise): profit maths
         with the wrong fee is wrong money."""
-        if self.venue.paper or not self._rest.has.get("fetchTradingFees"):
+        if self.venue.paper:
             return rules
-        try:
-            fees = await asyncio.wait_for(self._rest.fetch_trading_fees(), 30)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("%s: trading fees unavailable (%s); using the market defaults", self.venue.name,
-                           type(exc).__name__)
-            return rules
-        updated = {}
-        for symbol, r in rules.items():
-            fee = fees.get(symbol) or {}
-            maker, taker = fee.get("maker"), fee.get("taker")
-            updated[symbol] = r if maker is None or taker is None else dataclasses.replace(
-                r, maker_fee=Decimal(str(maker)), taker_fee=Decimal(str(taker)))
-        return updated
+        fees = await fetch_fee_table(self._rest, self.venue.name)  # a table that does not parse stops the start
+        return rules if fees is None else rules_with_fees(self.venue.name, rules, fees)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import ccxt.async_support as ccxt_async
 
 from execution.api.errors import ccxt_errors
+from execution.api.market_data import checked_market_rules
 from execution.api.venue import VenueConfigError, make_exchange
 from execution.error_handler import AuthenticationFailed
 from execution.log import register_secret
@@ -61,8 +62,11 @@ async def initialize_exchange_api(
     verify_keys: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     options: dict[str, Any] | None = None,
+    symbols: Iterable[str] = (),
 ) -> Any:
-    """A connected async ccxt exchange for ``exchange_name`` (a ccxt id), markets loaded.
+    """A connected async ccxt exchange for ``exchange_name`` (a ccxt id), markets loaded and checked: no usable
+    market (an exchangeInfo that is garbage, truncated or ``{}``), or one of ``symbols`` listed without its tick, step
+    or limits, is ``MarketDataError`` naming what is wrong (``execution.api.market_data``).
 
     ``url`` points it at a local Binance-dialect venue; ``sandbox`` selects the venue's testnet. ``require_keys=False``
     allows a public-data-only connection. ``verify_keys`` also fetches the balance, so bad keys fail here rather than
@@ -90,6 +94,8 @@ async def initialize_exchange_api(
     try:
         with ccxt_errors(exchange_name, client=exchange):
             await asyncio.wait_for(exchange.load_markets(), timeout_s)
+        checked_market_rules(exchange_name, exchange.markets, symbols)  # no usable market: MarketDataError
+        with ccxt_errors(exchange_name, client=exchange):
             if verify_keys:
                 await asyncio.wait_for(exchange.fetch_balance(), timeout_s)
     except BaseException:
