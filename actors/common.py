@@ -5,7 +5,7 @@ import uuid
 from decimal import Decimal
 from dataclasses import dataclass
 
-from actors.channel import ChannelSettings
+from actors.transport import ChannelSettings
 from actors.exchange import VenueSpec
 from orchestration.config import RiskConfig, StrategyConfig, SupervisorConfig
 

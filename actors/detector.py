@@ -13,14 +13,14 @@ from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
-from actors.channel import Channels, ServesChannel
+from actors.transport import Channels, ServesChannel
 from actors.common import ORDER_MANAGER, Deployment, exchange_actor_name, new_incarnation
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.detector import ArbitrageDetector, Detection
-from execution.messages import ArbitrageDetected
-from execution.types import FloatBook, MarketRules
+from execution.messages import ArbitrageDetected, BookPush
+from execution.types import MarketRules
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,10 @@ class DetectorActor(ServesChannel):
         if self.detector is not None:
             self.detector.enabled = enabled
 
-    async def on_book(self, item: FloatBook | tuple) -> None:
+    async def on_book(self, item: BookPush) -> None:
         self.on_book_now(item)
 
-    def on_book_now(self, item: FloatBook | tuple) -> None:
+    def on_book_now(self, item: BookPush) -> None:
         """A book (or a venue's balances): checked, and any opportunity sent, as the channel receives it."""
         if isinstance(item, tuple):  # ("balances", venue, free)
             _, venue, free = item

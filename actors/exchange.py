@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.channel import Channels, ChannelSettings, ServesChannel
+from actors.transport import Channels, ChannelSettings, ServesChannel
 from actors.conflation import ConflatingPublisher
 from actors.credentials import CredentialsInbox, CredentialsRefused
 from actors.eager import start_eagerly
@@ -36,7 +36,7 @@ from execution.replies import reply_mismatch
 from execution.api.other_exchange_api import float_book_from_ccxt
 from execution.api.market_data import checked_market_rules, fetch_fee_table, rules_with_fees
 from execution.api.venue import make_exchange
-from execution.messages import SubmitOrder
+from execution.messages import SubmitOrder, SubmitOutcome
 from execution.paper import PaperVenue
 from execution.types import FloatBook, MarketRules, OrderBook, OrderSnapshot, OrderStatus
 
@@ -64,14 +64,6 @@ class VenueSpec:
     def signs(self) -> bool:
         """Orders and balances need the venue's keys (everything but paper trading)."""
         return not self.paper
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitOutcome:
-    snapshot: OrderSnapshot
-    sent_at: float  # wall clock when the signed order request went to the kernel (to aiohttp, for other venues)
-    acked_at: float
-    started_at: float  # wall clock when the exchange actor began placing it (ccxt then builds and signs the request)
 
 
 # Inside an order's task: the wall clock of each request ccxt hands to its HTTP client, and of each the order-entry

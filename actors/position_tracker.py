@@ -13,7 +13,7 @@ import os
 from decimal import Decimal
 from typing import Any
 
-from actors.channel import ServesChannel
+from actors.transport import ServesChannel
 from actors.common import Deployment, exchange_actor_name, new_incarnation
 from actors.peers import Peers
 from actors.telemetry import process_metrics

@@ -6,15 +6,17 @@ order id when known, the arbitrage ``opportunity_id`` when there is one) and two
 was made. Messages check their own money fields: amounts and prices are finite Decimals, never floats.
 
 Order events are what ``order_manager.Order.apply`` consumes; ``FillApplied`` goes to the position tracker;
-``BookUpdated`` and ``ArbitrageDetected`` are the hot path from the exchange connections to the detector and on.
+``BookUpdated`` and ``ArbitrageDetected`` are the hot path from the exchange connections to the detector and on;
+``BookPush`` is what an exchange actor pushes to its subscribers, ``SubmitOutcome`` what it answers to ``SubmitOrder``.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Literal
 
-from execution.types import Fill, OrderBook, OrderStatus, OrderType, Side, TimeInForce
+from execution.types import Fill, FloatBook, OrderBook, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce
 
 
 def _now() -> float:
@@ -72,6 +74,16 @@ class QueryOrder:
     symbol: str
     exchange_order_id: str | None = None
     ts_init: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOutcome:
+    """The exchange actor's answer to ``SubmitOrder``: the order as the venue answered, and when (wall clock)."""
+
+    snapshot: OrderSnapshot
+    sent_at: float  # wall clock when the signed order request went to the kernel (to aiohttp, for other venues)
+    acked_at: float
+    started_at: float  # wall clock when the exchange actor began placing it (ccxt then builds and signs the request)
 
 
 # --- order events ------------------------------------------------------------------------------------------------
@@ -208,6 +220,11 @@ class FillApplied:
 
 
 # --- market data and opportunities --------------------------------------------------------------------------------
+
+# A venue's free balances by asset, as an exchange actor pushes them beside its books: ("balances", venue, free).
+BalancesPushed = tuple[Literal["balances"], str, dict[str, Decimal]]
+BookPush = FloatBook | BalancesPushed  # what an exchange actor pushes to a subscriber's ``on_book``
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookUpdated:

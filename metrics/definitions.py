@@ -49,6 +49,11 @@ SKIP_REASONS = (
     "kill_switch",
     OTHER,
 )
+# why a channel server closed a connection (actors.transport.wire.REFUSAL_REASONS)
+CHANNEL_REFUSALS = (
+    "handshake_failed", "handshake_timeout", "handshakes_full", "tls_failed", "unknown_method", "undecodable",
+    "oversized",
+)
 # ccxt's error classes (ccxt/base/errors.py), most specific first is not needed: the class's own MRO is walked.
 ERROR_CLASSES = (
     "AuthenticationError", "PermissionDenied", "AccountNotEnabled", "AccountSuspended",
@@ -184,6 +189,10 @@ class RayarbMetrics:
             "rayarb_order_connections_opened",
             "Connections the order-entry session opened to a venue: one at start, then one per connection the venue "
             "closed or per order sent while every open one was busy.", ["exchange"], registry=r)
+        self.channel_refused = Counter(
+            "rayarb_channel_refused",
+            "Connections an actor's hot-path channel closed: a failed or timed-out handshake, too many handshakes at "
+            "once, a failed TLS handshake, or a frame that is not a declared message.", ["reason"], registry=r)
 
         # --- gauges (last value set by any process wins)
         self.pnl_realized = Gauge(
@@ -255,6 +264,8 @@ class RayarbMetrics:
                 self.arbitrage_outcomes.labels(symbol, outcome)
         for actor in self._actors:
             self.actor_restarts.labels(actor)
+        for reason in CHANNEL_REFUSALS:
+            self.channel_refused.labels(reason)
 
     def label_sets(self) -> dict[str, tuple[str, ...]]:
         """The allowed values of every label name (after ``init_labels``), ``other`` included."""
@@ -266,7 +277,7 @@ class RayarbMetrics:
             "side": SIDES + (OTHER,),
             "order_type": ORDER_TYPES + (OTHER,),
             "outcome": ORDER_OUTCOMES + ARBITRAGE_OUTCOMES + (OTHER,),
-            "reason": SKIP_REASONS,
+            "reason": SKIP_REASONS + CHANNEL_REFUSALS,
             "error_class": ERROR_CLASSES,
             "rule": KILL_SWITCH_RULES,
         }
@@ -352,6 +363,9 @@ class RayarbMetrics:
 
     def count_book_update(self, exchange: str, symbol: str) -> None:
         self.book_updates.labels(self._exchange(exchange), self._symbol(symbol)).inc()
+
+    def count_channel_refused(self, reason: str) -> None:
+        self.channel_refused.labels(self._bounded("reason", reason, CHANNEL_REFUSALS)).inc()
 
     # ------------------------------------------------------------------ gauges
     def set_pnl(self, asset: str, realized: Decimal, unrealized: Decimal) -> None:

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from actors.channel import (
+from actors.transport import (
     MAX_PENDING_CALLS,
     ChannelClient,
     ChannelLost,
@@ -14,96 +14,112 @@ from actors.channel import (
     ChannelServer,
     ChannelSettings,
     ChannelUnavailable,
+    Interface,
+    Method,
     RemoteError,
     ServesChannel,
 )
-from execution.error_handler import InvalidOrder
-
-TOKEN = "a-run-token"
-
-
-class Echo(ServesChannel):
-    channel_methods = ("echo", "fail", "slow", "unpicklable")
-
-    def __init__(self, token: str = TOKEN) -> None:
-        self.channel_settings = ChannelSettings(token=token)
-        self.calls = 0
-        self.release = asyncio.Event()
-
-    async def echo(self, *args):
-        self.calls += 1
-        return args
-
-    async def fail(self, message):
-        raise InvalidOrder(message, exchange="alpha", client_order_id="rx-1")
-
-    async def slow(self):
-        self.calls += 1
-        await self.release.wait()
-        return "done"
-
-    async def unpicklable(self):
-        return lambda: None
-
-    async def not_listed(self):
-        return "private state"
+from actors.transport.settings import new_channel_settings
+from execution.error_handler import AmbiguousOrderError, InvalidOrder, RequestTimedOut
+from tests.actors.channel_peers import (
+    ECHO,
+    SETTINGS,
+    TOKEN,
+    Echo,
+    FakePeers,
+    PeerInItsOwnLoop,
+    closed_by_peer,
+    raw_connect,
+    request,
+    until,
+)
 
 
-class FakePeers:
-    """Ray calls by name: the fallback path, and how a caller learns a peer's ``channel_address``."""
-
-    def __init__(self, actors: dict) -> None:
-        self.actors = actors
-        self.ray_calls: list[tuple[str, str]] = []
-
-    async def call(self, name, method, *args, timeout_s):
-        self.ray_calls.append((name, method))
-        return await asyncio.wait_for(getattr(self.actors[name], method)(*args), timeout_s)
-
-
-async def connect(actor: Echo, token: str = TOKEN) -> ChannelClient:
+async def connect(actor: Echo, settings: ChannelSettings = SETTINGS, interface: Interface = ECHO) -> ChannelClient:
     host, port = await actor.channel_address()
-    return await ChannelClient.connect(host, port, token)
+    return await ChannelClient.connect(host, port, settings, interface)
 
 
 async def test_answers_and_remote_exceptions_arrive_as_themselves():
     actor = Echo()
     client = await connect(actor)
-    assert await client.call("echo", (1, "two", {"three": 3}), 2) == (1, "two", {"three": 3})
+    assert await client.call("echo", ("two",), 2) == "two"
+    assert await client.call("add", (2, 40), 2) == 42
     with pytest.raises(InvalidOrder) as raised:
         await client.call("fail", ("too small",), 2)
     assert raised.value.exchange == "alpha" and raised.value.client_order_id == "rx-1"
-    with pytest.raises(RemoteError, match="result cannot be pickled"):
-        await client.call("unpicklable", (), 2)
-    assert await client.call("echo", ("still usable",), 2) == ("still usable",)  # the connection survives errors
+    assert str(raised.value) == "too small"
+    with pytest.raises(RemoteError, match="result of unencodable cannot be encoded: function"):
+        await client.call("unencodable", (), 2)
+    assert await client.call("echo", ("still usable",), 2) == "still usable"  # the connection survives errors
     client.close()
     await actor.close_channel()
 
 
-async def test_only_listed_methods_are_served():
-    actor = Echo()
-    client = await connect(actor)
-    with pytest.raises(LookupError, match="not_listed"):
-        await client.call("not_listed", (), 2)
+async def test_rayarb_errors_keep_their_class_and_ids_and_others_arrive_as_text():
+    def ambiguous():
+        raise AmbiguousOrderError("timed out after sending", cause_type="RequestTimedOut", retry_after=1.5,
+                                  exchange="beta", client_order_id="rx-7", exchange_order_id="e-1")
+
+    def retryable():
+        raise RequestTimedOut("no answer", retry_after=2.0, exchange="beta")
+
+    def builtin():
+        raise TimeoutError("venue did not answer")
+
+    class Private(Exception):
+        pass
+
+    def private():
+        raise Private("internal detail")
+
+    interface = Interface({name: Method(()) for name in ("ambiguous", "retryable", "builtin", "private")})
+    server = ChannelServer({"ambiguous": ambiguous, "retryable": retryable, "builtin": builtin, "private": private},
+                           interface, SETTINGS, host="127.0.0.1")
+    client = await ChannelClient.connect(*await server.start(), SETTINGS, interface)
+    with pytest.raises(AmbiguousOrderError) as raised:
+        await client.call("ambiguous", (), 2)
+    error = raised.value
+    assert (error.cause_type, error.retry_after, error.exchange, error.client_order_id, error.exchange_order_id) == \
+        ("RequestTimedOut", 1.5, "beta", "rx-7", "e-1")
+    with pytest.raises(RequestTimedOut) as raised:
+        await client.call("retryable", (), 2)
+    assert raised.value.retry_after == 2.0 and raised.value.exchange == "beta"
+    with pytest.raises(TimeoutError, match="venue did not answer"):  # a handler's own timeout, not a lost call
+        await client.call("builtin", (), 2)
+    with pytest.raises(RemoteError, match="^Private: internal detail$"):
+        await client.call("private", (), 2)
+    assert not client.closed
     client.close()
-    await actor.close_channel()
+    await server.close()
 
 
 async def test_a_wrong_token_is_refused_before_any_call():
     actor = Echo()
-    with pytest.raises(ChannelUnavailable):
-        await connect(actor, token="someone-else")
-    assert actor._channel_server.refused_connections == 1
+    with pytest.raises(ChannelUnavailable, match="did not prove it knows the run's key"):
+        await connect(actor, settings=ChannelSettings(token="someone-else"))
     assert actor.calls == 0
     await actor.close_channel()
 
 
+async def test_a_client_only_sends_declared_methods_and_encodable_arguments():
+    actor = Echo()
+    client = await connect(actor)
+    with pytest.raises(ChannelUnavailable, match="not a channel method"):
+        client.send("health", ())
+    with pytest.raises(ChannelUnavailable, match="cannot be encoded"):
+        client.send("echo", (object(),))
+    assert not client.closed and await client.call("echo", ("ok",), 2) == "ok"
+    client.close()
+    await actor.close_channel()
+
+
 async def test_connecting_to_nothing_is_unavailable_not_lost():
-    server = ChannelServer({}, token=TOKEN, host="127.0.0.1")
+    server = ChannelServer({}, ECHO, SETTINGS, host="127.0.0.1")
     host, port = await server.start()
     await server.close()
     with pytest.raises(ChannelUnavailable):
-        await ChannelClient.connect(host, port, TOKEN, timeout_s=1)
+        await ChannelClient.connect(host, port, SETTINGS, ECHO, timeout_s=1)
 
 
 async def test_timeout_after_sending_is_lost_and_the_handler_still_runs():
@@ -113,43 +129,31 @@ async def test_timeout_after_sending_is_lost_and_the_handler_still_runs():
         await client.call("slow", (), 0.05)
     assert actor.calls == 1  # it reached the peer: the caller must treat its effect as unknown
     actor.release.set()
-    assert await client.call("echo", ("next",), 2) == ("next",)
+    assert await client.call("echo", ("next",), 2) == "next"
     client.close()
     await actor.close_channel()
-
-
-async def test_a_handlers_own_timeout_is_not_mistaken_for_a_lost_call():
-    async def times_out():
-        raise TimeoutError("venue did not answer")
-
-    server = ChannelServer({"times_out": times_out}, token=TOKEN, host="127.0.0.1")
-    client = await ChannelClient.connect(*await server.start(), TOKEN)
-    with pytest.raises(TimeoutError, match="venue did not answer"):
-        await client.call("times_out", (), 2)
-    client.close()
-    await server.close()
 
 
 async def test_a_peer_that_dies_mid_call_fails_pending_calls_as_lost():
     actor = Echo()
     client = await connect(actor)
     pending = asyncio.ensure_future(client.call("slow", (), 5))
-    await asyncio.sleep(0.05)
+    await until(lambda: actor.calls == 1, what="the slow call reached the peer")
     await actor.close_channel()  # the peer's process going away closes its sockets
     with pytest.raises(ChannelLost):
         await pending
     assert client.closed
     with pytest.raises(ChannelUnavailable):  # a closed connection sends nothing more
-        await client.call("echo", (), 1)
+        await client.call("echo", ("x",), 1)
 
 
 async def test_pending_calls_are_bounded():
     actor = Echo()
     client = await connect(actor)
     calls = [asyncio.ensure_future(client.call("slow", (), 5)) for _ in range(MAX_PENDING_CALLS)]
-    await asyncio.sleep(0.05)
+    await until(lambda: actor.calls == MAX_PENDING_CALLS, what="every slow call reached the peer")
     with pytest.raises(ChannelUnavailable, match="pending"):
-        await client.call("echo", (), 1)
+        await client.call("echo", ("x",), 1)
     actor.release.set()
     assert set(await asyncio.gather(*calls)) == {"done"}
     client.close()
@@ -160,15 +164,15 @@ async def test_malformed_and_oversized_frames_drop_only_that_connection():
     actor = Echo()
     host, port = await actor.channel_address()
     good = await connect(actor)
-    for garbage in ((1 << 31).to_bytes(4, "big"), (5).to_bytes(4, "big") + b"\x80junk"):
-        reader, writer = await asyncio.open_connection(host, port)
-        token = TOKEN.encode()
-        writer.write(len(token).to_bytes(4, "big") + token)
-        await reader.readexactly(4 + 2)  # the handshake answer
-        writer.write(garbage)  # a 2 GiB frame; a frame that is not a pickle
-        assert await asyncio.wait_for(reader.read(), 2) == b""  # the server hung up on this connection
+    for garbage in ((1 << 31).to_bytes(4, "big"),  # a 2 GiB frame
+                    (5).to_bytes(4, "big") + b"\x80junk",  # a frame shorter than a request's header
+                    request(1, b"echo", b"\xc1")):  # a byte msgpack never uses
+        reader, writer = await raw_connect(host, port)
+        writer.write(garbage)
+        assert await closed_by_peer(reader)  # the server hung up on this connection
         writer.close()
-    assert await good.call("echo", ("fine",), 2) == ("fine",)
+    assert actor._channel_server.refused == {"oversized": 1, "undecodable": 2}
+    assert await good.call("echo", ("fine",), 2) == "fine"
     good.close()
     await actor.close_channel()
 
@@ -176,15 +180,16 @@ async def test_malformed_and_oversized_frames_drop_only_that_connection():
 async def test_channels_find_peers_by_name_and_reconnect_after_a_restart():
     first = Echo()
     peers = FakePeers({"peer": first})
-    channels = Channels(peers, ChannelSettings(token=TOKEN))
-    assert await channels.call("peer", "echo", 1, timeout_s=2) == (1,)
-    assert await channels.call("peer", "echo", 2, timeout_s=2) == (2,)
+    channels = Channels(peers, SETTINGS, ECHO)
+    assert await channels.call("peer", "echo", "1", timeout_s=2) == "1"
+    assert await channels.call("peer", "echo", "2", timeout_s=2) == "2"
     assert peers.ray_calls == [("peer", "channel_address")]  # one Ray call, then the channel only
+    client = channels._clients["peer"]
     await first.close_channel()  # the peer dies; Ray restarts it under the same name
-    await asyncio.sleep(0.05)
+    await until(lambda: client.closed, what="the caller saw the connection close")
     second = Echo()
     peers.actors["peer"] = second
-    assert await channels.call("peer", "echo", 3, timeout_s=2) == (3,)
+    assert await channels.call("peer", "echo", "3", timeout_s=2) == "3"
     assert second.calls == 1 and peers.ray_calls[-1] == ("peer", "channel_address")
     assert channels.through_ray == 0
     channels.close()
@@ -192,10 +197,10 @@ async def test_channels_find_peers_by_name_and_reconnect_after_a_restart():
 
 
 async def test_calls_go_through_ray_while_a_channel_cannot_be_reached():
-    actor = Echo(token="the-peer-has-another-token")
+    actor = Echo(settings=ChannelSettings(token="the-peer-has-another-token"))
     peers = FakePeers({"peer": actor})
-    channels = Channels(peers, ChannelSettings(token=TOKEN))
-    assert await channels.call("peer", "echo", "x", timeout_s=2) == ("x",)
+    channels = Channels(peers, SETTINGS, ECHO)
+    assert await channels.call("peer", "echo", "x", timeout_s=2) == "x"
     assert channels.through_ray == 1
     assert peers.ray_calls == [("peer", "channel_address"), ("peer", "echo")]
     await channels.call("peer", "echo", "y", timeout_s=2)  # no reconnect attempt right after a failure
@@ -203,61 +208,72 @@ async def test_calls_go_through_ray_while_a_channel_cannot_be_reached():
     await actor.close_channel()
 
 
+async def test_a_method_the_interface_does_not_declare_goes_through_ray():
+    actor = Echo()
+    peers = FakePeers({"peer": actor})
+    channels = Channels(peers, SETTINGS, Interface({"echo": Method((str,), str)}))
+    assert await channels.call("peer", "echo", "a", timeout_s=2) == "a"
+    assert await channels.call("peer", "add", 1, 2, timeout_s=2) == 3
+    assert peers.ray_calls == [("peer", "channel_address"), ("peer", "add")] and channels.direct == 1
+    channels.close()
+    await actor.close_channel()
+
+
 async def test_without_settings_every_call_goes_through_ray():
     actor = Echo()
     peers = FakePeers({"peer": actor})
-    channels = Channels(peers, None)
-    assert await channels.call("peer", "echo", 5, timeout_s=2) == (5,)
+    channels = Channels(peers, None, ECHO)
+    assert await channels.call("peer", "echo", "5", timeout_s=2) == "5"
     assert peers.ray_calls == [("peer", "echo")]
     actor.channel_settings = None
     assert await actor.channel_address() is None  # a deployment without channels serves none
 
 
-def test_the_token_never_shows_in_a_repr():
-    settings = ChannelSettings(token="very-secret-token", host="127.0.0.1")
-    assert "very-secret-token" not in repr(settings)
-    assert pickle.loads(pickle.dumps(settings)) == settings  # it travels to actors inside the Deployment
+def test_the_secrets_never_show_in_a_repr():
+    settings = new_channel_settings("node")
+    assert settings.tls_certificate and settings.tls_key and len(settings.token) == 64
+    text = repr(settings)
+    for secret in (settings.token, settings.tls_key.decode(), settings.tls_certificate.decode()):
+        assert secret not in text
+    assert "BEGIN" not in text
+    assert pickle.loads(pickle.dumps(settings)) == settings  # it travels to actors inside the Deployment (Ray)
 
 
-class NeedsKeyword(Exception):
-    def __init__(self, *, detail: str) -> None:  # pickles, but cannot be rebuilt from its args
-        super().__init__(f"needs {detail}")
-
-
-async def test_an_exception_that_cannot_be_rebuilt_arrives_as_its_text():
-    async def raises():
-        raise NeedsKeyword(detail="a keyword")
-
-    server = ChannelServer({"raises": raises}, token=TOKEN, host="127.0.0.1")
-    client = await ChannelClient.connect(*await server.start(), TOKEN)
-    with pytest.raises(RemoteError, match="NeedsKeyword: needs a keyword"):
-        await client.call("raises", (), 2)
-    assert not client.closed  # the connection and the calls on it are unharmed
-    client.close()
-    await server.close()
+def test_settings_hold_tls_material_exactly_when_channels_listen_beyond_loopback():
+    assert not new_channel_settings("127.0.0.1").has_tls
+    assert not new_channel_settings("::1").has_tls
+    for host in ("node", "10.0.0.5", "192.168.1.7"):
+        assert new_channel_settings(host).has_tls
+    for wildcard in ("0.0.0.0", "::", ""):
+        with pytest.raises(ValueError, match="never a wildcard"):
+            new_channel_settings(wildcard)
+    settings = new_channel_settings("127.0.0.1")
+    assert not settings.uses_tls("127.0.0.1") and settings.uses_tls("10.0.0.5") and settings.uses_tls("node-3")
+    assert new_channel_settings("127.0.0.1").token != settings.token
 
 
 class Inline(ServesChannel):
     """``<name>_now`` handlers: the channel calls them as the request arrives, the Ray method awaits the same."""
 
     channel_methods = ("note", "start_work")
+    channel_interface = Interface({"note": Method((int,), int), "start_work": Method((str,), str)})
 
     def __init__(self) -> None:
-        self.channel_settings = ChannelSettings(token=TOKEN)
-        self.seen: list[tuple[str, object]] = []
+        self.channel_settings = SETTINGS
+        self.seen: list[tuple[object, object]] = []
         self.finish = asyncio.Event()
 
-    async def note(self, value):
+    async def note(self, value: int) -> int:
         return self.note_now(value)
 
-    def note_now(self, value):
+    def note_now(self, value: int) -> int:
         self.seen.append((value, asyncio.current_task()))
         return value * 2
 
-    async def start_work(self, value):
+    async def start_work(self, value: str) -> str:
         return await self.start_work_now(value)
 
-    def start_work_now(self, value):
+    def start_work_now(self, value: str):
         self.seen.append((value, asyncio.current_task()))  # the urgent part, at once
 
         async def rest():
@@ -268,12 +284,12 @@ class Inline(ServesChannel):
 
 async def test_a_now_handler_runs_as_the_request_arrives_outside_any_task():
     actor = Inline()
-    client = await connect(actor)
+    host, port = await actor.channel_address()
+    client = await ChannelClient.connect(host, port, SETTINGS, Inline.channel_interface)
     assert await client.call("note", (21,), 2) == 42
     assert actor.seen == [(21, None)]  # called from the connection's callback, not from a task a loop turn later
     pending = asyncio.ensure_future(client.call("start_work", ("w",), 2))
-    while len(actor.seen) < 2:
-        await asyncio.sleep(0.001)
+    await until(lambda: len(actor.seen) == 2, what="start_work_now called")
     assert actor.seen[1] == ("w", None) and not pending.done()  # started at once, answered when its rest is done
     actor.finish.set()
     assert await pending == "finished w"
@@ -286,8 +302,9 @@ async def test_an_exception_raised_at_once_arrives_as_itself():
     def refuses(order_id):
         raise InvalidOrder(f"no {order_id}", exchange="alpha", client_order_id=order_id)
 
-    server = ChannelServer({"refuses": refuses}, token=TOKEN, host="127.0.0.1")
-    client = await ChannelClient.connect(*await server.start(), TOKEN)
+    interface = Interface({"refuses": Method((str,))})
+    server = ChannelServer({"refuses": refuses}, interface, SETTINGS, host="127.0.0.1")
+    client = await ChannelClient.connect(*await server.start(), SETTINGS, interface)
     with pytest.raises(InvalidOrder, match="no rx-9"):
         await client.call("refuses", ("rx-9",), 2)
     assert not client.closed
@@ -295,52 +312,18 @@ async def test_an_exception_raised_at_once_arrives_as_itself():
     await server.close()
 
 
-async def test_a_connection_that_never_presents_a_token_is_closed(monkeypatch):
-    monkeypatch.setattr("actors.channel.CONNECT_TIMEOUT_S", 0.1)
-    server = ChannelServer({}, token=TOKEN, host="127.0.0.1")
-    reader, writer = await asyncio.open_connection(*await server.start())
-    assert await asyncio.wait_for(reader.read(), 2) == b""  # hung up on, without a word
-    writer.close()
-    await server.close()
-
-
 async def test_a_caller_that_stops_reading_its_answers_is_dropped(monkeypatch):
-    monkeypatch.setattr("actors.channel.MAX_BUFFERED_BYTES", 64 * 1024)
-    server = ChannelServer({"blob": lambda: b"x" * 32 * 1024}, token=TOKEN, host="127.0.0.1")
-    reader, writer = await asyncio.open_connection(*await server.start())
-    token = TOKEN.encode()
-    writer.write(len(token).to_bytes(4, "big") + token)
-    request = pickle.dumps((1, "blob", ()))
+    monkeypatch.setattr("actors.transport.server.MAX_BUFFERED_BYTES", 64 * 1024)
+    interface = Interface({"blob": Method((), bytes)})
+    server = ChannelServer({"blob": lambda: b"x" * 32 * 1024}, interface, SETTINGS, host="127.0.0.1")
+    reader, writer = await raw_connect(*await server.start())
+    blob_request = request(1, b"blob", b"\x90")  # an empty msgpack array: no arguments
     for _ in range(400):  # ~12 MB of answers that this caller never reads
-        writer.write(len(request).to_bytes(4, "big") + request)
+        writer.write(blob_request)
     await writer.drain()
-    for _ in range(200):
-        if not server._connections:
-            break
-        await asyncio.sleep(0.01)
-    assert not server._connections  # its answers no longer pile up in the server's memory
+    await until(lambda: not server._connections, what="the server dropped the caller")
     writer.close()
     await server.close()
-
-
-class _PeerInItsOwnLoop:
-    """A ``ChannelServer`` on a uvloop in a thread of its own: it answers while the caller's loop is blocked."""
-
-    def __init__(self, handlers: dict) -> None:
-        import threading
-
-        import uvloop
-
-        self.loop = uvloop.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server = ChannelServer(handlers, token=TOKEN, host="127.0.0.1")
-        self.address = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(timeout=5)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
 
 
 def _on_uvloop(coro_factory):
@@ -354,10 +337,11 @@ def test_a_call_leaves_before_the_callers_callback_ends_on_uvloop():
     import time
 
     arrived: list[float] = []
-    peer = _PeerInItsOwnLoop({"mark": lambda: arrived.append(time.perf_counter())})
+    interface = Interface({"mark": Method(())})
+    peer = PeerInItsOwnLoop({"mark": lambda: arrived.append(time.perf_counter())}, interface)
 
     async def caller():
-        client = await ChannelClient.connect(*peer.address, TOKEN)
+        client = await ChannelClient.connect(*peer.address, SETTINGS, interface)
         request_id, future = client.send("mark", ())
         written = time.perf_counter()
         time.sleep(0.3)  # the rest of the caller's callback (e.g. the second leg): the loop does not turn meanwhile
@@ -372,10 +356,11 @@ def test_a_call_leaves_before_the_callers_callback_ends_on_uvloop():
 
 
 def test_a_frame_larger_than_the_socket_buffer_arrives_whole_and_in_order():
-    peer = _PeerInItsOwnLoop({"size": lambda blob: len(blob), "echo": lambda value: value})
+    interface = Interface({"size": Method((bytes,), int), "echo": Method((str,), str)})
+    peer = PeerInItsOwnLoop({"size": lambda blob: len(blob), "echo": lambda value: value}, interface)
 
     async def caller():
-        client = await ChannelClient.connect(*peer.address, TOKEN)
+        client = await ChannelClient.connect(*peer.address, SETTINGS, interface)
         big = client.send("size", (b"x" * (8 * 1024 * 1024),))  # more than the kernel takes at once: the rest queues
         small = client.send("echo", ("after",))  # must not overtake the queued rest of the big frame
         assert await client.answer(*small, "echo", 10) == "after"
@@ -386,3 +371,27 @@ def test_a_frame_larger_than_the_socket_buffer_arrives_whole_and_in_order():
         _on_uvloop(caller)
     finally:
         peer.stop()
+
+
+def test_tls_calls_work_on_uvloop_too():
+    settings = ChannelSettings(token=TOKEN, force_tls=True, **_material())
+    interface = Interface({"echo": Method((str,), str)})
+    peer = PeerInItsOwnLoop({"echo": lambda value: value}, interface, settings)
+
+    async def caller():
+        client = await ChannelClient.connect(*peer.address, settings, interface)
+        assert client._connection.transport.get_extra_info("ssl_object") is not None
+        assert [await client.call("echo", (str(i),), 5) for i in range(50)] == [str(i) for i in range(50)]
+        client.close()
+
+    try:
+        _on_uvloop(caller)
+    finally:
+        peer.stop()
+
+
+def _material() -> dict:
+    from actors.transport.tls import new_tls_material
+
+    certificate, key = new_tls_material()
+    return {"tls_certificate": certificate, "tls_key": key}

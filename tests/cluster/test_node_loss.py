@@ -201,7 +201,7 @@ def test_channels_set_to_node_listen_on_the_address_ray_uses_for_each_node(node_
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from actors.channel import listen_host
+    from actors.transport import listen_host
 
     @ray.remote(num_cpus=0)
     def resolve() -> tuple[str, str, str]:

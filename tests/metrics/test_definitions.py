@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from execution.types import OrderType, Side
 from metrics.definitions import (
     ARBITRAGE_OUTCOMES,
+    CHANNEL_REFUSALS,
     ERROR_CLASSES,
     LATENCY_BUCKETS_S,
     ORDER_OUTCOMES,
@@ -81,6 +82,8 @@ def test_init_labels_creates_every_known_series_at_zero(metrics):
             assert value(metrics, "rayarb_arbitrage_outcomes_total", symbol=symbol, outcome=outcome) == 0
     assert value(metrics, "rayarb_actor_restarts_total", actor=exchange_actor("binance_b")) == 0
     assert value(metrics, "rayarb_actor_restarts_total", actor="order_manager") == 0
+    for reason in CHANNEL_REFUSALS:
+        assert value(metrics, "rayarb_channel_refused_total", reason=reason) == 0
 
 
 @pytest.mark.parametrize("event, sample, labels, expected", [
@@ -116,6 +119,8 @@ def test_init_labels_creates_every_known_series_at_zero(metrics):
      "rayarb_order_connections_opened_total", {"exchange": "binance_b"}, 1),
     (lambda m: m.count_book_update("binance_a", "ETH/USDT"),
      "rayarb_book_updates_total", {"exchange": "binance_a", "symbol": "ETH/USDT"}, 1),
+    (lambda m: m.count_channel_refused("handshake_failed"),
+     "rayarb_channel_refused_total", {"reason": "handshake_failed"}, 1),
     (lambda m: m.set_pnl("USDT", Decimal("12.345"), Decimal("-0.5")),
      "rayarb_pnl_realized", {"asset": "USDT"}, 12.345),
     (lambda m: m.set_pnl("USDT", Decimal("12.345"), Decimal("-0.5")),

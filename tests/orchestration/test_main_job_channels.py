@@ -35,5 +35,19 @@ def test_channels_off_sends_everything_through_ray():
 
 def test_every_run_gets_its_own_token():
     first, second = settings("auto", None), settings("auto", None)
-    assert len(first.token) == 32 and first.token != second.token
+    assert len(first.token) == 64 and first.token != second.token  # 256 bits, the key of the channels' handshake
     assert first.token not in repr(first)
+
+
+@pytest.mark.parametrize(("channels", "address", "tls"), [
+    ("auto", None, False),  # loopback: plain TCP
+    ("auto", "auto", True),  # each node's address: TLS with a certificate made for the run
+    ("node", None, True),
+    ("192.168.1.7", "auto", True),
+])
+def test_channels_beyond_loopback_get_the_runs_own_tls_certificate(channels, address, tls):
+    first, second = settings(channels, address), settings(channels, address)
+    assert first.has_tls is tls
+    if tls:
+        assert first.tls_certificate != second.tls_certificate and first.tls_key != second.tls_key
+        assert first.tls_key.decode() not in repr(first)
