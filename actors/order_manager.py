@@ -24,7 +24,7 @@ from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
-from actors.transport import Channels, ServesChannel
+from actors.channel import Channels, ServesChannel
 from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name, new_incarnation
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
@@ -37,7 +37,6 @@ from execution.journal import Journal
 from execution.latency import LatencyRecorder
 from execution.messages import (
     ArbitrageDetected,
-    BookPush,
     CancelOrder,
     FillApplied,
     OrderAccepted,
@@ -50,6 +49,7 @@ from execution.messages import (
     SubmitOrder,
 )
 from execution.order_manager import ClientOrderIdFactory, Order, OrderManager, ResubmitRefused
+from execution.replies import ReplyNotApplied
 from execution.risk import HEDGE_OPPORTUNITY_PREFIX, RiskEngine, RiskLimits, RiskUpdate, Trip
 from execution.types import Fill, MarketRules, OrderBook, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce
 
@@ -243,7 +243,7 @@ class OrderManagerActor(ServesChannel):
     async def risk_status(self) -> dict[str, Any] | None:
         return None if self.risk is None else self.risk.status()
 
-    async def on_book(self, item: BookPush) -> None:
+    async def on_book(self, item: Any) -> None:
         """Balances pushed by the exchange actors: ("balances", venue, free)."""
         if isinstance(item, tuple) and item[0] == "balances":
             self.balances[item[1]] = item[2]
@@ -338,6 +338,9 @@ class OrderManagerActor(ServesChannel):
     def _on_event(self, event: Any) -> None:
         """Every event of the order managers, after its journal commit: to the risk engine, the position tracker's
         outbox and the metrics."""
+        if isinstance(event, ReplyNotApplied):  # an answer that did not match its order: the order was looked up
+            self.metrics.count_reply_mismatch(event.exchange, event.field)
+            return
         if isinstance(event, FillApplied):
             fill = event.fill
             self._fills_outbox.append(fill)
@@ -352,13 +355,7 @@ class OrderManagerActor(ServesChannel):
             return  # the legs' write path: nothing to settle yet, and the request is not out yet
         order = self._order(event.exchange, event.client_order_id)
         if self.risk is not None:
-            if isinstance(event, OrderDenied):
-                side = self._leg_sides.get(event.client_order_id)
-                if side is not None:
-                    self._risk_update(self.risk.on_denied(event.opportunity_id, event.client_order_id,
-                                                          event.exchange, event.symbol, side))
-            elif order is not None:
-                self._risk_update(self.risk.on_order(order, order.known_filled))
+            self._risk_update(self.risk.on_event(event, order, self._leg_sides.get(event.client_order_id)))
         outcome = {OrderAccepted: "accepted", OrderRejected: "rejected", OrderDenied: "denied",
                    OrderStatusUnknown: "unknown"}.get(type(event))
         if outcome is not None:

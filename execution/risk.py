@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from execution.arbitrage_executor import EXACT, Outcome
 from execution.journal import Journal, JournaledRiskEvent
-from execution.messages import ArbitrageDetected
+from execution.messages import ArbitrageDetected, FillApplied, OrderDenied, OrderInitialized, OrderSubmitted
 from execution.types import ZERO, Fill, OrderStatus, Side
 
 HEDGE_OPPORTUNITY_PREFIX = "hedge-"
@@ -265,6 +265,22 @@ class RiskEngine:
             self._realised_baseline = Decimal(str(event.detail.get("realised_total", "0")))
 
     # ------------------------------------------------------------------ live updates
+    def on_event(self, event: Any, order: Any = None, leg_side: Side | None = None) -> RiskUpdate:
+        """One event of an ``execution.order_manager.OrderManager`` (its ``on_event``, after the journal commit):
+        ``order`` is the ``Order`` it is about (None if not held), ``leg_side`` the side of an opportunity's leg the
+        caller is sending (an ``OrderDenied`` leg is not in the journal, so only the caller knows it was a leg)."""
+        if isinstance(event, FillApplied):
+            return self.on_fill(event.fill)
+        if isinstance(event, (OrderInitialized, OrderSubmitted)):
+            return NO_UPDATE  # the send path: nothing is settled yet
+        if isinstance(event, OrderDenied):
+            if leg_side is None:
+                return NO_UPDATE
+            return self.on_denied(event.opportunity_id, event.client_order_id, event.exchange, event.symbol, leg_side)
+        if order is None:
+            return NO_UPDATE
+        return self.on_order(order, order.known_filled)
+
     def on_order(self, order: OrderLike, filled: Decimal) -> RiskUpdate:
         """An order's status or fill changed (after its journal commit). ``filled`` is what it is known to have
         filled (``Order.known_filled``)."""

@@ -350,3 +350,48 @@ def test_once_flat_realised_pnl_is_the_cash_that_came_in_less_what_went_out(trad
         cash += abs(position) * close_price if side is Side.SELL else -abs(position) * close_price
     assert engine.realised_profit() == {"USDT": cash}
     assert engine.open_exposure() == {"BTC/USDT": D(0)}
+
+
+# ------------------------------------------------------------------- with the order managers' own events (no Ray)
+
+async def test_a_leg_whose_answer_was_lost_then_expired_unfilled_is_one_legged_and_trips_the_switch(tmp_path):
+    """The issue's case: one leg filled, the other's answer lost (UNKNOWN), not found by its lookups, expired at its
+    TTL. The executor left it 'unresolved'; the journal's outcome is one-legged, and it trips the switch."""
+    from execution.error_handler import RequestTimedOut
+    from execution.order_manager import OrderManager, ResubmitRefused
+    from tests.execution.fakes import FakeExchange, spot_rules
+
+    now = [1_800_000_000.0]
+    journal = Journal(tmp_path / "j.sqlite", intent_log=True)
+    engine = RiskEngine.rebuild(journal, _limits(max_one_legged=1), clock=lambda: now[0])
+    updates = []
+    venues = {"alpha": FakeExchange("alpha", fill_on_submit=True), "beta": FakeExchange("beta")}
+    venues["beta"].fail("submit_order", RequestTimedOut("read timeout"))  # placed nowhere, the answer lost
+    managers = {}
+    for name, fake in venues.items():
+        managers[name] = OrderManager(
+            name, fake, {"BTC/USDT": spot_rules()}, balances={"USDT": D("100000"), "BTC": D("10")}, journal=journal,
+            clock=lambda: now[0], submit_timeout_s=0.2, query_timeout_s=0.2, lost_order_limit=3, resubmit_ttl_s=2,
+            on_event=lambda event, name=name: updates.append(engine.on_event(
+                event, managers[name].orders.get(event.client_order_id))))
+    buy = await managers["alpha"].create_order("BTC/USDT", "buy", "0.01", "50000", "limit",
+                                               time_in_force="IOC", client_order_id="rxbuy", opportunity_id="op-1")
+    sell = await managers["beta"].create_order("BTC/USDT", "sell", "0.01", "50010", "limit",
+                                               time_in_force="IOC", client_order_id="rxsell", opportunity_id="op-1")
+    assert (buy.status, sell.status) == (S.FILLED, S.UNKNOWN)
+    assert engine.outcomes() == {"unresolved": 1} and engine.trading_allowed
+    for _ in range(3):
+        await managers["beta"].refresh("rxsell")  # not found, three times: lost
+    now[0] += 3
+    with pytest.raises(ResubmitRefused):
+        await managers["beta"].resubmit("rxsell")  # past its TTL: expired, not sent again
+    assert sell.status is S.EXPIRED and len(venues["beta"].sent_orders) == 1
+    assert engine.outcomes() == {"one_legged": 1}
+    trips = [u.trip for u in updates if u.trip is not None]
+    assert [t.reason for t in trips] == ["1 one-legged outcomes (limit 1)"]
+    assert trips[0].detail["one_legged_opportunities"] == ["op-1"]
+    assert engine.check(_opportunity(), now=now[0] + 100) == "kill_switch"
+    rebuilt = RiskEngine.rebuild(journal, _limits(max_one_legged=1))
+    assert rebuilt.outcomes() == {"one_legged": 1} and rebuilt.trip is not None  # reached, not yet journaled
+    assert rebuilt.open_exposure() == engine.open_exposure() == {"BTC/USDT": D("0.01")}
+    journal.close()
