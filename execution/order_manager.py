@@ -33,7 +33,7 @@ from execution.api.precision import is_on_step, is_on_tick, passive_price, round
 from execution.error_handler import ORDER_REFUSED, ErrorClass, FatalError, RayarbError, error_class, start_now
 from execution.journal import Journal, JournalError, JournaledOrder
 from execution.log import error_fields, order_fields
-from execution.replies import ReplyMismatch, UntrustedReply, reply_mismatch
+from execution.replies import ReplyMismatch, ReplyNotApplied, UntrustedReply, reply_mismatch
 from execution.messages import (
     CancelOrder,
     FillApplied,
@@ -919,6 +919,8 @@ class OrderManager:
         logger.error("venue reply not applied: %s", mismatch, extra=order_fields(order, field=mismatch.field))
         if order.status is not S.UNKNOWN and (order.status, S.UNKNOWN) in TRANSITIONS:
             self._mark_unknown(order, f"untrusted reply: {mismatch}")
+        self._emit(ReplyNotApplied(exchange=self.exchange, client_order_id=order.client_order_id,
+                                   field=mismatch.field, ts_event=self._clock()))
         raise UntrustedReply(mismatch, exchange=self.exchange, client_order_id=order.client_order_id)
 
     def _apply_snapshot(self, order: Order, snapshot: OrderSnapshot) -> Order:

@@ -33,6 +33,17 @@ class ReplyMismatch:
         return f"reply {self.field} is {self.got}, the order's is {self.expected}"
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyNotApplied:
+    """Event (``OrderManager``'s ``on_event``): an answer about ``client_order_id`` at ``exchange`` was not applied
+    because its ``field`` did not match the order; the actor counts it (``rayarb_reply_mismatches``)."""
+
+    exchange: str
+    client_order_id: str
+    field: str
+    ts_event: float
+
+
 class UntrustedReply(RayarbError):
     """A venue's answer did not match the order it answers; it was not applied. The order's outcome is unknown: look
     it up by client order id. ``mismatch`` says which field."""

@@ -54,6 +54,9 @@ CHANNEL_REFUSALS = (
     "handshake_failed", "handshake_timeout", "handshakes_full", "tls_failed", "unknown_method", "undecodable",
     "oversized",
 )
+# the fields a venue's answer can get wrong (execution.replies.FIELDS): rayarb_reply_mismatches
+REPLY_FIELDS = ("client_order_id", "exchange", "symbol", "side", "exchange_order_id", "amount", "price", "fill",
+                "filled")
 # ccxt's error classes (ccxt/base/errors.py), most specific first is not needed: the class's own MRO is walked.
 ERROR_CLASSES = (
     "AuthenticationError", "PermissionDenied", "AccountNotEnabled", "AccountSuspended",
@@ -185,6 +188,11 @@ class RayarbMetrics:
             "rayarb_actor_restarts", "Actor processes started again after a crash.", ["actor"], registry=r)
         self.book_updates = Counter(
             "rayarb_book_updates", "Order book updates received.", ["exchange", "symbol"], registry=r)
+        self.reply_mismatches = Counter(
+            "rayarb_reply_mismatches",
+            "Venue answers not applied because they did not match the order they answer (by the first field that "
+            "differs); the order was left UNKNOWN and looked up by its client order id.", ["exchange", "field"],
+            registry=r)
         self.order_connections_opened = Counter(
             "rayarb_order_connections_opened",
             "Connections the order-entry session opened to a venue: one at start, then one per connection the venue "
@@ -245,6 +253,8 @@ class RayarbMetrics:
             self.orders_resubmitted.labels(exchange)
             self.reconciliations.labels(exchange)
             self.order_connections_opened.labels(exchange)
+            for field in REPLY_FIELDS:
+                self.reply_mismatches.labels(exchange, field)
             for symbol in self._symbols:
                 self.tick_to_order_seconds.labels(exchange, symbol)
                 self.order_fill_seconds.labels(exchange, symbol)
@@ -280,6 +290,7 @@ class RayarbMetrics:
             "reason": SKIP_REASONS + CHANNEL_REFUSALS,
             "error_class": ERROR_CLASSES,
             "rule": KILL_SWITCH_RULES,
+            "field": REPLY_FIELDS + (OTHER,),
         }
 
     def _bounded(self, name: str, value: object, allowed: tuple[str, ...]) -> str:
@@ -360,6 +371,9 @@ class RayarbMetrics:
 
     def count_order_connection(self, exchange: str) -> None:
         self.order_connections_opened.labels(self._exchange(exchange)).inc()
+
+    def count_reply_mismatch(self, exchange: str, field: str) -> None:
+        self.reply_mismatches.labels(self._exchange(exchange), self._bounded("field", field, REPLY_FIELDS)).inc()
 
     def count_book_update(self, exchange: str, symbol: str) -> None:
         self.book_updates.labels(self._exchange(exchange), self._symbol(symbol)).inc()

@@ -16,6 +16,7 @@ from metrics.definitions import (
     LATENCY_BUCKETS_S,
     ORDER_OUTCOMES,
     OTHER,
+    REPLY_FIELDS,
     SKIP_REASONS,
     RayarbMetrics,
     assets_of,
@@ -66,6 +67,8 @@ def test_buckets_cover_a_tenth_of_a_millisecond_to_ten_seconds(metrics):
 
 def test_init_labels_creates_every_known_series_at_zero(metrics):
     for exchange in EXCHANGES:
+        for field in REPLY_FIELDS:
+            assert value(metrics, "rayarb_reply_mismatches_total", exchange=exchange, field=field) == 0
         for side in ("buy", "sell"):
             for outcome in ORDER_OUTCOMES:
                 assert value(metrics, "rayarb_orders_total", exchange=exchange, side=side, outcome=outcome) == 0
@@ -117,6 +120,8 @@ def test_init_labels_creates_every_known_series_at_zero(metrics):
      "rayarb_actor_restarts_total", {"actor": "exchange:binance_a"}, 1),
     (lambda m: m.count_order_connection("binance_b"),
      "rayarb_order_connections_opened_total", {"exchange": "binance_b"}, 1),
+    (lambda m: m.count_reply_mismatch("binance_b", "side"),
+     "rayarb_reply_mismatches_total", {"exchange": "binance_b", "field": "side"}, 1),
     (lambda m: m.count_book_update("binance_a", "ETH/USDT"),
      "rayarb_book_updates_total", {"exchange": "binance_a", "symbol": "ETH/USDT"}, 1),
     (lambda m: m.count_channel_refused("handshake_failed"),
@@ -255,3 +260,9 @@ def test_plot_run_on_an_empty_run_still_draws_labelled_charts(tmp_path):
 
     charts = plot_run(tmp_path)
     assert all(path.exists() for path in charts.values())
+
+
+def test_reply_fields_are_the_domain_s():
+    from execution.replies import FIELDS
+
+    assert REPLY_FIELDS == FIELDS

@@ -19,7 +19,8 @@ from execution.api.binance_api import CcxtOrderAdapter
 from execution.api.precision import rules_from_market
 from execution.journal import Journal
 from execution.order_manager import OrderManager
-from execution.replies import UntrustedReply
+from execution.messages import FillApplied
+from execution.replies import ReplyNotApplied, UntrustedReply
 from execution.types import OrderStatus, Side, TimeInForce
 
 SYMBOL = "BTC/USDT"
@@ -33,10 +34,11 @@ def journal(tmp_path):
         yield journal
 
 
-def manager_for(client: Any, journal: Journal) -> OrderManager:
+def manager_for(client: Any, journal: Journal, events: list | None = None) -> OrderManager:
     rules = rules_from_market("alpha", client.market(SYMBOL))
     return OrderManager("alpha", CcxtOrderAdapter("alpha", client, timeout_s=5), {SYMBOL: rules},
-                        balances={"BTC": D(1000), "USDT": D(10_000_000)}, journal=journal)
+                        balances={"BTC": D(1000), "USDT": D(10_000_000)}, journal=journal,
+                        on_event=None if events is None else events.append)
 
 
 async def taker_price(client: Any, side: Side, tick: D) -> D:
@@ -57,7 +59,8 @@ async def taker_price(client: Any, side: Side, tick: D) -> D:
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
 async def test_a_lying_answer_leaves_the_order_unknown_and_the_lookup_settles_it(venue, client, journal, http, caplog,
                                                                                  lie, field, side):
-    manager = manager_for(client, journal)
+    events: list = []
+    manager = manager_for(client, journal, events)
     price = await taker_price(client, side, manager.rules(SYMBOL).price_tick)
     await venue.set_faults({"lie_next_orders": 1, "lie": lie})
     with caplog.at_level(logging.ERROR, logger="execution.order_manager"):
@@ -68,6 +71,9 @@ async def test_a_lying_answer_leaves_the_order_unknown_and_the_lookup_settles_it
     assert order.filled == 0 and journal.fills(client_order_id=cid) == []  # nothing from the lie
     assert journal.get(cid).status is S.UNKNOWN
     assert manager.reply_mismatches == {field: 1}
+    assert [(e.exchange, e.client_order_id, e.field) for e in events if isinstance(e, ReplyNotApplied)] == [
+        ("alpha", cid, field)]  # what the actor counts in rayarb_reply_mismatches
+    assert not any(isinstance(e, FillApplied) for e in events)
     logged = [r.getMessage() for r in caplog.records if "reply not applied" in r.getMessage()]
     assert len(logged) == 1 and f"reply {field} " in logged[0]
     assert venue.secret not in logged[0] and venue.api_key not in logged[0]
