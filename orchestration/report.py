@@ -454,6 +454,7 @@ def format_report(run_dir: str | os.PathLike[str]) -> str:
             ("orders", (report.get("orders") or {}).get("count")),
             ("fills", (report.get("fills") or {}).get("count")),
             ("one-legged outcomes", report.get("one_legged")),
+            ("kill switch", report.get("kill_switch") or "off"),  # why trading stopped, if it did
             (f"PnL total {currency}".rstrip(), pnl.get("total")),
         ],
         columns=["item", "value"],

@@ -200,6 +200,11 @@ def test_report_prints_tables_of_a_written_run(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "Overview" in out and "PnL total USDT" in out and "0.75" in out
     assert "1.005" in out  # notional 100.5 x 0.010, exact
+    assert re.search(r"kill switch\s+off", out)
+    write_run_report(run_dir, summary={"mode": "local-sim", "kill_switch": "2 one-legged outcomes (limit 2)"},
+                     orders=[], fills=[])
+    assert main(["report", str(run_dir)]) == 0
+    assert re.search(r"kill switch\s+2 one-legged outcomes \(limit 2\)", capsys.readouterr().out)
 
 
 def test_report_of_a_missing_run_dir_is_one_line(capsys, tmp_path):
