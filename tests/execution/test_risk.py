@@ -395,3 +395,23 @@ async def test_a_leg_whose_answer_was_lost_then_expired_unfilled_is_one_legged_a
     assert rebuilt.outcomes() == {"one_legged": 1} and rebuilt.trip is not None  # reached, not yet journaled
     assert rebuilt.open_exposure() == engine.open_exposure() == {"BTC/USDT": D("0.01")}
     journal.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(buy=leg_results(Side.BUY), sell=leg_results(Side.SELL))
+def test_the_executor_and_the_risk_engine_agree_on_every_pair_of_legs_the_executor_can_see(buy, sell):
+    """The executor classifies what it saw to decide on an unwind; the counted outcome is the engine's. Where the
+    executor has an answer for both legs they are the same class (a leg it never sent is its rejected snapshot)."""
+    from execution.arbitrage_executor import LegIntent, LegPurpose, LegResult, classify
+    from execution.types import OrderSnapshot
+
+    def executor_view(leg, side):
+        intent = LegIntent("v", "BTC/USDT", side, leg.amount if leg.journaled else D("1"), D("100"),
+                           TimeInForce.IOC, leg.client_order_id or "x", LegPurpose.BUY_LEG)
+        status = leg.status if leg.journaled else S.REJECTED
+        snapshot = OrderSnapshot(exchange="v", symbol="BTC/USDT", side=side, client_order_id=intent.client_order_id,
+                                 exchange_order_id=None, status=status, amount=intent.amount, filled=leg.filled,
+                                 price=D("100"), average=None)
+        return LegResult(intent, snapshot)
+
+    assert classify(executor_view(buy, Side.BUY), executor_view(sell, Side.SELL)) is classify_legs(buy, sell)
