@@ -1,17 +1,37 @@
 """Starting a local Ray for rayarb, or joining a running cluster, with one consistent authentication mode.
 
-Ray 2.60 switches token authentication on by default for a new local cluster (creating ~/.ray/auth_token), while a
-process that joins by address only uses a token it can find. Every process rayarb starts must therefore agree on
-``RAY_AUTH_MODE``; ``ensure_auth_mode_env`` decides it once, in the environment, so Ray's own child processes (raylet,
-workers, actors) inherit the same value:
+**rayarb's own Ray listens on loopback only.** Ray 2.60 binds every port of a node to the class of the node's address:
+with a routable node address the GCS, the raylet (node and object manager), every worker's and the driver's gRPC
+server listen on every interface (``::``), and the dashboard, metrics, runtime-env agents and the autoscaler monitor on
+``0.0.0.0`` or the node address; with node address ``127.0.0.1`` all of them listen on ``127.0.0.1`` (gRPC's sockets
+show as ``::ffff:127.0.0.1``), the Python agents deciding by ``ray._common.network_utils.is_localhost(node_ip)``.
+``ray.init(_node_ip_address="127.0.0.1")`` alone does not give that address: ``ray.init`` replaces a loopback address
+by the machine's routable one (``services.resolve_ip_for_localhost``) unless Ray's local-only switch is on
+(``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, Ray's default on macOS and Windows). ``start_or_join_ray`` therefore turns
+the switch on while its Ray starts (``loopback_node_address``: the environment for the processes Ray starts,
+``ray_constants`` for this one), restores it afterwards, and stops the Ray again with ``RayStartError`` if its node
+address is not loopback. Measured on Linux by ``tests/orchestration/test_listeners.py``, which lists the listening
+sockets of every process of a ``rayarb run``: before, 19 of 30 in one run were on ``::``, ``0.0.0.0`` or the
+machine's address; now none is, so no port of rayarb's own Ray is reachable from another machine.
+
+A process that joins such a Ray by a loopback address (``127.0.0.1:PORT``, ``localhost:PORT``) goes through the same
+switch: otherwise Ray would dial the machine's routable address, where nothing listens. Ray's own command-line tools
+need it as well, e.g. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray status --address 127.0.0.1:PORT``.
+
+**Authentication.** Ray 2.60 switches token authentication on by default for a new local cluster (creating
+~/.ray/auth_token), while a process that joins by address only uses a token it can find. Every process rayarb starts
+must therefore agree on ``RAY_AUTH_MODE``; ``ensure_auth_mode_env`` decides it once, in the environment, so Ray's own
+child processes (raylet, workers, actors) inherit the same value:
 
 - an explicit ``RAY_AUTH_MODE`` set by the user is always kept;
-- rayarb's own throw-away local Ray (no address) uses ``disabled``: it listens on this machine only and dies with the run;
+- rayarb's own throw-away local Ray (no address) uses ``disabled``: it listens on loopback only (above) and dies with
+  the run. Loopback keeps other machines out, not other users of this one: on a shared machine set
+  ``RAY_AUTH_MODE=token`` with ``RAY_AUTH_TOKEN_PATH`` pointing to a file only you can read;
 - joining a cluster (``auto`` or ``host:port``) uses ``token`` when a token is available (``RAY_AUTH_TOKEN``,
   ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), which is what a real deployment (ray_cluster.yaml) runs with,
   and ``disabled`` otherwise.
 
-The dashboard stays off unless asked for. All actors live in the ``rayarb`` namespace.
+The dashboard stays off unless asked for (on loopback when it is on). All actors live in the ``rayarb`` namespace.
 """
 from __future__ import annotations
 
@@ -164,7 +184,8 @@ def start_or_join_ray(
     else:
         kwargs["address"] = address
     try:
-        with _loopback_node_ip() if address is None or _is_loopback_address(address) else contextlib.nullcontext():
+        local = address is None or _is_loopback_address(address)
+        with loopback_node_address() if local else contextlib.nullcontext():
             context = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -189,8 +210,10 @@ def start_or_join_ray(
 
 
 @contextlib.contextmanager
-def _loopback_node_ip() -> Iterator[None]:
-    """While Ray starts: Ray takes this machine for one that never joins a cluster, so the node address is 127.0.0.1.
+def loopback_node_address() -> Iterator[None]:
+    """Within the block Ray takes this machine for one that never joins a cluster: a node this process starts (by
+    ``ray.init`` or ``ray.cluster_utils.Cluster``) gets node address 127.0.0.1, so all its processes listen on
+    loopback, and a loopback address this process joins is dialled as given.
 
     ``ray.init(_node_ip_address="127.0.0.1")`` alone is not enough: Ray replaces a loopback address by the machine's
     routable one unless its local-only switch is on. The switch is read once, when ``ray`` is imported, hence the

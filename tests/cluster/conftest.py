@@ -7,6 +7,7 @@ driver (the test process) joins the head; only worker nodes are ever removed.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from actors.common import HEAD_RESOURCE
-from orchestration.ray_runtime import ensure_auth_mode_env, shutdown_ray
+from orchestration.ray_runtime import ensure_auth_mode_env, loopback_node_address, shutdown_ray
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class NodeCluster:
 
 @pytest.fixture(scope="module")
 def node_cluster() -> Iterator[NodeCluster]:
-    """Head + two worker nodes, RAY_AUTH_MODE=disabled in this process and every process Ray starts."""
+    """Head + two worker nodes on loopback, RAY_AUTH_MODE=disabled in this process and every process Ray starts."""
     from ray.cluster_utils import Cluster
 
     previous = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_TMPDIR")}
@@ -78,19 +79,27 @@ def node_cluster() -> Iterator[NodeCluster]:
     os.environ["RAY_TMPDIR"] = temp_dir
     os.makedirs(os.path.join(temp_dir, "ray"))  # where Ray puts ray_current_cluster under RAY_TMPDIR
     started = time.monotonic()
-    cluster = Cluster(initialize_head=False, shutdown_at_exit=True)
+    # every node on node address 127.0.0.1 (all its processes listen on loopback only, as rayarb's own Ray does), and
+    # the test's drivers dial that address as given
+    local_only = contextlib.ExitStack()
+    local_only.enter_context(loopback_node_address())
+    cluster = None
     try:
+        cluster = Cluster(initialize_head=False, shutdown_at_exit=True)
         cluster.add_node(num_cpus=NODE_CPUS, object_store_memory=OBJECT_STORE_BYTES, resources={HEAD_RESOURCE: 1},
                          temp_dir=temp_dir, include_dashboard=False, _system_config=FAST_NODE_DEATH)
         nodes = NodeCluster(cluster, temp_dir)
         for _ in range(WORKER_NODES):
             nodes.add_worker()
         cluster.wait_for_nodes(timeout=60)
+        assert {node.node_ip_address for node in cluster.list_all_nodes()} == {"127.0.0.1"}
         logger.info("cluster of %d nodes up in %.1f s", 1 + WORKER_NODES, time.monotonic() - started)
         yield nodes
     finally:
         shutdown_ray()
-        cluster.shutdown()  # every node still there, head last
+        if cluster is not None:
+            cluster.shutdown()  # every node still there, head last
+        local_only.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
         for name, value in previous.items():
             if value is None:

@@ -211,8 +211,8 @@ def test_a_local_run_listens_on_loopback_only(tmp_path):
         processes = {listener.process for listener in listeners}
         described = "\n".join(sorted(map(str, listeners)))
         # the run's processes were all found and all listen somewhere: this test sees what it must judge
-        for kind in ("gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::OrderManagerActor", "ray::ExchangeConnection",
-                     "ray::DetectorActor", "simulator.cli"):
+        for kind in ("gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::DetectorActor",
+                     "ray::OrderManagerActor", "ray::ExchangeConnection", "simulator.cli"):
             assert any(kind in p for p in processes), f"no listener of {kind} among:\n{described}"
         assert any(listener.pid == os.getpid() for listener in listeners), described  # the driver
         assert any(listener.pid == job.venue_process.pid for listener in listeners), described
