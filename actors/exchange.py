@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -29,7 +30,8 @@ from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
-from execution.error_handler import AuthenticationFailed, ErrorClass, ExchangeUnavailable, error_class
+from execution.error_handler import (AuthenticationFailed, ErrorClass, ExchangeUnavailable, RayarbError, RetryPolicy,
+                                     call_with_retry, error_class)
 from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.replies import reply_mismatch
@@ -46,6 +48,8 @@ CREDENTIALS_WAIT_S = 30.0  # start() waits this long for the driver to deliver t
 BOOK_DEPTH = 20  # levels per side kept and pushed (ccxt.pro keeps the whole book)
 BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
 PUSH_TIMEOUT_S = 2.0
+# Retries of reads and cancels end within the callers' timeouts (the order manager waits 5 s for a lookup).
+READ_RETRY_POLICY = RetryPolicy(max_attempts=3, base_delay_s=0.1, max_delay_s=1.0, max_elapsed_s=3.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,9 @@ class ExchangeConnection(ServesChannel):
     also arrive over its channel (the hot path); books leave over the subscribers' channels."""
 
     channel_methods = ("submit_order", "latest_book")
+    # How book snapshots, balances, order lookups and cancels are retried (``_retried``); never order creation. The
+    # run's config sets it (run.retry) once orchestration passes it on; until then READ_RETRY_POLICY.
+    retry_policy: RetryPolicy = READ_RETRY_POLICY
 
     def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
@@ -290,8 +297,7 @@ class ExchangeConnection(ServesChannel):
                 self._publish_balances()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            self.metrics.count_exchange_error(self.venue.name, exc)
+        except Exception as exc:  # retried and counted in _retried
             logger.warning("%s: balance refresh failed (%s)", self.venue.name, type(exc).__name__)
 
     async def market_rules(self) -> dict[str, MarketRules]:
@@ -329,11 +335,10 @@ class ExchangeConnection(ServesChannel):
                                type(exc).__name__)
                 try:
                     async with asyncio.timeout(self._stream_timeout_s):
-                        raw = await self._rest.fetch_order_book(symbol, 100)
+                        raw = await self._retried(functools.partial(self._rest.fetch_order_book, symbol, 100))
                 except asyncio.CancelledError:
                     raise
-                except Exception as poll_exc:
-                    self.metrics.count_exchange_error(self.venue.name, poll_exc)
+                except Exception:  # retried and counted: the stream is tried again after the poll interval
                     await asyncio.sleep(self._poll_interval_s)
                     continue
                 await asyncio.sleep(self._poll_interval_s)
@@ -424,32 +429,47 @@ class ExchangeConnection(ServesChannel):
         await self._until_started()
         if self._paper is not None:
             return self._paper.orders.get(client_order_id)
-        try:
+
+        async def fetch() -> tuple[dict, list | None]:
             raw = await self._rest.fetch_order(None, symbol, {"clientOrderId": client_order_id})
-            trades = None
             if raw.get("id") and Decimal(str(raw.get("filled") or 0)) > 0:
                 # GET /order carries no fills: take them from the order's trades.
-                trades = await self._rest.fetch_order_trades(raw["id"], symbol)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            translated = translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=client_order_id)
-            if error_class(translated) is ErrorClass.NOT_FOUND:
+                return raw, await self._rest.fetch_order_trades(raw["id"], symbol)
+            return raw, None
+
+        try:
+            raw, trades = await self._retried(fetch, client_order_id)
+        except RayarbError as error:
+            if error_class(error) is ErrorClass.NOT_FOUND:
                 return None
-            self.metrics.count_exchange_error(self.venue.name, exc)
-            raise translated from None
+            raise
         return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id, trades=trades)
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderSnapshot:
         await self._until_started()
+
+        async def cancel() -> dict:  # by client order id: a repeat after a lost answer finds the order gone (-2011)
+            return await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+
+        raw = await self._retried(cancel, client_order_id)
+        return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id)
+
+    async def _retried(self, call: Callable[[], Awaitable[Any]], client_order_id: str | None = None) -> Any:
+        """A call to the venue that may be repeated (a book snapshot, balances, an order lookup, a cancel; never an
+        order) through the one retry path, ``call_with_retry`` with ``retry_policy``: retryable and unknown outcomes
+        are repeated with backoff, anything else is raised at once. Failures come out as rayarb's errors (the
+        venue's own exception as ``__cause__``) and are counted, but for "not found" (an answer)."""
+        def translate(error: BaseException) -> BaseException:
+            return translate_ccxt_error(error, exchange=self.venue.name, client_order_id=client_order_id)
+
         try:
-            raw = await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
+            return await call_with_retry(call, policy=self.retry_policy, translate=translate)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            self.metrics.count_exchange_error(self.venue.name, exc)
-            raise translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=client_order_id) from None
-        return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id)
+        except Exception as error:
+            if error_class(error) is not ErrorClass.NOT_FOUND:
+                self.metrics.count_exchange_error(self.venue.name, error.__cause__ or error)
+            raise
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Free and locked per asset, fetched now."""
@@ -471,12 +491,7 @@ class ExchangeConnection(ServesChannel):
     async def _fetch_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         if self._paper is not None:
             return {asset: (amount, Decimal(0)) for asset, amount in self._paper.balances.items()}
-        try:
-            raw = await self._rest.fetch_balance()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            raise translate_ccxt_error(exc, exchange=self.venue.name) from None
+        raw = await self._retried(self._rest.fetch_balance)
         return {asset: (Decimal(str(v.get("free") or 0)), Decimal(str(v.get("used") or 0)))
                 for asset, v in raw.items() if isinstance(v, dict) and "free" in v}
 

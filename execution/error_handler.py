@@ -308,7 +308,9 @@ class _Budget:
 def _prepare(error: BaseException, translate: Callable[[BaseException], BaseException] | None,
              creates_order: bool) -> BaseException:
     if translate is not None and not isinstance(error, RayarbError):
-        error = translate(error)
+        original, error = error, translate(error)
+        if error is not original and error.__cause__ is None:
+            error.__cause__ = original  # the venue's own exception stays readable (and countable) behind it
     if creates_order and classify(error) == "retryable":
         return as_ambiguous(error)
     return error
@@ -316,7 +318,12 @@ def _prepare(error: BaseException, translate: Callable[[BaseException], BaseExce
 
 def _log_failure(error: BaseException, outcome: Outcome, function: Callable[..., Any], calls: int,
                  policy: RetryPolicy) -> None:
-    level = logging.ERROR if outcome == "fatal" else logging.WARNING
+    if outcome != "fatal":
+        level = logging.WARNING
+    elif error_class(error) in (ErrorClass.NOT_FOUND, ErrorClass.DUPLICATE_ID):
+        level = logging.INFO  # an answer, not a failure: the caller decides what it means
+    else:
+        level = logging.ERROR
     logger.log(level, "%s failed (%s, call %d of at most %d): %s: %s", _name(function), outcome, calls,
                policy.max_attempts, type(error).__name__, error, extra=error_fields(error))
 
