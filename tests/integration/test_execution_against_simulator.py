@@ -176,3 +176,22 @@ async def test_an_accepted_order_whose_answer_is_dropped_is_found_and_never_plac
     tracker = PositionTracker(before)
     tracker.apply_all(result.buy.snapshot.fills + result.sell.snapshot.fills)
     assert tracker.balance_differences(after) == {}
+
+
+@pytest.mark.parametrize("lie, field", [("side", "side"), ("fills", "fill"), ("client_order_id", "client_order_id")])
+async def test_a_lying_answer_is_not_believed_and_the_leg_is_settled_by_lookup(session, lie, field):
+    opportunity, before = await session.opportunity()
+    await session.sim["alpha"].set_faults({"lie_next_orders": 1, "lie": lie})
+    result = await execute_opportunity(opportunity, io=session.io, rules=session.rules, leg_timeout_s=5,
+                                       lookup_interval_s=0.05)
+    after = await session.balances()
+
+    assert session.io.reply_mismatches == {field: 1}
+    assert result.buy.resolved_by_lookup and "untrusted answer" in result.buy.error
+    assert result.outcome is Outcome.BOTH_FILLED
+    assert result.realised_profit == opportunity.expected_profit
+    placed = await session.sim_orders("alpha", clientOrderId=result.buy.intent.client_order_id)
+    assert len(placed) == 1  # looked up, never sent again
+    tracker = PositionTracker(before)
+    tracker.apply_all(result.buy.snapshot.fills + result.sell.snapshot.fills)
+    assert tracker.balance_differences(after) == {}
