@@ -30,8 +30,8 @@ from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
-from execution.error_handler import (AuthenticationFailed, ErrorClass, ExchangeUnavailable, RayarbError, RetryPolicy,
-                                     call_with_retry, error_class)
+from execution.error_handler import (AuthenticationFailed, ErrorClass, ExchangeUnavailable, RayarbError,
+                                     RetryableError, RetryPolicy, call_with_retry, error_class)
 from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.replies import reply_mismatch
@@ -311,7 +311,8 @@ class ExchangeConnection(ServesChannel):
         try:
             await asyncio.wait_for(self._started.wait(), timeout_s)
         except asyncio.TimeoutError:
-            raise ExchangeUnavailable(f"{self.venue.name}: connection not started", exchange=self.venue.name) from None
+            # nothing was sent: an order refused here does not exist (ErrorClass.RETRYABLE), a read may be asked again
+            raise RetryableError(f"{self.venue.name}: connection not started", exchange=self.venue.name) from None
 
     async def latest_book(self, symbol: str) -> OrderBook | None:
         book = self._books.get(symbol)

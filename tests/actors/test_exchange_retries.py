@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from actors.exchange import READ_RETRY_POLICY
+from actors.exchange import READ_RETRY_POLICY, ExchangeConnection, VenueSpec
 from execution.error_handler import ErrorClass, error_class
 from execution.messages import SubmitOrder
 from execution.types import OrderStatus, OrderType, Side, TimeInForce
@@ -103,3 +103,16 @@ async def test_order_creation_is_never_retried(connection):  # noqa: F811
     assert error_class(raised.value) is ErrorClass.RETRYABLE  # not processed: the order manager rejects it
     assert throttles_left(venue) == 1  # one request, not repeated
     assert await sim_orders(venue.url, "rx-once") == []
+
+
+async def test_an_order_sent_to_an_exchange_actor_not_yet_started_is_refused_as_not_processed():
+    """A restarted exchange actor answers before the supervisor has started it again: nothing was sent, so the order
+    does not exist (rejected at once by the order manager, never looked up)."""
+    spec = VenueSpec(name="alpha", exchange_id="binance", url="http://127.0.0.1:9", paper=False, simulator=True)
+    idle = ExchangeConnection(spec, [SYMBOL])
+    command = SubmitOrder(client_order_id="rx-early", exchange="alpha", symbol=SYMBOL, side=Side.BUY,
+                          order_type=OrderType.LIMIT, amount=D("0.0100"), price=D("100"),
+                          time_in_force=TimeInForce.GTC)
+    with pytest.raises(Exception, match="connection not started") as raised:
+        await idle.submit_order(command)
+    assert error_class(raised.value) is ErrorClass.RETRYABLE
