@@ -1,2 +1,3 @@
-"""Local Binance-dialect spot venue: matching engine and accounts (engine), configuration (config), the synthetic
-market shared by all venues (market), and the HTTP/WebSocket server that lets unmodified ccxt trade against it."""
+"""Local spot venues for rayarb: a dialect-free core (``core``: books, matching, accounts, fees, transport, faults,
+``/_sim/``), the synthetic market shared by all venues (``market``), configuration (``config``), and one front-end per
+exchange dialect (``binance``, ``okx``) that lets unmodified ccxt trade against a venue as it would the real exchange."""

@@ -1,10 +1,11 @@
-"""``rayarb sim``: run local Binance-dialect venues until SIGINT/SIGTERM.
+"""``rayarb sim``: run local venues, each speaking Binance's or OKX's dialect, until SIGINT/SIGTERM.
 
 ``add_sim_arguments(parser)`` adds the options to an argparse (sub)parser; ``run_sim(args)`` runs the venues and
 returns the exit code (0 after a clean stop, 2 for bad arguments or config, 1 when a venue cannot listen).
-Venue i listens on 127.0.0.1:base_port+i (``--base-port 0``: free ports). One line per venue is printed on stdout
-with its name, URLs, API key and secret of its default account: the only place the secret is ever shown, for the
-operator of this local test venue. ``python -m simulator.cli`` runs the same command.
+Venue i listens on 127.0.0.1:base_port+i (``--base-port 0``: free ports). ``--venues alpha:binance,beta:okx`` names
+each venue's dialect (a bare name speaks Binance). One line per venue is printed on stdout with its name, dialect,
+URLs, API key and secret of its default account, and its passphrase where the dialect has one: the only place these
+are ever shown, for the operator of this local test venue. ``python -m simulator.cli`` runs the same command.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ GC_FREEZE_INTERVAL_S = 1.0
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--venues", default=None,
-                        help="comma-separated venue names (default: the config's, or alpha,beta,gamma)")
+                        help="comma-separated venue names, each optionally NAME:DIALECT with DIALECT binance (the default) or "
+                             "okx, e.g. alpha:binance,beta:okx (default: the config's, or alpha,beta,gamma)")
     parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
                         help="venue i listens on base_port+i; 0 picks free ports (default %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the market, keys and faults (default 7)")
@@ -48,7 +50,7 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
 def build_sim_config(args: argparse.Namespace) -> Any:
     """The ``SimConfig`` the arguments describe (``SimConfigError`` / ``ValueError`` when they are wrong)."""
-    from simulator.config import SimConfig, SimConfigError
+    from simulator.config import SimConfig, SimConfigError, parse_venue_spec
 
     data: dict[str, Any] = {}
     if args.config:
@@ -62,18 +64,29 @@ def build_sim_config(args: argparse.Namespace) -> Any:
     if args.seed is not None:
         data["seed"] = args.seed
     if args.venues:
-        names = [name.strip() for name in args.venues.split(",") if name.strip()]
-        if not names:
+        specs = [spec.strip() for spec in args.venues.split(",") if spec.strip()]
+        if not specs:
             raise SimConfigError("--venues names no venue")
         configured = data.get("venues")
         if isinstance(configured, list) and configured:
-            by_name = {(v if isinstance(v, str) else v.get("name")): v for v in configured if isinstance(v, (str, dict))}
+            by_name = {(parse_venue_spec(v)[0] if isinstance(v, str) else v.get("name")): v
+                       for v in configured if isinstance(v, (str, dict))}
+            names = [spec.partition(":")[0].strip() for spec in specs]
             unknown = [name for name in names if name not in by_name]
             if unknown:
                 raise SimConfigError(f"--venues names {unknown} not in {args.config}")
-            data["venues"] = [by_name[name] for name in names]
+            chosen = []
+            for spec, name in zip(specs, names):
+                entry = by_name[name]
+                if ":" in spec:  # a dialect given on the command line overrides the file's
+                    dialect = parse_venue_spec(spec)[1]
+                    entry = {**entry, "dialect": dialect} if isinstance(entry, dict) else f"{name}:{dialect}"
+                chosen.append(entry)
+            data["venues"] = chosen
         else:
-            data["venues"] = names
+            for spec in specs:
+                parse_venue_spec(spec)  # an unknown dialect fails here, by name
+            data["venues"] = specs
     if args.faults:
         faults = json.loads(args.faults)
         if not isinstance(faults, dict):
@@ -132,6 +145,13 @@ def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> 
     loop.add_reader(fd, on_readable)
 
 
+def venue_banner(venue: Any) -> str:
+    """The line announcing one venue: name, dialect, URLs, key, secret, and the passphrase where the dialect has one."""
+    line = (f"rayarb-sim venue={venue.name} dialect={venue.dialect} url={venue.url} ws={venue.ws_url} "
+            f"api_key={venue.api_key} secret={venue.secret}")
+    return line + (f" passphrase={venue.passphrase}" if venue.passphrase else "")
+
+
 async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool = False) -> int:
     from simulator.launcher import faults_per_venue, start_simulation
 
@@ -149,8 +169,7 @@ async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool 
         return 1
     try:
         for venue in sim:
-            print(f"rayarb-sim venue={venue.name} url={venue.url} ws={venue.ws_url} "
-                  f"api_key={venue.api_key} secret={venue.secret}", flush=True)
+            print(venue_banner(venue), flush=True)
         print("rayarb-sim ready", flush=True)
         freezer = asyncio.get_running_loop().create_task(_freeze_survivors_periodically())
         if sys.stdout.isatty():  # an operator at a terminal: ready-to-paste lines for config.example.yaml

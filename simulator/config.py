@@ -1,4 +1,4 @@
-"""Configuration of the local Binance-dialect simulator: symbols, venues and their accounts, the synthetic market.
+"""Configuration of the local simulator: symbols, venues (each speaking one dialect) and their accounts, the market.
 
 Every config is a frozen dataclass. ``SimConfig.from_dict`` / ``from_yaml`` build one from plain data and refuse any
 unknown key by name, so a typo in a YAML file is an error rather than a silently ignored setting. ``SimConfig.default``
@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+
+VENUE_DIALECTS = ("binance", "okx")  # simulator.dialects has their front-ends
 
 
 class SimConfigError(ValueError):
@@ -55,6 +58,7 @@ class AccountConfig:
     secret: str
     balances: dict[str, Decimal]
     name: str = "main"
+    passphrase: str = ""  # the third credential of dialects that have one (OKX); "" where the dialect has none
 
     def __repr__(self) -> str:  # never show the secret, not even in a traceback
         return f"AccountConfig(name={self.name!r}, api_key={self.api_key[:10]!r}..., balances={self.balances!r})"
@@ -76,10 +80,17 @@ class VenueConfig:
     noise_bps: Decimal = Decimal("0.3")
     accounts: list[AccountConfig] = field(default_factory=list)
     market_maker_balances: dict[str, Decimal] | None = None  # None: large balances derived from the symbols
+    dialect: str = "binance"  # the exchange API the venue speaks: "binance" or "okx" (simulator.dialects)
 
     def __post_init__(self) -> None:
         if not self.name:
             raise SimConfigError("venue name must not be empty")
+        if self.dialect not in VENUE_DIALECTS:
+            raise SimConfigError(f"venue {self.name}: unknown dialect {self.dialect!r} (known: {', '.join(VENUE_DIALECTS)})")
+        if self.dialect == "okx":
+            for account in self.accounts:
+                if not account.passphrase:
+                    raise SimConfigError(f"venue {self.name}: account {account.name!r} needs a passphrase (okx)")
         if not (0 <= self.maker_fee < 1 and 0 <= self.taker_fee < 1):
             raise SimConfigError(f"venue {self.name}: fees must be in [0, 1)")
         if self.lag_ms < 0 or self.noise_bps < 0:
@@ -152,6 +163,17 @@ _DEFAULT_VENUES: dict[str, tuple[Decimal, Decimal, Decimal, int, Decimal]] = {
 }
 
 
+def parse_venue_spec(spec: str) -> tuple[str, str]:
+    """``"beta:okx"`` -> ``("beta", "okx")``; ``"alpha"`` -> ``("alpha", "binance")``."""
+    name, _, dialect = spec.partition(":")
+    name, dialect = name.strip(), (dialect.strip() or "binance")
+    if not name:
+        raise SimConfigError(f"venue {spec!r} has no name")
+    if dialect not in VENUE_DIALECTS:
+        raise SimConfigError(f"venue {name}: unknown dialect {dialect!r} (known: {', '.join(VENUE_DIALECTS)})")
+    return name, dialect
+
+
 def derive_credentials(venue_name: str, seed: int, account_name: str = "main") -> tuple[str, str]:
     """Deterministic (api_key, secret) for a default account: key ``sim-<venue>-`` + 16 hex, secret 48 hex."""
     key_hash = hashlib.sha256(f"rayarb-sim:{venue_name}:{seed}:{account_name}:key".encode()).hexdigest()
@@ -160,21 +182,32 @@ def derive_credentials(venue_name: str, seed: int, account_name: str = "main") -
     return f"sim-{venue_name}-{suffix}{key_hash[:16]}", secret_hash[:48]
 
 
-def default_account(venue_name: str, seed: int, account_name: str = "main") -> AccountConfig:
+def derive_passphrase(venue_name: str, seed: int, account_name: str = "main") -> str:
+    """Deterministic passphrase of a default account, for dialects that have one: ``Sim`` + 16 hex."""
+    digest = hashlib.sha256(f"rayarb-sim:{venue_name}:{seed}:{account_name}:passphrase".encode()).hexdigest()
+    return "Sim" + digest[:16]
+
+
+def default_account(venue_name: str, seed: int, account_name: str = "main", dialect: str = "binance") -> AccountConfig:
     api_key, secret = derive_credentials(venue_name, seed, account_name)
-    return AccountConfig(api_key=api_key, secret=secret, balances=dict(DEFAULT_CLIENT_BALANCES), name=account_name)
+    passphrase = derive_passphrase(venue_name, seed, account_name) if dialect == "okx" else ""
+    return AccountConfig(api_key=api_key, secret=secret, balances=dict(DEFAULT_CLIENT_BALANCES), name=account_name,
+                         passphrase=passphrase)
 
 
-def default_venue(name: str, seed: int) -> VenueConfig:
+def default_venue(name: str, seed: int, dialect: str = "binance") -> VenueConfig:
     maker, taker, offset, lag, noise = _DEFAULT_VENUES.get(name, _DEFAULT_VENUES["alpha"])
+    if dialect not in VENUE_DIALECTS:
+        raise SimConfigError(f"venue {name}: unknown dialect {dialect!r} (known: {', '.join(VENUE_DIALECTS)})")
     return VenueConfig(
         name=name,
+        dialect=dialect,
         maker_fee=maker,
         taker_fee=taker,
         price_offset_bps=offset,
         lag_ms=lag,
         noise_bps=noise,
-        accounts=[default_account(name, seed)],
+        accounts=[default_account(name, seed, dialect=dialect)],
     )
 
 
@@ -198,8 +231,9 @@ class SimConfig:
 
     @classmethod
     def default(cls, venue_names: tuple[str, ...] = ("alpha", "beta", "gamma"), seed: int = 7) -> "SimConfig":
+        """Default venues; a name may carry its dialect, ``"beta:okx"`` (a bare name speaks Binance)."""
         return cls(
-            venues=[default_venue(name, seed) for name in venue_names],
+            venues=[default_venue(spec[0], seed, spec[1]) for spec in map(parse_venue_spec, venue_names)],
             symbols=list(DEFAULT_SYMBOLS),
             market=MarketConfig(),
             seed=seed,
@@ -324,18 +358,21 @@ def _market_from(item: Any) -> MarketConfig:
 
 def _venue_from(item: Any, seed: int, where: str) -> VenueConfig:
     if isinstance(item, str):
-        return default_venue(item, seed)
+        name, dialect = parse_venue_spec(item)
+        return default_venue(name, seed, dialect)
     raw = _mapping(item, where)
     if "name" not in raw:
         raise SimConfigError(f"{where}: missing key 'name'")
     name = str(raw["name"])
-    base = default_venue(name, seed)
-    overrides: dict[str, Any] = {"name": name}
+    dialect = str(raw.get("dialect", "binance"))
+    base = default_venue(name, seed, dialect)
+    overrides: dict[str, Any] = {"name": name, "dialect": dialect}
     if "accounts" in raw:
         accounts_raw = raw["accounts"]
         if not isinstance(accounts_raw, list):
             raise SimConfigError(f"{where}.accounts must be a list")
-        overrides["accounts"] = [_account_from(a, name, seed, f"{where}.accounts[{i}]") for i, a in enumerate(accounts_raw)]
+        overrides["accounts"] = [_account_from(a, name, seed, f"{where}.accounts[{i}]", dialect)
+                                 for i, a in enumerate(accounts_raw)]
     else:
         overrides["accounts"] = list(base.accounts)
     if raw.get("market_maker_balances") is not None:
@@ -353,9 +390,9 @@ def _venue_from(item: Any, seed: int, where: str) -> VenueConfig:
     return VenueConfig(**values)
 
 
-def _account_from(item: Any, venue_name: str, seed: int, where: str) -> AccountConfig:
+def _account_from(item: Any, venue_name: str, seed: int, where: str, dialect: str = "binance") -> AccountConfig:
     raw = _mapping(item, where)
-    _check_keys(raw, {"api_key", "secret", "balances", "name"}, where)
+    _check_keys(raw, {"api_key", "secret", "balances", "name", "passphrase"}, where)
     name = str(raw.get("name", "main"))
     derived_key, derived_secret = derive_credentials(venue_name, seed, name)
     balances = _balances(raw["balances"], f"{where}.balances") if "balances" in raw else dict(DEFAULT_CLIENT_BALANCES)
@@ -364,4 +401,5 @@ def _account_from(item: Any, venue_name: str, seed: int, where: str) -> AccountC
         secret=str(raw.get("secret", derived_secret)),
         balances=balances,
         name=name,
+        passphrase=str(raw.get("passphrase", derive_passphrase(venue_name, seed, name) if dialect == "okx" else "")),
     )

@@ -1,12 +1,13 @@
 """Starting simulated venues: in-process (an async context manager) or as a subprocess (``python -m simulator.cli``).
 
-In-process: ``start_local_venues(config)`` builds one ``VenueEngine`` and ``VenueServer`` per venue, the shared
-``Market`` and its update loop, all on the running event loop, and yields a ``LocalSimulation`` whose items carry
-``.name``, ``.url``, ``.ws_url``, ``.api_key``, ``.secret``, ``.engine`` and ``.server``.
+In-process: ``start_local_venues(config)`` builds one engine and server per venue, of the venue's dialect
+(``simulator.dialects``), the shared ``Market`` and its update loop, all on the running event loop, and yields a
+``LocalSimulation`` whose items carry ``.name``, ``.dialect``, ``.url``, ``.ws_url``, ``.api_key``, ``.secret``,
+``.passphrase`` ("" for a dialect without one), ``.engine`` and ``.server``.
 
 Subprocess: ``VenueProcess`` runs the ``rayarb sim`` entry point in a child process (so the venue's CPU is not the
-caller's), reads the one line per venue it prints, waits until every venue answers ``/api/v3/ping`` and stops it with
-SIGTERM. Used by tests, benchmarks and ``rayarb run``.
+caller's), reads the one line per venue it prints, waits until every venue answers its dialect's public probe
+(``/api/v3/ping``, ``/api/v5/public/time``) and stops it with SIGTERM. Used by tests, benchmarks and ``rayarb run``.
 
 Ports: venue i listens on ``base_port + i``, or on a free port chosen by the OS when ``base_port`` is 0.
 """
@@ -31,18 +32,20 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Sequence
 
 from simulator.config import SimConfig, SimConfigError
-from simulator.engine import VenueEngine
+from simulator.core.engine import Engine
+from simulator.core.server import VenueServer, run_market_loop
+from simulator.dialects import DEFAULT_DIALECT, front_end
 from simulator.faults import FaultConfigError, Faults
 from simulator.market import Market
-from simulator.server import VenueServer, run_market_loop
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENUE_LINE = re.compile(
-    r"^rayarb-sim venue=(?P<name>\S+) url=(?P<url>\S+) ws=(?P<ws_url>\S+) "
-    r"api_key=(?P<api_key>\S+) secret=(?P<secret>\S+)$"
+    r"^rayarb-sim venue=(?P<name>\S+)(?: dialect=(?P<dialect>\S+))? url=(?P<url>\S+) ws=(?P<ws_url>\S+) "
+    r"api_key=(?P<api_key>\S+) secret=(?P<secret>\S+)(?: passphrase=(?P<passphrase>\S+))?$"
 )
+PROBE_PATHS = {"binance": "/api/v3/ping", "okx": "/api/v5/public/time"}
 READY_LINE = "rayarb-sim ready"
 
 
@@ -70,8 +73,10 @@ class LocalVenue:
     ws_url: str
     api_key: str
     secret: str = field(repr=False)
-    engine: VenueEngine = field(repr=False)
+    engine: Engine = field(repr=False)
     server: VenueServer = field(repr=False)
+    dialect: str = DEFAULT_DIALECT
+    passphrase: str = field(default="", repr=False)
 
     async def set_faults(self, changes: dict[str, Any], *, clear: bool = False) -> Faults:
         return await self.server.set_faults(changes, clear=clear)
@@ -130,7 +135,7 @@ async def start_simulation(
     config = config or SimConfig.default()
     names = [v.name for v in config.venues]
     initial_faults = faults_per_venue(faults if faults is not None else config.faults, names)
-    engines = {v.name: VenueEngine(v, list(config.symbols), wall_clock_ms) for v in config.venues}
+    engines = {v.name: front_end(v.dialect)[0](v, list(config.symbols), wall_clock_ms) for v in config.venues}
     market = Market(config, engines, config.seed)
     symbols = [s.symbol for s in config.symbols]
     venues: list[LocalVenue] = []
@@ -138,7 +143,8 @@ async def start_simulation(
     try:
         for index, venue_config in enumerate(config.venues):
             port = base_port + index if base_port else 0
-            server = VenueServer(
+            server_class = front_end(venue_config.dialect)[1]
+            server = server_class(
                 engines[venue_config.name],
                 name=venue_config.name,
                 symbols=symbols,
@@ -158,6 +164,8 @@ async def start_simulation(
                 secret=account.secret if account else "",
                 engine=engines[venue_config.name],
                 server=server,
+                dialect=venue_config.dialect,
+                passphrase=account.passphrase if account else "",
             ))
         for venue in venues:
             venue.server.on_faults_changed = sim.refresh_market_flags
@@ -194,13 +202,15 @@ async def start_local_venues(
 # --- subprocess -----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VenueEndpoint:
-    """A venue as a ``rayarb sim`` process announced it."""
+    """A venue as a ``rayarb sim`` process announced it (``passphrase`` is "" for a dialect without one)."""
 
     name: str
     url: str
     ws_url: str
     api_key: str
     secret: str = field(repr=False)
+    dialect: str = DEFAULT_DIALECT
+    passphrase: str = field(default="", repr=False)
 
 
 class VenueProcessError(RuntimeError):
@@ -208,7 +218,9 @@ class VenueProcessError(RuntimeError):
 
 
 class VenueProcess:
-    """``rayarb sim`` in a child process. ``start()`` returns once every venue answers ``/api/v3/ping``."""
+    """``rayarb sim`` in a child process. ``start()`` returns once every venue answers its dialect's probe.
+
+    ``venues`` are names, each optionally with its dialect (``"beta:okx"``; a bare name speaks Binance)."""
 
     def __init__(
         self,
@@ -272,7 +284,7 @@ class VenueProcess:
         try:
             self.venues = self._read_announcements(deadline)
             for venue in self.venues:
-                self._wait_for_ping(venue.url, deadline)
+                self._wait_for_ping(venue.url + PROBE_PATHS.get(venue.dialect, PROBE_PATHS[DEFAULT_DIALECT]), deadline)
         except BaseException:
             self.stop()
             raise
@@ -305,12 +317,14 @@ class VenueProcess:
                 return venues
             match = VENUE_LINE.match(line)
             if match:
-                venues.append(VenueEndpoint(**match.groupdict()))
+                fields = {k: v for k, v in match.groupdict().items() if v is not None}
+                venues.append(VenueEndpoint(**fields))
 
     def _wait_for_ping(self, url: str, deadline: float) -> None:
+        """Wait until ``url`` (a venue's public probe) answers."""
         while True:
             try:
-                with urllib.request.urlopen(url + "/api/v3/ping", timeout=2.0) as response:
+                with urllib.request.urlopen(url, timeout=2.0) as response:
                     response.read()
                 return
             except urllib.error.HTTPError:
@@ -322,7 +336,7 @@ class VenueProcess:
                 if self._process is not None and self._process.poll() is not None:
                     raise VenueProcessError(f"simulator subprocess exited with code {self._process.returncode}")
                 if time.monotonic() >= deadline:
-                    raise VenueProcessError(f"venue at {url} did not answer /api/v3/ping in time") from None
+                    raise VenueProcessError(f"venue probe {url} did not answer in time") from None
                 time.sleep(0.05)
 
     def stop(self, timeout_s: float = 10.0) -> int | None:

@@ -27,7 +27,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from simulator.config import SimConfig, SymbolSpec
-from simulator.engine import VenueEngine
+from simulator.core.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def profitable_crossing(ask: Decimal, ask_fee: Decimal, bid: Decimal, bid_fee: D
 class Market:
     """Drives every venue's market maker from one seeded fair-price walk per symbol."""
 
-    def __init__(self, config: SimConfig, engines: dict[str, VenueEngine], seed: int | None = None) -> None:
+    def __init__(self, config: SimConfig, engines: dict[str, Engine], seed: int | None = None) -> None:
         self.config = config
         self.market = config.market
         self.engines = engines
