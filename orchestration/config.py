@@ -1,7 +1,8 @@
-"""The rayarb run configuration: frozen dataclasses loaded from YAML, validated, and the options of one run.
+"""The rayarb run configuration: frozen pydantic models loaded from YAML, validated, and the options of one run.
 
-Every section refuses unknown keys and every error names its key path (``venues.alpha.ap_key: unknown key``), so a
-typo is an error rather than a silently ignored setting. Money values (quote-currency amounts) are ``Decimal`` parsed
+Each field is declared once, in its model, with its default, its rule (a validator whose message the operator reads)
+and its help. Every section refuses unknown keys and every error names its key path (``venues.alpha.ap_key: unknown
+key``), so a typo is an error rather than a silently ignored setting. Money values (quote-currency amounts) are ``Decimal`` parsed
 exactly: YAML numbers go through ``str()`` so ``0.1`` stays ``Decimal("0.1")``; strings are accepted too.
 
 API keys are never in the config: a venue names the *environment variables* holding them (``api_key_env``,
@@ -21,7 +22,6 @@ The run ``mode`` is derived when a run starts, not written in the file:
 """
 from __future__ import annotations
 
-import dataclasses
 import enum
 import ipaddress
 import math
@@ -30,10 +30,11 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from actors.hot_path import MAX_CPU_WAKE_LATENCY_US, MAX_REALTIME_PRIORITY
 
@@ -107,17 +108,167 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class VenueConfig:
-    name: str
-    exchange: str  # ccxt exchange id
-    url: str | None = None  # where the venue's API is: a simulator on loopback, or a real venue's endpoint (https)
-    api_key_env: str | None = None  # NAME of the environment variable holding the API key
-    secret_env: str | None = None  # NAME of the environment variable holding the secret
-    testnet: bool = False
-    simulator: bool = False  # the url is a rayarb simulator on another host (test money): trade it like a local one
+# ------------------------------------------------------------------------------------------- field validators
+# Each raises ValueError with the message the operator reads after the key path (``strategy.cooldown_s: ...``).
+
+
+def _money(*, minimum: Decimal = Decimal(0), strictly_greater: bool = False) -> Callable[[Any], Decimal]:
+    def parse(value: Any) -> Decimal:
+        if isinstance(value, Decimal):
+            amount = value
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(f"expected a decimal number, got {type(value).__name__}")
+        else:
+            try:
+                amount = Decimal(str(value).strip())
+            except InvalidOperation:
+                raise ValueError(f"expected a decimal number, got {value!r}") from None
+        if not amount.is_finite():
+            raise ValueError(f"must be finite, got {value!r}")
+        if amount < minimum or (strictly_greater and amount == minimum):
+            raise ValueError(f"must be {'>' if strictly_greater else '>='} {minimum}, got {amount}")
+        return amount
+
+    return parse
+
+
+def _integer(*, minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {type(value).__name__}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ValueError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(*, strictly_positive: bool = True) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number of seconds, got {type(value).__name__}")
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds < 0 or (strictly_positive and seconds == 0):
+            raise ValueError(f"must be {'> 0' if strictly_positive else '>= 0'} seconds, got {value}")
+        return seconds
+
+    return parse
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else parse(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a non-empty string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("expected a non-empty string, got an empty string")
+    return value.strip()
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return text
+
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _env_name(value: Any) -> str:
+    name = _text(value)
+    if not _ENV_NAME.match(name):
+        # Do not echo the value: someone may have pasted a key here instead of a variable name.
+        raise ValueError("must be the NAME of an environment variable (letters, digits, underscore), not a key")
+    return name
+
+
+def _venue_url(value: Any) -> str:
+    url = _text(value)
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ValueError(f"must look like http://HOST:PORT or https://HOST:PORT (plain http on loopback only), "
+                         f"got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must be scheme://HOST:PORT[/path], without user, password, query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(f"plain http to {parts.hostname}, which is not this machine, would send the API key in "
+                         f"cleartext; use https://")
+    return url.rstrip("/")
+
+
+def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
+    if isinstance(value, tuple):  # already parsed (a default, or a copy)
+        return value
+    if not isinstance(value, dict) or not value:
+        raise ValueError("expected a mapping of asset to amount, e.g. {USDT: 100000, BTC: 2}")
+    parse = _money()
+    balances = []
+    for asset, amount in value.items():
+        if not isinstance(asset, str) or not re.fullmatch(r"[A-Z0-9]{1,20}", asset):
+            raise ValueError(f"asset names are upper-case letters and digits, got {asset!r}")
+        try:
+            balances.append((asset, parse(amount)))
+        except ValueError as e:
+            raise ValueError(f"{asset}: {e}") from None
+    return tuple(balances)
+
+
+def _channels(value: Any) -> str:
+    text = _text(value)
+    if text in ("auto", "node", "off"):
+        return text
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"expected auto, node, off or an IP address, got {text!r}") from None
+    if address.is_unspecified:
+        raise ValueError(f"{text} listens on every interface; name one address (or node: the address Ray uses "
+                         f"for each node)")
+    return text
+
+
+_SECTION = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+def _parsed(parse: Callable[[Any], Any]) -> Any:
+    return BeforeValidator(parse)
+
+
+# -------------------------------------------------------------------------------------------------- the models
+
+
+class VenueConfig(BaseModel):
+    """One venue entry (``venues.<name>``)."""
+
+    model_config = _SECTION
+
+    name: str = Field(description="the key of the entry under venues (set by the loader, not written in it)")
+    exchange: Annotated[str, _parsed(_text)] = Field(description="a ccxt exchange id such as binance")
+    url: Annotated[str | None, _parsed(_optional(_venue_url))] = Field(
+        None, description="where the venue's API is: a simulator on loopback, or a real venue's endpoint (https)")
+    api_key_env: Annotated[str | None, _parsed(_optional(_env_name))] = Field(
+        None, description="NAME of the environment variable holding the API key")
+    secret_env: Annotated[str | None, _parsed(_optional(_env_name))] = Field(
+        None, description="NAME of the environment variable holding the secret")
+    testnet: Annotated[bool, _parsed(_boolean)] = Field(False, description="ccxt's testnet urls for a real venue")
+    simulator: Annotated[bool, _parsed(_boolean)] = Field(
+        False, description="the url is a rayarb simulator on another host (test money): trade it like a local one")
     # Keys handed over in memory by the no-config run (Config.default_local); never read from a file.
-    inline_credentials: Credentials | None = field(default=None, repr=False, compare=False)
+    inline_credentials: Credentials | None = Field(None, repr=False, exclude=True)
 
     @property
     def is_local(self) -> bool:
@@ -130,56 +281,83 @@ class VenueConfig:
         return self.is_local and not is_loopback_host(urlsplit(self.url).hostname)
 
 
-@dataclass(frozen=True, slots=True)
-class StrategyConfig:
-    min_profit_bps: Decimal = Decimal("2")  # net of fees, on the buy leg's notional
-    max_book_age_ms: int = 500
-    max_notional_per_trade: Decimal = Decimal("100")  # quote currency
-    order_ttl_s: float = 2.0  # a leg is not resubmitted after this
-    unwind_max_slippage_bps: Decimal = Decimal("50")
-    cooldown_s: float = 1.0  # per symbol, after a trade
+class StrategyConfig(BaseModel):
+    model_config = _SECTION
+
+    min_profit_bps: Annotated[Decimal, _parsed(_money())] = Field(
+        Decimal("2"), description="net of fees, on the buy leg's notional")
+    max_book_age_ms: Annotated[int, _parsed(_integer(minimum=1))] = Field(
+        500, description="a book older than this is not traded on")
+    max_notional_per_trade: Annotated[Decimal, _parsed(_money(strictly_greater=True))] = Field(
+        Decimal("100"), description="quote currency")
+    order_ttl_s: Annotated[float, _parsed(_seconds())] = Field(2.0, description="a leg is not resubmitted after this")
+    unwind_max_slippage_bps: Annotated[Decimal, _parsed(_money())] = Field(
+        Decimal("50"), description="how far from the book an unwind may go")
+    cooldown_s: Annotated[float, _parsed(_seconds(strictly_positive=False))] = Field(
+        1.0, description="per symbol, after a trade")
 
 
-@dataclass(frozen=True, slots=True)
-class RiskConfig:
-    max_open_exposure: Decimal = Decimal("1000")  # quote currency, across venues
-    loss_limit: Decimal = Decimal("50")  # quote currency; the kill switch trips when realised loss reaches it
-    max_one_legged: int = 3  # the kill switch trips after this many one-legged outcomes
+class RiskConfig(BaseModel):
+    model_config = _SECTION
+
+    max_open_exposure: Annotated[Decimal, _parsed(_money(strictly_greater=True))] = Field(
+        Decimal("1000"), description="quote currency, across venues")
+    loss_limit: Annotated[Decimal, _parsed(_money(strictly_greater=True))] = Field(
+        Decimal("50"), description="quote currency; the kill switch trips when realised loss reaches it")
+    max_one_legged: Annotated[int, _parsed(_integer(minimum=1))] = Field(
+        3, description="the kill switch trips after this many one-legged outcomes")
 
 
-@dataclass(frozen=True, slots=True)
-class SupervisorConfig:
-    heartbeat_period_s: float = 0.2
-    heartbeat_timeout_s: float = 1.0
-    failures_before_restart: int = 3
+class SupervisorConfig(BaseModel):
+    model_config = _SECTION
+
+    heartbeat_period_s: Annotated[float, _parsed(_seconds())] = Field(0.2, description="between health checks")
+    heartbeat_timeout_s: Annotated[float, _parsed(_seconds())] = Field(
+        1.0, description="a health check slower than this failed; at least heartbeat_period_s")
+    failures_before_restart: Annotated[int, _parsed(_integer(minimum=1))] = Field(
+        3, description="missed heartbeats before an actor is replaced")
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsConfig:
-    port: int = DEFAULT_METRICS_PORT  # 0 = any free port (the exporter logs the one it bound)
-    host: str = DEFAULT_METRICS_HOST
+class MetricsConfig(BaseModel):
+    model_config = _SECTION
+
+    port: Annotated[int, _parsed(_integer(minimum=0, maximum=65535))] = Field(
+        DEFAULT_METRICS_PORT, description="0 = any free port (the exporter logs the one it bound)")
+    host: Annotated[str, _parsed(_text)] = Field(DEFAULT_METRICS_HOST, description="where the endpoint listens")
 
 
 DEFAULT_PAPER_BALANCES = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Decimal("40")))
 
+# What each run.profile sets, unless the config sets the field itself. "latency" costs the machine: real-time threads
+# and idle CPUs that poll instead of halting (tick-to-order p99 halved on the 2-core VM, BENCHMARKS.md); "standard" is
+# for a laptop or a shared machine.
+PROFILES: dict[str, dict[str, Any]] = {
+    "standard": {"realtime_priority": 0, "cpu_wake_latency_us": None},
+    "latency": {"realtime_priority": 10, "cpu_wake_latency_us": 0},
+}
 
-@dataclass(frozen=True, slots=True)
-class RunConfig:
-    duration_s: float | None = None  # None = until interrupted
-    run_dir: str = DEFAULT_RUN_DIR
-    paper: bool = False  # paper-trade even venues with a url (their market data, local fills, nothing sent)
-    paper_balances: tuple[tuple[str, Decimal], ...] = DEFAULT_PAPER_BALANCES  # per venue, for paper mode
-    # Where actors' direct hot-path channels listen: "auto" (loopback when rayarb starts Ray itself, each node's
-    # address when it joins a cluster), "node", an IP address, or "off" (every message through Ray).
-    channels: str = "auto"
-    # "standard" leaves the machine as it is; "latency" turns on the tuning that costs it (PROFILES).
-    profile: str = "standard"
-    # SCHED_FIFO priority of the hot-path actors' event-loop threads (actors.hot_path); 0 = the normal policy.
-    # Given in the config, it overrides the profile's.
-    realtime_priority: int = 0
-    # While hot-path actors live, idle CPUs wake within this many microseconds (actors.hot_path); None = not limited.
-    # Given in the config, it overrides the profile's.
-    cpu_wake_latency_us: int | None = None
+
+class RunConfig(BaseModel):
+    model_config = _SECTION
+
+    duration_s: Annotated[float | None, _parsed(_optional(_seconds()))] = Field(
+        None, description="None = until interrupted")
+    run_dir: Annotated[str, _parsed(_text)] = Field(DEFAULT_RUN_DIR, description="where each run's directory goes")
+    paper: Annotated[bool, _parsed(_boolean)] = Field(
+        False, description="paper-trade even venues with a url (their market data, local fills, nothing sent)")
+    paper_balances: Annotated[tuple[tuple[str, Decimal], ...], _parsed(_balances)] = Field(
+        DEFAULT_PAPER_BALANCES, description="per venue, for paper mode")
+    channels: Annotated[str, _parsed(_channels)] = Field(
+        "auto", description="where actors' direct hot-path channels listen: auto (loopback when rayarb starts Ray "
+                            "itself, each node's address when it joins a cluster), node, an IP address, or off")
+    profile: Annotated[str, _parsed(_choice(*PROFILES))] = Field(
+        "standard", description="standard leaves the machine as it is; latency turns on the tuning that costs it")
+    realtime_priority: Annotated[int, _parsed(_integer(minimum=0, maximum=MAX_REALTIME_PRIORITY))] = Field(
+        0, description="SCHED_FIFO priority of the hot-path threads (0 = normal policy); set, it overrides the profile")
+    cpu_wake_latency_us: Annotated[int | None, _parsed(_optional(_integer(minimum=0, maximum=MAX_CPU_WAKE_LATENCY_US)))
+                                   ] = Field(None, description="while hot-path actors live, idle CPUs wake within "
+                                                               "this (None = not limited); set, it overrides the "
+                                                               "profile")
 
     def describe_profile(self) -> str:
         """The run's first lines say which profile is active and what it changed."""
@@ -192,17 +370,13 @@ class RunConfig:
         return f"profile {self.profile}: {scheduling}, {wake}{hint}"
 
 
-# What each run.profile sets, unless the config sets the field itself. "latency" costs the machine: real-time threads
-# and idle CPUs that poll instead of halting (tick-to-order p99 halved on the 2-core VM, BENCHMARKS.md); "standard" is
-# for a laptop or a shared machine.
-PROFILES: dict[str, dict[str, Any]] = {
-    "standard": {"realtime_priority": 0, "cpu_wake_latency_us": None},
-    "latency": {"realtime_priority": 10, "cpu_wake_latency_us": 0},
-}
+_SECTIONS: dict[str, type[BaseModel]] = {"strategy": StrategyConfig, "risk": RiskConfig,
+                                         "supervisor": SupervisorConfig, "metrics": MetricsConfig, "run": RunConfig}
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(BaseModel):
+    model_config = _SECTION
+
     venues: tuple[VenueConfig, ...]
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     strategy: StrategyConfig = StrategyConfig()
@@ -229,17 +403,10 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for reports and logs (Decimals as strings); credentials are left out."""
         return {
-            "venues": {
-                v.name: {"exchange": v.exchange, "url": v.url, "api_key_env": v.api_key_env,
-                         "secret_env": v.secret_env, "testnet": v.testnet, "simulator": v.simulator}
-                for v in self.venues
-            },
+            "venues": {v.name: v.model_dump(exclude={"name", "inline_credentials"}) for v in self.venues},
             "symbols": list(self.symbols),
-            **{
-                name: {f.name: _plain(getattr(getattr(self, name), f.name))
-                       for f in dataclasses.fields(getattr(self, name))}
-                for name in ("strategy", "risk", "supervisor", "metrics", "run")
-            },
+            **{name: {key: _plain(value) for key, value in getattr(self, name).model_dump().items()}
+               for name in _SECTIONS},
         }
 
     @classmethod
@@ -259,8 +426,8 @@ class Config:
             raw["venues"][name] = {"exchange": LOCAL_VENUE_EXCHANGE, "url": url,
                                    "api_key_env": api_env, "secret_env": secret_env}
         config = parse_config(raw, source="default local config")
-        venues = tuple(dataclasses.replace(v, inline_credentials=Credentials(*keys[v.name])) for v in config.venues)
-        return dataclasses.replace(config, venues=venues)
+        venues = tuple(v.model_copy(update={"inline_credentials": Credentials(*keys[v.name])}) for v in config.venues)
+        return config.model_copy(update={"venues": venues})
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,208 +454,51 @@ class RunOptions:
 # ---------------------------------------------------------------------------------------------------------- parsing
 
 
-class _FieldError(Exception):
-    """A single value is wrong; the caller prefixes its key path."""
+def _errors(exc: ValidationError, path: str, model: type[BaseModel]) -> list[str]:
+    """Pydantic's errors in rayarb's form: ``key.path: what is wrong``."""
+    errors = []
+    for error in exc.errors():
+        key_path = ".".join([path, *(str(part) for part in error["loc"])]) if path else ".".join(
+            str(part) for part in error["loc"])
+        kind = error["type"]
+        if kind == "value_error":
+            message = str(error["ctx"]["error"])
+        elif kind == "extra_forbidden":
+            allowed = [name for name in model.model_fields if name not in _NOT_IN_FILE]
+            message = f"unknown key (allowed: {', '.join(allowed)})"
+        elif kind == "missing":
+            message = "missing"
+        elif kind in ("model_type", "dict_type"):
+            message = f"expected a mapping, got {type(error['input']).__name__}"
+        else:
+            message = error["msg"]
+        errors.append(f"{key_path}: {message}")
+    return errors
 
 
-_Parser = Callable[[Any], Any]
+_NOT_IN_FILE = ("name", "inline_credentials")  # set by the loader, never written in a config file
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _money(*, minimum: Decimal = Decimal(0), strictly_greater: bool = False) -> _Parser:
-    def parse(value: Any) -> Decimal:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise _FieldError(f"expected a decimal number, got {type(value).__name__}")
-        try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise _FieldError(f"expected a decimal number, got {value!r}") from None
-        if not amount.is_finite():
-            raise _FieldError(f"must be finite, got {value!r}")
-        if amount < minimum or (strictly_greater and amount == minimum):
-            raise _FieldError(f"must be {'>' if strictly_greater else '>='} {minimum}, got {amount}")
-        return amount
-
-    return parse
-
-
-def _integer(*, minimum: int, maximum: int | None = None) -> _Parser:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _FieldError(f"expected an integer, got {type(value).__name__}")
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise _FieldError(f"must be {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(*, strictly_positive: bool = True) -> _Parser:
-    def parse(value: Any) -> float:
-        if not _is_number(value):
-            raise _FieldError(f"expected a number of seconds, got {type(value).__name__}")
-        seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0 or (strictly_positive and seconds == 0):
-            raise _FieldError(f"must be {'> 0' if strictly_positive else '>= 0'} seconds, got {value}")
-        return seconds
-
-    return parse
-
-
-def _optional(parser: _Parser) -> _Parser:
-    return lambda value: None if value is None else parser(value)
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _FieldError(f"expected a non-empty string, got {type(value).__name__}")
-    if not value.strip():
-        raise _FieldError("expected a non-empty string, got an empty string")
-    return value.strip()
-
-
-def _choice(*choices: str) -> _Parser:
-    def parse(value: Any) -> str:
-        text = _text(value)
-        if text not in choices:
-            raise _FieldError(f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _FieldError(f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _env_name(value: Any) -> str:
-    name = _text(value)
-    if not _ENV_NAME.match(name):
-        # Do not echo the value: someone may have pasted a key here instead of a variable name.
-        raise _FieldError("must be the NAME of an environment variable (letters, digits, underscore), not a key")
-    return name
-
-
-def _venue_url(value: Any) -> str:
-    url = _text(value)
-    parts = urlsplit(url)
+def _section(raw: Any, name: str, errors: list[str]) -> BaseModel | None:
+    """Validate one section; a missing or empty section takes every default."""
+    model = _SECTIONS[name]
+    if raw is None:
+        return model()
+    if not isinstance(raw, dict):
+        errors.append(f"{name}: expected a mapping, got {type(raw).__name__}")
+        return None
     try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-        raise _FieldError(f"must look like http://HOST:PORT or https://HOST:PORT (plain http on loopback only), "
-                          f"got {url!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise _FieldError("must be scheme://HOST:PORT[/path], without user, password, query or fragment")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise _FieldError(f"plain http to {parts.hostname}, which is not this machine, would send the API key in "
-                          f"cleartext; use https://")
-    return url.rstrip("/")
+        section = model.model_validate(raw)
+    except ValidationError as exc:
+        errors.extend(_errors(exc, name, model))
+        return None
+    if name == "run":  # what the profile sets, where the config does not set it itself
+        section = section.model_copy(update={key: value for key, value in PROFILES[section.profile].items()
+                                             if key not in raw})
+    return section
 
 
-class _Reader:
-    """Collects every error in one pass so the operator sees all of them at once."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def mapping(self, value: Any, path: str) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self.errors.append(f"{path}: expected a mapping, got {type(value).__name__}")
-            return None
-        return value
-
-    def values(self, raw: Any, path: str, parsers: Mapping[str, _Parser]) -> dict[str, Any] | None:
-        """Parse the keys present in mapping ``raw``; unknown keys and bad values become errors."""
-        data = self.mapping(raw, path)
-        if data is None:
-            return None
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            key_path = f"{path}.{key}" if path else str(key)
-            if key not in parsers:
-                self.errors.append(f"{key_path}: unknown key (allowed: {', '.join(parsers)})")
-                continue
-            try:
-                values[key] = parsers[key](value)
-            except _FieldError as e:
-                self.errors.append(f"{key_path}: {e}")
-        return values
-
-    def section(self, raw: Any, path: str, cls: type, parsers: Mapping[str, _Parser]) -> Any:
-        """Build dataclass ``cls`` from mapping ``raw``; a missing section or key takes the default."""
-        values = {} if raw is None else self.values(raw, path, parsers)
-        return cls(**(values or {}))
-
-
-_STRATEGY = {
-    "min_profit_bps": _money(),
-    "max_book_age_ms": _integer(minimum=1),
-    "max_notional_per_trade": _money(strictly_greater=True),
-    "order_ttl_s": _seconds(),
-    "unwind_max_slippage_bps": _money(),
-    "cooldown_s": _seconds(strictly_positive=False),
-}
-_RISK = {
-    "max_open_exposure": _money(strictly_greater=True),
-    "loss_limit": _money(strictly_greater=True),
-    "max_one_legged": _integer(minimum=1),
-}
-_SUPERVISOR = {
-    "heartbeat_period_s": _seconds(),
-    "heartbeat_timeout_s": _seconds(),
-    "failures_before_restart": _integer(minimum=1),
-}
-_METRICS = {"port": _integer(minimum=0, maximum=65535), "host": _text}
-def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
-    if not isinstance(value, dict) or not value:
-        raise _FieldError("expected a mapping of asset to amount, e.g. {USDT: 100000, BTC: 2}")
-    parse = _money()
-    balances = []
-    for asset, amount in value.items():
-        if not isinstance(asset, str) or not re.fullmatch(r"[A-Z0-9]{1,20}", asset):
-            raise _FieldError(f"asset names are upper-case letters and digits, got {asset!r}")
-        try:
-            balances.append((asset, parse(amount)))
-        except _FieldError as e:
-            raise _FieldError(f"{asset}: {e}") from None
-    return tuple(balances)
-
-
-def _channels(value: Any) -> str:
-    text = _text(value)
-    if text in ("auto", "node", "off"):
-        return text
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        raise _FieldError(f"expected auto, node, off or an IP address, got {text!r}") from None
-    if address.is_unspecified:
-        raise _FieldError(f"{text} listens on every interface; name one address (or node: the address Ray uses "
-                          f"for each node)")
-    return text
-
-
-_RUN = {"duration_s": _optional(_seconds()), "run_dir": _text, "paper": _boolean, "paper_balances": _balances,
-        "channels": _channels, "profile": _choice(*PROFILES),
-        "realtime_priority": _integer(minimum=0, maximum=MAX_REALTIME_PRIORITY),
-        "cpu_wake_latency_us": _optional(_integer(minimum=0, maximum=MAX_CPU_WAKE_LATENCY_US))}
-_VENUE = {
-    "exchange": _text,
-    "url": _optional(_venue_url),
-    "api_key_env": _optional(_env_name),
-    "secret_env": _optional(_env_name),
-    "testnet": _boolean,
-    "simulator": _boolean,
-}
-_TOP = ("venues", "symbols", "strategy", "risk", "supervisor", "metrics", "run")
+_TOP = ("venues", "symbols", *_SECTIONS)
 
 
 def _ccxt_exchange_ids() -> frozenset[str]:
@@ -499,93 +509,86 @@ def _ccxt_exchange_ids() -> frozenset[str]:
 
 def parse_config(raw: Any, *, source: str = "config") -> Config:
     """Validate plain data (as YAML gives it) into a ``Config``; raise ``ConfigError`` listing every problem."""
-    reader = _Reader()
-    data = reader.mapping(raw, "(top level)")
-    if data is None:
-        raise ConfigError(reader.errors, source)
-    for key in data:
+    errors: list[str] = []
+    if not isinstance(raw, dict):
+        raise ConfigError([f"(top level): expected a mapping, got {type(raw).__name__}"], source)
+    for key in raw:
         if key not in _TOP:
-            reader.errors.append(f"{key}: unknown key (allowed: {', '.join(_TOP)})")
-    venues = _parse_venues(reader, data.get("venues"), "venues" in data)
-    symbols = _parse_symbols(reader, data.get("symbols", list(DEFAULT_SYMBOLS)))
-    sections = {
-        "strategy": reader.section(data.get("strategy"), "strategy", StrategyConfig, _STRATEGY),
-        "risk": reader.section(data.get("risk"), "risk", RiskConfig, _RISK),
-        "supervisor": reader.section(data.get("supervisor"), "supervisor", SupervisorConfig, _SUPERVISOR),
-        "metrics": reader.section(data.get("metrics"), "metrics", MetricsConfig, _METRICS),
-        "run": reader.section(data.get("run"), "run", RunConfig, _RUN),
-    }
-    run = sections["run"]
-    if run is not None:  # what the profile sets, where the config does not set it itself
-        given = data.get("run") if isinstance(data.get("run"), dict) else {}
-        sections["run"] = dataclasses.replace(run, **{key: value for key, value in PROFILES[run.profile].items()
-                                                      if key not in given})
+            errors.append(f"{key}: unknown key (allowed: {', '.join(_TOP)})")
+    venues = _parse_venues(errors, raw.get("venues"), "venues" in raw)
+    symbols = _parse_symbols(errors, raw.get("symbols", list(DEFAULT_SYMBOLS)))
+    sections = {name: _section(raw.get(name), name, errors) for name in _SECTIONS}
     supervisor = sections["supervisor"]
     if supervisor is not None and supervisor.heartbeat_timeout_s < supervisor.heartbeat_period_s:
-        reader.errors.append(
+        errors.append(
             f"supervisor.heartbeat_timeout_s: must be >= heartbeat_period_s ({supervisor.heartbeat_period_s}), "
             f"got {supervisor.heartbeat_timeout_s}")
-    if reader.errors:
-        raise ConfigError(reader.errors, source)
+    if errors:
+        raise ConfigError(errors, source)
     return Config(venues=venues, symbols=symbols, **sections)
 
 
-def _parse_venues(reader: _Reader, raw: Any, present: bool) -> tuple[VenueConfig, ...]:
+def _parse_venues(errors: list[str], raw: Any, present: bool) -> tuple[VenueConfig, ...]:
     if not present:
-        reader.errors.append("venues: missing (at least two venues are needed)")
+        errors.append("venues: missing (at least two venues are needed)")
         return ()
-    data = reader.mapping(raw, "venues")
-    if data is None:
+    if not isinstance(raw, dict):
+        errors.append(f"venues: expected a mapping, got {type(raw).__name__}")
         return ()
     exchange_ids = _ccxt_exchange_ids()
     venues: list[VenueConfig] = []
-    for name, body in data.items():
+    for name, body in raw.items():
         path = f"venues.{name}"
         if not isinstance(name, str) or not _VENUE_NAME.match(name):
-            reader.errors.append(f"{path}: venue names are lower-case letters, digits, '_' or '-' (max 32)")
+            errors.append(f"{path}: venue names are lower-case letters, digits, '_' or '-' (max 32)")
             continue
-        errors_before = len(reader.errors)
-        values = reader.values(body, path, _VENUE)
-        if values is None:
+        if not isinstance(body, dict):
+            errors.append(f"{path}: expected a mapping, got {type(body).__name__}")
             continue
-        exchange = values.get("exchange")
-        url = values.get("url")
-        if "exchange" not in body:
-            reader.errors.append(f"{path}.exchange: missing (a ccxt exchange id such as 'binance')")
-        elif exchange is not None and exchange not in exchange_ids:
-            reader.errors.append(f"{path}.exchange: {exchange!r} is not a ccxt exchange id")
-        elif url is not None and exchange != LOCAL_VENUE_EXCHANGE:
-            reader.errors.append(f"{path}.url: a venue given by url speaks Binance's dialect; exchange must be "
-                                 f"'{LOCAL_VENUE_EXCHANGE}', got {exchange!r}")
-        if url is not None and values.get("testnet"):
-            reader.errors.append(f"{path}.testnet: selects ccxt's own testnet url; it cannot go with url")
-        if values.get("simulator") and url is None:
-            reader.errors.append(f"{path}.simulator: declares the venue at url a simulator; url is missing")
-        key_env, secret_env = values.get("api_key_env"), values.get("secret_env")
-        if (key_env is None) != (secret_env is None) and len(reader.errors) == errors_before:
-            absent = "secret_env" if secret_env is None else "api_key_env"
-            reader.errors.append(f"{path}.{absent}: missing (api_key_env and secret_env go together)")
-        if len(reader.errors) == errors_before:
-            venues.append(VenueConfig(name=name, **values))
-    if len(data) < 2:
-        reader.errors.append(f"venues: at least two venues are needed for cross-venue arbitrage, got {len(data)}")
+        errors_before = len(errors)
+        allowed = ", ".join(n for n in VenueConfig.model_fields if n not in _NOT_IN_FILE)
+        errors.extend(f"{path}.{key}: unknown key (allowed: {allowed})" for key in body if key in _NOT_IN_FILE)
+        try:
+            venue = VenueConfig.model_validate({key: value for key, value in body.items() if key not in _NOT_IN_FILE}
+                                               | {"name": name})
+        except ValidationError as exc:
+            errors.extend(e.replace(f"{path}.exchange: missing", f"{path}.exchange: missing (a ccxt exchange id "
+                                                                 f"such as 'binance')")
+                          for e in _errors(exc, path, VenueConfig))
+            continue
+        if venue.exchange not in exchange_ids:
+            errors.append(f"{path}.exchange: {venue.exchange!r} is not a ccxt exchange id")
+        elif venue.url is not None and venue.exchange != LOCAL_VENUE_EXCHANGE:
+            errors.append(f"{path}.url: a venue given by url speaks Binance's dialect; exchange must be "
+                          f"'{LOCAL_VENUE_EXCHANGE}', got {venue.exchange!r}")
+        if venue.url is not None and venue.testnet:
+            errors.append(f"{path}.testnet: selects ccxt's own testnet url; it cannot go with url")
+        if venue.simulator and venue.url is None:
+            errors.append(f"{path}.simulator: declares the venue at url a simulator; url is missing")
+        if (venue.api_key_env is None) != (venue.secret_env is None) and len(errors) == errors_before:
+            absent = "secret_env" if venue.secret_env is None else "api_key_env"
+            errors.append(f"{path}.{absent}: missing (api_key_env and secret_env go together)")
+        if len(errors) == errors_before:
+            venues.append(venue)
+    if len(raw) < 2:
+        errors.append(f"venues: at least two venues are needed for cross-venue arbitrage, got {len(raw)}")
     locals_ = [v.name for v in venues if v.is_local]
     if locals_ and len(locals_) != len(venues):
-        reader.errors.append(f"venues: mixes simulator venues ({', '.join(locals_)}) and real venues "
-                             f"({', '.join(v.name for v in venues if not v.is_local)}); use one kind per run")
+        errors.append(f"venues: mixes simulator venues ({', '.join(locals_)}) and real venues "
+                      f"({', '.join(v.name for v in venues if not v.is_local)}); use one kind per run")
     return tuple(venues)
 
 
-def _parse_symbols(reader: _Reader, raw: Any) -> tuple[str, ...]:
+def _parse_symbols(errors: list[str], raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list) or not raw:
-        reader.errors.append("symbols: expected a non-empty list of unified symbols such as 'BTC/USDT'")
+        errors.append("symbols: expected a non-empty list of unified symbols such as 'BTC/USDT'")
         return ()
     symbols: list[str] = []
     for index, symbol in enumerate(raw):
         if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
-            reader.errors.append(f"symbols[{index}]: expected a unified symbol such as 'BTC/USDT', got {symbol!r}")
+            errors.append(f"symbols[{index}]: expected a unified symbol such as 'BTC/USDT', got {symbol!r}")
         elif symbol in symbols:
-            reader.errors.append(f"symbols[{index}]: {symbol!r} is listed twice")
+            errors.append(f"symbols[{index}]: {symbol!r} is listed twice")
         else:
             symbols.append(symbol)
     return tuple(symbols)
@@ -702,16 +705,15 @@ def build_run_options(
     mode = resolve_mode(config, live=live)
     run_section = config.run if config is not None else RunConfig()
     metrics_section = config.metrics if config is not None else MetricsConfig()
-    run_section = dataclasses.replace(
-        run_section,
-        duration_s=duration_s if duration_s is not None else run_section.duration_s,
-        run_dir=str(run_dir) if run_dir is not None else run_section.run_dir,
-    )
-    metrics_section = dataclasses.replace(
-        metrics_section, port=metrics_port if metrics_port is not None else metrics_section.port)
+    run_section = run_section.model_copy(update={
+        "duration_s": duration_s if duration_s is not None else run_section.duration_s,
+        "run_dir": str(run_dir) if run_dir is not None else run_section.run_dir,
+    })
+    metrics_section = metrics_section.model_copy(
+        update={"port": metrics_port if metrics_port is not None else metrics_section.port})
     credentials: dict[str, Credentials] = {}
     if config is not None:
-        config = dataclasses.replace(config, run=run_section, metrics=metrics_section)
+        config = config.model_copy(update={"run": run_section, "metrics": metrics_section})
         try:
             credentials = resolve_credentials(config, mode, environ)
         except ConfigError as e:

@@ -1,7 +1,6 @@
 """Where a run's hot-path channels listen, decided from the config and from whether rayarb started Ray itself."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from orchestration.main_job import MainJob
 def settings(channels: str, address: str | None):
     config = Config.default_local({"alpha": "http://127.0.0.1:1", "beta": "http://127.0.0.1:2"},
                                   {"alpha": ("k", "s"), "beta": ("k", "s")})
-    config = dataclasses.replace(config, run=dataclasses.replace(config.run, channels=channels))
+    config = config.model_copy(update={"run": config.run.model_copy(update={"channels": channels})})
     job = MainJob(RunOptions(config=config, mode=Mode.LOCAL_SIM, address=address, run_dir=Path("unused")))
     return job._channel_settings(config)
 
