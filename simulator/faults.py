@@ -61,6 +61,7 @@ class Faults:
     partial_fills_only: bool = False  # engine flag: takers fill only part of what they could
     freeze_book: bool = False  # market flag: the market maker stops re-quoting
     ws_gap_next: int = 0  # drop the next N depth events from the stream, so clients see a sequence gap
+    ws_bad_checksum_next: int = 0  # corrupt the checksum of the next N book updates (dialects with one: OKX)
     down: str | None = None  # "refuse": stop listening; "silent": accept and answer nothing
     down_for_s: float = 0.0  # when > 0, the venue comes back by itself after T seconds
     seed: int | None = None  # reseeds the injector's random decisions when given
@@ -94,7 +95,7 @@ class Faults:
                 raise FaultConfigError(f"{name} must be within [0, 1], got {share}")
         for name in ("latency_ms", "jitter_ms", "throttle_for_s", "down_for_s", "throttle_next", "drop_next",
                      "accept_then_drop_next", "reject_next_orders", "accept_then_reject_next", "lie_next_orders",
-                     "ws_gap_next", "retry_after_s"):
+                     "ws_gap_next", "ws_bad_checksum_next", "retry_after_s"):
             if getattr(self, name) < 0:
                 raise FaultConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 500 <= self.error_status <= 599:
@@ -284,6 +285,14 @@ class FaultInjector:
         if delay_s:
             return Decision(Action.PASS, delay_s)
         return PASS
+
+    def take_bad_checksum(self) -> bool:
+        """True when this book update's checksum is to be corrupted (consumes one ``ws_bad_checksum_next``)."""
+        f = self.faults
+        if f.ws_bad_checksum_next > 0:
+            self.faults = dataclasses.replace(f, ws_bad_checksum_next=f.ws_bad_checksum_next - 1)
+            return True
+        return False
 
     def take_ws_gap(self) -> bool:
         """True when this depth event is to be dropped from the stream (consumes one ``ws_gap_next``)."""

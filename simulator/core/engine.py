@@ -346,11 +346,13 @@ class Engine:
 
     def place(self, account: Account, symbol: str, *, is_buy: bool, order_type: str, time_in_force: str,
               price: Decimal = ZERO, quantity: Decimal = ZERO, quote_qty: Decimal = ZERO,
-              client_order_id: str | None = None, received_at: float | None = None) -> Order:
+              client_order_id: str | None = None, received_at: float | None = None,
+              check_market_notional: bool = True) -> Order:
         """Match (and rest, for a GTC limit) an order a front-end has parsed and checked against the symbol's rules.
-        ``Refusal`` before any change when the account cannot pay or a post-only order would take."""
+        ``Refusal`` before any change when the account cannot pay, a post-only order would take, or (when
+        ``check_market_notional``) a market order's estimated value is below the symbol's minimum notional."""
         order = self._place(account, self.books[symbol], is_buy, order_type, time_in_force, price, quantity, quote_qty,
-                            client_order_id, check_market_notional=True)
+                            client_order_id, check_market_notional=check_market_notional)
         order.received_at = received_at
         return order
 
