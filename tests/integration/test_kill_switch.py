@@ -89,10 +89,10 @@ def test_a_tripped_kill_switch_outlives_every_restart_and_nothing_is_sent_after_
         sim_post(url["beta"], "/_sim/faults", {"clear": True})  # healthy venues: whatever is sent now goes through
         risk = call(ORDER_MANAGER, "risk_status")
         trip = risk["trip"]
-        assert trip["rule"] == "one_legged" and trip["reason"] == f"{risk['one_legged']} one-legged outcomes " \
-                                                                   f"(limit 1)" and trip["journal_seq"] is not None
+        assert trip["rule"] == "one_legged" and trip["reason"] == "1 one-legged outcomes (limit 1)"
+        assert trip["journal_seq"] is not None and risk["one_legged"] >= 1
         assert trip["detail"]["one_legged_opportunities"], trip
-        wait_for("the detector stopped", lambda: not call(DETECTOR, "health")["enabled"], timeout_s=10)
+        wait_for("the detector stopped", lambda: not call(DETECTOR, "health")["enabled"], timeout_s=30)
         status = run.job.status()
         assert status.kill_switch == trip["reason"] and trip["reason"] in status.render()
         assert kill_switch_metric(run.job) == {'rayarb_kill_switch{rule="one_legged"}': 1.0,
@@ -119,8 +119,8 @@ def test_a_tripped_kill_switch_outlives_every_restart_and_nothing_is_sent_after_
         wait_for("detector back", replaced(DETECTOR, info["incarnation"]))
         ray.kill(actor(SUPERVISOR))
         wait_for("supervisor back", lambda: call(SUPERVISOR, "all_up", timeout_s=5))
-        supervisor = call(SUPERVISOR, "status")
-        assert supervisor["trading"] is True and supervisor["detector_enabled"] is False
+        wait_for("the driver asked the new supervisor to trade", lambda: call(SUPERVISOR, "status")["trading"])
+        assert call(SUPERVISOR, "status")["detector_enabled"] is False
         # the new detector sees the markets move (hundreds of books) and stays off
         seen = call(DETECTOR, "health")["updates"]
         wait_for("books flowing to the new detector", lambda: call(DETECTOR, "health")["updates"] > seen + 200)
@@ -133,8 +133,8 @@ def test_a_tripped_kill_switch_outlives_every_restart_and_nothing_is_sent_after_
 
         # an operator clears it: the running order manager reads the reset and the supervisor lets it trade again
         assert rayarb(["risk", "reset", str(run.job.run_dir), "--by", "test@ci"]) == 0
-        wait_for("trading allowed again", lambda: call(ORDER_MANAGER, "health")["trading_allowed"], timeout_s=10)
-        wait_for("the detector back on", lambda: call(DETECTOR, "health")["enabled"], timeout_s=10)
+        wait_for("trading allowed again", lambda: call(ORDER_MANAGER, "health")["trading_allowed"], timeout_s=30)
+        wait_for("the detector back on", lambda: call(DETECTOR, "health")["enabled"], timeout_s=30)
         reset_at = time.time()
         print(f"run up and trading after {trading_at - began:.1f} s; tripped, restarted three times and reset in "
               f"{time.monotonic() - trading_at:.1f} s")
