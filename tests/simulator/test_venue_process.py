@@ -35,12 +35,15 @@ def test_venues_keep_the_normal_policy_by_default():
         assert _policy(process.pid) == (os.SCHED_OTHER, 0)
 
 
-def test_the_embedded_venues_of_a_run_without_config_run_above_the_hot_path():
+def test_the_embedded_venues_of_a_run_without_config_share_the_machine_like_its_hot_path():
+    """The no-config run has the standard profile: hot path and venues at the normal policy (a venue runs real-time,
+    above the hot path, only where the hot path does too)."""
     job = MainJob(RunOptions(config=None, mode=Mode.LOCAL_SIM, run_dir=Path("unused")))
     try:
         config = job._venues()
         assert len(config.venues) == 3
-        assert _policy(job.venue_process.pid) == _expected(EMBEDDED_VENUES_REALTIME_PRIORITY)
-        assert EMBEDDED_VENUES_REALTIME_PRIORITY > config.run.realtime_priority
+        assert config.run.profile == "standard" and config.run.realtime_priority == 0
+        assert _policy(job.venue_process.pid) == (os.SCHED_OTHER, 0)
+        assert EMBEDDED_VENUES_REALTIME_PRIORITY > 10  # the latency profile's hot path
     finally:
         job.venue_process.stop()
