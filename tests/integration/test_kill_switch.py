@@ -2,7 +2,8 @@
 rejecting every order), it stays tripped while the order manager (SIGKILL), the detector and the supervisor
 (ray.kill) are replaced; the venues' own order lists show that no opportunity's leg was sent after the trip; the live
 status, the metric, report.json and `rayarb risk status` say why; an operator's `rayarb risk reset` lets the run trade
-again. And a new `rayarb run --resume` on a journal whose switch is tripped sends nothing."""
+again. And a new `rayarb run --resume` on a journal whose switch is tripped sends nothing, also after its order
+manager is ray.kill-ed and recreated."""
 from __future__ import annotations
 
 import os
@@ -196,6 +197,12 @@ def test_a_new_run_resumed_on_a_tripped_journal_sends_nothing(venues, tmp_path):
     run = BackgroundRun(make_job(venues, tmp_path, duration_s=None, cooldown_s=0.05, resume_dir=run_dir)).start()
     try:
         wait_for("the run trading", lambda: call(SUPERVISOR, "status")["trading"], timeout_s=120)
+        assert call(ORDER_MANAGER, "health")["kill_switch"] == reason
+        # ray.kill of the order manager (gone for good: the supervisor creates a new one): tripped again from the journal
+        info = call(ORDER_MANAGER, "health")
+        ray.kill(actor(ORDER_MANAGER))
+        wait_for("order manager recreated", replaced(ORDER_MANAGER, info["incarnation"]))
+        wait_for("order manager started", lambda: call(ORDER_MANAGER, "health")["started"])
         assert call(ORDER_MANAGER, "health")["kill_switch"] == reason
         seen = call(DETECTOR, "health")["updates"]
         wait_for("books flowing to the detector", lambda: call(DETECTOR, "health")["updates"] > seen + 200)
