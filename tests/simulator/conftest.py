@@ -2,6 +2,8 @@
 
 Every venue listens on 127.0.0.1 on a free port. Async tests get a fresh in-process venue per test (cheap: one engine
 and one aiohttp app); sync ccxt clients block their thread, so they talk to a venue in a subprocess shared by a module.
+The ``okx_*`` fixtures are the same for an OKX-dialect venue and unmodified ccxt ``okx`` clients, pointed at it by
+``execution.api.venue.point_at_local_venue`` (the rewriting rayarb does for Binance works unchanged for OKX's URLs).
 """
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from execution.api.venue import make_exchange
+import ccxt
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+
+from execution.api.venue import SPOT_ONLY_OPTIONS, make_exchange, point_at_local_venue
 from simulator.config import SimConfig
 from simulator.launcher import LocalSimulation, LocalVenue, VenueEndpoint, VenueProcess, start_local_venues
 
@@ -81,6 +87,58 @@ def sync_client(venue_process: VenueEndpoint) -> Any:
                              secret=venue_process.secret, timeout_ms=CLIENT_TIMEOUT_MS)
     exchange.load_markets()
     return exchange
+
+
+# --- OKX dialect ----------------------------------------------------------------------------------------------------
+OKX_MODULES = {"sync": ccxt, "async": ccxt_async, "pro": ccxt_pro}
+
+
+def make_okx_exchange(where: Any, flavour: str = "async", *, api_key: str | None = None, secret: str | None = None,
+                      passphrase: str | None = None, timeout_ms: int = CLIENT_TIMEOUT_MS) -> Any:
+    """An unmodified ccxt ``okx`` client (not loaded) on the local venue ``where`` (``.url``, keys, passphrase)."""
+    exchange = OKX_MODULES[flavour].okx({
+        "apiKey": where.api_key if api_key is None else api_key,
+        "secret": where.secret if secret is None else secret,
+        "password": where.passphrase if passphrase is None else passphrase,
+        "timeout": timeout_ms,
+        "enableRateLimit": False,
+        "options": dict(SPOT_ONLY_OPTIONS),
+    })
+    point_at_local_venue(exchange, where.url)
+    return exchange
+
+
+@pytest_asyncio.fixture
+async def okx_sim() -> AsyncIterator[LocalSimulation]:
+    async with start_local_venues(SimConfig.default(("beta:okx",), seed=SEED)) as simulation:
+        yield simulation
+
+
+@pytest.fixture
+def okx_venue(okx_sim: LocalSimulation) -> LocalVenue:
+    return okx_sim["beta"]
+
+
+@pytest_asyncio.fixture
+async def make_okx_client(okx_venue: LocalVenue) -> AsyncIterator[Callable[..., Any]]:
+    """Factory of ccxt ``okx`` async/pro clients on ``okx_venue`` (loaded unless ``load=False``); closed after."""
+    clients: list[Any] = []
+
+    async def factory(flavour: str = "async", *, load: bool = True, **credentials: Any) -> Any:
+        exchange = make_okx_exchange(okx_venue, flavour, **credentials)
+        clients.append(exchange)
+        if load:
+            await exchange.load_markets()
+        return exchange
+
+    yield factory
+    for exchange in clients:
+        await exchange.close()
+
+
+@pytest_asyncio.fixture
+async def okx_client(make_okx_client: Callable[..., Any]) -> Any:
+    return await make_okx_client()
 
 
 # --- raw HTTP helpers (what ccxt would not send) --------------------------------------------------------------------
