@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from actors.transport import ChannelSettings
 from actors.exchange import VenueSpec
-from orchestration.config import RiskConfig, StrategyConfig, SupervisorConfig
+from orchestration.config import RetryConfig, RiskConfig, StrategyConfig, SupervisorConfig
 
 DETECTOR = "detector"
 ORDER_MANAGER = "order_manager"
@@ -37,6 +37,7 @@ class Deployment:
     channels: ChannelSettings | None = None  # direct hot-path connections (None: every message goes through Ray)
     realtime_priority: int = 0  # of the hot-path actors' loop threads (actors.hot_path); 0 = normal policy
     cpu_wake_latency_us: int | None = None  # bound asked for while hot-path actors live (actors.hot_path); None = none
+    retry: RetryConfig = RetryConfig()  # how the exchange actors retry reads and cancels
 
     @property
     def venue_names(self) -> tuple[str, ...]:

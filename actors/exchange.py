@@ -30,13 +30,14 @@ from execution.api.binance_api import create_spot_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
-from execution.error_handler import (AuthenticationFailed, ErrorClass, ExchangeUnavailable, RayarbError,
+from orchestration.config import RetryConfig
+from execution.error_handler import (ErrorClass, ExchangeUnavailable, RayarbError,
                                      RetryableError, RetryPolicy, call_with_retry, error_class)
 from execution.log import redact, register_secret
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.replies import reply_mismatch
 from execution.api.other_exchange_api import float_book_from_ccxt
-from execution.api.market_data import checked_market_rules, fetch_fee_table, rules_with_fees
+from execution.api.market_data import MarketDataError, checked_market_rules, fetch_fee_table, rules_with_fees
 from execution.api.venue import make_exchange
 from execution.messages import SubmitOrder, SubmitOutcome
 from execution.paper import PaperVenue
@@ -48,8 +49,9 @@ CREDENTIALS_WAIT_S = 30.0  # start() waits this long for the driver to deliver t
 BOOK_DEPTH = 20  # levels per side kept and pushed (ccxt.pro keeps the whole book)
 BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
 PUSH_TIMEOUT_S = 2.0
-# Retries of reads and cancels end within the callers' timeouts (the order manager waits 5 s for a lookup).
-READ_RETRY_POLICY = RetryPolicy(max_attempts=3, base_delay_s=0.1, max_delay_s=1.0, max_elapsed_s=3.0)
+# The config's retry section by default (orchestration.config.RetryConfig): retries of reads and cancels end within
+# the callers' timeouts (the order manager waits 5 s for a lookup).
+READ_RETRY_POLICY = RetryPolicy(**RetryConfig().model_dump())
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +101,16 @@ class ExchangeConnection(ServesChannel):
     also arrive over its channel (the hot path); books leave over the subscribers' channels."""
 
     channel_methods = ("submit_order", "latest_book")
-    # How book snapshots, balances, order lookups and cancels are retried (``_retried``); never order creation. The
-    # run's config sets it (run.retry) once orchestration passes it on; until then READ_RETRY_POLICY.
-    retry_policy: RetryPolicy = READ_RETRY_POLICY
 
     def __init__(self, venue: VenueSpec, symbols: list[str], *, paper_balances: dict[str, Decimal] | None = None,
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
                  balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None,
-                 realtime_priority: int = 0, cpu_wake_latency_us: int | None = None) -> None:
+                 realtime_priority: int = 0, cpu_wake_latency_us: int | None = None,
+                 retry_policy: RetryPolicy = READ_RETRY_POLICY) -> None:
         self.venue = venue
         self.symbols = list(symbols)
+        # How book snapshots, balances, order lookups and cancels are retried (``_retried``); never order creation.
+        self.retry_policy = retry_policy
         self._stream_timeout_s = stream_timeout_s
         self._poll_interval_s = poll_interval_s
         self._rest: Any = None
@@ -178,13 +180,16 @@ class ExchangeConnection(ServesChannel):
         self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet,
                                      rate_limit=not v.simulator)
         markets = await asyncio.wait_for(self._rest.load_markets(), 30)
-        rules = checked_market_rules(v.name, markets, self.symbols)  # MarketDataError names what is wrong
-        missing = [s for s in self.symbols if s not in markets]
+        missing = [s for s in self.symbols if isinstance(markets, dict) and markets and s not in markets]
         if missing:
             raise StartRefused(f"symbols: {', '.join(missing)} not listed by venue {v.name}")
-        if self._inbox is not None:
-            await self._check_keys()
-        self._rules = await self._with_venue_fees(rules)
+        try:
+            rules = checked_market_rules(v.name, markets, self.symbols)
+            if self._inbox is not None:
+                await self._check_keys()
+            self._rules = await self._with_venue_fees(rules)
+        except MarketDataError as error:  # names the venue, symbol and field: the operator's to look at
+            raise StartRefused(redact(str(error)).splitlines()[0][:300]) from None
         self._stream.markets = self._rest.markets
         self._stream.markets_by_id = self._rest.markets_by_id
         if v.paper:
@@ -208,7 +213,7 @@ class ExchangeConnection(ServesChannel):
             raise
         except Exception as exc:
             error = translate_ccxt_error(exc, exchange=self.venue.name)
-            if isinstance(error, AuthenticationFailed):
+            if error_class(error) is ErrorClass.AUTHENTICATION:
                 raise StartRefused(f"venues.{self.venue.name}: the venue refused the API key or secret "
                                    f"({redact(str(error)).splitlines()[0][:200]})") from None
             raise error from None

@@ -29,6 +29,7 @@ from actors.common import (
     new_incarnation,
 )
 from actors.peers import NAMESPACE, Peers
+from execution.error_handler import RetryPolicy
 from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings
 from actors.telemetry import process_metrics
 
@@ -65,7 +66,8 @@ def create_actor(deployment: Deployment, name: str) -> Any:
         venue = next(v for v in deployment.venues if exchange_actor_name(v.name) == name)
         args: tuple = (venue, list(deployment.symbols))
         kwargs: dict[str, Any] = {"channels": deployment.channels, "realtime_priority": deployment.realtime_priority,
-                                  "cpu_wake_latency_us": deployment.cpu_wake_latency_us}
+                                  "cpu_wake_latency_us": deployment.cpu_wake_latency_us,
+                                  "retry_policy": RetryPolicy(**deployment.retry.model_dump())}
         if venue.paper:
             kwargs["paper_balances"] = dict(deployment.paper_balances)
     else:

@@ -43,6 +43,7 @@ DEFAULT_METRICS_PORT = 9108
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_RUN_DIR = "runs"
 LOCAL_VENUE_EXCHANGE = "binance"  # the dialect `rayarb sim` speaks
+MAX_RETRY_ELAPSED_S = 5.0  # the order manager's timeout for an order lookup through the exchange actor
 
 _VENUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -326,6 +327,23 @@ class MetricsConfig(BaseModel):
     host: Annotated[str, _parsed(_text)] = Field(DEFAULT_METRICS_HOST, description="where the endpoint listens")
 
 
+class RetryConfig(BaseModel):
+    """How the exchange actors retry what is safe to retry (book snapshots, balances, order lookups, cancels; never an
+    order's creation): ``execution.error_handler.call_with_retry`` with full-jitter backoff."""
+
+    model_config = _SECTION
+
+    max_attempts: Annotated[int, _parsed(_integer(minimum=1, maximum=20))] = Field(
+        3, description="calls in all, the first included")
+    base_delay_s: Annotated[float, _parsed(_seconds(strictly_positive=False))] = Field(
+        0.1, description="the first wait (at most); it doubles with each retry")
+    max_delay_s: Annotated[float, _parsed(_seconds(strictly_positive=False))] = Field(
+        1.0, description="no single wait is longer")
+    max_elapsed_s: Annotated[float, _parsed(_seconds())] = Field(
+        3.0, description=f"no retry starts after this; under {MAX_RETRY_ELAPSED_S} s, the order manager's wait for "
+                         f"an order lookup")
+
+
 DEFAULT_PAPER_BALANCES = (("USDT", Decimal("100000")), ("BTC", Decimal("2")), ("ETH", Decimal("40")))
 
 # What each run.profile sets, unless the config sets the field itself. "latency" costs the machine: real-time threads
@@ -371,7 +389,8 @@ class RunConfig(BaseModel):
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {"strategy": StrategyConfig, "risk": RiskConfig,
-                                         "supervisor": SupervisorConfig, "metrics": MetricsConfig, "run": RunConfig}
+                                         "supervisor": SupervisorConfig, "retry": RetryConfig,
+                                         "metrics": MetricsConfig, "run": RunConfig}
 
 
 class Config(BaseModel):
@@ -382,6 +401,7 @@ class Config(BaseModel):
     strategy: StrategyConfig = StrategyConfig()
     risk: RiskConfig = RiskConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    retry: RetryConfig = RetryConfig()
     metrics: MetricsConfig = MetricsConfig()
     run: RunConfig = RunConfig()
 
@@ -523,6 +543,10 @@ def parse_config(raw: Any, *, source: str = "config") -> Config:
         errors.append(
             f"supervisor.heartbeat_timeout_s: must be >= heartbeat_period_s ({supervisor.heartbeat_period_s}), "
             f"got {supervisor.heartbeat_timeout_s}")
+    retry = sections["retry"]
+    if retry is not None and retry.max_elapsed_s >= MAX_RETRY_ELAPSED_S:
+        errors.append(f"retry.max_elapsed_s: must be < {MAX_RETRY_ELAPSED_S} (the order manager waits that long for "
+                      f"an order lookup), got {retry.max_elapsed_s}")
     if errors:
         raise ConfigError(errors, source)
     return Config(venues=venues, symbols=symbols, **sections)

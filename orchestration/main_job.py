@@ -146,7 +146,7 @@ class MainJob:
                           pin_stateful_to_head=_cluster_has_head_resource(),
                           channels=self._channel_settings(config),
                           realtime_priority=config.run.realtime_priority,
-                          cpu_wake_latency_us=config.run.cpu_wake_latency_us)
+                          cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry)
 
     def _channel_settings(self, config: Config) -> Any:
         """Direct hot-path channels for this run (a fresh key per run, and TLS material for channels beyond loopback),

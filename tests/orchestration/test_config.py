@@ -232,6 +232,20 @@ def test_channels_never_listen_on_every_interface(wildcard):
     assert parse_config(with_change(GOOD, "run.channels", "10.0.0.7")).run.channels == "10.0.0.7"
 
 
+def test_the_retry_policy_is_configured_and_ends_within_the_order_managers_lookup_wait():
+    from execution.error_handler import RetryPolicy
+
+    retry = parse_config(with_change(GOOD, "retry", {"max_attempts": 5, "max_elapsed_s": 4})).retry
+    policy = RetryPolicy(**retry.model_dump())
+    assert (policy.max_attempts, policy.base_delay_s, policy.max_delay_s, policy.max_elapsed_s) == (5, 0.1, 1.0, 4.0)
+    assert errors_of(with_change(GOOD, "retry", {"max_elapsed_s": 5})) == (
+        "retry.max_elapsed_s: must be < 5.0 (the order manager waits that long for an order lookup), got 5.0",)
+    assert errors_of(with_change(GOOD, "retry.max_attempts", 0)) == (
+        "retry.max_attempts: must be between 1 and 20, got 0",)
+    assert errors_of(with_change(GOOD, "retry.backoff", 2))[0].startswith("retry.backoff: unknown key (allowed: "
+                                                                          "max_attempts, base_delay_s")
+
+
 def test_heartbeat_timeout_shorter_than_period_is_refused():
     errors = errors_of(with_change(GOOD, "supervisor", {"heartbeat_period_s": 1.0, "heartbeat_timeout_s": 0.5}))
     assert any(e.startswith("supervisor.heartbeat_timeout_s: must be >= heartbeat_period_s") for e in errors)
