@@ -24,7 +24,7 @@ from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
-from actors.channel import Channels, ServesChannel
+from actors.transport import Channels, ServesChannel
 from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name, new_incarnation
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
@@ -37,6 +37,7 @@ from execution.journal import Journal
 from execution.latency import LatencyRecorder
 from execution.messages import (
     ArbitrageDetected,
+    BookPush,
     CancelOrder,
     FillApplied,
     OrderAccepted,
@@ -243,7 +244,7 @@ class OrderManagerActor(ServesChannel):
     async def risk_status(self) -> dict[str, Any] | None:
         return None if self.risk is None else self.risk.status()
 
-    async def on_book(self, item: Any) -> None:
+    async def on_book(self, item: BookPush) -> None:
         """Balances pushed by the exchange actors: ("balances", venue, free)."""
         if isinstance(item, tuple) and item[0] == "balances":
             self.balances[item[1]] = item[2]

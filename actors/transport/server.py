@@ -260,7 +260,8 @@ class ChannelServer:
         try:
             data = encode_reply(request_id, value)
         except Exception:  # a value msgpack cannot carry: its type still reaches the caller
-            data = encode_error(request_id, TypeError(f"the result of {name} cannot be encoded: {type(value).__name__}"))
+            error = TypeError(f"the result of {name} cannot be encoded: {type(value).__name__}")
+            data = encode_error(request_id, error)
         self._reply(connection, data)
 
     def _reply(self, connection: _ServerConnection, data: bytearray) -> None:

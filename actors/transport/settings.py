@@ -1,4 +1,4 @@
-"""How a run's actors reach each other directly: ``ChannelSettings``, made by the driver with ``new_channel_settings``."""
+"""How a run's actors reach each other directly: ``ChannelSettings``, made once per run by ``new_channel_settings``."""
 from __future__ import annotations
 
 import secrets

@@ -178,7 +178,8 @@ def reply_payload(reply: bytes) -> memoryview:
 # ----- exceptions as data -------------------------------------------------------------------------------------------
 
 class ErrorData(msgspec.Struct, array_like=True, omit_defaults=True, frozen=True):
-    """An exception as it travels: its class (``module.QualName``), its message (redacted) and the ids and hints rayarb's errors carry as attributes."""
+    """An exception as it travels: its class (``module.QualName``), its message (redacted) and the ids and hints
+    rayarb's errors carry as attributes."""
 
     name: str
     message: str

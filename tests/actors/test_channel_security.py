@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pickle
+import ssl
 import struct
 import time
 from decimal import Decimal
@@ -26,6 +27,7 @@ from actors.transport import (
     Method,
 )
 from actors.transport.handshake import ACCEPTED, CHALLENGE_BYTES, MAGIC, ClientHandshake, _proof
+from actors.transport.settings import new_channel_settings
 from actors.transport.tls import new_tls_material
 from execution.messages import ArbitrageDetected
 from metrics.definitions import RayarbMetrics
@@ -356,6 +358,51 @@ async def test_with_tls_a_plain_caller_is_refused():
     await until(lambda: actor._channel_server.refused["tls_failed"] == 1, what="the server counted the TLS failure")
     assert actor.calls == 0
     await actor.close_channel()
+
+
+def ca_signed_pair(tmp_path) -> tuple[str, str]:
+    """A certificate an operator's own CA signed, and its key, as files (what a config would name)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "desk CA")])
+    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rayarb")]))
+                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+                   .sign(ca_key, hashes.SHA256()))
+    certificate_path, key_path = tmp_path / "channel.crt", tmp_path / "channel.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(certificate_path), str(key_path)
+
+
+async def test_a_certificate_the_config_names_is_served_and_pinned(tmp_path):
+    certificate_file, key_file = ca_signed_pair(tmp_path)
+    named = new_channel_settings("node", certificate_file=certificate_file, key_file=key_file)
+    assert named.tls_certificate == open(certificate_file, "rb").read()
+    settings = ChannelSettings(token=named.token, tls_certificate=named.tls_certificate, tls_key=named.tls_key,
+                               force_tls=True)
+    actor = Echo(settings=settings)
+    host, port = await actor.channel_address()
+    client = await ChannelClient.connect(host, port, settings, ECHO)  # the CA is not trusted: the certificate is
+    assert await client.call("echo", ("named certificate",), 2) == "named certificate"
+    client.close()
+    with pytest.raises(ChannelUnavailable):
+        await ChannelClient.connect(host, port, tls_settings(token=named.token), ECHO)
+    await actor.close_channel()
+    (tmp_path / "other").mkdir()
+    other_certificate, _ = ca_signed_pair(tmp_path / "other")
+    with pytest.raises(ssl.SSLError):  # a certificate and a key that do not belong together fail at the driver
+        new_channel_settings("node", certificate_file=other_certificate, key_file=key_file)
+    with pytest.raises(ValueError, match="needs its key"):
+        new_channel_settings("node", certificate_file=certificate_file)
 
 
 async def test_beyond_loopback_there_is_no_channel_without_tls():
