@@ -59,6 +59,7 @@ class MainJob:
         self._stop = threading.Event()
         self.venue_process: Any = None
         self.courier: CredentialCourier | None = None
+        self._live: Any = None  # the redrawn status block on a terminal
         self.metrics_export: Any = None
         self.supervisor: Any = None
         self.supervisor_incarnation: str | None = None  # the supervisor process that was started
@@ -243,7 +244,10 @@ class MainJob:
             self.started_at = time.time()
             print(f"trading {', '.join(self.config.symbols)} on {', '.join(self.config.venue_names)} "
                   f"({self.options.mode.value}); run dir {self.run_dir}", file=self.status_stream)
-            self._loop()
+            try:
+                self._loop()
+            finally:
+                self._end_status()
             self._finish()
             print(self._final_summary(), file=self.status_stream)
             return 0
@@ -305,7 +309,25 @@ class MainJob:
             max_book_age_ms=self.config.strategy.max_book_age_ms, kill_switch=summary["kill_switch"])
 
     def _print_status(self) -> None:
-        print(self.status().render(), file=self.status_stream, flush=True)
+        """On a terminal the status block is redrawn in place (rich); elsewhere one line per interval."""
+        status = self.status()
+        if self._live is None and _is_terminal(self.status_stream):
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(file=self.status_stream), auto_refresh=False, transient=False)
+            self._live.start()
+        if self._live is not None:
+            from rich.text import Text
+
+            self._live.update(Text(status.render()), refresh=True)
+        else:
+            print(status.render_line(), file=self.status_stream, flush=True)
+
+    def _end_status(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     # ----- the end -----
     def _finish(self) -> None:
@@ -438,6 +460,13 @@ def venue_specs(config: Config, mode: Mode) -> tuple[Any, ...]:
 
     return tuple(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url, paper=mode is Mode.PAPER,
                            testnet=venue.testnet, simulator=venue.is_local) for venue in config.venues)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _cluster_has_head_resource() -> bool:

@@ -45,7 +45,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -423,6 +423,23 @@ def load_run_report(run_dir: str | os.PathLike[str]) -> RunReport:
 # ------------------------------------------------------------------------------------------------------- printing
 
 
+# Decimal places a currency's amounts are shown with: crypto assets (USDT included) carry 8 at Binance and OKX.
+# report.json keeps every amount exact; only what is printed is rounded.
+MONEY_DECIMALS = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
+DEFAULT_MONEY_DECIMALS = 8
+
+
+def shown_money(amount: Any, currency: str | None) -> Decimal | str:
+    """``amount`` rounded (half to even) to ``currency``'s precision when it has more places; as given otherwise."""
+    if amount is None or amount == "":
+        return ""
+    value = Decimal(str(amount))
+    places = MONEY_DECIMALS.get((currency or "").upper(), DEFAULT_MONEY_DECIMALS)
+    if value.is_finite() and value.as_tuple().exponent < -places:
+        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return value
+
+
 def _ms(value: Any) -> str:
     return "-" if value is None else f"{float(value):.3f}"
 
@@ -455,7 +472,7 @@ def format_report(run_dir: str | os.PathLike[str]) -> str:
             ("fills", (report.get("fills") or {}).get("count")),
             ("one-legged outcomes", report.get("one_legged")),
             ("kill switch", report.get("kill_switch") or "off"),  # why trading stopped, if it did
-            (f"PnL total {currency}".rstrip(), pnl.get("total")),
+            (f"PnL total {currency}".rstrip(), shown_money(pnl.get("total"), currency)),
         ],
         columns=["item", "value"],
     ).set_index("item")
@@ -468,7 +485,7 @@ def format_report(run_dir: str | os.PathLike[str]) -> str:
     for name in venue_names:
         info = (report.get("venues") or {}).get(name) or {}
         row = {"venue": name, "exchange": info.get("exchange") or "", "url": info.get("url") or "",
-               f"pnl {currency}".rstrip(): (pnl.get("per_venue") or {}).get(name, "")}
+               f"pnl {currency}".rstrip(): shown_money((pnl.get("per_venue") or {}).get(name), currency)}
         for asset in assets:
             row[asset] = ((report.get("positions") or {}).get(name) or {}).get(asset, "")
         venue_rows.append(row)
@@ -536,10 +553,19 @@ class LiveStatus:
     kill_switch: str | None = None  # why the kill switch tripped, if it did
 
     def render(self) -> str:
-        """Two or three compact lines: counters, venues with book age, and the kill switch when tripped."""
+        """Two or three compact lines: counters, venues with book age, and the kill switch when tripped (a terminal
+        redraws them in place)."""
+        return "\n".join(self._lines())
+
+    def render_line(self) -> str:
+        """The same as one line, for a log or a pipe: one line per interval."""
+        return " | ".join(self._lines())
+
+    def _lines(self) -> list[str]:
         seconds = int(self.uptime_s)
         uptime = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        pnl = f"{'+' if self.pnl_total >= 0 else ''}{self.pnl_total}"
+        pnl_total = shown_money(self.pnl_total, self.pnl_currency)
+        pnl = f"{'+' if pnl_total >= 0 else ''}{pnl_total}"
         lines = [
             f"rayarb {self.mode} up {uptime} | opps {self.opportunities_detected} detected / "
             f"{self.opportunities_taken} taken | orders {self.orders} fills {self.fills} "
@@ -557,4 +583,4 @@ class LiveStatus:
                      f"p99 {_ms(self.tick_to_order_p99_ms)}ms")
         if self.kill_switch:
             lines.append(f"KILL SWITCH: {self.kill_switch}")
-        return "\n".join(lines)
+        return lines

@@ -16,6 +16,7 @@ from orchestration.report import (
     FILL_COLUMNS,
     ORDER_COLUMNS,
     LiveStatus,
+    shown_money,
     ReportError,
     format_report,
     latency_histogram,
@@ -236,12 +237,13 @@ def test_load_refuses_incomplete_or_foreign_directories(tmp_path, run_dir):
         load_run_report(run_dir)
 
 
-def test_format_report_prints_every_table_with_exact_values(run_dir):
+def test_format_report_prints_every_table_with_exact_values_and_pnl_at_the_currencys_precision(run_dir):
     text = format_report(run_dir)
     for title in ("Overview", "Venues (PnL and net position change)", "Latency", "Orders by venue, symbol and status",
                   "Fills by venue, symbol and side"):
         assert title in text
-    assert "local-sim" in text and "-0.0000999999999999999" in text
+    assert "local-sim" in text and "-0.00010000" in text and "-0.0000999999999999999" not in text  # USDT: 8 places
+    assert load_run_report(run_dir).report["pnl"]["total"] == "-0.0000999999999999999"  # kept exact in the file
     assert "http://127.0.0.1:18800" in text and "-50.000100" in text
     assert "0.0500203 USDT" in text and "0.000001 BTC" in text
     assert "denied" in text and "9.750" in text  # p99 in ms
@@ -265,3 +267,13 @@ def test_live_status_renders_a_compact_block():
     assert lines[2] == "KILL SWITCH: loss limit 50 USDT reached"
     quiet = LiveStatus(uptime_s=5, mode="paper", pnl_total=Decimal("0.25")).render().splitlines()
     assert len(quiet) == 2 and "PnL +0.25 USDT" in quiet[0] and "p50 -ms" in quiet[1]
+    assert status.render_line() == " | ".join(lines)  # one line per interval where stderr is not a terminal
+    long = LiveStatus(uptime_s=5, mode="paper", pnl_total=Decimal("0.5760854269833333333333333667"))
+    assert "PnL +0.57608543 USDT" in long.render_line()
+
+
+def test_money_is_shown_at_its_currencys_precision():
+    assert str(shown_money(Decimal("0.5760854269833333333333333667"), "USDT")) == "0.57608543"
+    assert str(shown_money(Decimal("-1.50"), "USDT")) == "-1.50"  # never padded or cut when already short
+    assert str(shown_money("12.345", "USD")) == "12.34" and str(shown_money("12.355", "USD")) == "12.36"
+    assert shown_money(None, "USDT") == "" and str(shown_money("3", "BTC")) == "3"
