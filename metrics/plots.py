@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -121,6 +122,36 @@ def latency_samples(report: dict, name: str = "tick_to_order") -> tuple[list[flo
     return samples, buckets
 
 
+LATENCY_BINS = 40
+
+
+def latency_bins(samples_ms: list[float]) -> tuple[list[float], bool]:
+    """Bin edges spanning the samples (ms), and whether the axis is logarithmic: log-spaced when the samples cover
+    more than a factor of 30 (a tail of stalls beside a sub-millisecond body), evenly spaced otherwise."""
+    low, high = min(samples_ms), max(samples_ms)
+    if high <= low:
+        return [low * 0.9, high * 1.1 if high > 0 else 1.0], False
+    if low > 0 and high / low > 30:
+        ratio = (high / low) ** (1 / LATENCY_BINS)
+        return [low * ratio ** i for i in range(LATENCY_BINS + 1)], True
+    step = (high - low) / LATENCY_BINS
+    return [low + step * i for i in range(LATENCY_BINS + 1)], False
+
+
+def _latency_histogram(axes: Any, samples_s: list[float], title: str) -> None:
+    samples_ms = [s * 1e3 for s in samples_s]
+    edges, log_axis = latency_bins(samples_ms)
+    axes.hist(samples_ms, bins=edges)
+    if log_axis:
+        axes.set_xscale("log")
+    ordered = sorted(samples_ms)
+    p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    for value, style in ((p50, "--"), (p99, ":")):
+        axes.axvline(value, color="black", linestyle=style, linewidth=1)
+    axes.set_title(f"{title}\nn={len(samples_ms)}  p50 {p50:.2f} ms (dashed)  p99 {p99:.2f} ms (dotted)", fontsize=10)
+    axes.set_xlabel("ms")
+
+
 def ack_latencies(path: Path) -> dict[str, list[float]]:
     """exchange -> order acknowledgement latencies (s) from orders.csv's sent_ts / ack_ts (ms) where both are set."""
     if not path.exists():
@@ -192,17 +223,11 @@ def plot_run(run_dir: str | Path) -> dict[str, Path]:
     charts["positions"] = _save(figure, out / "positions.png")
 
     samples, buckets = latency_samples(report)
-    acks = ack_latencies(run_dir / "orders.csv")
+    round_trips, _ = latency_samples(report, "order_round_trip")
     figure = Figure(figsize=(10, 4), layout="constrained")
     axes = figure.add_subplot(1, 2, 1)
     if samples:
-        positive = [max(s, 1e-6) for s in samples]
-        bins = [10 ** (e / 4) for e in range(-24, 5)]  # 1 us .. 10 s, log-spaced
-        axes.hist(positive, bins=bins)
-        axes.set_xscale("log")
-        ordered = sorted(samples)
-        p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        axes.set_title(f"tick to order: n={len(samples)} p50={p50 * 1e3:.2f} ms p99={p99 * 1e3:.2f} ms")
+        _latency_histogram(axes, samples, "tick to order")
     elif buckets:
         finite = [(le, count) for le, count in buckets if math.isfinite(le)]
         per_bucket = [count - (finite[i - 1][1] if i else 0) for i, (_, count) in enumerate(finite)]
@@ -211,14 +236,16 @@ def plot_run(run_dir: str | Path) -> dict[str, Path]:
         axes.set_title("tick to order (histogram, le in ms)")
     else:
         _empty_note(axes, "no tick-to-order latency in report.json")
-    axes.set_xlabel("seconds" if samples else "")
     axes = figure.add_subplot(1, 2, 2)
-    if acks:
+    acks = {} if round_trips else ack_latencies(run_dir / "orders.csv")
+    if round_trips:
+        _latency_histogram(axes, round_trips, "order round trip: request sent -> answer")
+    elif acks:  # reports written before round trips were kept: whole milliseconds from orders.csv
         axes.boxplot([acks[e] for e in sorted(acks)], tick_labels=sorted(acks))
         axes.set_yscale("log")
-        axes.set_title("order acknowledgement latency (s)")
+        axes.set_title("order acknowledgement latency (s, whole ms)")
     else:
-        _empty_note(axes, "no sent_ts/ack_ts in orders.csv")
+        _empty_note(axes, "no order round trips in report.json")
     charts["latency"] = _save(figure, out / "latency.png")
     logger.info("run charts written to %s", out)
     return charts

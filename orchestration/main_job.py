@@ -379,6 +379,7 @@ class MainJob:
             "tick_to_order_slowest": slowest_ticks(summary["tick_to_order_s"], summary["tick_to_order_stages_s"],
                                                    summary["tick_to_order_first_legs"]),
             "order_round_trip": summarize_latencies(summary["order_round_trip_s"]),
+            "order_round_trip_s": summary["order_round_trip_s"][-MAX_RAW_SAMPLES:],  # plotted (metrics.plots)
             "journal": self.deployment.journal_path,
             "hot_path": {  # how books, opportunities, legs and fills travelled between the actors
                 "transport": "channels" if self.deployment.channels is not None else "ray",

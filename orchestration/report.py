@@ -301,11 +301,15 @@ def build_report(summary: Mapping[str, Any], orders: Sequence[Any], fills: Seque
         for venue, assets in (rest.pop("positions", {}) or {}).items()
     }
 
-    samples = [float(s) for s in (rest.pop("tick_to_order_s", []) or [])]
-    latency = {"unit": "s", **summarize_latencies(samples), "histogram": latency_histogram(samples)}
-    if len(samples) <= MAX_RAW_SAMPLES:
-        latency["samples_s"] = samples
-    report["latency"] = {"tick_to_order": latency}
+    report["latency"] = {}
+    for name in ("tick_to_order", "order_round_trip"):  # book received -> first leg sent; a leg's request -> answer
+        if f"{name}_s" not in rest and name != "tick_to_order":
+            continue
+        samples = [float(s) for s in (rest.pop(f"{name}_s", []) or [])]
+        latency = {"unit": "s", **summarize_latencies(samples), "histogram": latency_histogram(samples)}
+        if len(samples) <= MAX_RAW_SAMPLES:
+            latency["samples_s"] = samples
+        report["latency"][name] = latency
 
     order_rows = [_row(o, ORDER_COLUMNS, _ORDER_ALIASES) for o in orders]
     fill_rows = [_row(f, FILL_COLUMNS, _FILL_ALIASES) for f in fills]

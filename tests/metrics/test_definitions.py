@@ -255,6 +255,35 @@ def test_plot_run_draws_pnl_positions_and_latency_from_the_run_files(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
+def test_latency_bins_span_the_samples_and_show_their_distribution():
+    import numpy as np
+
+    from metrics.plots import LATENCY_BINS, latency_bins
+
+    body = list(np.random.default_rng(7).normal(2.3, 0.3, 2000))  # ms: a run's tick-to-order
+    edges, log_axis = latency_bins(body)
+    counts, _ = np.histogram(body, bins=edges)
+    assert not log_axis and edges[0] == min(body) and edges[-1] == max(body) and len(edges) == LATENCY_BINS + 1
+    assert (counts > 0).sum() > LATENCY_BINS // 2 and counts.max() < len(body) / 5  # many bins used, none holds all
+    with_stalls = body + [80.0, 120.0]  # a few stalls two orders of magnitude out: log-spaced, the body still spread
+    edges, log_axis = latency_bins(with_stalls)
+    counts, _ = np.histogram(with_stalls, bins=edges)
+    assert log_axis and edges[-1] == pytest.approx(120.0) and counts.max() < len(with_stalls) / 2
+    assert latency_bins([3.0, 3.0]) == ([2.7, 3.3000000000000003], False)
+
+
+def test_the_report_keeps_order_round_trips_for_the_plot(tmp_path):
+    from metrics.plots import latency_samples, plot_run
+    from orchestration.report import load_run_report, write_run_report
+
+    write_run_report(tmp_path, summary={"mode": "local-sim", "tick_to_order_s": [0.002, 0.0031],
+                                        "order_round_trip_s": [0.0012, 0.00137, 0.0016]}, orders=[], fills=[])
+    report = load_run_report(tmp_path).report
+    assert latency_samples(report, "order_round_trip")[0] == [0.0012, 0.00137, 0.0016]  # sub-millisecond, not whole ms
+    assert report["latency"]["order_round_trip"]["count"] == 3
+    assert plot_run(tmp_path)["latency"].stat().st_size > 5000
+
+
 def test_plot_run_on_an_empty_run_still_draws_labelled_charts(tmp_path):
     from metrics.plots import plot_run
 
