@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export RAY_AUTH_MODE ?= disabled
+# RAY_AUTH_MODE is left unset: rayarb's own Ray then runs with a fresh token per run (orchestration/ray_runtime.py)
 export RAY_USAGE_STATS_ENABLED ?= 0
 
 .PHONY: run test test-full sim bench clean prometheus

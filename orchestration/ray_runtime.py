@@ -16,20 +16,30 @@ machine's address; now none is, so no port of rayarb's own Ray is reachable from
 
 A process that joins such a Ray by a loopback address (``127.0.0.1:PORT``, ``localhost:PORT``) goes through the same
 switch: otherwise Ray would dial the machine's routable address, where nothing listens. Ray's own command-line tools
-need it as well, e.g. ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray status --address 127.0.0.1:PORT``.
+need it as well, with the run's token file (below, logged at start): ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=FILE ray status --address 127.0.0.1:PORT``.
 
-**Authentication.** Ray 2.60 switches token authentication on by default for a new local cluster (creating
-~/.ray/auth_token), while a process that joins by address only uses a token it can find. Every process rayarb starts
-must therefore agree on ``RAY_AUTH_MODE``; ``ensure_auth_mode_env`` decides it once, in the environment, so Ray's own
-child processes (raylet, workers, actors) inherit the same value:
+**Authentication.** Loopback keeps other machines out, not other users or programs of this one, so rayarb's own Ray
+also uses token authentication, with a fresh token per run: 256 random bits in a file only this user can read (0600,
+in a 0700 directory from ``tempfile.mkdtemp``), named to Ray and to every process it starts by
+``RAY_AUTH_TOKEN_PATH``; the token itself is never in an environment variable. Ray's gRPC servers and its agents'
+HTTP APIs (health checks aside) ask for it: a driver without it or with another token cannot join, an HTTP request
+without it is answered 401, with another one 403 (``tests/orchestration/test_ray_runtime.py``). ``shutdown_ray``
+deletes the file and puts the variables back.
 
-- an explicit ``RAY_AUTH_MODE`` set by the user is always kept;
-- rayarb's own throw-away local Ray (no address) uses ``disabled``: it listens on loopback only (above) and dies with
-  the run. Loopback keeps other machines out, not other users of this one: on a shared machine set
-  ``RAY_AUTH_MODE=token`` with ``RAY_AUTH_TOKEN_PATH`` pointing to a file only you can read;
+Ray 2.60 switches token authentication on by default for a new local cluster (creating ~/.ray/auth_token), while a
+process that joins by address only uses a token it can find. Every process rayarb starts must therefore agree on
+``RAY_AUTH_MODE``; ``ensure_auth_mode_env`` decides it once, in the environment, so Ray's own child processes (raylet,
+workers, actors) inherit the same value, and ``start_or_join_ray`` sets the same value in the ``runtime_env`` it is
+given:
+
+- an explicit ``RAY_AUTH_MODE`` set by the user is always kept (``disabled``: no token even on the own Ray, as the
+  test suite's throw-away Rays run; ``token`` with a token already available: that token);
+- rayarb's own local Ray (no address) otherwise uses ``token`` with the run's token (above);
 - joining a cluster (``auto`` or ``host:port``) uses ``token`` when a token is available (``RAY_AUTH_TOKEN``,
   ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``), which is what a real deployment (ray_cluster.yaml) runs with,
-  and ``disabled`` otherwise.
+  and ``disabled`` otherwise. A process that joins rayarb's own Ray (``127.0.0.1:PORT``) needs the run's
+  ``RAY_AUTH_TOKEN_PATH``.
 
 The dashboard stays off unless asked for (on loopback when it is on). All actors live in the ``rayarb`` namespace.
 """
@@ -39,8 +49,11 @@ import contextlib
 import ipaddress
 import logging
 import os
+import secrets
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +68,7 @@ AUTH_MODE_ENV = "RAY_AUTH_MODE"
 AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
 AUTH_TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
 AUTH_MODES = ("disabled", "token")
+RUN_TOKEN_BYTES = 32  # 256 bits, as Ray's own generator
 # The node address of rayarb's own Ray: every Ray process binds its ports to the node's address class (see above).
 LOOPBACK_NODE_IP = "127.0.0.1"
 # Ray's switch for "a machine that never joins a cluster" (its default on macOS and Windows): node address 127.0.0.1.
@@ -79,6 +93,7 @@ class RayRuntimeInfo:
     dashboard_url: str | None
     session_dir: str | None  # logs and Ray's metrics service-discovery file live under its parent
     metrics_export_port: int | None
+    auth_token_path: str | None = None  # the run's token file when rayarb issued one (a path, never the token)
 
 
 def _token_available(environ: Mapping[str, str]) -> bool:
@@ -94,8 +109,8 @@ def ensure_auth_mode_env(address: str | None = None) -> str:
     """Set ``RAY_AUTH_MODE`` in this process's environment (inherited by every process Ray starts) and return it.
 
     A value the user set is kept (``RayStartError`` if it is neither ``disabled`` nor ``token``). Otherwise: no
-    ``address`` (rayarb's own local Ray) -> ``disabled``; joining a cluster -> ``token`` if a token is available,
-    else ``disabled``.
+    ``address`` (rayarb's own local Ray) -> ``token`` (``start_or_join_ray`` issues the run's token); joining a
+    cluster -> ``token`` if a token is available, else ``disabled``.
     """
     current = os.environ.get(AUTH_MODE_ENV)
     if current is not None:
@@ -103,7 +118,7 @@ def ensure_auth_mode_env(address: str | None = None) -> str:
         if mode not in AUTH_MODES:
             raise RayStartError(f"{AUTH_MODE_ENV} must be one of {', '.join(AUTH_MODES)}, got {current!r}")
     elif address is None:
-        mode = "disabled"
+        mode = "token"
     else:
         mode = "token" if _token_available(os.environ) else "disabled"
     os.environ[AUTH_MODE_ENV] = mode
@@ -123,9 +138,10 @@ def _refresh_ray_config() -> None:
     if ray.is_initialized():
         return
     try:
-        from ray._raylet import Config  # private API, pinned by ray>=2.60,<2.61
+        from ray._raylet import AuthenticationTokenLoader, Config  # private API, pinned by ray>=2.60,<2.61
 
-        Config.initialize("")
+        Config.initialize("")  # first the mode, then the token: see ray._private.authentication_test_utils
+        AuthenticationTokenLoader.instance().reset_cache()
     except (ImportError, AttributeError) as e:  # a newer Ray: ray.init re-reads the environment itself
         logger.debug("could not refresh Ray's cached config: %s", e)
 
@@ -157,7 +173,12 @@ def start_or_join_ray(
                                 f"the cluster at {address!r} already has its settings")
     if address is not None and address != "auto":
         _probe_address(address, CONNECT_PROBE_TIMEOUT_S)
+    auth_before = {name: os.environ.get(name) for name in (AUTH_MODE_ENV, AUTH_TOKEN_ENV, AUTH_TOKEN_PATH_ENV)}
     auth_mode = ensure_auth_mode_env(address)
+    if runtime_env is not None and AUTH_MODE_ENV in (runtime_env.get("env_vars") or {}):
+        # in place: the caller starts more actors with this runtime_env, and a worker in another mode cannot talk to
+        # the raylet and the GCS
+        runtime_env["env_vars"][AUTH_MODE_ENV] = auth_mode
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload from a trading process
     if address is None:
         # Ray starts workers at niceness 15; on the hot path each hop then waits behind any other process
@@ -168,6 +189,9 @@ def start_or_join_ray(
 
     if ray.is_initialized():
         raise RayStartError("Ray is already initialised in this process; call shutdown_ray() first")
+    if address is None and auth_mode == "token" and (auth_before[AUTH_MODE_ENV] is None
+                                                     or not _token_available(os.environ)):
+        _issue_run_token(auth_before)
     kwargs: dict[str, Any] = {"namespace": RAYARB_NAMESPACE, "runtime_env": runtime_env}
     if address is None:
         kwargs.update(
@@ -188,6 +212,7 @@ def start_or_join_ray(
         with loopback_node_address() if local else contextlib.nullcontext():
             context = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
+        _discard_run_token()
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         where = f"join the Ray cluster at {address!r}" if address is not None else "start a local Ray"
         raise RayStartError(f"could not {where} ({AUTH_MODE_ENV}={auth_mode}): {first_line}") from e
@@ -202,11 +227,58 @@ def start_or_join_ray(
         dashboard_url=context.dashboard_url or None,
         session_dir=context.address_info.get("session_dir"),
         metrics_export_port=metrics_export_port if address is None else None,
+        auth_token_path=os.environ.get(AUTH_TOKEN_PATH_ENV) if _run_token is not None else None,
     )
-    logger.info("ray %s at %s (namespace %s, auth %s%s)", "started" if info.started_locally else "joined",
+    logger.info("ray %s at %s (namespace %s, auth %s%s%s)", "started" if info.started_locally else "joined",
                 info.address, info.namespace, info.auth_mode,
+                f", {AUTH_TOKEN_PATH_ENV}={info.auth_token_path}" if info.auth_token_path else "",
                 f", dashboard {info.dashboard_url}" if info.dashboard_url else "")
     return info
+
+
+@dataclass(frozen=True, slots=True)
+class _RunToken:
+    directory: Path
+    saved_env: dict[str, str | None]  # the auth variables as they were before, put back when the Ray stops
+
+
+_run_token: _RunToken | None = None
+
+
+def _issue_run_token(saved_env: dict[str, str | None]) -> Path:
+    """A fresh token for rayarb's own Ray, in a file only this user can read (0600 in a 0700 directory).
+
+    Only its path goes into the environment (``RAY_AUTH_TOKEN_PATH``, inherited by every process Ray starts); a
+    ``RAY_AUTH_TOKEN`` in the environment (a token in clear, and Ray would prefer it) is taken out while this Ray runs.
+    ``shutdown_ray`` deletes the file and puts the variables back.
+    """
+    global _run_token
+    _discard_run_token()
+    directory = Path(tempfile.mkdtemp(prefix="rayarb-ray-auth-"))  # mkdtemp: mode 0700
+    path = directory / "token"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_hex(RUN_TOKEN_BYTES))
+    _run_token = _RunToken(directory, dict(saved_env))
+    os.environ.pop(AUTH_TOKEN_ENV, None)
+    os.environ[AUTH_TOKEN_PATH_ENV] = str(path)
+    _refresh_ray_config()
+    return path
+
+
+def _discard_run_token() -> None:
+    """Put the auth variables back as they were and delete the run's token (after Ray stopped)."""
+    global _run_token
+    token, _run_token = _run_token, None
+    if token is None:
+        return
+    for name, value in token.saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _refresh_ray_config()  # before the file goes: nothing may reload a token that no longer exists
+    shutil.rmtree(token.directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -280,3 +352,4 @@ def shutdown_ray() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+    _discard_run_token()

@@ -5,7 +5,8 @@ metrics exporter, every actor with its hot-path channel). While it trades, the t
 (and bound, unconnected UDP sockets) of the driver and of every process under it — gcs_server, raylet, the dashboard,
 metrics and runtime-env agents, the autoscaler monitor, every worker, the simulator venues — from /proc/net and
 /proc/<pid>/fd, and asserts each is bound to a loopback address. It then dials every one of those ports on each of the
-machine's other addresses: none may answer.
+machine's other addresses: none may answer. The run starts as `rayarb run` does by default (no RAY_AUTH_MODE): its Ray
+also asks for the run's own token, which is gone when the run ends.
 """
 from __future__ import annotations
 
@@ -192,7 +193,10 @@ def wait_for(what: str, predicate, timeout_s: float, interval_s: float = 0.2):
         time.sleep(interval_s)
 
 
-def test_a_local_run_listens_on_loopback_only(tmp_path):
+def test_a_local_run_listens_on_loopback_only(tmp_path, monkeypatch):
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):  # as `rayarb run` starts: Ray's defaults
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     ray_temp = tempfile.mkdtemp(prefix="rl-", dir="/tmp")  # short: Ray's socket paths stay under ~107 characters
     status = io.StringIO()
     options = build_run_options(metrics_port=0, run_dir=tmp_path)  # `rayarb run` without a config or --address
@@ -233,9 +237,15 @@ def test_a_local_run_listens_on_loopback_only(tmp_path):
         assert node_ips == {"127.0.0.1"}, node_ips  # what every Ray process of the node binds to
         # the switch that made the node address loopback was for Ray's start only: a later join behaves as usual
         assert LOCAL_ONLY_SWITCH_ENV not in os.environ and ray_constants.ENABLE_RAY_CLUSTER
+        # and loopback is not all: the run's Ray asks for the run's token (tests/orchestration/test_ray_runtime.py)
+        assert os.environ["RAY_AUTH_MODE"] == "token"
+        token_path = Path(os.environ["RAY_AUTH_TOKEN_PATH"])
+        assert token_path.is_file() and "RAY_AUTH_TOKEN" not in os.environ
     finally:
         job.stop()
         try:
-            run.join(RUN_END_TIMEOUT_S)
+            exit_code = run.join(RUN_END_TIMEOUT_S)
         finally:
             shutil.rmtree(ray_temp, ignore_errors=True)
+    assert exit_code == 0
+    assert not token_path.exists() and "RAY_AUTH_TOKEN_PATH" not in os.environ  # gone with the run's Ray

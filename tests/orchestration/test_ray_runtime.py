@@ -1,15 +1,19 @@
-"""orchestration.ray_runtime: one RAY_AUTH_MODE decision for every process rayarb starts, on a real local Ray, a join
-from another process, and quick clear errors for bad or unreachable addresses."""
+"""orchestration.ray_runtime: one RAY_AUTH_MODE decision for every process rayarb starts; rayarb's own Ray on a fresh
+per-run token (a join from another process needs it, Ray's agents refuse requests without it, it is in no process
+environment and gone after the run); quick clear errors for bad or unreachable addresses."""
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,9 +63,9 @@ def test_an_unknown_auth_mode_is_refused(clean_auth_env, monkeypatch):
         ensure_auth_mode_env()
 
 
-def test_own_local_ray_is_disabled_and_joining_uses_a_token_when_one_exists(clean_auth_env, monkeypatch):
+def test_own_local_ray_uses_a_token_and_joining_uses_one_when_one_exists(clean_auth_env, monkeypatch):
     home = clean_auth_env
-    assert ensure_auth_mode_env() == "disabled" and os.environ["RAY_AUTH_MODE"] == "disabled"
+    assert ensure_auth_mode_env() == "token" and os.environ["RAY_AUTH_MODE"] == "token"
     monkeypatch.delenv("RAY_AUTH_MODE")
     assert ensure_auth_mode_env("auto") == "disabled"  # no token anywhere
     monkeypatch.delenv("RAY_AUTH_MODE")
@@ -77,7 +81,7 @@ def test_own_local_ray_is_disabled_and_joining_uses_a_token_when_one_exists(clea
     (home / ".ray" / "auth_token").write_text("t" * 32)
     assert ensure_auth_mode_env("auto") == "token"
     monkeypatch.delenv("RAY_AUTH_MODE")
-    assert ensure_auth_mode_env() == "disabled"  # rayarb's own Ray never uses a stray token
+    assert ensure_auth_mode_env() == "token"  # start_or_join_ray issues the run's own token: see below
 
 
 def test_local_only_settings_with_an_address_are_refused():
@@ -120,21 +124,77 @@ class Probe:
         return os.environ.get("RAY_AUTH_MODE")
 
 
-def test_local_ray_start_then_join_from_another_process(clean_auth_env):
+def run_process_environs(root_pid: int) -> dict[int, bytes]:
+    """/proc/<pid>/environ of ``root_pid`` and every process under it (Ray's processes of a local start)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            parent = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), None)
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = {}, [root_pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            found[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def join_in_subprocess(address: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", JOIN_SCRIPT, address], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def agent_answer(port: int, token: str | None) -> int:
+    """HTTP status of a request to the runtime-env agent (the one that builds a worker's environment)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/get_runtime_envs_info", data=b"", method="POST",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_local_ray_runs_with_a_fresh_token_that_a_joining_process_needs(clean_auth_env):
+    home = clean_auth_env
+    (home / ".ray").mkdir()
+    (home / ".ray" / "auth_token").write_text("s" * 64)  # a stray token: rayarb's own Ray does not use it
     temp_dir = tempfile.mkdtemp(prefix="rarb-")  # short: Ray's socket paths must stay under ~107 characters
     metrics_port = free_port()
+    token_path = None
     try:
+        runtime_env = {"env_vars": {"RAY_AUTH_MODE": "disabled"}}  # as main_job passes it before the mode is decided
         info = start_or_join_ray(num_cpus=1, temp_dir=temp_dir, metrics_export_port=metrics_port,
-                                 object_store_memory=100 * 1024 * 1024)
+                                 object_store_memory=100 * 1024 * 1024, runtime_env=runtime_env)
         assert info.started_locally and info.namespace == RAYARB_NAMESPACE == "rayarb"
-        assert info.auth_mode == "disabled" == os.environ["RAY_AUTH_MODE"]
+        assert info.auth_mode == "token" == os.environ["RAY_AUTH_MODE"] == runtime_env["env_vars"]["RAY_AUTH_MODE"]
+        assert info.address.startswith("127.0.0.1:")
         assert info.dashboard_url is None and info.metrics_export_port == metrics_port
         assert info.session_dir and info.session_dir.startswith(temp_dir)
         assert ray.get_runtime_context().namespace == "rayarb"
-        assert not (clean_auth_env / ".ray" / "auth_token").exists()  # Ray's default would have created it
+
+        # a fresh token, readable by this user only, named by its path and never itself in an environment
+        token_path = Path(os.environ["RAY_AUTH_TOKEN_PATH"])
+        token = token_path.read_text()
+        assert len(token) == 64 and token != "s" * 64 and int(token, 16) >= 0
+        assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(token_path.parent.stat().st_mode) == 0o700
+        assert "RAY_AUTH_TOKEN" not in os.environ
 
         probe = Probe.options(name="probe").remote()
-        assert ray.get(probe.auth_mode.remote(), timeout=60) == "disabled"  # inherited by Ray's workers
+        assert ray.get(probe.auth_mode.remote(), timeout=60) == "token"  # inherited by Ray's workers
+        environs = run_process_environs(os.getpid())
+        assert len(environs) >= 5  # this driver, gcs_server, raylet, agents, the probe's worker
+        assert not [pid for pid, environ in environs.items() if token.encode() in environ]
+        assert all(str(token_path).encode() in environ for pid, environ in environs.items() if pid != os.getpid())
+
         deadline = time.monotonic() + 30
         while True:  # the per-node metrics agent (ray[default]) serves on the requested port
             try:
@@ -144,18 +204,63 @@ def test_local_ray_start_then_join_from_another_process(clean_auth_env):
                 assert time.monotonic() < deadline, "metrics export port never opened"
                 time.sleep(0.5)
 
+        # Ray's agents' HTTP APIs want the token
+        agent_port = next(n["RuntimeEnvAgentPort"] for n in ray.nodes() if n["NodeID"] == info.node_id)
+        assert agent_answer(agent_port, None) == 401
+        assert agent_answer(agent_port, "0" * 64) == 403
+        assert agent_answer(agent_port, token) not in (401, 403)
+
         with pytest.raises(RayStartError, match="already initialised"):
             start_or_join_ray()
 
+        # another process joins with the run's token path (inherited) and reaches the named actor
         env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-        result = subprocess.run([sys.executable, "-c", JOIN_SCRIPT, info.address], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=90)
+        result = join_in_subprocess(info.address, env)
         assert result.returncode == 0, result.stderr[-2000:]
         node_id, namespace, auth_mode, env_mode, actor_node = result.stdout.split()
-        assert (node_id, namespace, auth_mode, env_mode) == (info.node_id, "rayarb", "disabled", "disabled")
+        assert (node_id, namespace, auth_mode, env_mode) == (info.node_id, "rayarb", "token", "token")
         assert actor_node == info.node_id  # the joined driver reached the named actor in the rayarb namespace
+
+        # without the token, or with another one, it cannot (the three tries run at once: a refused join retries)
+        without = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
+        (home / "wrong-token").write_text("0" * 64)
+        refused_envs = {"no token": dict(without, RAY_AUTH_MODE="disabled"),
+                        "the stray ~/.ray/auth_token": dict(without, RAY_AUTH_MODE="token"),
+                        "a wrong token": dict(without, RAY_AUTH_MODE="token",
+                                              RAY_AUTH_TOKEN_PATH=str(home / "wrong-token"))}
+        tries = {name: subprocess.Popen([sys.executable, "-c", JOIN_SCRIPT, info.address], cwd=REPO, env=refused_env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for name, refused_env in refused_envs.items()}
+        try:
+            for name, process in tries.items():
+                stdout, stderr = process.communicate(timeout=120)
+                assert process.returncode != 0 and "RayStartError: could not join" in stderr, (name, stdout)
+        finally:
+            for process in tries.values():
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=10)
     finally:
         shutdown_ray()
         shutdown_ray()  # idempotent
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert not ray.is_initialized()
+    # the token is gone with the Ray, and the environment is as it was
+    assert token_path is not None and not token_path.exists() and not token_path.parent.exists()
+    assert not {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN"} & set(os.environ)
+    assert (home / ".ray" / "auth_token").read_text() == "s" * 64
+
+
+def test_an_explicitly_disabled_local_ray_has_no_token(clean_auth_env, monkeypatch):
+    """RAY_AUTH_MODE=disabled set by the user (as this suite does for its throw-away Rays) is kept: no token file."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    temp_dir = tempfile.mkdtemp(prefix="rarb-")
+    try:
+        info = start_or_join_ray(num_cpus=1, temp_dir=temp_dir, object_store_memory=100 * 1024 * 1024)
+        assert info.auth_mode == "disabled" and "RAY_AUTH_TOKEN_PATH" not in os.environ
+        assert ray.get(Probe.remote().auth_mode.remote(), timeout=60) == "disabled"
+    finally:
+        shutdown_ray()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert os.environ["RAY_AUTH_MODE"] == "disabled"
+    assert not (clean_auth_env / ".ray" / "auth_token").exists()  # Ray's default would have created it
