@@ -6,6 +6,13 @@ import asyncio
 from actors.conflation import ConflatingPublisher
 
 
+async def until(condition, timeout_s: float = 5.0) -> None:
+    """Wait for ``condition()`` (a test waits on what it expects, never a fixed time)."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.001)
+
+
 async def test_a_slow_subscriber_gets_the_latest_item_and_never_a_backlog():
     received: list[int] = []
     gate = asyncio.Event()
@@ -20,8 +27,7 @@ async def test_a_slow_subscriber_gets_the_latest_item_and_never_a_backlog():
         pub.publish("BTC/USDT", i)
         await asyncio.sleep(0)
     gate.set()
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await until(lambda: len(received) == 2 and pub.pushed == 2)
     assert received == [0, 99]  # the one in flight, then only the newest
     assert pub.conflated == 98
     await pub.close()
@@ -39,7 +45,7 @@ async def test_keys_are_conflated_independently():
     pub.publish("B", ("B", 1))
     pub.publish("A", ("A", 2))
     pub.publish("A", ("A", 3))
-    await asyncio.sleep(0.01)
+    await until(lambda: pub.pushed == 3)
     # A1 went out at once; A2 was replaced by A3 while A1 was in flight; B is untouched by A's conflation
     assert sorted(received) == [("A", 1), ("A", 3), ("B", 1)]
     assert pub.conflated == 1
@@ -58,7 +64,7 @@ async def test_the_first_item_is_handed_to_the_transport_inside_publish():
     assert handed == [1]  # before the event loop turned
     pub.publish("A", 2)
     assert handed == [1]  # in flight: waits, conflated
-    await asyncio.sleep(0.01)
+    await until(lambda: pub.pushed == 2)
     assert handed == [1, 2]
     await pub.close()
 
@@ -76,9 +82,9 @@ async def test_a_failing_subscriber_does_not_stop_the_others():
     pub.subscribe("good", "good")
     for i in range(3):
         pub.publish("k", f"x{i}")
-        await asyncio.sleep(0.001)
-    assert got[-1] == "x2"
-    assert pub.failed >= 1
+        await until(lambda: f"x{i}" in got)  # the good subscriber gets each, the bad one fails each time
+    assert got == ["x0", "x1", "x2"]
+    await until(lambda: pub.failed == 3)
 
 
 async def test_a_hung_subscriber_times_out_and_frees_its_slot():
@@ -88,8 +94,9 @@ async def test_a_hung_subscriber_times_out_and_frees_its_slot():
     pub = ConflatingPublisher(send, push_timeout_s=0.01)
     pub.subscribe("hung", object())
     pub.publish("k", 1)
-    await asyncio.sleep(0.05)
-    assert pub.failed == 1
+    await until(lambda: pub.failed == 1)
+    pub.publish("k", 2)  # the slot is free again: a new push goes out (and times out in turn)
+    await until(lambda: pub.failed == 2)
     await pub.close()
 
 
@@ -104,5 +111,5 @@ async def test_a_subscriber_limited_to_some_keys_gets_only_those():
     pub.subscribe("balances", "balances", keys=frozenset({"balances"}))
     pub.publish("BTC/USDT", "book")
     pub.publish("balances", "free")
-    await asyncio.sleep(0.01)
+    await until(lambda: pub.pushed == 3)
     assert sorted(got["all"]) == ["book", "free"] and got["balances"] == ["free"]
