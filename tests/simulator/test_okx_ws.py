@@ -170,3 +170,12 @@ async def test_raw_protocol_ping_subscribe_echo_and_errors(okx_venue: Any) -> No
                 message = (await ws.receive(timeout=WAIT_S)).data
                 if json.loads(message).get("event") == "unsubscribe":
                     break
+
+
+def test_checksum_is_okx_documented_algorithm() -> None:
+    """OKX's documented example: bids 3366.1x7, 3366x6; asks 3366.8x9, 3368x8 -> "3366.1:7:3366.8:9:3366:6:3368:8"."""
+    from simulator.okx.engine import checksum
+
+    bids, asks = [["3366.1", "7"], ["3366", "6"]], [["3366.8", "9"], ["3368", "8"]]
+    assert checksum(bids, asks) == -1881014294 == ccxt.okx().crc32("3366.1:7:3366.8:9:3366:6:3368:8", True)
+    assert checksum(bids[:1], asks) != checksum(bids, asks)
