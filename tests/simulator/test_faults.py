@@ -109,9 +109,10 @@ async def test_throttling_for_a_time_then_recovers(client: Any, venue: Any, http
         await client.fetch_ticker(SYMBOL)
     status, body, headers = await http.request("GET", venue.url + "/api/v3/time")
     assert status == 418 and body["code"] == -1003 and headers["Retry-After"] == "7"
-    await asyncio.sleep(0.45)
+    async with asyncio.timeout(5):  # the throttle ends by itself
+        while (await http.get(venue.url, "/_sim/faults"))["throttle_remaining_s"] > 0:
+            await asyncio.sleep(0.02)
     assert await client.fetch_time() > 0
-    assert (await http.get(venue.url, "/_sim/faults"))["throttle_remaining_s"] == 0
 
 
 async def test_dropped_connections_next_n_and_share(client: Any, venue: Any) -> None:
@@ -196,16 +197,26 @@ async def test_partial_fills_only(client: Any, venue: Any) -> None:
     assert order["filled"] == order["amount"]
 
 
+async def market_steps(sim: Any, count: int, timeout_s: float = 5.0) -> None:
+    """Wait until the simulated market has stepped ``count`` more times."""
+    steps = lambda: sim.market.snapshot()["symbols"][SYMBOL.replace("/", "")]["steps"]  # noqa: E731 (venue ids)
+    target = steps() + count
+    async with asyncio.timeout(timeout_s):
+        while steps() < target:
+            await asyncio.sleep(0.01)
+
+
 async def test_freeze_book_stops_requoting(client: Any, venue: Any, sim: Any) -> None:
     await venue.set_faults({"freeze_book": True})
     assert sim.market.frozen is True
-    await asyncio.sleep(0.1)
+    await market_steps(sim, 1)  # a step that began before the freeze has ended
     first = await client.fetch_order_book(SYMBOL)
-    await asyncio.sleep(0.3)
+    await market_steps(sim, 5)  # the market walks on, its makers do not requote
     assert (await client.fetch_order_book(SYMBOL))["nonce"] == first["nonce"]
     await venue.set_faults({"freeze_book": False})
-    await asyncio.sleep(0.3)
-    assert (await client.fetch_order_book(SYMBOL))["nonce"] > first["nonce"]
+    async with asyncio.timeout(5):
+        while (await client.fetch_order_book(SYMBOL))["nonce"] == first["nonce"]:
+            await asyncio.sleep(0.02)
 
 
 async def test_venue_down_refusing_then_back_on_the_same_port(make_client: Callable[..., Any], venue: Any,
