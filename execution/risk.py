@@ -167,8 +167,10 @@ class _SymbolBook:
     base_fees: Decimal = ZERO
     other_fees: int = 0  # fills whose fee was in a third asset (left out of the PnL)
     open_lots: deque = field(default_factory=deque)  # [side, amount left, price], all on one side
+    last_price: Decimal = ZERO  # of the latest fill: what an open exposure in this symbol is valued at
 
     def add(self, side: Side, amount: Decimal, price: Decimal) -> None:
+        self.last_price = price
         with localcontext(EXACT):
             if side is Side.BUY:
                 self.bought += amount
@@ -403,6 +405,15 @@ class RiskEngine:
         flattens)."""
         return {symbol: book.bought - book.sold - book.base_fees for symbol, book in self._symbols.items()}
 
+    def open_exposure_value(self, symbol: str | None = None, price: Decimal | None = None) -> Decimal:
+        """The open exposure of every symbol in its quote asset: ``symbol`` at ``price`` (the opportunity's), every
+        other at its latest fill's price."""
+        total = ZERO
+        for name, book in self._symbols.items():
+            mark = price if name == symbol and price is not None else book.last_price
+            total += abs(book.bought - book.sold) * mark
+        return total
+
     @property
     def trading_allowed(self) -> bool:
         return self.trip is None
@@ -465,8 +476,7 @@ class RiskEngine:
         notional = message.amount * message.buy_price
         if notional > limits.max_notional_per_trade:
             return "exposure_limit"
-        open_exposure = sum((abs(base) * message.buy_price for base in self.open_exposure().values()), ZERO)
-        if open_exposure + notional > limits.max_open_exposure:
+        if self.open_exposure_value(message.symbol, message.buy_price) + notional > limits.max_open_exposure:
             return "exposure_limit"
         return None
 

@@ -415,3 +415,17 @@ def test_the_executor_and_the_risk_engine_agree_on_every_pair_of_legs_the_execut
         return LegResult(intent, snapshot)
 
     assert classify(executor_view(buy, Side.BUY), executor_view(sell, Side.SELL)) is classify_legs(buy, sell)
+
+
+def test_open_exposure_is_valued_per_symbol_not_at_the_opportunitys_price(journal):
+    # 0.5 ETH left open at 3000 (1500 USDT) and 0.01 BTC at 100 (1 USDT)
+    eth = Fill(exchange="alpha", symbol="ETH/USDT", side=Side.BUY, price=D("3000"), amount=D("0.5"), fee=D(0),
+               fee_asset="USDT", trade_id="e1", client_order_id="he", exchange_order_id="1", ts_ms=1)
+    engine = RiskEngine(_limits(max_open_exposure=D("2500")))
+    engine.on_fill(eth)
+    engine.on_fill(a_fill("hb", Side.BUY, "0.01", "100"))
+    assert engine.open_exposure_value() == D("1501")
+    assert engine.open_exposure_value("BTC/USDT", D("200")) == D("1502")  # BTC at the opportunity's price
+    # a BTC opportunity at 60000 does not value the ETH at 60000 (that would be 30 000 USDT)
+    assert engine.check(_opportunity(amount="0.005", price="60000", received=20), now=30) is None  # 1500+600+300
+    assert engine.check(_opportunity(amount="0.009", price="60000", received=20), now=30) == "exposure_limit"  # +540
