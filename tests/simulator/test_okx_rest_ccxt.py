@@ -113,6 +113,12 @@ async def test_ioc_filled_partly_filled_and_expired_as_the_real_okx_reports_them
     assert d(filled["average"]) == D(venue_view["cummulativeQuoteQty"]) / D("0.002")
     by_client_id = await ex.fetch_order(None, SYMBOL, {"clientOrderId": "okxIocFilled1"})
     assert by_client_id["id"] == filled_ack["id"] and by_client_id["status"] == "closed"
+    order_trades = await ex.fetch_order_trades(filled_ack["id"], SYMBOL)  # fills-history?ordId=
+    for trade in order_trades:
+        check_trade(ex, SKIP, "fetchOrderTrades", trade, SYMBOL, now, False)
+    assert {t["order"] for t in order_trades} == {filled_ack["id"]}
+    assert sorted(int(t["id"]) for t in order_trades) == sorted(f["tradeId"] for f in venue_view["fills"])
+    assert sum((d(t["amount"]) for t in order_trades), D(0)) == D("0.002")
 
     # expired: a buy below the best bid takes nothing and ends canceled with nothing filled
     expired_ack = await ex.create_order(SYMBOL, "limit", "buy", 0.001, float(bid * D("0.9")), {"timeInForce": "IOC"})
