@@ -183,8 +183,12 @@ class VenueServer:
         return []
 
     def render_depth(self, change: DepthChange) -> str | None:
-        """The text pushed to the subscribers of ``change.symbol`` (None: nothing to push)."""
+        """The text pushed to the subscribers of ``change.symbol`` (None: nothing to push); called only when the
+        symbol has subscribers."""
         raise NotImplementedError
+
+    def on_depth_change(self, change: DepthChange) -> None:
+        """Every drained change, subscribers or not (a dialect with other book channels pushes them here)."""
 
     def subscribe(self, conn: "_WsConnection", symbol: str) -> None:
         conn.symbols.add(symbol)
@@ -411,9 +415,12 @@ class VenueServer:
             if self.injector.faults.ws_gap_next and self.injector.take_ws_gap():
                 self.dropped_ws_events += 1
                 continue
-            text = self.render_depth(change)
+            self.on_depth_change(change)
             subscribers = self._subscribers.get(change.symbol)
-            if text is None or not subscribers:
+            if not subscribers:
+                continue
+            text = self.render_depth(change)
+            if text is None:
                 continue
             for conn in list(subscribers):
                 if not conn.offer(text):

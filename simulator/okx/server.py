@@ -263,12 +263,18 @@ class OkxServer(VenueServer):
     def is_ws_path(self, path: str) -> bool:
         return path in WS_PATHS
 
-    def render_depth(self, change: DepthChange) -> str | None:
-        """The ``books`` update of one change (the core pushes it to every subscriber of the symbol); ``books5``
-        subscribers get their top-5 push here as well."""
-        for conn in list(self._books5_subscribers.get(change.symbol, ())):
-            if not conn.offer(dumps(self.engine.books5_message(change.symbol)).decode()):
+    def on_depth_change(self, change: DepthChange) -> None:
+        """``books5`` subscribers get the top 5 levels after every change of their symbol."""
+        subscribers = self._books5_subscribers.get(change.symbol)
+        if not subscribers:
+            return
+        text = dumps(self.engine.books5_message(change.symbol)).decode()
+        for conn in list(subscribers):
+            if not conn.offer(text):
                 self._evict(conn, "slow consumer")
+
+    def render_depth(self, change: DepthChange) -> str | None:
+        """The ``books`` update of one change (the core pushes it to every ``books`` subscriber of the symbol)."""
         message = self.engine.book_message(change.symbol, snapshot=False, change=change)
         if self.injector.faults.ws_bad_checksum_next and self.injector.take_bad_checksum():
             message["data"][0]["checksum"] ^= 0x5A5A
