@@ -380,8 +380,13 @@ class OkxEngine(Engine):
                            and (before is None or o.order_id > before)), key=lambda o: o.order_id, reverse=True)
         return selected[:self._limit(params)]
 
-    def fills(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
-        if not self._inst_type(params, required=True):
+    def fills_recent(self, account: Account, params: dict[str, str]) -> list[dict[str, Any]]:
+        """``trade/fills`` (the last days on the real OKX): as ``fills-history`` with ``instType`` optional."""
+        return self.fills(account, params, inst_type_required=False)
+
+    def fills(self, account: Account, params: dict[str, str], inst_type_required: bool = True) -> list[dict[str, Any]]:
+        """``trade/fills-history``: the account's fills, newest first (``instId``, ``ordId``, ``begin``, ``end``)."""
+        if not self._inst_type(params, required=inst_type_required):
             return []
         book = self._book(params, required=False)
         order_id = self._int(params, "ordId", None)

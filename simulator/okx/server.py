@@ -92,7 +92,7 @@ class OkxServer(VenueServer):
             ("GET", "/api/v5/trade/orders-pending"): (engine.orders_pending, True),
             ("GET", "/api/v5/trade/orders-history"): (engine.orders_history, True),
             ("GET", "/api/v5/trade/orders-history-archive"): (engine.orders_history, True),
-            ("GET", "/api/v5/trade/fills"): (engine.fills, True),
+            ("GET", "/api/v5/trade/fills"): (engine.fills_recent, True),
             ("GET", "/api/v5/trade/fills-history"): (engine.fills, True),
             ("POST", "/api/v5/trade/order"): (self._place_one, True),
             ("POST", "/api/v5/trade/batch-orders"): (self._place_batch, True),

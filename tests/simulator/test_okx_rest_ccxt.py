@@ -193,6 +193,8 @@ async def test_resting_order_open_then_canceled_and_balances_move_exactly_by_the
     assert bought == D("0.003") and sold == D("0.001")
     assert d(after["BTC"]["total"]) - d(before["BTC"]["total"]) == bought - sold - btc_fees
     assert d(after["USDT"]["total"]) - d(before["USDT"]["total"]) == received - spent - usdt_fees
+    recent = await ex.private_get_trade_fills({})  # trade/fills: instType optional there
+    assert recent["code"] == "0" and sorted(f["tradeId"] for f in recent["data"]) == sorted(t["id"] for t in trades)
     sim_balance = okx_venue.engine.sim_balances()["main"]
     assert D(sim_balance["BTC"]["free"]) == d(after["BTC"]["free"])
 
