@@ -7,10 +7,12 @@ in OKX's words on this venue.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import time
 from datetime import datetime, timezone
 from decimal import Decimal as D
 from typing import Any, Awaitable, Callable
@@ -213,3 +215,22 @@ async def test_a_lying_answer_names_another_client_order_id(okx_client: Any, okx
                                         {"timeInForce": "IOC", "clientOrderId": "okxTruth1"})
     assert ack["clientOrderId"] != "okxTruth1"
     assert (await okx_client.fetch_order(ack["id"], SYMBOL))["clientOrderId"] == "okxTruth1"
+
+
+async def test_latency_and_a_venue_down_then_back(make_okx_client: Callable[..., Any], okx_venue: Any) -> None:
+    ex = await make_okx_client()
+    pro = await make_okx_client("pro")
+    await asyncio.wait_for(pro.watch_order_book(SYMBOL), 5)
+    await okx_venue.set_faults({"latency_ms": 150})
+    started = time.monotonic()
+    await ex.fetch_time()
+    assert time.monotonic() - started >= 0.15
+    await okx_venue.set_faults({"latency_ms": 0})
+    await okx_venue.server.go_down("refuse")
+    with pytest.raises(ccxt.NetworkError):
+        await ex.fetch_balance()
+    with pytest.raises(ccxt.NetworkError):  # the WebSocket was closed with the rest
+        await asyncio.wait_for(pro.watch_order_book(SYMBOL), 5)
+    await okx_venue.server.come_up()
+    assert "BTC" in await ex.fetch_balance()
+    assert (await asyncio.wait_for(pro.watch_order_book(SYMBOL), 5))["bids"]
