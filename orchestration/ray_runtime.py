@@ -55,7 +55,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -239,7 +239,8 @@ def start_or_join_ray(
 @dataclass(frozen=True, slots=True)
 class _RunToken:
     directory: Path
-    saved_env: dict[str, str | None]  # the auth variables as they were before, put back when the Ray stops
+    # the auth variables as they were before, put back when the Ray stops (a user's RAY_AUTH_TOKEN among them)
+    saved_env: dict[str, str | None] = field(repr=False)
 
 
 _run_token: _RunToken | None = None

@@ -123,9 +123,13 @@ class Probe:
     def auth_mode(self) -> str | None:
         return os.environ.get("RAY_AUTH_MODE")
 
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
 
-def run_process_environs(root_pid: int) -> dict[int, bytes]:
-    """/proc/<pid>/environ of ``root_pid`` and every process under it (Ray's processes of a local start)."""
+
+def run_process_environs(root_pid: int) -> dict[int, tuple[bytes, bytes]]:
+    """(command line, environment at start) of ``root_pid`` and every process under it (Ray's processes of a local
+    start), from /proc. A Python process of Ray's that retitles itself (``ray::...``) may overwrite that memory."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -139,7 +143,7 @@ def run_process_environs(root_pid: int) -> dict[int, bytes]:
     while todo:
         pid = todo.pop()
         try:
-            found[pid] = Path(f"/proc/{pid}/environ").read_bytes()
+            found[pid] = (Path(f"/proc/{pid}/cmdline").read_bytes(), Path(f"/proc/{pid}/environ").read_bytes())
         except OSError:
             continue
         todo.extend(children.get(pid, ()))
@@ -162,10 +166,11 @@ def agent_answer(port: int, token: str | None) -> int:
         return e.code
 
 
-def test_local_ray_runs_with_a_fresh_token_that_a_joining_process_needs(clean_auth_env):
+def test_local_ray_runs_with_a_fresh_token_that_a_joining_process_needs(clean_auth_env, monkeypatch):
     home = clean_auth_env
     (home / ".ray").mkdir()
     (home / ".ray" / "auth_token").write_text("s" * 64)  # a stray token: rayarb's own Ray does not use it
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "u" * 64)  # a token in clear for another cluster: set aside while Ray runs
     temp_dir = tempfile.mkdtemp(prefix="rarb-")  # short: Ray's socket paths must stay under ~107 characters
     metrics_port = free_port()
     token_path = None
@@ -190,10 +195,18 @@ def test_local_ray_runs_with_a_fresh_token_that_a_joining_process_needs(clean_au
 
         probe = Probe.options(name="probe").remote()
         assert ray.get(probe.auth_mode.remote(), timeout=60) == "token"  # inherited by Ray's workers
-        environs = run_process_environs(os.getpid())
-        assert len(environs) >= 5  # this driver, gcs_server, raylet, agents, the probe's worker
-        assert not [pid for pid, environ in environs.items() if token.encode() in environ]
-        assert all(str(token_path).encode() in environ for pid, environ in environs.items() if pid != os.getpid())
+        processes = run_process_environs(os.getpid())
+        assert len(processes) >= 5  # this driver, gcs_server, raylet, agents, the probe's worker
+        assert not [pid for pid, (_, environ) in processes.items() if token.encode() in environ or b"u" * 64 in environ]
+        # the GCS and the raylet (which starts every worker and agent) were given the token's path
+        servers = {name: [environ for cmdline, environ in processes.values()
+                          if cmdline.split(b"\0")[0].endswith(name.encode())]
+                   for name in ("gcs_server", "raylet")}
+        assert all(environs and all(str(token_path).encode() in e for e in environs) for environs in servers.values())
+        # and a worker's live environment holds the path, not the token
+        worker_env = ray.get(probe.environment.remote(), timeout=60)
+        assert worker_env["RAY_AUTH_TOKEN_PATH"] == str(token_path) and "RAY_AUTH_TOKEN" not in worker_env
+        assert not [name for name, value in worker_env.items() if token in value]
 
         deadline = time.monotonic() + 30
         while True:  # the per-node metrics agent (ray[default]) serves on the requested port
@@ -247,7 +260,8 @@ def test_local_ray_runs_with_a_fresh_token_that_a_joining_process_needs(clean_au
     assert not ray.is_initialized()
     # the token is gone with the Ray, and the environment is as it was
     assert token_path is not None and not token_path.exists() and not token_path.parent.exists()
-    assert not {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN"} & set(os.environ)
+    assert not {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH"} & set(os.environ)
+    assert os.environ["RAY_AUTH_TOKEN"] == "u" * 64
     assert (home / ".ray" / "auth_token").read_text() == "s" * 64
 
 
