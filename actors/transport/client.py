@@ -19,7 +19,7 @@ from typing import Any
 from actors.transport.connection import Connection
 from actors.transport.handshake import ACCEPTED, MAX_HANDSHAKE_FRAME_BYTES, ClientHandshake, key_of
 from actors.transport.settings import ChannelSettings
-from actors.transport.tls import SERVER_NAME, certificate_der, check_peer, client_context
+from actors.transport.tls import TlsSession, certificate_der, client_context
 from actors.transport.wire import (
     MAX_FRAME_BYTES,
     VALUE,
@@ -49,12 +49,31 @@ class ChannelLost(Exception):
 class _ClientConnection(Connection):
     """Our end of a connection to a peer's ``ChannelServer``: the handshake, then answers."""
 
-    def __init__(self, handshake: ClientHandshake) -> None:
-        super().__init__(MAX_HANDSHAKE_FRAME_BYTES)
+    def __init__(self, handshake: ClientHandshake, tls: TlsSession | None = None,
+                 expected_certificate: bytes | None = None) -> None:
+        super().__init__(MAX_HANDSHAKE_FRAME_BYTES, tls)
         self._handshake: ClientHandshake | None = handshake
+        self._expected_certificate = expected_certificate  # DER: the one certificate a TLS peer may present
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()  # the server accepted us
         self.authenticated = False
         self.pending: dict[int, tuple[asyncio.Future, Any]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.tls is None:
+            self.write(self._handshake.hello())
+
+    def tls_established(self) -> None:
+        if self.tls.peer_certificate() != self._expected_certificate:
+            self._fail(ChannelUnavailable("the peer presented another certificate than the run's"))
+            return
+        self.write(self._handshake.hello())
+
+    def refuse(self, reason: str, detail: str) -> None:
+        if not self.ready.done():  # during the handshake: the caller's connect says why
+            self._fail(ChannelUnavailable(f"{reason}: {detail}"))
+            return
+        super().refuse(reason, detail)
 
     def on_frame(self, payload: bytes) -> None:
         if self.authenticated:
@@ -133,22 +152,18 @@ class ChannelClient:
         """Open and authenticate a connection; ``ChannelUnavailable`` when that fails (no call was sent)."""
         loop = asyncio.get_running_loop()
         handshake = ClientHandshake(key_of(settings.token))
-        tls = settings.uses_tls(host)
-        if tls and settings.tls_certificate is None:
-            raise ChannelUnavailable(f"a channel at {host} runs inside TLS and there is no certificate for it")
+        tls: TlsSession | None = None
+        expected: bytes | None = None
+        if settings.uses_tls(host):
+            if settings.tls_certificate is None:
+                raise ChannelUnavailable(f"a channel at {host} runs inside TLS and there is no certificate for it")
+            context, expected = _tls_for(settings.tls_certificate)
+            tls = TlsSession(context, server_side=False)
         connection: _ClientConnection | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                if tls:
-                    context, expected = _tls_for(settings.tls_certificate)
-                    _, connection = await loop.create_connection(
-                        lambda: _ClientConnection(handshake), host, port, ssl=context, server_hostname=SERVER_NAME,
-                        ssl_handshake_timeout=timeout_s)
-                    if not check_peer(connection.transport.get_extra_info("ssl_object"), expected):
-                        raise ChannelUnavailable(f"channel at {host}:{port} presented another certificate")
-                else:
-                    _, connection = await loop.create_connection(lambda: _ClientConnection(handshake), host, port)
-                connection.write(handshake.hello())
+                _, connection = await loop.create_connection(
+                    lambda: _ClientConnection(handshake, tls, expected), host, port)
                 await connection.ready
         except ChannelUnavailable as exc:
             if connection is not None:

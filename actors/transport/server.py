@@ -2,9 +2,10 @@
 
 A connection is first a handshake (``handshake``; inside TLS when the server listens beyond loopback): at most
 ``MAX_HANDSHAKING`` connections may be handshaking at once (one more is closed at once) and each has
-``HANDSHAKE_TIMEOUT_S`` to finish, TLS included. Then each frame is a request: its method must be one the server
-serves and its arguments must decode into that method's declared types (``wire``). Anything else closes the connection
-and is counted by reason (``refused``, and the ``on_refused`` callback: the actor's ``rayarb_channel_refused_total``).
+``HANDSHAKE_TIMEOUT_S`` from its TCP accept to finish, TLS included. Then each frame is a request: its method must be
+one the server serves and its arguments must decode into that method's declared types (``wire``). Anything else closes
+the connection and is counted by reason (``refused``, and the ``on_refused`` callback: the actor's
+``rayarb_channel_refused_total``).
 """
 from __future__ import annotations
 
@@ -15,12 +16,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from actors.eager import start_eagerly
 from actors.transport.connection import Connection
 from actors.transport.handshake import ACCEPTED, MAX_HANDSHAKE_FRAME_BYTES, ServerHandshake, key_of
 from actors.transport.methods import HOT_PATH
 from actors.transport.settings import ChannelSettings, listen_host
-from actors.transport.tls import server_context
+from actors.transport.tls import TlsSession, server_context
 from actors.transport.wire import (
     MAX_FRAME_BYTES,
     BadFrame,
@@ -43,59 +43,22 @@ class _ServerConnection(Connection):
     """A caller's connection: the handshake, then requests."""
 
     def __init__(self, server: "ChannelServer") -> None:
-        super().__init__(MAX_HANDSHAKE_FRAME_BYTES)
+        tls = None if server._tls is None else TlsSession(server._tls, server_side=True)
+        super().__init__(MAX_HANDSHAKE_FRAME_BYTES, tls)
         self._server = server
         self._handshake: ServerHandshake | None = ServerHandshake(server._key)
         self._challenged = False
         self.authenticated = False
         self._timer: asyncio.TimerHandle | None = None
-        self._tls_task: asyncio.Task | None = None
-        # while TLS is being set up: what this end writes waits here (the handshake may answer before ``start_tls``
-        # has handed over the TLS transport)
-        self._before_tls: list[bytes | bytearray] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
         server = self._server
         if not server._admit(self):
             self.closed = True
             transport.abort()
             return
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(server.handshake_timeout_s, self._expire)
-        if server._tls is not None:
-            self._fd = None
-            self._before_tls = []
-            # started now, not on the loop's next turn: the TLS layer must take the transport over before the peer's
-            # TLS hello can be read (uvloop reads it after this returns even when reading is paused here)
-            self._tls_task = start_eagerly(self._start_tls(transport))
-
-    async def _start_tls(self, transport: asyncio.BaseTransport) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            tls_transport = await loop.start_tls(transport, self, self._server._tls, server_side=True,
-                                                 ssl_handshake_timeout=self._server.handshake_timeout_s)
-        except asyncio.CancelledError:
-            transport.abort()
-            raise
-        except Exception as exc:
-            if not self.closed:
-                self.refuse("tls_failed", type(exc).__name__)
-            transport.abort()
-            return
-        if self.closed:
-            tls_transport.abort()
-            return
-        self.use_transport(tls_transport)
-        waiting, self._before_tls = self._before_tls, None
-        for data in waiting:
-            tls_transport.write(data)
-
-    def write_frame(self, data: bytes | bytearray) -> None:
-        if self._before_tls is not None:
-            self._before_tls.append(data)
-        else:
-            super().write_frame(data)
+        self._timer = asyncio.get_running_loop().call_later(server.handshake_timeout_s, self._expire)
+        super().connection_made(transport)
 
     def _expire(self) -> None:
         if not self.authenticated and not self.closed:

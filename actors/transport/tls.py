@@ -5,6 +5,8 @@
 every caller accepts exactly that certificate (the chain is checked against it as the only trust anchor, then the
 peer's certificate is compared byte for byte). A certificate the operator provides (``load_tls_material``) is used the
 same way. Loopback stays plain TCP: nothing but this machine can reach it, and a message costs less without TLS.
+Each connection runs its own ``TlsSession`` (TLS 1.3 over memory buffers) so that it writes the ciphertext itself, at
+once (``connection``).
 """
 from __future__ import annotations
 
@@ -97,5 +99,56 @@ def certificate_der(certificate: bytes) -> bytes:
     return ssl.PEM_cert_to_DER_cert(certificate.decode("ascii"))
 
 
-def check_peer(ssl_object: ssl.SSLObject | None, expected_der: bytes) -> bool:
-    return ssl_object is not None and ssl_object.getpeercert(binary_form=True) == expected_der
+class TlsSession:
+    """TLS over memory buffers, for a connection that encrypts and decrypts in its own callbacks and writes the
+    ciphertext to the socket itself, at once, as it does plain TCP (asyncio's TLS transport on uvloop would leave
+    every write to the end of the loop's turn: ~0.3 ms per hop in the tick-to-order benchmark)."""
+
+    def __init__(self, context: ssl.SSLContext, *, server_side: bool) -> None:
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._ssl = context.wrap_bio(self._incoming, self._outgoing, server_side=server_side,
+                                     server_hostname=None if server_side else SERVER_NAME)
+        self.established = False
+        self.closed_by_peer = False  # the peer ended TLS (close_notify)
+
+    def begin(self) -> bytes:
+        """What to send first: the client's hello (nothing for a server)."""
+        self._advance()
+        return self._outgoing.read()
+
+    def _advance(self) -> None:
+        if not self.established:
+            try:
+                self._ssl.do_handshake()
+            except ssl.SSLWantReadError:
+                return
+            self.established = True
+
+    def receive(self, data: bytes) -> tuple[bytes, bytes]:
+        """(the plaintext in ``data``, the bytes to send back); ``ssl.SSLError`` when the peer breaks TLS or presents
+        a certificate that does not verify (``pending`` then holds the alert to send before closing)."""
+        self._incoming.write(data)
+        self._advance()
+        chunks = []
+        while self.established:
+            try:
+                chunk = self._ssl.read(1 << 20)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self.closed_by_peer = True
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks), self._outgoing.read()
+
+    def pending(self) -> bytes:
+        return self._outgoing.read()
+
+    def encrypt(self, data: bytes | bytearray) -> bytes:
+        self._ssl.write(data)
+        return self._outgoing.read()
+
+    def peer_certificate(self) -> bytes | None:
+        return self._ssl.getpeercert(binary_form=True)

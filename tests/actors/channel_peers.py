@@ -122,11 +122,12 @@ async def until(condition, timeout_s: float = WAIT_S, what: str = "condition") -
 class PeerInItsOwnLoop:
     """A ``ChannelServer`` on a uvloop in a thread of its own: it answers while the caller's loop is blocked."""
 
-    def __init__(self, handlers: dict, interface: Interface, settings: ChannelSettings = SETTINGS) -> None:
+    def __init__(self, handlers: dict, interface: Interface, settings: ChannelSettings = SETTINGS,
+                 **server_options) -> None:
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.server = ChannelServer(handlers, interface, settings, host="127.0.0.1")
+        self.server = ChannelServer(handlers, interface, settings, host="127.0.0.1", **server_options)
         self.address = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(timeout=5)
 
     def stop(self) -> None:

@@ -333,15 +333,18 @@ def _on_uvloop(coro_factory):
         return runner.run(coro_factory())
 
 
-def test_a_call_leaves_before_the_callers_callback_ends_on_uvloop():
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_call_leaves_before_the_callers_callback_ends_on_uvloop(tls):
     import time
 
     arrived: list[float] = []
     interface = Interface({"mark": Method(())})
-    peer = PeerInItsOwnLoop({"mark": lambda: arrived.append(time.perf_counter())}, interface)
+    settings = ChannelSettings(token=TOKEN, force_tls=True, **_material()) if tls else SETTINGS
+    peer = PeerInItsOwnLoop({"mark": lambda: arrived.append(time.perf_counter())}, interface, settings)
 
     async def caller():
-        client = await ChannelClient.connect(*peer.address, SETTINGS, interface)
+        client = await ChannelClient.connect(*peer.address, settings, interface)
+        assert (client._connection.tls is not None) is tls
         request_id, future = client.send("mark", ())
         written = time.perf_counter()
         time.sleep(0.3)  # the rest of the caller's callback (e.g. the second leg): the loop does not turn meanwhile
@@ -355,12 +358,14 @@ def test_a_call_leaves_before_the_callers_callback_ends_on_uvloop():
         peer.stop()
 
 
-def test_a_frame_larger_than_the_socket_buffer_arrives_whole_and_in_order():
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_frame_larger_than_the_socket_buffer_arrives_whole_and_in_order(tls):
     interface = Interface({"size": Method((bytes,), int), "echo": Method((str,), str)})
-    peer = PeerInItsOwnLoop({"size": lambda blob: len(blob), "echo": lambda value: value}, interface)
+    settings = ChannelSettings(token=TOKEN, force_tls=True, **_material()) if tls else SETTINGS
+    peer = PeerInItsOwnLoop({"size": lambda blob: len(blob), "echo": lambda value: value}, interface, settings)
 
     async def caller():
-        client = await ChannelClient.connect(*peer.address, SETTINGS, interface)
+        client = await ChannelClient.connect(*peer.address, settings, interface)
         big = client.send("size", (b"x" * (8 * 1024 * 1024),))  # more than the kernel takes at once: the rest queues
         small = client.send("echo", ("after",))  # must not overtake the queued rest of the big frame
         assert await client.answer(*small, "echo", 10) == "after"
@@ -380,7 +385,7 @@ def test_tls_calls_work_on_uvloop_too():
 
     async def caller():
         client = await ChannelClient.connect(*peer.address, settings, interface)
-        assert client._connection.transport.get_extra_info("ssl_object") is not None
+        assert client._connection.tls is not None and client._connection.tls.established
         assert [await client.call("echo", (str(i),), 5) for i in range(50)] == [str(i) for i in range(50)]
         client.close()
 

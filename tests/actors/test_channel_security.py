@@ -326,7 +326,7 @@ async def test_with_tls_calls_go_through_encrypted():
     host, port = await actor.channel_address()
     proxy = RecordingProxy((host, port))
     client = await ChannelClient.connect(*await proxy.start(), settings, ECHO)
-    assert client._connection.transport.get_extra_info("ssl_object") is not None
+    assert client._connection.tls is not None and client._connection.tls.established
     assert await client.call("echo", ("a secret-looking payload",), 2) == "a secret-looking payload"
     assert MAGIC not in proxy.from_client and b"secret-looking" not in proxy.from_client + proxy.from_server
     assert proxy.from_client[:1] == b"\x16"  # a TLS record: the handshake
@@ -372,10 +372,10 @@ def ca_signed_pair(tmp_path) -> tuple[str, str]:
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "desk CA")])
-    certificate = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rayarb")]))
-                   .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-                   .sign(ca_key, hashes.SHA256()))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rayarb")])
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1)).sign(ca_key, hashes.SHA256()))
     certificate_path, key_path = tmp_path / "channel.crt", tmp_path / "channel.key"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -403,6 +403,37 @@ async def test_a_certificate_the_config_names_is_served_and_pinned(tmp_path):
         new_channel_settings("node", certificate_file=other_certificate, key_file=key_file)
     with pytest.raises(ValueError, match="needs its key"):
         new_channel_settings("node", certificate_file=certificate_file)
+
+
+def test_with_tls_idle_connections_are_capped_and_timed_out_from_their_tcp_accept():
+    """A TLS handshake counts as handshaking: the cap and the timeout apply from the TCP accept on."""
+    settings = tls_settings()
+    interface = Interface({"echo": Method((str,), str)})
+    peer = PeerInItsOwnLoop({"echo": lambda value: value}, interface, settings, max_handshaking=4,
+                            handshake_timeout_s=0.5)
+    host, port = peer.address
+
+    async def scenario():
+        client = await ChannelClient.connect(host, port, settings, interface)
+        idle = [await asyncio.wait_for(asyncio.open_connection(host, port), WAIT_S) for _ in range(10)]
+        half_open = await asyncio.wait_for(asyncio.open_connection(host, port), WAIT_S)
+        half_open[1].write(b"\x16\x03\x01\x00\xf3")  # the first bytes of a TLS hello, then nothing
+        assert all(await asyncio.gather(*(closed_by_peer(reader) for reader, _ in idle + [half_open])))
+        assert await client.call("echo", ("still here",), WAIT_S) == "still here"
+        for _, writer in idle + [half_open]:
+            writer.close()
+        client.close()
+
+    try:
+        with asyncio.Runner() as runner:
+            runner.run(scenario())
+        assert peer.server.most_handshaking <= 4
+        refused = peer.server.refused
+        assert refused["handshakes_full"] >= 1 and refused["handshake_timeout"] >= 1
+        assert refused["handshakes_full"] + refused["handshake_timeout"] == 11  # every idle one, and only those
+        assert peer.server.handshaking == 0
+    finally:
+        peer.stop()
 
 
 async def test_beyond_loopback_there_is_no_channel_without_tls():
