@@ -469,20 +469,3 @@ async def _retry_async(exception: BaseException, function: Callable[..., Awaitab
         except Exception as retry_error:
             error = _prepare(retry_error, translate, creates_order)
 
-
-def start_now(owner: Any, eager: str, lazy: str, *args: Any) -> Awaitable[Any]:
-    """Begin a call now when ``owner``'s class declares the plain method ``eager`` (it starts the work, e.g. writes a
-    request, before returning an awaitable answer), otherwise the coroutine ``owner.<lazy>(*args)``, which starts when
-    awaited. An error raised while starting comes out of the awaitable, so the awaiting code classifies it like any
-    other. (The class, not the instance: a test double's ``__getattr__`` must not pass for ``eager``.)"""
-    start = getattr(type(owner), eager, None)
-    if start is None:
-        return getattr(owner, lazy)(*args)
-    try:
-        return start(owner, *args)
-    except Exception as error:
-        return _raising(error)
-
-
-async def _raising(error: BaseException) -> Any:
-    raise error

@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import itertools
 import logging
-import math
 import os
 import re
 import socket
@@ -26,11 +25,14 @@ import time
 from collections import ChainMap, OrderedDict
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from execution.api.precision import is_on_step, is_on_tick, passive_price, round_price, truncate_amount
-from execution.error_handler import ORDER_REFUSED, ErrorClass, FatalError, RayarbError, error_class, start_now
+from execution import money
+from execution.eager import start_now
+from execution.error_handler import ORDER_REFUSED, ErrorClass, FatalError, RayarbError, error_class
+from execution.money import InvalidAmountError, InvalidInputError, InvalidPriceError
 from execution.journal import Journal, JournalError, JournaledOrder
 from execution.log import error_fields, order_fields
 from execution.replies import ReplyMismatch, ReplyNotApplied, UntrustedReply, reply_mismatch
@@ -131,17 +133,7 @@ class IllegalTransition(RayarbError):
 
 # --- validation errors ---------------------------------------------------------------------------------------------
 
-class OrderValidationError(FatalError, ValueError):
-    """An order refused locally before any I/O. ``field`` names the input at fault; nothing was sent."""
-
-    def __init__(self, field: str, value: Any, reason: str) -> None:
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}={shown}: {reason}")
-        self.field = field
-        self.value = value
-        self.reason = reason
+OrderValidationError = InvalidInputError  # an order refused locally before any I/O; ``field`` names the input
 
 
 class UnknownSymbolError(OrderValidationError):
@@ -158,14 +150,6 @@ class InvalidOrderTypeError(OrderValidationError):
 
 class InvalidTimeInForceError(OrderValidationError):
     """Time in force is not GTC, IOC or FOK."""
-
-
-class InvalidAmountError(OrderValidationError):
-    """Amount is not a finite positive number (NaN, infinity, zero, negative, bool, None, not a number)."""
-
-
-class InvalidPriceError(OrderValidationError):
-    """Price is not a finite positive number, or is missing."""
 
 
 class PriceOutOfRangeError(OrderValidationError):
@@ -546,33 +530,6 @@ _IN_FLIGHT = frozenset({S.INITIALIZED, S.SUBMITTED, S.UNKNOWN})  # not yet refle
 FINISHED_ORDERS_KEPT = 10_000  # terminal orders held in memory per venue (a late fill or a lookup finds the rest)
 
 
-def _to_decimal(value: Any, field_name: str, error: type[OrderValidationError]) -> Decimal:
-    if value is None:
-        raise error(field_name, value, "is missing")
-    if isinstance(value, bool):
-        raise error(field_name, value, "must be a number, not a bool")
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise error(field_name, value, "must be finite")
-        number = Decimal(str(value))
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise error(field_name, value, "is not a number") from None
-    else:
-        raise error(field_name, value, f"must be a Decimal, int or numeric str, not {type(value).__name__}")
-    if not number.is_finite():
-        raise error(field_name, value, "must be finite")
-    if number <= 0:
-        raise error(field_name, value, "must be positive")
-    return number
-
-
 def _to_enum(value: Any, enum: type, field_name: str, error: type[OrderValidationError]) -> Any:
     if isinstance(value, enum):
         return value
@@ -685,10 +642,10 @@ class OrderManager:
         if not isinstance(symbol, str) or symbol not in self._rules:
             raise UnknownSymbolError("symbol", symbol, f"no market rules for it at {self.exchange}")
         rules = self._rules[symbol]
-        amount = _to_decimal(amount, "amount", InvalidAmountError)
+        amount = money.amount(amount, "amount")
         if price is None and order_type is OrderType.MARKET:
             raise InvalidPriceError("price", price, "a market order needs a reference price for notional and balance")
-        price = _to_decimal(price, "price", InvalidPriceError)
+        price = money.price(price, "price")
         if rules.min_price is not None and rules.min_price > 0 and price < rules.min_price:
             raise PriceOutOfRangeError("price", price, f"below the minimum price {rules.min_price}")
         if rules.max_price is not None and rules.max_price > 0 and price > rules.max_price:

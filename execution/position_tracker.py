@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from execution import money
 from execution.types import ZERO, Fill, Side
 
 logger = logging.getLogger(__name__)
@@ -40,14 +41,10 @@ class PositionInputError(ValueError):
 
 
 def _decimal(value: object, what: str, *, positive: bool = False) -> Decimal:
-    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
-        raise PositionInputError(f"{what} must be a Decimal, int or str, not {type(value).__name__} ({value!r})")
     try:
-        result = value if isinstance(value, Decimal) else Decimal(value)
-    except ArithmeticError as exc:
-        raise PositionInputError(f"{what} {value!r} is not a number") from exc
-    if not result.is_finite():
-        raise PositionInputError(f"{what} must be finite, got {result}")
+        result = money.to_decimal(value, what, floats=False)
+    except money.InvalidInputError as exc:
+        raise PositionInputError(str(exc)) from None
     if positive and result <= 0:
         raise PositionInputError(f"{what} must be positive, got {result}")
     return result

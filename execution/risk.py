@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
+from execution import money
 from execution.arbitrage_executor import EXACT, Outcome
 from execution.journal import Journal, JournaledRiskEvent
 from execution.messages import ArbitrageDetected, FillApplied, OrderDenied, OrderInitialized, OrderSubmitted
@@ -264,7 +265,7 @@ class RiskEngine:
             self.trip_seq = None
             self.last_reset = event
             self._one_legged_baseline = int(event.detail.get("one_legged_total", 0))
-            self._realised_baseline = Decimal(str(event.detail.get("realised_total", "0")))
+            self._realised_baseline = money.exact(event.detail.get("realised_total", "0"))
 
     # ------------------------------------------------------------------ live updates
     def on_event(self, event: Any, order: Any = None, leg_side: Side | None = None) -> RiskUpdate:

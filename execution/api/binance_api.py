@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from execution import money
 from execution.api.errors import ccxt_errors
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.api.other_exchange_api import (
@@ -62,15 +63,10 @@ async def initialize_binance_api(
 
 
 def _decimal_arg(value: Any, what: str, exchange: str) -> Decimal:
-    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
-        raise InvalidOrder(f"{what} must be a Decimal, int or str, not {type(value).__name__}", exchange=exchange)
     try:
-        result = value if isinstance(value, Decimal) else Decimal(value)
-    except ArithmeticError as exc:
-        raise InvalidOrder(f"{what} {value!r} is not a number", exchange=exchange) from exc
-    if not result.is_finite() or result <= 0:
-        raise InvalidOrder(f"{what} must be a positive finite number, got {result}", exchange=exchange)
-    return result
+        return money.amount(value, what, floats=False)
+    except money.InvalidInputError as exc:
+        raise InvalidOrder(f"{what} {exc.reason}", exchange=exchange) from None
 
 
 def _order_params(exchange: Any, symbol: str, side: Any, amount: Any, price: Any, order_type: Any,

@@ -17,6 +17,7 @@ from typing import Any
 
 import ccxt
 
+from execution import money
 from execution.api.precision import rules_from_market
 from execution.error_handler import FatalError
 from execution.types import MarketRules
@@ -32,13 +33,10 @@ class MarketDataError(FatalError):
 
 
 def _number(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
     try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
+        return money.to_decimal(value)
+    except money.InvalidInputError:
         return None
-    return number if number.is_finite() else None
 
 
 def checked_market_rules(venue: str, markets: Any, symbols: Iterable[str]) -> dict[str, MarketRules]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from execution import money
 from execution.types import ZERO, Fill, OrderSnapshot, OrderStatus, Side
 
 logger = logging.getLogger(__name__)
@@ -32,19 +33,13 @@ class MalformedOrderError(ValueError):
 
 
 def to_decimal(value: Any, what: str = "value") -> Decimal | None:
-    """``Decimal(str(value))`` for a ccxt number or numeric string; None stays None."""
+    """A ccxt number or numeric string as a finite Decimal by ``execution.money``'s rule; None stays None."""
     if value is None:
         return None
-    if isinstance(value, Decimal):
-        result = value
-    else:
-        try:
-            result = Decimal(str(value))
-        except (InvalidOperation, ValueError) as exc:
-            raise MalformedOrderError(f"{what} {value!r} is not a number") from exc
-    if not result.is_finite():
-        raise MalformedOrderError(f"{what} {value!r} is not finite")
-    return result
+    try:
+        return money.to_decimal(value, what)
+    except money.InvalidInputError as exc:
+        raise MalformedOrderError(str(exc)) from None
 
 
 def side_of(value: Any) -> Side:

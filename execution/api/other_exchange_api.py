@@ -23,6 +23,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
+from execution import money
 from execution.api.errors import ccxt_errors
 from execution.api.market_data import checked_market_rules
 from execution.api.venue import VenueConfigError, make_exchange
@@ -115,11 +116,7 @@ async def close_exchange(exchange: Any) -> None:
         logger.warning("closing %s failed: %s", getattr(exchange, "id", "exchange"), type(error).__name__)
 
 
-def _decimal(value: Any) -> Decimal:
-    return Decimal(str(value))
-
-
-def _levels(exchange_name: str, symbol: str, side: str, raw: Any, number: Callable[[Any], Any] = _decimal,
+def _levels(exchange_name: str, symbol: str, side: str, raw: Any, number: Callable[[Any], Any] = money.exact,
             depth: int | None = None) -> tuple:
     if raw is None:
         return ()

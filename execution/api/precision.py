@@ -16,13 +16,14 @@ from ccxt.base.decimal_to_precision import (
     decimal_to_precision,
 )
 
+from execution import money
 from execution.types import MarketRules, Side
 
 
 def _dec(value: Any, default: Decimal | None = None) -> Decimal | None:
     if value is None:
         return default
-    return Decimal(str(value))
+    return money.exact(value)
 
 
 def rules_from_market(exchange: str, market: dict[str, Any]) -> MarketRules:
