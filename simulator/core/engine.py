@@ -56,6 +56,19 @@ class DepthChange:
     asks: dict[Decimal, Decimal] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """One change of a client order as it was at that moment: placed, one fill (``trade``), expired or cancelled."""
+
+    order: Order
+    trade: Trade | None
+    status: str
+    executed_qty: Decimal
+    cum_quote: Decimal
+    fee: Decimal
+    update_time: int
+
+
 _PlanEntry = tuple[Order, Decimal, Decimal]  # (maker order, qty, price)
 
 
@@ -88,6 +101,9 @@ class Engine:
         self._next_order_id = 1
         self._next_trade_id = 1
         self.partial_fills_only = False  # fault: takers fill at most half of what they could
+        # A dialect with a private order stream turns this on and drains ``drain_order_updates`` (else nothing is kept)
+        self.track_order_updates = False
+        self._order_updates: list[OrderUpdate] = []
 
     # ------------------------------------------------------------------ lookups
 
@@ -217,7 +233,21 @@ class Engine:
         order.update_time = now
         if order.status not in OPEN_STATUSES:
             self._close(order)
+        if self.track_order_updates and not account.is_market_maker:
+            last = self._order_updates[-1] if self._order_updates else None
+            if last is None or last.order is not order or last.status != order.status:
+                self._note_update(order, None)
         return order
+
+    def _note_update(self, order: Order, trade: Trade | None, status: str | None = None) -> None:
+        fee = sum((t.commission_for(b)[0] for t, b in order.fills or ()), ZERO)
+        self._order_updates.append(OrderUpdate(order, trade, status or order.status, order.executed_qty,
+                                               order.cum_quote, fee, order.update_time))
+
+    def drain_order_updates(self) -> list["OrderUpdate"]:
+        """Every change of a client order since the last drain, oldest first (only with ``track_order_updates``)."""
+        updates, self._order_updates = self._order_updates, []
+        return updates
 
     def _register(self, order: Order) -> None:
         account = order.account
@@ -325,6 +355,9 @@ class Engine:
             if order.fills is not None:
                 order.fills.append((trade, is_buyer))
                 order.account.trades_by_symbol.setdefault(spec.symbol, []).append((trade, is_buyer))
+                if self.track_order_updates:
+                    done = order.executed_qty == order.orig_qty
+                    self._note_update(order, trade, FILLED if done else PARTIALLY_FILLED)
         if maker.status == FILLED:
             if maker.locked and not maker.account.is_market_maker:
                 # A fully filled buy that rested at its own price has nothing left locked; guard against drift anyway.
@@ -371,6 +404,8 @@ class Engine:
         self._close(order)
         if order.account.is_market_maker:
             order.account.open_orders.pop(order.order_id, None)
+        elif self.track_order_updates:
+            self._note_update(order, None)
 
 
     # ------------------------------------------------------------------ the simulator's own order view (/_sim)

@@ -77,6 +77,8 @@ class _WsConnection:
     symbols: set[str] = field(default_factory=set)
     streams: set[str] = field(default_factory=set)
     closing: bool = False
+    path: str = ""  # the WebSocket path it connected to
+    account: Any = None  # the account it logged in as (dialects with a private stream)
 
     def offer(self, text: str) -> bool:
         """Queue one message; False (and the connection is being closed) when the consumer is too far behind."""
@@ -186,6 +188,9 @@ class VenueServer:
         """The text pushed to the subscribers of ``change.symbol`` (None: nothing to push); called only when the
         symbol has subscribers."""
         raise NotImplementedError
+
+    def on_publish(self) -> None:
+        """Before each depth broadcast (a dialect with a private stream pushes its order updates here)."""
 
     def on_depth_change(self, change: DepthChange) -> None:
         """Every drained change, subscribers or not (a dialect with other book channels pushes them here)."""
@@ -404,7 +409,9 @@ class VenueServer:
 
     # --- depth stream ---------------------------------------------------------------------------------------------
     def publish_depth(self) -> int:
-        """Drain the engine's level changes and push each to the subscribers of its symbol; returns events sent."""
+        """Drain the engine's level changes and push each to the subscribers of its symbol; returns events sent.
+        Called after every order request and every market step: the dialect's ``on_publish`` runs first."""
+        self.on_publish()
         changes = self.engine.drain_depth_changes()
         if not changes:
             return 0
@@ -446,7 +453,7 @@ class VenueServer:
             return self._drop(request)
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=WS_MAX_MESSAGE_BYTES)
         await ws.prepare(request)
-        conn = _WsConnection(ws=ws, queue=asyncio.Queue(maxsize=self.ws_queue_size))
+        conn = _WsConnection(ws=ws, queue=asyncio.Queue(maxsize=self.ws_queue_size), path=request.path)
         self._ws_connections.add(conn)
         sender = asyncio.get_running_loop().create_task(conn.run_sender())
         try:

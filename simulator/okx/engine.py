@@ -116,6 +116,7 @@ class OkxEngine(Engine):
         super().__init__(config, symbols, clock_ms)
         self.by_inst_id: dict[str, SymbolBook] = {inst_id(book): book for book in self.books.values()}
         self.passphrases: dict[str, str] = {a.name: a.passphrase for a in config.accounts}
+        self.track_order_updates = True  # the private ``orders`` channel (simulator.okx.private)
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,5 +1,6 @@
-"""OKX's dialect of a simulated venue: v5 REST under ``/api/v5``, its request signing and answer envelope, and the
-public WebSocket (``/ws/v5/public``) with the ``books`` and ``books5`` channels and text ``ping``/``pong``.
+"""OKX's dialect of a simulated venue: v5 REST under ``/api/v5``, its request signing and answer envelope, the
+public WebSocket (``/ws/v5/public``) with the ``books`` and ``books5`` channels and text ``ping``/``pong``, and the
+private one (``/ws/v5/private``: ``login`` and the ``orders`` channel, ``simulator.okx.private``).
 
 ``OkxServer`` is a ``simulator.core.server.VenueServer``: the core does listening, faults and ``/_sim/``; this module
 does routing, OKX's signing (``OK-ACCESS-KEY``, ``OK-ACCESS-PASSPHRASE``, ``OK-ACCESS-TIMESTAMP`` in ISO 8601,
@@ -22,6 +23,7 @@ import hmac
 import json
 import logging
 import re
+import zlib
 from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import parse_qsl
@@ -31,7 +33,8 @@ from aiohttp import web
 from simulator.core.engine import DepthChange
 from simulator.core.server import VenueServer, _WsConnection, dumps, json_response
 from simulator.faults import Action
-from simulator.okx.engine import MAX_BATCH, OkxEngine, OkxError, OrderFailure
+from simulator.okx.engine import MAX_BATCH, OkxEngine, OkxError, OrderFailure, inst_id
+from simulator.okx.private import LoginError, order_push, verify_login
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,8 @@ class OkxServer(VenueServer):
         self._known_paths = frozenset(path for _, path in self._routes)
         self._books_subscribers: dict[str, set[_WsConnection]] = {}
         self._books5_subscribers: dict[str, set[_WsConnection]] = {}
+        # account name -> {(connection, subscription arg as JSON): subscription arg}
+        self._orders_subscribers: dict[str, dict[tuple[_WsConnection, str], dict[str, Any]]] = {}
 
     # --- errors -----------------------------------------------------------------------------------------------------
     def error_response_for(self, exc: Exception) -> web.Response | None:
@@ -284,6 +289,9 @@ class OkxServer(VenueServer):
         super()._unsubscribe_all(conn)
         for subscribers in self._books5_subscribers.values():
             subscribers.discard(conn)
+        for subscriptions in self._orders_subscribers.values():
+            for key in [key for key in subscriptions if key[0] is conn]:
+                del subscriptions[key]
 
     def on_ws_binary(self, conn: _WsConnection) -> list[str]:
         return [self._ws_error("60012", "Invalid request: binary frames are not accepted")]
@@ -305,37 +313,96 @@ class OkxServer(VenueServer):
             return [self._ws_error("60012", "Invalid request: expected a JSON object")]
         op = request.get("op")
         args = request.get("args")
+        private = conn.path != PUBLIC_WS_PATH
         if op == "login":
-            return [self._ws_error("60011", "Please log in: this simulated venue has no private WebSocket")]
+            if not private:
+                return [self._ws_error("60008", "Login is not supported for public channels")]
+            return [self._login(conn, args)]
         if op not in ("subscribe", "unsubscribe"):
-            return [self._ws_error("60012", f"Invalid request: unknown op {str(op)[:20]!r}")]
+            return [self._ws_error("60019", f"Invalid op: {str(op)[:20]}")]
         if not isinstance(args, list) or not args or not all(isinstance(a, dict) for a in args):
             return [self._ws_error("60012", "Invalid request: args must be a list of objects")]
         replies: list[str] = []
         for arg in args:
-            channel, instrument = arg.get("channel"), arg.get("instId")
-            book = self.engine.by_inst_id.get(instrument) if isinstance(instrument, str) else None
-            if channel not in CHANNELS or book is None:
-                replies.append(self._ws_error(
-                    "60018", f"Wrong URL or channel:{str(channel)[:30]},instId:{str(instrument)[:30]} doesn't exist."))
-                continue
-            symbol = book.spec.symbol
-            echo = {"channel": channel, "instId": instrument}
-            replies.append(dumps({"event": op, "arg": echo, "connId": self._conn_id()}).decode())
-            stream = f"{channel}:{symbol}"
-            if op == "unsubscribe":
-                conn.streams.discard(stream)
-                if channel == "books":
-                    self.unsubscribe(conn, symbol)
-                else:
-                    self._books5_subscribers.get(symbol, set()).discard(conn)
-                continue
-            conn.streams.add(stream)
-            self.publish_depth()  # everyone else gets what is pending, so the snapshot starts where updates go on
-            if channel == "books":
-                self.subscribe(conn, symbol)
-                replies.append(dumps(self.engine.book_message(symbol, snapshot=True)).decode())
+            if private:
+                replies.extend(self._private_subscription(conn, op, arg))
             else:
-                self._books5_subscribers.setdefault(symbol, set()).add(conn)
-                replies.append(dumps(self.engine.books5_message(symbol)).decode())
+                replies.extend(self._public_subscription(conn, op, arg))
         return replies
+
+    def _no_channel(self, arg: dict[str, Any]) -> str:
+        channel, instrument = arg.get("channel"), arg.get("instId")
+        return self._ws_error(
+            "60018", f"Wrong URL or channel:{str(channel)[:30]},instId:{str(instrument)[:30]} doesn't exist.")
+
+    def _public_subscription(self, conn: _WsConnection, op: str, arg: dict[str, Any]) -> list[str]:
+        channel, instrument = arg.get("channel"), arg.get("instId")
+        book = self.engine.by_inst_id.get(instrument) if isinstance(instrument, str) else None
+        if channel not in CHANNELS or book is None:
+            return [self._no_channel(arg)]
+        symbol = book.spec.symbol
+        replies = [dumps({"event": op, "arg": {"channel": channel, "instId": instrument},
+                          "connId": self._conn_id()}).decode()]
+        stream = f"{channel}:{symbol}"
+        if op == "unsubscribe":
+            conn.streams.discard(stream)
+            if channel == "books":
+                self.unsubscribe(conn, symbol)
+            else:
+                self._books5_subscribers.get(symbol, set()).discard(conn)
+            return replies
+        conn.streams.add(stream)
+        self.publish_depth()  # everyone else gets what is pending, so the snapshot starts where updates go on
+        if channel == "books":
+            self.subscribe(conn, symbol)
+            replies.append(dumps(self.engine.book_message(symbol, snapshot=True)).decode())
+        else:
+            self._books5_subscribers.setdefault(symbol, set()).add(conn)
+            replies.append(dumps(self.engine.books5_message(symbol)).decode())
+        return replies
+
+    # --- private stream -------------------------------------------------------------------------------------------
+    def _login(self, conn: _WsConnection, args: Any) -> str:
+        try:
+            account = verify_login(self.engine, args, self.clock_ms())
+        except LoginError as error:
+            return self._ws_error(error.code, error.msg)
+        conn.account = account
+        return dumps({"event": "login", "code": "0", "msg": "", "connId": self._conn_id()}).decode()
+
+    def _private_subscription(self, conn: _WsConnection, op: str, arg: dict[str, Any]) -> list[str]:
+        if arg.get("channel") != "orders" or arg.get("instType") not in ("SPOT", "ANY"):
+            return [self._no_channel(arg)]
+        instrument = arg.get("instId")
+        if instrument is not None and (not isinstance(instrument, str) or instrument not in self.engine.by_inst_id):
+            return [self._no_channel(arg)]
+        if conn.account is None:
+            return [self._ws_error("60011", "Please log in")]
+        echo = {key: arg[key] for key in ("channel", "instType", "instId") if key in arg}
+        subscriptions = self._orders_subscribers.setdefault(conn.account.name, {})
+        key = (conn, dumps(echo).decode())
+        if op == "subscribe":
+            subscriptions[key] = echo
+            conn.streams.add(f"orders:{instrument or '*'}")
+        else:
+            subscriptions.pop(key, None)
+            conn.streams.discard(f"orders:{instrument or '*'}")
+        return [dumps({"event": op, "arg": echo, "connId": self._conn_id()}).decode()]
+
+    def on_publish(self) -> None:
+        """Push every order update to the ``orders`` subscriptions of its account (instrument filter applied)."""
+        updates = self.engine.drain_order_updates()
+        if not updates or self.injector.faults.down is not None:
+            return
+        for update in updates:
+            subscriptions = self._orders_subscribers.get(update.order.account.name)
+            if not subscriptions:
+                continue
+            inst = inst_id(self.engine.books[update.order.symbol])
+            view = order_push(self.engine, update)
+            for (conn, _), echo in list(subscriptions.items()):
+                if echo.get("instId", inst) != inst:
+                    continue
+                arg = {**echo, "uid": str(zlib.crc32(f"{self.name}/{conn.account.name}".encode()))}
+                if not conn.offer(dumps({"arg": arg, "data": [view]}).decode()):
+                    self._evict(conn, "slow consumer")

@@ -110,6 +110,7 @@ def make_okx_exchange(where: Any, flavour: str = "async", *, api_key: str | None
 
 @pytest_asyncio.fixture
 async def okx_sim() -> AsyncIterator[LocalSimulation]:
+    """One OKX-dialect venue on a live market (a lone venue has no dislocations: prices move by noise only)."""
     async with start_local_venues(SimConfig.default(("beta:okx",), seed=SEED)) as simulation:
         yield simulation
 

@@ -155,7 +155,7 @@ ws_frames = st.one_of(
     st.builds(lambda op, args: json.dumps({"op": op, "args": args}),
               st.sampled_from(["subscribe", "unsubscribe", "login", "order", ""]),
               st.one_of(st.lists(st.dictionaries(st.sampled_from(["channel", "instId", "x"]),
-                                                 st.sampled_from(["books", "books5", "bbo-tbt", "BTC-USDT",
+                                                 st.sampled_from(["books", "books5", "bbo-tbt", "BTC-USDT", "orders",
                                                                   "DOGE-USDT", ""]), max_size=3), max_size=3),
                         json_values)),
     json_values.map(json.dumps),
@@ -166,7 +166,7 @@ async def _ws_session(ws_url: str, frames: list[str]) -> list[str]:
     """Send the frames then ``ping``; the replies (book pushes left out) up to the final ``pong``."""
     replies: list[str] = []
     async with aiohttp.ClientSession() as session:
-        async with session.ws_connect(ws_url + "/public", timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+        async with session.ws_connect(ws_url, timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
             for frame in frames:
                 await ws.send_str(frame)
             await ws.send_str("ping")
@@ -186,10 +186,10 @@ async def _ws_session(ws_url: str, frames: list[str]) -> list[str]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(frames=st.lists(ws_frames, max_size=10))
+@given(frames=st.lists(ws_frames, max_size=10), path=st.sampled_from(["/public", "/private", "/business"]))
 def test_random_websocket_frames_get_okx_events_and_the_connection_survives(
-        okx_endpoint: VenueEndpoint, frames: list[str]) -> None:
-    replies = asyncio.run(_ws_session(okx_endpoint.ws_url, frames))
+        okx_endpoint: VenueEndpoint, frames: list[str], path: str) -> None:
+    replies = asyncio.run(_ws_session(okx_endpoint.ws_url + path, frames))
     assert len(replies) >= len([f for f in frames if f != "ping"])  # every frame but ping gets an event
     for reply in replies:
         assert reply["event"] in ("subscribe", "unsubscribe", "error"), reply

@@ -231,7 +231,7 @@ def test_sync_client_on_a_subprocess_venue_announced_with_its_dialect_and_passph
     ex.load_markets()
     now = ex.milliseconds()
     ask = ex.fetch_order_book(SYMBOL, 5)["asks"][0][0]
-    ack = ex.create_order(SYMBOL, "limit", "buy", 0.001, ask * 1.001, {"timeInForce": "IOC"})
+    ack = ex.create_order(SYMBOL, "limit", "buy", 0.001, ask * 1.01, {"timeInForce": "IOC"})  # above any jump
     order = ex.fetch_order(ack["id"], SYMBOL)
     check_order(ex, SKIP, "fetchOrder", order, SYMBOL, now)
     assert order["status"] == "closed" and d(order["filled"]) == D("0.001")

@@ -4,6 +4,7 @@ both, and each venue's assets conserved whatever dialect its clients speak."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import re
 from decimal import Decimal as D
@@ -14,7 +15,7 @@ import pytest
 from execution.api.venue import make_exchange
 from simulator.cli import add_sim_arguments, build_sim_config, venue_banner
 from simulator.config import SimConfig, SimConfigError
-from simulator.launcher import VENUE_LINE, start_local_venues
+from simulator.launcher import VENUE_LINE, start_local_venues, wall_clock_ms
 
 from .conftest import SEED, make_okx_exchange
 
@@ -63,7 +64,10 @@ async def test_banner_lines_name_the_dialect_and_the_passphrase_where_there_is_o
 
 
 async def test_one_market_drives_both_dialects_and_each_venue_conserves_its_assets() -> None:
-    async with start_local_venues(SimConfig.default(("alpha", "beta:okx"), seed=SEED)) as sim:
+    config = SimConfig.default(("alpha", "beta:okx"), seed=SEED)
+    quiet = dataclasses.replace(config, market=dataclasses.replace(config.market, crossing_rate=0.0))  # no jumps
+    async with start_local_venues(quiet, run_market=False) as sim:
+        sim.market.step(wall_clock_ms())  # one step of the shared market quotes both venues
         alpha, beta = sim["alpha"], sim["beta"]
         totals = {v.name: v.engine.total_assets() for v in sim}
         binance = make_exchange(url=alpha.url, flavour="async", api_key=alpha.api_key, secret=alpha.secret)
@@ -75,9 +79,9 @@ async def test_one_market_drives_both_dialects_and_each_venue_conserves_its_asse
             for book in books:
                 mid = (D(str(book["bids"][0][0])) + D(str(book["asks"][0][0]))) / 2
                 assert abs(mid / fair - 1) < D("0.001")  # both quote the same fair price (offsets of a few bps)
-            await binance.create_order(SYMBOL, "limit", "buy", 0.01, books[0]["asks"][0][0] * 1.001,
+            await binance.create_order(SYMBOL, "limit", "buy", 0.01, books[0]["asks"][0][0] * 1.01,
                                        {"timeInForce": "IOC"})
-            ack = await okx.create_order(SYMBOL, "limit", "sell", 0.01, books[1]["bids"][0][0] * 0.999,
+            ack = await okx.create_order(SYMBOL, "limit", "sell", 0.01, books[1]["bids"][0][0] * 0.99,
                                          {"timeInForce": "IOC"})
             assert (await okx.fetch_order(ack["id"], SYMBOL))["status"] == "closed"
             assert (await binance.fetch_balance())["BTC"]["total"] > 2 > (await okx.fetch_balance())["BTC"]["total"]
