@@ -54,10 +54,10 @@ class Faults:
     reject_next_orders: int = 0  # next N order POSTs refused (reject_status/code/msg; by default -2010), not placed
     accept_then_reject_next: int = 0  # next N order POSTs: placed in the engine, then answered reject_status/code/msg
     reject_status: int = 400  # the HTTP status of those answers
-    reject_code: int = -2010  # the Binance code of those answers
+    reject_code: int = -2010  # their code in the venue's dialect (Binance: as set; OKX: an OKX code > 0, else 51000)
     reject_msg: str = ""  # their message ("" = "Order rejected by venue (simulated).")
     lie_next_orders: int = 0  # next N order POSTs: placed as sent, but the answer lies about the field ``lie``
-    lie: str = "side"  # one of LIES
+    lie: str = "side"  # one of LIES (an OKX order answer carries ids only: only "client_order_id" changes it)
     partial_fills_only: bool = False  # engine flag: takers fill only part of what they could
     freeze_book: bool = False  # market flag: the market maker stops re-quoting
     ws_gap_next: int = 0  # drop the next N depth events from the stream, so clients see a sequence gap
