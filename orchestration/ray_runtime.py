@@ -212,10 +212,13 @@ def start_or_join_ray(
         with loopback_node_address() if local else contextlib.nullcontext():
             context = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-        _discard_run_token()
+        shutdown_ray()  # a half-started Ray, and the run's token
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         where = f"join the Ray cluster at {address!r}" if address is not None else "start a local Ray"
         raise RayStartError(f"could not {where} ({AUTH_MODE_ENV}={auth_mode}): {first_line}") from e
+    except BaseException:  # interrupted: whatever Ray started goes, and the token with it
+        shutdown_ray()
+        raise
     if address is None:
         _check_node_ip_is_loopback(context.address_info.get("node_ip_address"))
     info = RayRuntimeInfo(
