@@ -9,6 +9,7 @@ over one connection per caller and peer, and carry data only:
   nothing else; exceptions travel as data;
 - ``handshake``: mutual HMAC challenge-response over fresh nonces, so the run's token never travels;
 - ``tls``: TLS with the run's own certificate wherever a channel listens beyond loopback;
+- ``connection``: the protocol both ends share: frames cut out as the bytes arrive, written at once (under TLS too);
 - ``server`` (``ChannelServer``, the actor mixin ``ServesChannel``), ``client`` (``ChannelClient``) and ``routing``
   (``Channels``: one connection per peer by name, Ray when a channel cannot be reached);
 - ``settings``: ``ChannelSettings`` and ``new_channel_settings``, which the driver calls once per run.

@@ -43,8 +43,7 @@ class _ServerConnection(Connection):
     """A caller's connection: the handshake, then requests."""
 
     def __init__(self, server: "ChannelServer") -> None:
-        tls = None if server._tls is None else TlsSession(server._tls, server_side=True)
-        super().__init__(MAX_HANDSHAKE_FRAME_BYTES, tls)
+        super().__init__(MAX_HANDSHAKE_FRAME_BYTES)
         self._server = server
         self._handshake: ServerHandshake | None = ServerHandshake(server._key)
         self._challenged = False
@@ -58,6 +57,8 @@ class _ServerConnection(Connection):
             transport.abort()
             return
         self._timer = asyncio.get_running_loop().call_later(server.handshake_timeout_s, self._expire)
+        if server._tls is not None:  # made for admitted connections only: a flood refused at once costs no TLS state
+            self.tls = TlsSession(server._tls, server_side=True)
         super().connection_made(transport)
 
     def _expire(self) -> None:
