@@ -29,25 +29,30 @@ def venues():  # fresh venues per run: the checks below compare a run with every
         yield process.venues
 
 
-@pytest.mark.parametrize("channels", ["auto", "off"])
-def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_path, channels):
-    """The same invariants whichever transport carries the hot path: direct channels (the default) or Ray calls."""
+@pytest.mark.parametrize("channels, profile", [("auto", "latency"), ("off", "standard")])
+def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_path, channels, profile):
+    """The same invariants whichever transport carries the hot path: direct channels (the default) or Ray calls,
+    and whichever profile the run has."""
     before = {e.name: account_balances(e.url) for e in venues}
-    job = make_job(venues, tmp_path, duration_s=25, run={"channels": channels})
+    job = make_job(venues, tmp_path, duration_s=25, run={"channels": channels, "profile": profile})
     assert job.run() == 0
     after = {e.name: account_balances(e.url) for e in venues}
     run = load_run_report(job.run_dir)
     report = run.report
 
     hot_path = report["hot_path"]
-    # the default config asks for real-time priority 10 and polling idle CPUs: granted where the process may (root
-    # here), else said why
-    if os.access(CPU_LATENCY_DEVICE, os.W_OK):
-        wake = "cpu wake <= 0 us"
+    # the latency profile asks for real-time priority 10 and polling idle CPUs: granted where the process may (root
+    # here), else said why; the standard profile asks for neither
+    if profile == "standard":
+        expected_policy = "normal, cpu wake not limited"
     else:
-        wake = "cpu wake not limited (" + ("not permitted" if os.path.exists(CPU_LATENCY_DEVICE)
-                                           else "no such file or directory") + ")"
-    expected_policy = ", ".join(("realtime 10" if may_use_realtime_priority(10) else "normal (not permitted)", wake))
+        if os.access(CPU_LATENCY_DEVICE, os.W_OK):
+            wake = "cpu wake <= 0 us"
+        else:
+            wake = "cpu wake not limited (" + ("not permitted" if os.path.exists(CPU_LATENCY_DEVICE)
+                                               else "no such file or directory") + ")"
+        expected_policy = ", ".join(("realtime 10" if may_use_realtime_priority(10) else "normal (not permitted)",
+                                     wake))
     assert set(hot_path.pop("scheduling").values()) == {expected_policy}, report["hot_path"]
     if channels == "off":
         assert hot_path == {"transport": "ray", "direct_calls": 0, "calls_through_ray": 0}
