@@ -228,6 +228,15 @@ def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
     return tuple(balances)
 
 
+def _ip_address(value: Any) -> str:
+    text = _text(value)
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 127.0.0.1, got {text!r}") from None
+    return text
+
+
 def _channels(value: Any) -> str:
     text = _text(value)
     if text in ("auto", "node", "off"):
@@ -324,7 +333,9 @@ class MetricsConfig(BaseModel):
 
     port: Annotated[int, _parsed(_integer(minimum=0, maximum=65535))] = Field(
         DEFAULT_METRICS_PORT, description="0 = any free port (the exporter logs the one it bound)")
-    host: Annotated[str, _parsed(_text)] = Field(DEFAULT_METRICS_HOST, description="where the endpoint listens")
+    host: Annotated[str, _parsed(_ip_address)] = Field(
+        DEFAULT_METRICS_HOST, description="the address the endpoint listens on (loopback unless Prometheus scrapes "
+                                          "from another machine)")
 
 
 class RetryConfig(BaseModel):

@@ -224,6 +224,13 @@ def test_structure_errors_one_venue_mixing_and_no_venues():
     assert errors_of([1, 2]) == ("(top level): expected a mapping, got list",)
 
 
+def test_the_metrics_endpoint_listens_on_an_address():
+    assert parse_config(GOOD).metrics.host == "127.0.0.1"
+    assert parse_config(with_change(GOOD, "metrics.host", "10.0.0.7")).metrics.host == "10.0.0.7"
+    assert errors_of(with_change(GOOD, "metrics.host", "my-laptop")) == (
+        "metrics.host: expected an IP address such as 127.0.0.1, got 'my-laptop'",)
+
+
 @pytest.mark.parametrize("wildcard", ["0.0.0.0", "::", "0:0::0"])
 def test_channels_never_listen_on_every_interface(wildcard):
     errors = errors_of(with_change(GOOD, "run.channels", wildcard))
