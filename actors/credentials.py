@@ -25,7 +25,8 @@ class CredentialsRefused(Exception):
 
 def seal(public_key: bytes, credentials: Credentials) -> bytes:
     """``credentials`` sealed so that only the holder of ``public_key``'s private half can read them."""
-    plain = json.dumps({"api_key": credentials.api_key, "secret": credentials.secret}).encode()
+    plain = json.dumps({"api_key": credentials.api_key, "secret": credentials.secret,
+                        "passphrase": credentials.passphrase}).encode()
     return SealedBox(PublicKey(public_key)).encrypt(plain)
 
 
@@ -46,7 +47,9 @@ class CredentialsInbox:
         """Open sealed credentials; ``CredentialsRefused`` (saying nothing of the content) when they are not ours."""
         try:
             fields = json.loads(SealedBox(self._private).decrypt(bytes(sealed)))
-            credentials = Credentials(str(fields["api_key"]), str(fields["secret"]))
+            passphrase = fields.get("passphrase")
+            credentials = Credentials(str(fields["api_key"]), str(fields["secret"]),
+                                      None if passphrase is None else str(passphrase))
         except (CryptoError, ValueError, KeyError, TypeError):
             raise CredentialsRefused("sealed credentials could not be opened by this process") from None
         if not credentials.api_key or not credentials.secret:

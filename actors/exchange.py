@@ -157,7 +157,7 @@ class ExchangeConnection(ServesChannel):
         if self._inbox is None:
             raise CredentialsRefused(f"{self.venue.name} is paper-traded: it takes no keys")
         credentials = self._inbox.open(sealed)
-        register_secret(credentials.api_key, credentials.secret)
+        register_secret(credentials.api_key, credentials.secret, credentials.passphrase)
 
     # ----- lifecycle -----
     async def start(self) -> dict[str, MarketRules]:
@@ -171,7 +171,7 @@ class ExchangeConnection(ServesChannel):
             except TimeoutError:
                 raise StartRefused(f"venues.{v.name}: no keys arrived within {CREDENTIALS_WAIT_S:.0f} s (the driver "
                                    f"of the run delivers them; is `rayarb run` still running?)") from None
-            keys = {"api_key": credentials.api_key, "secret": credentials.secret}
+            keys = {"api_key": credentials.api_key, "secret": credentials.secret, "password": credentials.passphrase}
         self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet,
                                    rate_limit=not v.simulator, **keys)
         note_request_times(self._rest)

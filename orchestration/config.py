@@ -42,7 +42,9 @@ DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT")
 DEFAULT_METRICS_PORT = 9108
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_RUN_DIR = "runs"
-LOCAL_VENUE_EXCHANGE = "binance"  # the dialect `rayarb sim` speaks
+LOCAL_VENUE_EXCHANGE = "binance"  # the dialect `rayarb sim` speaks by default
+LOCAL_DIALECTS = ("binance", "okx")  # the dialects a venue given by url may speak (`rayarb sim` speaks both)
+PASSPHRASE_DIALECTS = ("okx",)  # their keys come with a passphrase
 MAX_RETRY_ELAPSED_S = 5.0  # the order manager's timeout for an order lookup through the exchange actor
 
 _VENUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -75,10 +77,12 @@ class Mode(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Credentials:
-    """An API key and secret, resolved at run time. Its repr never shows either value."""
+    """An API key and secret (and the passphrase of a dialect that has one, OKX), resolved at run time. Its repr never
+    shows any of them."""
 
     api_key: str
     secret: str
+    passphrase: str | None = None
 
     def __repr__(self) -> str:
         return "Credentials(<hidden>)"
@@ -274,6 +278,8 @@ class VenueConfig(BaseModel):
         None, description="NAME of the environment variable holding the API key")
     secret_env: Annotated[str | None, _parsed(_optional(_env_name))] = Field(
         None, description="NAME of the environment variable holding the secret")
+    passphrase_env: Annotated[str | None, _parsed(_optional(_env_name))] = Field(
+        None, description="NAME of the environment variable holding the passphrase (OKX)")
     testnet: Annotated[bool, _parsed(_boolean)] = Field(False, description="ccxt's testnet urls for a real venue")
     simulator: Annotated[bool, _parsed(_boolean)] = Field(
         False, description="the url is a rayarb simulator on another host (test money): trade it like a local one")
@@ -593,9 +599,11 @@ def _parse_venues(errors: list[str], raw: Any, present: bool) -> tuple[VenueConf
             continue
         if venue.exchange not in exchange_ids:
             errors.append(f"{path}.exchange: {venue.exchange!r} is not a ccxt exchange id")
-        elif venue.url is not None and venue.exchange != LOCAL_VENUE_EXCHANGE:
-            errors.append(f"{path}.url: a venue given by url speaks Binance's dialect; exchange must be "
-                          f"'{LOCAL_VENUE_EXCHANGE}', got {venue.exchange!r}")
+        elif venue.url is not None and venue.exchange not in LOCAL_DIALECTS:
+            errors.append(f"{path}.url: a venue given by url speaks Binance's or OKX's dialect; exchange must be "
+                          f"one of {', '.join(LOCAL_DIALECTS)}, got {venue.exchange!r}")
+        if venue.passphrase_env is not None and venue.exchange not in PASSPHRASE_DIALECTS:
+            errors.append(f"{path}.passphrase_env: {venue.exchange} keys have no passphrase")
         if venue.url is not None and venue.testnet:
             errors.append(f"{path}.testnet: selects ccxt's own testnet url; it cannot go with url")
         if venue.simulator and venue.url is None:
@@ -702,13 +710,20 @@ def resolve_credentials(config: Config, mode: Mode, environ: Mapping[str, str] |
         if venue.api_key_env is None or venue.secret_env is None:
             errors.append(f"venues.{venue.name}: {mode.value} mode needs keys; set api_key_env and secret_env")
             continue
+        if venue.exchange in PASSPHRASE_DIALECTS and venue.passphrase_env is None:
+            errors.append(f"venues.{venue.name}.passphrase_env: {mode.value} mode needs the passphrase of "
+                          f"{venue.exchange} keys; name its environment variable")
+            continue
+        names = [("api_key_env", venue.api_key_env), ("secret_env", venue.secret_env)]
+        if venue.passphrase_env is not None:
+            names.append(("passphrase_env", venue.passphrase_env))
         missing = [f"venues.{venue.name}.{field_name}: environment variable {env_name} is not set"
-                   for field_name, env_name in (("api_key_env", venue.api_key_env), ("secret_env", venue.secret_env))
-                   if not environ.get(env_name)]
+                   for field_name, env_name in names if not environ.get(env_name)]
         if missing:
             errors.extend(missing)
             continue
-        credentials[venue.name] = Credentials(environ[venue.api_key_env], environ[venue.secret_env])
+        credentials[venue.name] = Credentials(environ[venue.api_key_env], environ[venue.secret_env],
+                                              environ[venue.passphrase_env] if venue.passphrase_env else None)
     if errors:
         raise ConfigError(errors)
     return credentials

@@ -30,7 +30,8 @@ def forget_key_variables(config: Config | None, environ: MutableMapping[str, str
     environ = os.environ if environ is None else environ
     if config is None:
         return []
-    names = [name for venue in config.venues for name in (venue.api_key_env, venue.secret_env) if name]
+    names = [name for venue in config.venues
+             for name in (venue.api_key_env, venue.secret_env, venue.passphrase_env) if name]
     removed = [name for name in names if environ.pop(name, None) is not None]
     return removed
 

@@ -123,7 +123,7 @@ class MainJob:
             keys = self.options.credentials.get(venue.name) or venue.inline_credentials
             if keys is None:
                 raise UserError(f"venues.{venue.name}: {self.options.mode.value} mode needs keys")
-            register_secret(keys.api_key, keys.secret)
+            register_secret(keys.api_key, keys.secret, keys.passphrase)
             credentials[venue.name] = keys
         return credentials
 

@@ -35,7 +35,7 @@ SPOT_ONLY_OPTIONS: dict[str, Any] = {
     "fetchOpenOrders": {"warnWithoutSymbol": False},
 }
 
-LOCAL_DIALECTS = frozenset({"binance"})
+LOCAL_DIALECTS = frozenset({"binance", "okx"})
 
 
 class VenueConfigError(ValueError):
@@ -78,6 +78,7 @@ def make_exchange(
     timeout_ms: int = 10_000,
     options: dict[str, Any] | None = None,
     rate_limit: bool | None = None,
+    password: str | None = None,
 ) -> Any:
     """Return a ccxt exchange (``ccxt``, ``ccxt.async_support`` or ``ccxt.pro`` by ``flavour``), not yet loaded.
 
@@ -95,6 +96,8 @@ def make_exchange(
         config["apiKey"] = api_key
     if secret:
         config["secret"] = secret
+    if password:  # the passphrase of a dialect whose keys have one (OKX)
+        config["password"] = password
     if url is None:
         config["enableRateLimit"] = True
         exchange = _new_exchange(module, exchange_id, config)

@@ -27,6 +27,14 @@ async def test_sealed_keys_open_only_in_the_process_that_asked_for_them():
     assert await inbox.wait(0.1) == KEYS
 
 
+async def test_a_passphrase_travels_sealed_with_its_keys():
+    inbox = CredentialsInbox()
+    keys = Credentials("k3y-okx-0123456789", "s3cret-okx-0123456789", "pa55phrase-okx-0123")
+    sealed = seal(inbox.public_key, keys)
+    assert b"pa55phrase" not in sealed
+    assert inbox.open(sealed) == keys and inbox.credentials.passphrase == "pa55phrase-okx-0123"
+
+
 async def test_garbage_or_tampered_sealed_bytes_are_refused_without_echoing_them():
     inbox = CredentialsInbox()
     sealed = bytearray(seal(inbox.public_key, KEYS))

@@ -24,7 +24,8 @@ EXAMPLE_ENV = {f"RAYARB_{name}_{part}": f"test-{name.lower()}-{part.lower()}"
 REAL = {
     "venues": {
         "binance": {"exchange": "binance", "api_key_env": "T_CLI_BINANCE_KEY", "secret_env": "T_CLI_BINANCE_SECRET"},
-        "okx": {"exchange": "okx", "api_key_env": "T_CLI_OKX_KEY", "secret_env": "T_CLI_OKX_SECRET"},
+        "okx": {"exchange": "okx", "api_key_env": "T_CLI_OKX_KEY", "secret_env": "T_CLI_OKX_SECRET",
+                "passphrase_env": "T_CLI_OKX_PASSPHRASE"},
     },
     "symbols": ["BTC/USDT"],
 }
@@ -134,6 +135,7 @@ def test_live_without_keys_refuses_to_start(capsys, monkeypatch, tmp_path, fake_
     monkeypatch.setenv("T_CLI_BINANCE_KEY", "real-looking-key")
     monkeypatch.setenv("T_CLI_BINANCE_SECRET", "real-looking-secret")
     monkeypatch.setenv("T_CLI_OKX_SECRET", "okx-secret-value")
+    monkeypatch.setenv("T_CLI_OKX_PASSPHRASE", "okx-passphrase-value")
     path = write_config(tmp_path, REAL)
     assert main(["run", "--config", str(path), "--live"]) == 2
     line = one_line_error(capsys)

@@ -202,9 +202,27 @@ def test_venue_without_exchange_is_named():
     assert any(e.startswith("venues.alpha.exchange: missing") for e in errors_of(data))
 
 
-def test_local_url_needs_the_binance_dialect():
+def test_local_url_needs_a_dialect_the_simulator_speaks():
     errors = errors_of(with_change(GOOD, "venues.alpha.exchange", "kraken"))
-    assert any(e.startswith("venues.alpha.url: a venue given by url speaks Binance's dialect") for e in errors)
+    assert any(e.startswith("venues.alpha.url: a venue given by url speaks Binance's or OKX's dialect") for e in errors)
+    assert parse_config(with_change(GOOD, "venues.alpha.exchange", "okx")).venue("alpha").exchange == "okx"
+
+
+def test_okx_keys_come_with_a_passphrase_named_like_the_keys():
+    okx = with_change(with_change(GOOD, "venues.alpha.exchange", "okx"), "venues.alpha.passphrase_env", "T_ALPHA_PASS")
+    config = parse_config(okx)
+    environ = {"T_ALPHA_KEY": "ka", "T_ALPHA_SECRET": "sa", "T_ALPHA_PASS": "pa", "T_BETA_KEY": "kb",
+               "T_BETA_SECRET": "sb"}
+    credentials = resolve_credentials(config, Mode.LOCAL_SIM, environ)
+    assert credentials["alpha"].passphrase == "pa" and credentials["beta"].passphrase is None
+    assert "pa" not in repr(credentials["alpha"])
+    with pytest.raises(ConfigError, match=r"venues\.alpha\.passphrase_env: environment variable T_ALPHA_PASS is not"):
+        resolve_credentials(config, Mode.LOCAL_SIM, {k: v for k, v in environ.items() if k != "T_ALPHA_PASS"})
+    unnamed = with_change(GOOD, "venues.alpha.exchange", "okx")
+    with pytest.raises(ConfigError, match=r"venues\.alpha\.passphrase_env: local-sim mode needs the passphrase"):
+        resolve_credentials(parse_config(unnamed), Mode.LOCAL_SIM, environ)
+    assert errors_of(with_change(GOOD, "venues.beta.passphrase_env", "X")) == (
+        "venues.beta.passphrase_env: binance keys have no passphrase",)
 
 
 def test_an_env_name_that_looks_like_a_key_is_not_echoed():
