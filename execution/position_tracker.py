@@ -335,5 +335,5 @@ def read_report(path: str | Path) -> pd.DataFrame:
     else:
         frame = pd.read_csv(target, dtype={column: str for column in MONEY_COLUMNS}, keep_default_na=False)
     for column in MONEY_COLUMNS:
-        frame[column] = frame[column].map(lambda value: None if value in (None, "") else Decimal(str(value)))
+        frame[column] = frame[column].map(lambda value: None if value in (None, "") else money.exact(value))
     return frame

@@ -174,6 +174,7 @@ def _levels_needed(levels: tuple[FloatLevel, ...], up_to_amount: float | None,
     for price, amount in levels:
         if not tradable(price):
             break
+        # execution.money's float rule (money.exact), inlined: this runs for every level a trade may use
         needed.append((Decimal(repr(price)), Decimal(repr(amount))))
         if enough:  # the one level more
             break

@@ -173,7 +173,7 @@ def _plain(value: Decimal) -> str:
 
 
 def _on_grid(value: Decimal, increment: float) -> bool:
-    return value > 0 and is_multiple(value, Decimal(str(increment)))
+    return value > 0 and is_multiple(value, money.exact(increment))
 
 
 def spot_order_request(exchange: Any, symbol: str, order_type: OrderType, side: Side, amount: Decimal,

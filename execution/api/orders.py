@@ -1,7 +1,8 @@
 """ccxt's unified order and trade dicts turned into rayarb's ``OrderSnapshot`` and ``Fill``, in ``Decimal``.
 
-ccxt hands numbers over as Python floats; each is converted with ``Decimal(str(x))``, which gives back the venue's
-decimal text for any value with up to 15 significant digits (every price and amount a spot venue quotes). Status
+ccxt hands numbers over as Python floats; each is converted by ``execution.money``'s rule (a float's shortest repr),
+which gives back the venue's decimal text for any value with up to 15 significant digits (every price and amount a
+spot venue quotes). Status
 mapping: ccxt ``open`` is ACCEPTED (or PARTIALLY_FILLED once something filled), ``closed`` FILLED, ``canceled``
 CANCELED, ``expired`` EXPIRED (an IOC remainder), ``rejected`` REJECTED, ``canceling`` PENDING_CANCEL; anything else
 UNKNOWN. ``venue`` names the venue as rayarb knows it (``alpha``), which can differ from the ccxt id (``binance``).

@@ -20,7 +20,15 @@ from execution.arbitrage.legs import (
     send_leg,
     start_submit,
 )
-from execution.arbitrage.outcome import ArbitrageResult, Outcome, add_flows, classify, fills_of, gross_base, realised_profit
+from execution.arbitrage.outcome import (
+    ArbitrageResult,
+    Outcome,
+    add_flows,
+    classify,
+    fills_of,
+    gross_base,
+    realised_profit,
+)
 from execution.arbitrage.profit import EXACT, ArbitrageInputError, checked_amount, checked_price
 from execution.arbitrage.sizing import Opportunity
 from execution.arbitrage.unwind import UnwindPlan, UnwindPolicy, books_for_unwind, plan_unwind

@@ -13,13 +13,8 @@ from decimal import Context, Decimal, localcontext
 from execution import money
 from execution.money import InvalidInputError
 
-
 ONE = Decimal(1)
-
-
 BPS = Decimal(10_000)
-
-
 # Every product and sum of venue-sized decimals stays exact at this precision (prices and amounts have < 20 digits).
 EXACT = Context(prec=80)
 
@@ -32,14 +27,17 @@ class InvalidFeeError(InvalidInputError):
 
 
 def checked_decimal(value: object, what: str, error: type[InvalidInputError] = InvalidInputError) -> Decimal:
+    """A finite Decimal (``execution.money.to_decimal``), floats refused."""
     return money.to_decimal(value, what, error=error, floats=False)
 
 
 def checked_price(value: object, what: str) -> Decimal:
+    """A positive finite price (``execution.money.price``), floats refused."""
     return money.price(value, what, floats=False)
 
 
 def checked_amount(value: object, what: str, *, allow_zero: bool = True) -> Decimal:
+    """A finite amount, zero allowed unless ``allow_zero`` is False (``execution.money.amount``), floats refused."""
     return money.amount(value, what, allow_zero=allow_zero, floats=False)
 
 
