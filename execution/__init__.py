@@ -1,9 +1,11 @@
 """rayarb's execution domain: pure logic, unit-tested without Ray or network.
 
-What lives here: value types (``types``), commands and events (``messages``), the order lifecycle, validation and
-reconciliation (``order_manager``), the write-ahead journal (``journal``), the error tree and ``log_and_retry``
-(``error_handler``), logging with redaction (``log``), arbitrage decisions and positions, and ``api/`` — the only
-place that imports ccxt. Nothing here imports ray or prometheus_client.
+What lives here: value types (``types``), commands and events (``messages``), the one Decimal coercion and the
+price/amount errors (``money``), the order lifecycle, validation and reconciliation (``orders/``, re-exported by
+``order_manager``), the arbitrage maths and execution (``arbitrage/``, re-exported by ``arbitrage_executor``), the
+write-ahead journal (``journal``), the error tree and ``log_and_retry`` (``error_handler``), logging with redaction
+(``log``), risk and positions, and ``api/`` — the only place that imports ccxt. Nothing here imports ray or
+prometheus_client.
 
 The names below are re-exported lazily, so ``import execution.types`` stays cheap (no ccxt import).
 """
@@ -13,10 +15,10 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "OrderManager": "execution.order_manager",
-    "Order": "execution.order_manager",
-    "OrderValidationError": "execution.order_manager",
-    "IllegalTransition": "execution.order_manager",
+    "OrderManager": "execution.orders.manager",
+    "Order": "execution.orders.lifecycle",
+    "OrderValidationError": "execution.orders.validation",
+    "IllegalTransition": "execution.orders.lifecycle",
     "Journal": "execution.journal",
     "RayarbError": "execution.error_handler",
     "RetryableError": "execution.error_handler",

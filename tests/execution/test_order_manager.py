@@ -364,7 +364,7 @@ async def test_check_order_status_by_client_or_exchange_id_and_unknown_id(fake, 
 
 
 async def test_memory_holds_open_orders_and_only_the_latest_finished_ones(journal, monkeypatch):
-    monkeypatch.setattr("execution.order_manager.FINISHED_ORDERS_KEPT", 3)
+    monkeypatch.setattr("execution.orders.manager.FINISHED_ORDERS_KEPT", 3)
     fake = FakeExchange("fake", fill_on_submit=True)
     manager = make_manager(fake, journal)
     filled = [await manager.create_order(SYMBOL, "buy", "0.01", "50000", "limit") for _ in range(5)]
@@ -423,7 +423,7 @@ async def test_refused_cancel_restores_accepted_or_partially_filled(fake, journa
 
 
 async def test_fill_after_cancel_is_applied(fake, journal, monkeypatch):
-    monkeypatch.setattr("execution.order_manager.FINISHED_ORDERS_KEPT", 1)
+    monkeypatch.setattr("execution.orders.manager.FINISHED_ORDERS_KEPT", 1)
     manager = make_manager(fake, journal)
     order = await manager.create_order(SYMBOL, "buy", "0.02", "50000", "limit")
     await manager.cancel_order(order.client_order_id)
