@@ -232,6 +232,13 @@ def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
     return tuple(balances)
 
 
+def _readable_file(value: Any) -> str:
+    path = _text(value)
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ValueError(f"no readable file at {path!r}")
+    return path
+
+
 def _ip_address(value: Any) -> str:
     text = _text(value)
     try:
@@ -385,6 +392,10 @@ class RunConfig(BaseModel):
     channels: Annotated[str, _parsed(_channels)] = Field(
         "auto", description="where actors' direct hot-path channels listen: auto (loopback when rayarb starts Ray "
                             "itself, each node's address when it joins a cluster), node, an IP address, or off")
+    channel_tls_certificate: Annotated[str | None, _parsed(_optional(_readable_file))] = Field(
+        None, description="PEM certificate the channels present beyond loopback (default: one made for the run)")
+    channel_tls_key: Annotated[str | None, _parsed(_optional(_readable_file))] = Field(
+        None, description="its PEM private key; goes with channel_tls_certificate")
     profile: Annotated[str, _parsed(_choice(*PROFILES))] = Field(
         "standard", description="standard leaves the machine as it is; latency turns on the tuning that costs it")
     realtime_priority: Annotated[int, _parsed(_integer(minimum=0, maximum=MAX_REALTIME_PRIORITY))] = Field(
@@ -560,6 +571,9 @@ def parse_config(raw: Any, *, source: str = "config") -> Config:
         errors.append(
             f"supervisor.heartbeat_timeout_s: must be >= heartbeat_period_s ({supervisor.heartbeat_period_s}), "
             f"got {supervisor.heartbeat_timeout_s}")
+    run = sections["run"]
+    if run is not None and (run.channel_tls_certificate is None) != (run.channel_tls_key is None):
+        errors.append("run.channel_tls_certificate: goes with run.channel_tls_key; give both or neither")
     retry = sections["retry"]
     if retry is not None and retry.max_elapsed_s >= MAX_RETRY_ELAPSED_S:
         errors.append(f"retry.max_elapsed_s: must be < {MAX_RETRY_ELAPSED_S} (the order manager waits that long for "

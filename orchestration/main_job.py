@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -159,7 +159,12 @@ class MainJob:
             return None
         if host == "auto":  # a Ray rayarb started is this host alone; a cluster spans machines
             host = "127.0.0.1" if self.options.address is None else "node"
-        return new_channel_settings(host)
+        try:
+            return new_channel_settings(host, certificate_file=config.run.channel_tls_certificate,
+                                        key_file=config.run.channel_tls_key)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise UserError(f"run.channel_tls_certificate: the certificate and key do not load: "
+                            f"{getattr(e, 'strerror', None) or e}") from None
 
     def _start_ray_and_metrics(self) -> None:
         from metrics.exporter import ClusterMetricsExport, default_file_sd_path, metrics_runtime_env, new_base_dir

@@ -50,3 +50,29 @@ def test_channels_beyond_loopback_get_the_runs_own_tls_certificate(channels, add
     if tls:
         assert first.tls_certificate != second.tls_certificate and first.tls_key != second.tls_key
         assert first.tls_key.decode() not in repr(first)
+
+
+def test_channels_can_present_a_certificate_the_config_names(tmp_path):
+    from actors.transport.tls import new_tls_material
+
+    from orchestration.config import ConfigError, UserError, parse_config  # noqa: I001
+
+    certificate, key = new_tls_material()
+    (tmp_path / "cert.pem").write_bytes(certificate)
+    (tmp_path / "key.pem").write_bytes(key)
+    raw = {"venues": {"alpha": {"exchange": "binance", "url": "http://127.0.0.1:1"},
+                      "beta": {"exchange": "binance", "url": "http://127.0.0.1:2"}},
+           "symbols": ["BTC/USDT"],
+           "run": {"channels": "10.0.0.7", "channel_tls_certificate": str(tmp_path / "cert.pem"),
+                   "channel_tls_key": str(tmp_path / "key.pem")}}
+    config = parse_config(raw)
+    job = MainJob(RunOptions(config=config, mode=Mode.LOCAL_SIM, address="auto", run_dir=Path("unused")))
+    chosen = job._channel_settings(config)
+    assert chosen.tls_certificate == certificate and chosen.tls_key == key
+    with pytest.raises(ConfigError, match="run.channel_tls_certificate: goes with run.channel_tls_key"):
+        parse_config({**raw, "run": {"channel_tls_certificate": str(tmp_path / "cert.pem")}})
+    with pytest.raises(ConfigError, match="run.channel_tls_key: no readable file at"):
+        parse_config({**raw, "run": {**raw["run"], "channel_tls_key": str(tmp_path / "missing.pem")}})
+    (tmp_path / "key.pem").write_bytes(new_tls_material()[1])  # a key that is not the certificate's
+    with pytest.raises(UserError, match="run.channel_tls_certificate: the certificate and key do not load"):
+        job._channel_settings(parse_config(raw))
