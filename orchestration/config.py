@@ -458,10 +458,13 @@ class Config(BaseModel):
         }
 
     @classmethod
-    def default_local(cls, venue_urls: Mapping[str, str], keys: Mapping[str, tuple[str, str]]) -> "Config":
-        """The configuration of the no-config run: local venues by URL, keys handed over in memory, defaults elsewhere.
+    def default_local(cls, venue_urls: Mapping[str, str], keys: Mapping[str, tuple[str, ...]],
+                      dialects: Mapping[str, str] | None = None) -> "Config":
+        """The configuration of the no-config run: local venues by URL (each speaking ``dialects[name]``, Binance's
+        by default), keys handed over in memory, defaults elsewhere.
 
-        ``keys`` maps each venue name to (api_key, secret); they are kept out of reprs and out of ``to_dict``.
+        ``keys`` maps each venue name to (api_key, secret) or (api_key, secret, passphrase); they are kept out of
+        reprs and out of ``to_dict``.
         """
         missing = [name for name in venue_urls if name not in keys]
         if missing:
@@ -471,8 +474,10 @@ class Config(BaseModel):
         raw: dict[str, Any] = {"venues": {}, "risk": {"max_one_legged": 25}}
         for name, url in venue_urls.items():
             api_env, secret_env = default_key_env_names(name)
-            raw["venues"][name] = {"exchange": LOCAL_VENUE_EXCHANGE, "url": url,
-                                   "api_key_env": api_env, "secret_env": secret_env}
+            exchange = (dialects or {}).get(name, LOCAL_VENUE_EXCHANGE)
+            raw["venues"][name] = {"exchange": exchange, "url": url, "api_key_env": api_env, "secret_env": secret_env}
+            if exchange in PASSPHRASE_DIALECTS:
+                raw["venues"][name]["passphrase_env"] = api_env.replace("_API_KEY", "_PASSPHRASE")
         config = parse_config(raw, source="default local config")
         venues = tuple(v.model_copy(update={"inline_credentials": Credentials(*keys[v.name])}) for v in config.venues)
         return config.model_copy(update={"venues": venues})

@@ -29,7 +29,7 @@ from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, sum
 
 logger = logging.getLogger(__name__)
 
-LOCAL_VENUES = ("alpha", "beta", "gamma")
+LOCAL_VENUES = ("alpha", "beta", "gamma")  # the no-config run's venues: "name" (Binance's dialect) or "name:dialect"
 EMBEDDED_VENUES_REALTIME_PRIORITY = 20  # above the latency profile's hot path (10)
 STARTUP_TIMEOUT_S = 120.0
 RAY_CALL_TIMEOUT_S = 30.0
@@ -87,9 +87,11 @@ class MainJob:
         priority = EMBEDDED_VENUES_REALTIME_PRIORITY if RunConfig().realtime_priority else 0
         self.venue_process = VenueProcess(LOCAL_VENUES, base_port=0, seed=self.sim_seed, realtime_priority=priority)
         endpoints = self.venue_process.start(timeout_s=60)
-        print("started local venues: " + ", ".join(f"{e.name} {e.url}" for e in endpoints), file=self.status_stream)
+        print("started local venues: " + ", ".join(f"{e.name} ({e.dialect}) {e.url}" for e in endpoints),
+              file=self.status_stream)
         return Config.default_local({e.name: e.url for e in endpoints},
-                                    {e.name: (e.api_key, e.secret) for e in endpoints})
+                                    {e.name: (e.api_key, e.secret, e.passphrase or None) for e in endpoints},
+                                    {e.name: e.dialect for e in endpoints})
 
     def _prepare_run_dir(self) -> None:
         """The run directory exists and takes files, before anything is started or sent."""

@@ -208,6 +208,16 @@ def test_local_url_needs_a_dialect_the_simulator_speaks():
     assert parse_config(with_change(GOOD, "venues.alpha.exchange", "okx")).venue("alpha").exchange == "okx"
 
 
+def test_the_no_config_run_can_mix_dialects():
+    config = Config.default_local({"alpha": "http://127.0.0.1:1", "beta": "http://127.0.0.1:2"},
+                                  {"alpha": ("ka", "sa"), "beta": ("kb", "sb", "pb")}, {"beta": "okx"})
+    alpha, beta = config.venues
+    assert (alpha.exchange, beta.exchange) == ("binance", "okx")
+    assert beta.passphrase_env == "RAYARB_BETA_PASSPHRASE" and alpha.passphrase_env is None
+    credentials = resolve_credentials(config, Mode.LOCAL_SIM, {})
+    assert credentials["beta"].passphrase == "pb" and credentials["alpha"].passphrase is None
+
+
 def test_okx_keys_come_with_a_passphrase_named_like_the_keys():
     okx = with_change(with_change(GOOD, "venues.alpha.exchange", "okx"), "venues.alpha.passphrase_env", "T_ALPHA_PASS")
     config = parse_config(okx)
