@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from execution.arbitrage_executor import Opportunity, size_arbitrage
+from execution.arbitrage.sizing import Opportunity, size_arbitrage
 from execution.types import ZERO, FloatBook, MarketRules, OrderBook
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
-from execution.arbitrage_executor import ArbitrageIO, plan_unwind
+from execution.arbitrage.legs import ArbitrageIO
+from execution.arbitrage.unwind import plan_unwind
 from execution.types import MarketRules, OrderBook, TimeInForce
 
 logger = logging.getLogger(__name__)

@@ -480,7 +480,7 @@ class Journal:
     def non_terminal_orders(self, exchange: str | None = None) -> list[JournaledOrder]:
         """Orders whose fate is not settled: what start-up reconciliation must resolve with the venues."""
         # The terminal set is defined with the transition table; imported here to keep the import graph acyclic.
-        from execution.order_manager import TERMINAL
+        from execution.orders.lifecycle import TERMINAL
 
         terminal = sorted(status.value for status in TERMINAL)
         marks = ",".join("?" * len(terminal))

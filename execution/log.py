@@ -123,7 +123,7 @@ class RedactingFilter(logging.Filter):
 
 
 class KeyValueFormatter(logging.Formatter):
-    """``2026-07-01T12:00:00.123 INFO execution.order_manager: order accepted client_order_id=... exchange=...``."""
+    """``2026-07-01T12:00:00.123 INFO execution.orders.manager: order accepted client_order_id=... exchange=...``."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")

@@ -35,13 +35,14 @@ from decimal import Decimal, localcontext
 from typing import Any, Protocol
 
 from execution import money
-from execution.arbitrage_executor import EXACT, Outcome
+from execution.arbitrage.outcome import Outcome
+from execution.arbitrage.profit import EXACT
 from execution.journal import Journal, JournaledRiskEvent
 from execution.messages import ArbitrageDetected, FillApplied, OrderDenied, OrderInitialized, OrderSubmitted
 from execution.types import ZERO, Fill, OrderStatus, Side
 
 HEDGE_OPPORTUNITY_PREFIX = "hedge-"
-UNWIND_ID_PREFIX = "unw-"  # execution.arbitrage_executor.make_client_order_id("unw")
+UNWIND_ID_PREFIX = "unw-"  # execution.arbitrage.legs.make_client_order_id("unw")
 RULE_ONE_LEGGED = "one_legged"
 RULE_LOSS_LIMIT = "loss_limit"
 RULES = (RULE_ONE_LEGGED, RULE_LOSS_LIMIT)
@@ -52,7 +53,7 @@ _DETAIL_OPPORTUNITIES = 20  # one-legged opportunity ids named in a trip's detai
 
 
 class OrderLike(Protocol):
-    """What the engine reads of an order: ``execution.order_manager.Order`` or a journal row."""
+    """What the engine reads of an order: ``execution.orders.lifecycle.Order`` or a journal row."""
 
     client_order_id: str
     exchange: str
@@ -269,7 +270,7 @@ class RiskEngine:
 
     # ------------------------------------------------------------------ live updates
     def on_event(self, event: Any, order: Any = None, leg_side: Side | None = None) -> RiskUpdate:
-        """One event of an ``execution.order_manager.OrderManager`` (its ``on_event``, after the journal commit):
+        """One event of an ``execution.orders.manager.OrderManager`` (its ``on_event``, after the journal commit):
         ``order`` is the ``Order`` it is about (None if not held), ``leg_side`` the side of an opportunity's leg the
         caller is sending (an ``OrderDenied`` leg is not in the journal, so only the caller knows it was a leg)."""
         if isinstance(event, FillApplied):

@@ -38,7 +38,7 @@ class TimeInForce(str, enum.Enum):
 
 
 class OrderStatus(str, enum.Enum):
-    """Lifecycle of an order as rayarb sees it; transitions live in ``execution.order_manager``."""
+    """Lifecycle of an order as rayarb sees it; transitions live in ``execution.orders.lifecycle``."""
 
     INITIALIZED = "initialized"  # journaled, not yet sent
     DENIED = "denied"  # refused locally before any I/O

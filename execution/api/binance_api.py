@@ -4,7 +4,7 @@ The seed's two functions keep their names: ``initialize_binance_api(api_key, sec
 ccxt exchange with markets loaded (real Binance, its testnet, or a local venue URL), and
 ``place_order(exchange, symbol, side, amount, price)`` returns ccxt's unified order dict. Around them:
 ``fetch_order_by_client_id`` (the lookup that settles an ambiguous create), ``CcxtArbitrageIO``, the
-``ArbitrageIO`` adapter ``execution.arbitrage_executor.execute_arbitrage`` uses with real ccxt clients, and
+``ArbitrageIO`` adapter ``execution.arbitrage.executor.execute_arbitrage`` uses with real ccxt clients, and
 ``create_spot_order``, ccxt's ``create_order`` for an order already on the market's grid (the exchange actor's).
 
 Orders are checked locally before any I/O: the amount must already be on the market's step and the price on its tick
@@ -218,7 +218,7 @@ async def create_spot_order(exchange: Any, symbol: str, order_type: OrderType, s
 
 
 class CcxtOrderAdapter:
-    """``ExchangeAdapter`` (``execution.order_manager``) for one venue over one ccxt async exchange: what the exchange
+    """``ExchangeAdapter`` (``execution.orders.manager``) for one venue over one ccxt async exchange: what the exchange
     actor does for the order manager, without Ray. Failures are rayarb's translated errors (an unknown outcome of a
     create is ``AmbiguousOrderError``); a lookup of an id the venue does not know returns None."""
 

@@ -63,7 +63,7 @@ async def test_a_lying_answer_leaves_the_order_unknown_and_the_lookup_settles_it
     manager = manager_for(client, journal, events)
     price = await taker_price(client, side, manager.rules(SYMBOL).price_tick)
     await venue.set_faults({"lie_next_orders": 1, "lie": lie})
-    with caplog.at_level(logging.ERROR, logger="execution.order_manager"):
+    with caplog.at_level(logging.ERROR, logger="execution.orders.manager"):
         order = await manager.create_order(SYMBOL, side, AMOUNT, price, time_in_force=TimeInForce.IOC)
     cid = order.client_order_id
 
