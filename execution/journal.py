@@ -18,6 +18,9 @@ A journal opened with ``intent_log=True`` keeps the hot path's write-ahead recor
 ``record_submitted_order`` appends the new order to an ``IntentLog`` (one ``write``, as durable as a commit under
 ``synchronous=NORMAL``) and the row reaches SQLite at the next ``flush()`` or use of the journal, whichever comes
 first. Opening the journal writes to SQLite whatever the log holds that SQLite does not.
+
+Why one module of ~570 lines: one connection and one lock serve every table, and the writes, the reads and the
+replay of the intent log all go through them; the intent log's own file format is ``intent_log.py``.
 """
 from __future__ import annotations
 

@@ -24,6 +24,8 @@ and a client order id that is not an unwind's (``UNWIND_ID_PREFIX``, made by the
 exposure and PnL (their fills), never an outcome.
 
 Pure: no ray, no prometheus_client; the journal is read, never written, here (the caller journals a ``Trip``).
+Why one module of ~530 lines: ``RiskEngine`` is one state (exposure, PnL, outcomes, the switch) rebuilt from one
+journal, and the leg classification before it is what that state counts.
 """
 from __future__ import annotations
 

@@ -14,14 +14,12 @@ from typing import Protocol
 
 from execution.eager import start_now
 from execution.error_handler import ORDER_REFUSED, ErrorClass, error_class
+from execution.orders.lifecycle import TERMINAL
 from execution.types import ZERO, OrderBook, OrderSnapshot, OrderStatus, Side, TimeInForce
 
 logger = logging.getLogger(__name__)
 
-
-TERMINAL_STATUSES = frozenset(
-    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED, OrderStatus.DENIED}
-)
+TERMINAL_STATUSES = TERMINAL  # the order lifecycle's terminal statuses, by the name the arbitrage code has used
 
 
 class LegPurpose(str, enum.Enum):
