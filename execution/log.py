@@ -7,7 +7,8 @@ Responsibilities:
   records every part of rayarb writes about orders, fills, positions and errors, so the field names are the same
   everywhere (``client_order_id``, ``exchange_order_id``, ``opportunity_id``, ``exchange``, ``symbol``, ...).
 - ``redact(text)`` and ``RedactingFilter``: API keys, secrets and signatures never reach a log line, including exception
-  texts and tracebacks. Signatures in URLs (``signature=<hex>``), Binance's ``X-MBX-APIKEY`` header, key/secret fields
+  texts and tracebacks. Signatures in URLs (``signature=<hex>``), Binance's ``X-MBX-APIKEY`` header, OKX's
+  ``OK-ACCESS-KEY`` / ``-SIGN`` / ``-PASSPHRASE`` headers, key/secret fields
   in dicts, JSON and query strings, and every value given to ``register_secret`` are replaced by ``***``.
 """
 from __future__ import annotations
@@ -31,6 +32,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(signature=)[^&\s'\"]+"), r"\1" + REDACTED),
     # X-MBX-APIKEY header in any rendering: 'X-MBX-APIKEY': 'abc', X-MBX-APIKEY: abc, "X-MBX-APIKEY": "abc".
     (re.compile(r"(?i)(x-mbx-apikey['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}&]+"), r"\1" + REDACTED),
+    # OKX's OK-ACCESS-KEY, OK-ACCESS-SIGN and OK-ACCESS-PASSPHRASE headers, in the same renderings.
+    (re.compile(r"(?i)(ok-access-(?:key|sign|passphrase)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}&]+"), r"\1" + REDACTED),
     # key=value in query strings and form bodies.
     (re.compile(r"(?i)\b((?:api[_-]?key|apikey|secret|secret[_-]?key|api[_-]?secret|password|passphrase|token)=)"
                 r"[^&\s'\"]+"), r"\1" + REDACTED),

@@ -1,7 +1,7 @@
 """Translation of ccxt's exceptions into rayarb's error tree, done once at the adapter boundary.
 
-A venue error is classified once, by the venue's own code in one table (``BINANCE_ERRORS``; by the message only where
-one code covers several cases), into rayarb's error tree, whose ``ErrorClass`` is all the rest of the system looks at.
+A venue error is classified once, by the venue's own code in its dialect's table (``BINANCE_ERRORS``, ``OKX_ERRORS``;
+by the message only where one code covers several cases; OKX's per-order ``sCode`` under a top-level "1"/"2"), into rayarb's error tree, whose ``ErrorClass`` is all the rest of the system looks at.
 What carries no venue code (transport failures, bare 5xx/429 answers, ccxt's own checks) is classified by ccxt's
 exception class. For an order-creating call an unknown outcome becomes ``AmbiguousOrderError``: the order may exist.
 ccxt's messages may carry request URLs with ``signature=...`` and echo request bodies; they are redacted both in the
@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 
 # --- the venue's own error codes: one table -------------------------------------------------------------------------
 # Each venue error is classified once, here, by its code; by its message only where one code covers several cases
-# (Binance -2010 "new order rejected" is a duplicate client order id only with "Duplicate order sent."). The code is
+# (Binance -2010 "new order rejected" is a duplicate client order id only with "Duplicate order sent."); one table per
+# dialect (``VENUE_ERROR_TABLES``, keyed by ccxt id). The code is
 # read from the venue's answer, which ``attach_venue_replies`` pins to the exception ccxt raises for it (ccxt keeps
 # only the message when it matched one exactly). The rest of the system sees the class (``ErrorClass``) alone.
 
@@ -107,7 +108,40 @@ BINANCE_ERRORS: tuple[VenueErrorRule, ...] = (
     _rule((-1199, -1100), BadRequest, "bad request parameters"),
 )
 
-VENUE_ERROR_TABLES: dict[str, tuple[VenueErrorRule, ...]] = {"binance": BINANCE_ERRORS}
+# OKX v5 (and every OKX-dialect venue). A failed order arrives as top-level code "1" (a batch partly failed: "2")
+# with the order's own code in ``data[0].sCode``: that code is the one classified (``_reply_from_body``).
+OKX_ERRORS: tuple[VenueErrorRule, ...] = (
+    _rule(51016, DuplicateClientOrderId, "duplicated clOrdId: the client order id is taken"),
+    _rule(51008, InsufficientFunds, "order failed: insufficient balance"),
+    _rule(51119, InsufficientFunds, "order failed: insufficient balance"),
+    _rule(51020, InvalidOrder, "order amount below the minimum size"),
+    _rule(51121, InvalidOrder, "order quantity not a multiple of the lot size"),
+    _rule(51005, InvalidOrder, "order amount above the limit"),
+    _rule(51006, InvalidOrder, "order price outside the price limit"),
+    _rule(51004, InvalidOrder, "order amount exceeds the tier limit"),
+    _rule(51007, InvalidOrder, "order size below one contract"),
+    _rule(51000, BadRequest, "parameter error (price off the tick, bad clOrdId, bad field)"),
+    _rule(51003, BadRequest, "neither ordId nor clOrdId given"),
+    _rule(51001, BadSymbol, "instrument does not exist"),
+    _rule(51603, OrderNotFound, "order does not exist"),
+    _rule(51400, OrderNotFound, "cancel failed: the order was filled, canceled or does not exist"),
+    _rule(51401, OrderNotFound, "cancel failed: the order is already canceled"),
+    _rule(51402, OrderNotFound, "cancel failed: the order is already completed"),
+    _rule(50011, RateLimited, "too many requests: not processed"),
+    _rule(50061, RateLimited, "sub-account rate limit: not processed"),
+    _rule(50102, TimestampOutsideWindow, "timestamp request expired"),
+    _rule((50103, 50107), AuthenticationFailed, "OK-ACCESS-KEY/PASSPHRASE/TIMESTAMP/SIGN missing or wrong"),
+    _rule((50111, 50113), AuthenticationFailed, "invalid key, timestamp or signature"),
+    _rule(50114, AuthenticationFailed, "invalid authorization"),
+    _rule(50004, RequestTimedOut, "endpoint request timeout: whether it was processed is unknown"),
+    _rule(50026, ExchangeUnavailable, "system error: whether it was processed is unknown"),
+    _rule(50013, ExchangeUnavailable, "system busy: whether it was processed is unknown"),
+    _rule(50001, ExchangeUnavailable, "service temporarily unavailable"),
+    _rule((50000, 50002), BadRequest, "body empty, parameter error or malformed JSON"),
+    _rule(50014, BadRequest, "a required parameter is missing"),
+)
+
+VENUE_ERROR_TABLES: dict[str, tuple[VenueErrorRule, ...]] = {"binance": BINANCE_ERRORS, "okx": OKX_ERRORS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +151,7 @@ class VenueReply:
     http_status: int | None
     code: int | None
     message: str | None
+    per_order: bool = False  # the code is one order's (OKX ``sCode``): the venue answered that this order failed
 
 
 def venue_rule(dialect: str, code: int, message: str | None) -> VenueErrorRule | None:
@@ -125,6 +160,18 @@ def venue_rule(dialect: str, code: int, message: str | None) -> VenueErrorRule |
         if rule.low <= code <= rule.high and (rule.message is None or (message is not None and rule.message in message)):
             return rule
     return None
+
+
+def _int_code(raw: Any) -> int | None:
+    try:
+        return int(raw) if raw is not None and not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+# OKX's envelope: top-level code "1" (the operation failed) or "2" (a batch partly failed) says only that; the order's
+# own code and message are ``data[i].sCode`` / ``sMsg``, the first one other than "0" (ccxt reads them in that order).
+_PER_ITEM_CODES = frozenset({1, 2})
 
 
 def _reply_from_body(http_status: int | None, body: Any) -> VenueReply:
@@ -136,13 +183,17 @@ def _reply_from_body(http_status: int | None, body: Any) -> VenueReply:
         except ValueError:
             parsed = None
     if isinstance(parsed, Mapping):
-        raw_code = parsed.get("code")
-        try:
-            code = int(raw_code) if raw_code is not None and not isinstance(raw_code, bool) else None
-        except (TypeError, ValueError):
-            code = None
+        code = _int_code(parsed.get("code"))
         raw_message = parsed.get("msg")
         message = raw_message if isinstance(raw_message, str) else None
+        data = parsed.get("data")
+        if code in _PER_ITEM_CODES and isinstance(data, list):
+            for item in data:
+                item_code = _int_code(item.get("sCode")) if isinstance(item, Mapping) else None
+                if item_code not in (None, 0):
+                    item_message = item.get("sMsg")
+                    return VenueReply(http_status, item_code, item_message if isinstance(item_message, str) else None,
+                                      per_order=True)
     return VenueReply(http_status, code, message)
 
 
@@ -151,11 +202,20 @@ _CODE_IN_TEXT = re.compile(r'\{[^{}]*"code"\s*:\s*(-?\d+)[^{}]*\}')
 
 def venue_reply_of(error: BaseException) -> VenueReply | None:
     """The venue's answer behind ``error``: pinned by ``attach_venue_replies``, else read from a JSON error body in
-    the exception's text (ccxt puts the body there), else None."""
+    the exception's text (ccxt puts the body there, after the exchange id), else None."""
     reply = getattr(error, "venue_reply", None)
     if isinstance(reply, VenueReply):
         return reply
-    match = _CODE_IN_TEXT.search(str(error))
+    text = str(error)
+    start = text.find("{")
+    if start >= 0:
+        try:
+            body, _ = json.JSONDecoder().raw_decode(text, start)
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping) and "code" in body:
+            return _reply_from_body(None, body)
+    match = _CODE_IN_TEXT.search(text)
     if match is None:
         return None
     return _reply_from_body(None, match.group(0))
@@ -224,8 +284,8 @@ def _by_code(error: BaseException) -> type[RayarbError] | None:
     rule = venue_rule(dialect, reply.code, reply.message)
     if rule is not None:
         return rule.rayarb_type
-    if reply.http_status is not None and 400 <= reply.http_status < 500:
-        return ExchangeRefused  # an unlisted code on a 4xx: the venue refused the request
+    if reply.per_order or (reply.http_status is not None and 400 <= reply.http_status < 500):
+        return ExchangeRefused  # an unlisted code on a 4xx, or an order's own failure code: the venue refused it
     return ExchangeUnavailable  # an unlisted code without a 4xx: whether it was processed is unknown
 
 
