@@ -27,6 +27,7 @@ from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import process_metrics
 from execution.api.binance_api import create_spot_order
+from execution.api.dialects import answers_ids_only, settle_acknowledged_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
@@ -419,8 +420,20 @@ class ExchangeConnection(ServesChannel):
                                        creating_order=True) from None
         acked_at = time.time()
         sent_at = requests_sent_at[-1] if requests_sent_at else started_at
+        _requests_sent_at.set(None)  # the lookups below are not the order's request
         self.metrics.observe_order_ack(self.venue.name, command.order_type, acked_at - sent_at)
-        snapshot = order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=command.client_order_id)
+        if answers_ids_only(raw):  # acknowledged with ids only (OKX): the outcome and fills come from a lookup
+            try:  # a lookup that fails leaves the outcome unknown (AmbiguousOrderError): looked up later, never resent
+                snapshot = await settle_acknowledged_order(self._rest, self.venue.name, command.symbol,
+                                                           command.client_order_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.metrics.count_exchange_error(self.venue.name, exc.__cause__ or exc)
+                self._refresh_balances_soon()
+                raise
+        else:
+            snapshot = order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=command.client_order_id)
         believable = reply_mismatch(snapshot, client_order_id=command.client_order_id, exchange=self.venue.name,
                                     symbol=command.symbol, side=command.side, amount=command.amount,
                                     price=command.price, order_type=command.order_type) is None

@@ -22,6 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from execution import money
+from execution.api.dialects import (CLIENT_ORDER_ID_RULES, answers_ids_only, client_order_id_fits,
+                                    settle_acknowledged_order)
 from execution.api.errors import ccxt_errors
 from execution.api.orders import order_snapshot_from_ccxt
 from execution.api.other_exchange_api import (
@@ -38,7 +40,7 @@ from execution.types import OrderBook, OrderSnapshot, OrderType, Side, TimeInFor
 
 logger = logging.getLogger(__name__)
 
-# Binance's newClientOrderId rule.
+# Binance's newClientOrderId rule (each dialect's: ``execution.api.dialects.CLIENT_ORDER_ID_RULES``).
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[.A-Za-z0-9:/_-]{1,36}$")
 
 
@@ -98,8 +100,10 @@ def _order_params(exchange: Any, symbol: str, side: Any, amount: Any, price: Any
         raise InvalidOrder(f"price {limit} is not on {symbol}'s tick {rules.price_tick}", exchange=name)
     params: dict[str, Any] = {}
     if client_order_id is not None:
-        if not isinstance(client_order_id, str) or not CLIENT_ORDER_ID_PATTERN.match(client_order_id):
-            raise InvalidOrder(f"client order id {client_order_id!r} is not 1-36 of [.A-Za-z0-9:/_-]", exchange=name)
+        if not client_order_id_fits(name, client_order_id):
+            rule = CLIENT_ORDER_ID_RULES.get(name)
+            raise InvalidOrder(f"client order id {client_order_id!r} is not what {name} accepts"
+                               + (f" ({rule.pattern})" if rule is not None else ""), exchange=name)
         params["clientOrderId"] = client_order_id  # ccxt sends it as newClientOrderId
     if time_in_force is not None:
         try:
@@ -234,6 +238,9 @@ class CcxtOrderAdapter:
                 raw = await create_spot_order(self.exchange, command.symbol, command.order_type, command.side,
                                               command.amount, command.price, command.time_in_force,
                                               command.client_order_id)
+        if answers_ids_only(raw):  # acknowledged with ids only (OKX): the outcome and fills come from a lookup
+            return await settle_acknowledged_order(self.exchange, self.venue, command.symbol, command.client_order_id,
+                                                   timeout_s=self.timeout_s)
         return order_snapshot_from_ccxt(self.venue, raw, client_order_id=command.client_order_id)
 
     async def query_order(self, command: QueryOrder) -> OrderSnapshot | None:
@@ -284,11 +291,16 @@ class CcxtArbitrageIO:
     async def submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
                      time_in_force: TimeInForce, client_order_id: str) -> OrderSnapshot:
         self._asked[client_order_id] = dict(symbol=symbol, side=side, amount=amount, price=price)
+        exchange = self._exchange(venue)
         order = await place_order(
-            self._exchange(venue), symbol, side, amount, price, order_type=OrderType.LIMIT,
+            exchange, symbol, side, amount, price, order_type=OrderType.LIMIT,
             time_in_force=time_in_force, client_order_id=client_order_id, timeout_s=self.timeout_s,
         )
-        snapshot = order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
+        if answers_ids_only(order):  # acknowledged with ids only (OKX): the outcome and fills come from a lookup
+            snapshot = await settle_acknowledged_order(exchange, venue, symbol, client_order_id,
+                                                       timeout_s=self.timeout_s)
+        else:
+            snapshot = order_snapshot_from_ccxt(venue, order, client_order_id=client_order_id)
         try:
             return self._checked(snapshot, venue, symbol, client_order_id)
         except UntrustedReply as untrusted:

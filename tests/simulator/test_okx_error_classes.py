@@ -167,3 +167,75 @@ async def test_okx_market_rules_have_no_minimum_notional_and_take_tick_lot_and_m
     assert rules.price_tick == D(info["tickSz"]) and rules.amount_step == D(info["lotSz"])
     assert rules.min_amount == D(info["minSz"]) and rules.max_amount == D(info["maxLmtSz"])
     assert (rules.base, rules.quote) == ("BTC", "USDT")
+
+
+# --- what the order manager does with each class, on an OKX venue (acknowledgements carry ids only) ------------------
+
+@pytest.fixture
+def journal(tmp_path):
+    from execution.journal import Journal
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        yield journal
+
+
+@pytest.fixture
+async def okx_desk(okx_venue: Any, rayarb_okx: Callable[..., Any], journal: Any, http: Any) -> Any:
+    from tests.simulator.test_error_classes import Desk
+    client = await rayarb_okx()
+    await client.load_markets()
+    return Desk(okx_venue, client, journal, http)
+
+
+async def test_an_ioc_through_the_order_manager_is_settled_from_the_lookup_with_its_fills(okx_desk: Any,
+                                                                                          journal: Any) -> None:
+    from execution.types import OrderStatus, Side, TimeInForce
+    order = await okx_desk.manager.create_order(SYMBOL, Side.BUY, D("0.001"), await okx_desk.taker_buy_price(),
+                                                time_in_force=TimeInForce.IOC)
+    assert order.status is OrderStatus.FILLED and order.filled == D("0.001")
+    assert okx_desk.adapter.submits == [order.client_order_id] and okx_desk.adapter.queries == []
+    [placed] = await okx_desk.venue_orders(order.client_order_id)
+    assert order.exchange_order_id == str(placed["orderId"])
+    fills = journal.fills(client_order_id=order.client_order_id)  # journaled once each, by trade id
+    assert fills and sum(f.amount for f in fills) == order.filled
+    assert len({f.trade_id for f in fills}) == len(fills) and all(f.fee > 0 and f.fee_asset == "BTC" for f in fills)
+
+
+async def test_okx_refusals_are_rejected_at_once_and_never_looked_up(okx_desk: Any, okx_venue: Any) -> None:
+    from execution.types import OrderStatus, Side, TimeInForce
+    price = await okx_desk.taker_buy_price()
+    broke = await okx_desk.manager.create_order(SYMBOL, Side.BUY, D(10), price, time_in_force=TimeInForce.IOC)
+    assert broke.status is OrderStatus.REJECTED and broke.reason.startswith("definite_rejection")
+    await okx_venue.set_faults({"throttle_next": 1})
+    throttled = await okx_desk.manager.create_order(SYMBOL, Side.BUY, D("0.001"), price,
+                                                    time_in_force=TimeInForce.IOC)
+    assert throttled.status is OrderStatus.REJECTED and throttled.reason.startswith("retryable")
+    assert okx_desk.adapter.queries == []
+    assert await okx_desk.venue_orders(broke.client_order_id) == []
+    assert await okx_desk.venue_orders(throttled.client_order_id) == []
+
+
+async def test_an_okx_duplicate_client_order_id_is_looked_up_and_adopted_never_resent(okx_desk: Any) -> None:
+    from execution.types import OrderStatus, Side, TimeInForce
+    price = await okx_desk.taker_buy_price()
+    taken = "okxTakenByHand1"
+    await okx_desk.client.create_order(SYMBOL, "limit", "buy", 0.001, float(price),
+                                       {"clientOrderId": taken, "timeInForce": "IOC"})
+    order = await okx_desk.manager.create_order(SYMBOL, Side.BUY, D("0.001"), price, client_order_id=taken,
+                                                time_in_force=TimeInForce.IOC)
+    assert order.status is OrderStatus.UNKNOWN and "already has this client order id" in order.reason
+    await okx_desk.manager.refresh(taken)
+    assert order.status is OrderStatus.FILLED and order.exchange_order_id is not None
+    assert okx_desk.adapter.submits == [taken] and okx_desk.adapter.queries == [taken]
+    assert len(await okx_desk.venue_orders(taken)) == 1
+
+
+async def test_an_okx_50004_is_unknown_and_found_by_lookup(okx_desk: Any, okx_venue: Any) -> None:
+    from execution.types import OrderStatus, Side, TimeInForce
+    await okx_venue.set_faults({"accept_then_reject_next": 1, "reject_status": 500})
+    order = await okx_desk.manager.create_order(SYMBOL, Side.BUY, D("0.001"), await okx_desk.taker_buy_price(),
+                                                time_in_force=TimeInForce.IOC)
+    assert order.status is OrderStatus.UNKNOWN and okx_desk.adapter.queries == []
+    await okx_desk.manager.refresh(order.client_order_id)
+    assert order.status is OrderStatus.FILLED and order.filled == D("0.001")
+    assert okx_desk.adapter.submits == [order.client_order_id]
+    assert len(await okx_desk.venue_orders(order.client_order_id)) == 1
