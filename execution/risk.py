@@ -44,7 +44,7 @@ from execution.messages import ArbitrageDetected, FillApplied, OrderDenied, Orde
 from execution.types import ZERO, Fill, OrderStatus, Side
 
 HEDGE_OPPORTUNITY_PREFIX = "hedge-"
-UNWIND_ID_PREFIX = "unw-"  # execution.arbitrage.legs.make_client_order_id("unw")
+UNWIND_ID_PREFIX = "unw"  # execution.arbitrage.legs.make_client_order_id("unw") (no dash: OKX refuses one)
 RULE_ONE_LEGGED = "one_legged"
 RULE_LOSS_LIMIT = "loss_limit"
 RULES = (RULE_ONE_LEGGED, RULE_LOSS_LIMIT)

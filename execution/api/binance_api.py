@@ -211,7 +211,11 @@ def spot_order_request(exchange: Any, symbol: str, order_type: OrderType, side: 
 async def create_spot_order(exchange: Any, symbol: str, order_type: OrderType, side: Side, amount: Decimal,
                             price: Decimal | None, time_in_force: TimeInForce, client_order_id: str) -> dict[str, Any]:
     """ccxt's ``create_order`` (the unified order it returns, its errors), through ccxt's own signing, HTTP, error
-    table and parser, with the request from ``spot_order_request`` when it can build it."""
+    table and parser, with the request from ``spot_order_request`` when it can build it. A client order id the venue's
+    dialect would refuse is refused here (``InvalidOrder``), before anything is sent."""
+    if not client_order_id_fits(exchange.id, client_order_id):
+        raise InvalidOrder(f"client order id {client_order_id!r} is not what {exchange.id} accepts",
+                           exchange=exchange.id, client_order_id=client_order_id)
     request = spot_order_request(exchange, symbol, order_type, side, amount, price, time_in_force, client_order_id)
     if request is None:
         return await exchange.create_order(

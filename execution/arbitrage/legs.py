@@ -103,8 +103,11 @@ def is_definite_rejection(error: BaseException) -> bool:
 
 
 def make_client_order_id(prefix: str = "arb") -> str:
-    """A fresh client order id Binance accepts (``[.A-Za-z0-9:/_-]{1,36}``)."""
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    """A fresh client order id every dialect accepts (``execution.api.dialects.PORTABLE_CLIENT_ORDER_ID``: letters and
+    digits, at most 32; OKX refuses a dash): ``prefix`` (letters and digits) and 24 random hex digits."""
+    if not prefix.isalnum() or len(prefix) > 8:
+        raise ValueError(f"client order id prefix must be 1-8 letters or digits, got {prefix!r}")
+    return f"{prefix}{uuid.uuid4().hex[:24]}"
 
 
 def describe(error: BaseException) -> str:

@@ -1,5 +1,7 @@
 """Client order ids, made locally before anything is sent: ``ClientOrderIdFactory`` (unique across processes and
-restarts, in Binance's alphabet) and ``is_valid_client_order_id``."""
+restarts, letters and digits only: valid on every dialect, execution.api.dialects.PORTABLE_CLIENT_ORDER_ID) and
+``is_valid_client_order_id`` (what a caller may name: Binance's alphabet; each venue's own rule is checked where the
+order is built, ``execution.api.binance_api``)."""
 from __future__ import annotations
 
 import hashlib
@@ -31,7 +33,8 @@ class ClientOrderIdFactory:
 
     The token hashes host name, pid and 16 random bytes, drawn afresh in each process (also after a fork), so two
     processes — or one process before and after a restart — never share it; within one process the counter and the
-    time make ids distinct. At most 8 + 9 + 8 + 6 = 31 chars of [a-z0-9], valid for Binance (<= 36, [.A-Z:/a-z0-9_-]).
+    time make ids distinct. At most 8 + 9 + 8 + 6 = 31 chars of [a-z0-9], valid for Binance (<= 36, [.A-Z:/a-z0-9_-])
+    and OKX (<= 32 letters and digits).
     The prefix tells rayarb's orders apart from others on the same account.
     """
 

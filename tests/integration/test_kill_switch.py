@@ -28,7 +28,7 @@ from tests.integration.runs import BackgroundRun, account_orders, make_job, sim_
 pytestmark = pytest.mark.ray
 
 WAIT_S = 60.0
-UNWIND_PREFIX = "unw-"
+UNWIND_PREFIX = "unw"  # execution.risk.UNWIND_ID_PREFIX
 HEDGE_PREFIX = "hedge-"
 
 
