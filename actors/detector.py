@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
-from actors.transport import Channels, ServesChannel
-from actors.common import ORDER_MANAGER, Deployment, exchange_actor_name, new_incarnation
-from actors.peers import Peers
+from actors.base import DeploymentActor
+from actors.common import ORDER_MANAGER, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
-from actors.telemetry import process_metrics
 from execution.detector import ArbitrageDetector, Detection
 from execution.messages import ArbitrageDetected, BookPush
 from execution.types import MarketRules
@@ -27,16 +24,11 @@ logger = logging.getLogger(__name__)
 OPPORTUNITY_TIMEOUT_S = 60.0
 
 
-class DetectorActor(ServesChannel):
+class DetectorActor(DeploymentActor):
     channel_methods = ("on_book",)
 
     def __init__(self, deployment: Deployment) -> None:
-        self.deployment = deployment
-        self.incarnation = new_incarnation()
-        self.peers = Peers()
-        self.channel_settings = deployment.channels
-        self.channels = Channels(self.peers, deployment.channels)
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        super().__init__(deployment)
         self.detector: ArbitrageDetector | None = None
         self._inventory: dict[str, dict[str, Decimal]] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -70,7 +62,7 @@ class DetectorActor(ServesChannel):
 
     async def health(self) -> dict[str, Any]:
         d = self.detector
-        return {"incarnation": self.incarnation, "pid": os.getpid(), "started": d is not None,
+        return {**self.identity(), "started": d is not None,
                 "updates": d.updates if d else 0, "detected": d.detected if d else 0,
                 "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
                 "enabled": self._enabled, "channel_calls": self.channels.stats(),

@@ -24,12 +24,10 @@ from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
-from actors.transport import Channels, ServesChannel
-from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name, new_incarnation
-from actors.peers import Peers
+from actors.base import DeploymentActor
+from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
 from actors.exchange import SubmitOutcome
-from actors.telemetry import process_metrics
 from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
 from execution.error_handler import AmbiguousOrderError, InvalidOrder
 from execution.hedging import hedge_exposure
@@ -148,16 +146,11 @@ class _ActorIO:
         return book
 
 
-class OrderManagerActor(ServesChannel):
+class OrderManagerActor(DeploymentActor):
     channel_methods = ("on_opportunity", "on_book")
 
     def __init__(self, deployment: Deployment) -> None:
-        self.deployment = deployment
-        self.incarnation = new_incarnation()
-        self.peers = Peers()
-        self.channel_settings = deployment.channels
-        self.channels = Channels(self.peers, deployment.channels)
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        super().__init__(deployment)
         # checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit; a new order is
         # written ahead to the intent log (one write) and reaches SQLite once its request is out
         self.journal = Journal(deployment.journal_path, checkpoint_in_background=True, intent_log=True)
@@ -228,7 +221,7 @@ class OrderManagerActor(ServesChannel):
             asyncio.get_running_loop().create_task(self._disable_detector())
 
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "pid": os.getpid(), "started": self._started,
+        return {**self.identity(), "started": self._started,
                 "in_flight": len(self._in_flight),
                 "kill_switch": None if self.risk is None or self.risk.trip is None else self.risk.trip.reason,
                 "trading_allowed": self._trading_allowed(),

@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from decimal import Decimal
 from typing import Any
 
-from actors.transport import ServesChannel
-from actors.common import Deployment, exchange_actor_name, new_incarnation
-from actors.peers import Peers
-from actors.telemetry import process_metrics
+from actors.base import DeploymentActor
+from actors.common import Deployment, exchange_actor_name
 from execution.position_tracker import PositionTracker
 from execution.types import ZERO, Fill
 
 logger = logging.getLogger(__name__)
 
 
-class PositionTrackerActor(ServesChannel):
+class PositionTrackerActor(DeploymentActor):
     channel_methods = ("apply_fills",)  # after every opportunity: kept off Ray's (CPU-dearer) path
 
     def __init__(self, deployment: Deployment) -> None:
-        self.deployment = deployment
-        self.incarnation = new_incarnation()
-        self.peers = Peers()
-        self.channel_settings = deployment.channels
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        super().__init__(deployment)
         self.tracker = PositionTracker()
         self.starting_balances: dict[str, dict[str, Decimal]] | None = None
         self.fills: list[Fill] = []  # every fill applied, in order (the journal holds the same)
@@ -45,7 +38,7 @@ class PositionTrackerActor(ServesChannel):
             self.tracker.apply_all(self.fills)
 
     async def health(self) -> dict[str, Any]:
-        return {"incarnation": self.incarnation, "pid": os.getpid(), "fills": len(self.fills), "differences": len(self.differences)}
+        return {**self.identity(), "fills": len(self.fills), "differences": len(self.differences)}
 
     async def apply_fills(self, fills: list[Fill]) -> int:
         new = [fill for fill in fills if self.tracker.apply(fill)]

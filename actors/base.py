@@ -1,0 +1,30 @@
+"""What the detector, the order manager and the position tracker share: one deployment, one process lifetime.
+
+Each is created with the run's ``Deployment`` and keeps it; reports a fresh ``incarnation`` per process (the
+supervisor rewires an actor whose incarnation changed); calls its peers by name through Ray (``peers``) and, for the
+hot path, over direct channels (``channels``, served per ``channel_settings``); and records the run's metrics
+(``metrics``). ``health`` starts from ``identity()``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from actors.common import Deployment, new_incarnation
+from actors.peers import Peers
+from actors.telemetry import process_metrics
+from actors.transport import Channels, ServesChannel
+
+
+class DeploymentActor(ServesChannel):
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.incarnation = new_incarnation()
+        self.peers = Peers()
+        self.channel_settings = deployment.channels
+        self.channels = Channels(self.peers, deployment.channels)
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+
+    def identity(self) -> dict[str, Any]:
+        """The start of every health answer: which process this is."""
+        return {"incarnation": self.incarnation, "pid": os.getpid()}
