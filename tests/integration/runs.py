@@ -51,10 +51,25 @@ def assert_positions_are_the_balance_changes(positions: dict, before: dict, afte
             assert tracked == change, (venue, asset, tracked, change)
 
 
+def venue_entry(endpoint) -> dict[str, str]:
+    """The config entry of a simulator venue: its dialect is the venue's exchange (``binance`` for an endpoint that
+    names none); a dialect with a passphrase (OKX) names its variable, as it names the key's and the secret's."""
+    exchange = getattr(endpoint, "dialect", None) or "binance"
+    entry = {"exchange": exchange, "url": endpoint.url, "api_key_env": f"K_{endpoint.name.upper()}",
+             "secret_env": f"S_{endpoint.name.upper()}"}
+    if getattr(endpoint, "passphrase", ""):
+        entry["passphrase_env"] = f"P_{endpoint.name.upper()}"
+    return entry
+
+
+def credentials_of(endpoint) -> Credentials:
+    """The keys of a simulator venue's account (and its passphrase where the dialect has one)."""
+    return Credentials(endpoint.api_key, endpoint.secret, getattr(endpoint, "passphrase", "") or None)
+
+
 def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, **strategy) -> Any:
     raw = {
-        "venues": {e.name: {"exchange": "binance", "url": e.url, "api_key_env": f"K_{e.name.upper()}",
-                            "secret_env": f"S_{e.name.upper()}"} for e in endpoints},
+        "venues": {e.name: venue_entry(e) for e in endpoints},
         "symbols": ["BTC/USDT", "ETH/USDT"],
         "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
         "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000, **(risk or {})},
@@ -69,7 +84,7 @@ def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | 
     config = run_config(endpoints, run=run, risk=risk, **strategy)
     options = RunOptions(config=config, mode=resolve_mode(config, live=False), duration_s=duration_s,
                          run_dir=run_dir, metrics_port=0,
-                         credentials={e.name: Credentials(e.api_key, e.secret) for e in endpoints})
+                         credentials={e.name: credentials_of(e) for e in endpoints})
     return MainJob(options, status_stream=io.StringIO(), resume_dir=resume_dir)
 
 
