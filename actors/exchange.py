@@ -240,7 +240,8 @@ class ExchangeConnection(ServesChannel):
         with the wrong fee is wrong money."""
         if self.venue.paper:
             return rules
-        fees = await fetch_fee_table(self._rest, self.venue.name)  # a table that does not parse stops the start
+        # a table that does not parse stops the start
+        fees = await fetch_fee_table(self._rest, self.venue.name, symbols=list(rules))
         return rules if fees is None else rules_with_fees(self.venue.name, rules, fees)
 
     async def stop(self) -> None:

@@ -112,15 +112,24 @@ def rules_with_fees(venue: str, rules: Mapping[str, MarketRules], fees: Any) -> 
     return updated
 
 
-async def fetch_fee_table(exchange: Any, venue: str, *, timeout_s: float = 30.0) -> Any:
-    """The account's fee table (ccxt's ``fetch_trading_fees``), or None when the venue does not tell it or cannot be
-    asked now (not supported, refused, unreachable: the market defaults are used, with a warning). An answer ccxt
+async def fetch_fee_table(exchange: Any, venue: str, *, timeout_s: float = 30.0,
+                          symbols: Iterable[str] = ()) -> Any:
+    """The account's fee table (ccxt's ``fetch_trading_fees``; for a venue whose ccxt class asks one symbol at a time,
+    as OKX's does, ``fetch_trading_fee`` per symbol of ``symbols``), or None when the venue does not tell it or cannot
+    be asked now (not supported, refused, unreachable: the market defaults are used, with a warning). An answer ccxt
     cannot parse (garbage, a list where a table is due, fields of the wrong type) is ``MarketDataError``."""
-    if not exchange.has.get("fetchTradingFees"):
+    wanted = list(symbols)
+    if exchange.has.get("fetchTradingFees"):
+        async def fetch() -> Any:
+            return await exchange.fetch_trading_fees()
+    elif wanted and exchange.has.get("fetchTradingFee"):
+        async def fetch() -> Any:
+            return {symbol: await exchange.fetch_trading_fee(symbol) for symbol in wanted}
+    else:
         return None
     try:
         async with asyncio.timeout(timeout_s):
-            return await exchange.fetch_trading_fees()
+            return await fetch()
     except asyncio.CancelledError:
         raise
     except ccxt.BadResponse as error:

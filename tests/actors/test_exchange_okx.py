@@ -188,3 +188,14 @@ async def test_ccxt_okx_without_keys_loads_markets_without_a_signed_request(okx)
     finally:
         await real.close()
     assert asked == []
+
+
+async def test_the_okx_accounts_own_fee_rates_reach_the_market_rules(connection):
+    """ccxt's okx asks fees one symbol at a time (``fetch_trading_fee``, OKX's negative rates negated): the actor
+    asks for each of its symbols, so sizing and profit use the account's rates, not ccxt's market defaults."""
+    connection, okx = connection
+    rules = (await connection.market_rules())[SYMBOL]
+    own = (D(okx.engine.maker_fee), D(okx.engine.taker_fee))
+    assert (rules.maker_fee, rules.taker_fee) == own
+    default = connection._rest.markets[SYMBOL]
+    assert (D(str(default["maker"])), D(str(default["taker"]))) != own  # the test tells the account's from the defaults
