@@ -472,6 +472,8 @@ class ExchangeConnection(ServesChannel):
             return await self._rest.cancel_order(None, symbol, {"clientOrderId": client_order_id})
 
         raw = await self._retried(cancel, client_order_id)
+        if answers_ids_only(raw):  # a cancel answered with ids only (OKX): the order as the venue now has it
+            return await settle_acknowledged_order(self._rest, self.venue.name, symbol, client_order_id)
         return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id)
 
     async def _retried(self, call: Callable[[], Awaitable[Any]], client_order_id: str | None = None) -> Any:

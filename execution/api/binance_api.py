@@ -258,6 +258,9 @@ class CcxtOrderAdapter:
         with ccxt_errors(self.venue, client_order_id=command.client_order_id, client=self.exchange):
             async with asyncio.timeout(self.timeout_s):
                 raw = await self.exchange.cancel_order(None, command.symbol, {"clientOrderId": command.client_order_id})
+        if answers_ids_only(raw):  # a cancel answered with ids only (OKX): the order as the venue now has it
+            return await settle_acknowledged_order(self.exchange, self.venue, command.symbol, command.client_order_id,
+                                                   timeout_s=self.timeout_s)
         return order_snapshot_from_ccxt(self.venue, raw, client_order_id=command.client_order_id)
 
 

@@ -199,3 +199,18 @@ async def test_the_okx_accounts_own_fee_rates_reach_the_market_rules(connection)
     assert (rules.maker_fee, rules.taker_fee) == own
     default = connection._rest.markets[SYMBOL]
     assert (D(str(default["maker"])), D(str(default["taker"]))) != own  # the test tells the account's from the defaults
+
+
+async def test_a_resting_order_comes_back_open_and_its_cancel_answered_with_ids_only_comes_back_canceled(connection):
+    connection, okx = connection
+    book = await connection.latest_book(SYMBOL)
+    resting = SubmitOrder(client_order_id="rxOkxRest1", exchange="beta", symbol=SYMBOL, side=Side.BUY,
+                          order_type=OrderType.LIMIT, amount=D("0.0100"),
+                          price=(book.best_bid * D("0.95")).quantize(D("0.1")), time_in_force=TimeInForce.GTC)
+    outcome = await connection.submit_order(resting)
+    assert outcome.snapshot.status is S.ACCEPTED and outcome.snapshot.filled == 0
+    assert outcome.snapshot.exchange_order_id
+    canceled = await connection.cancel_order(SYMBOL, "rxOkxRest1")
+    assert canceled.status is S.CANCELED and canceled.filled == 0 and canceled.client_order_id == "rxOkxRest1"
+    [venue_order] = [o for o in await sim_get(okx.url, "/_sim/orders") if o["clientOrderId"] == "rxOkxRest1"]
+    assert venue_order["status"] == "CANCELED"
