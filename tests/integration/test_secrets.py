@@ -172,9 +172,17 @@ class CliRun:
         self.stdout = b""
         self.stderr_lines: list[bytes] = []
         self.scraped: list[bytes] = []
+        self.scrape_error: str | None = None
         self._scrape = scrape
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        self._stdout_chunks: list[bytes] = []
+        self._readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                         threading.Thread(target=self._read_stdout, daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        while chunk := self.process.stdout.read1(65536):
+            self._stdout_chunks.append(chunk)
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
@@ -185,6 +193,12 @@ class CliRun:
                                  daemon=True).start()
 
     def _collect(self, address: str, file_sd: str) -> None:
+        try:
+            self._collect_now(address, file_sd)
+        except Exception as exc:  # said by the test's assertion on what was scraped
+            self.scrape_error = f"{type(exc).__name__}: {exc}"
+
+    def _collect_now(self, address: str, file_sd: str) -> None:
         """The metrics text and the file_sd file, once the run has traded a while."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -197,8 +211,11 @@ class CliRun:
             time.sleep(0.1)
 
     def wait(self, timeout_s: float) -> int:
-        self.stdout, _ = self.process.communicate(timeout=timeout_s)
-        self._reader.join(10)
+        """The exit code, once every line the run wrote has been read (each pipe has one reader)."""
+        self.process.wait(timeout=timeout_s)
+        for reader in self._readers:
+            reader.join(10)
+        self.stdout = b"".join(self._stdout_chunks)
         return self.process.returncode
 
     @property
@@ -211,7 +228,8 @@ class CliRun:
                 if not re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+ (DEBUG|INFO|WARNING) ", line)
                 and not re.match(r"^\d{4}-\d\d-\d\d [\d:,]+\t(DEBUG|INFO|WARNING) ", line)  # Ray's own logging
                 and not re.match(r"^(\x1b\[\d+m)?\(\w+ pid=\d+", line)  # an actor's log line, forwarded by Ray
-                and not line.startswith(("rayarb local-sim up", "  ", "books:", "started local venues", "metrics: "))]
+                and not line.startswith(("rayarb local-sim up", "  ", "books:", "started local venues", "metrics: ",
+                                         "profile ", "trading "))]
 
 
 def files_under(*roots: Path) -> list[Path]:
@@ -238,7 +256,8 @@ def test_nothing_a_run_leaves_holds_a_key_a_secret_or_a_signature(venues, tmp_pa
                          {**base_env, **key_environment(venues)}, scrape=True)
         runs.append(trading)
         assert trading.wait(180) == 0, trading.stderr.decode()[-3000:]
-        assert len(trading.scraped) == 2 and b"rayarb_orders_total" in trading.scraped[0]
+        assert len(trading.scraped) == 2, trading.scrape_error
+        assert b"rayarb_orders_total" in trading.scraped[0]
 
         # a secret the venue refuses: one line naming the venue, well before the start-up timeout
         refused = CliRun(["--config", good, "--duration", "60", "--run-dir", str(run_dirs), "--metrics-port", "0"],
