@@ -29,7 +29,7 @@ from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, sum
 
 logger = logging.getLogger(__name__)
 
-LOCAL_VENUES = ("alpha", "beta", "gamma")  # the no-config run's venues: "name" (Binance's dialect) or "name:dialect"
+LOCAL_VENUES = ("alpha", "beta:okx", "gamma")  # the no-config run's venues: "name" (Binance's dialect) or "name:dialect"
 EMBEDDED_VENUES_REALTIME_PRIORITY = 20  # above the latency profile's hot path (10)
 STARTUP_TIMEOUT_S = 120.0
 RAY_CALL_TIMEOUT_S = 30.0

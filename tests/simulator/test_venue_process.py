@@ -42,6 +42,9 @@ def test_the_embedded_venues_of_a_run_without_config_share_the_machine_like_its_
     try:
         config = job._venues()
         assert len(config.venues) == 3
+        assert {v.exchange for v in config.venues} == {"binance", "okx"}  # make run trades across dialects
+        okx = next(v for v in config.venues if v.exchange == "okx")
+        assert okx.inline_credentials.passphrase and okx.passphrase_env
         assert config.run.profile == "standard" and config.run.realtime_priority == 0
         assert _policy(job.venue_process.pid) == (os.SCHED_OTHER, 0)
         assert EMBEDDED_VENUES_REALTIME_PRIORITY > 10  # the latency profile's hot path
