@@ -8,7 +8,6 @@ there is what it would send to a real exchange at that url.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import io
 import re
 import socket
@@ -28,6 +27,7 @@ from orchestration.config import ConfigError, Mode, build_run_options, is_loopba
 from orchestration.main_job import MainJob, venue_specs
 from simulator.config import SimConfig
 from simulator.launcher import start_local_venues, wall_clock_ms
+from tests.certificates import self_signed_certificate
 
 REMOTE = "venue.remote.test"
 SYMBOL = "BTC/USDT"
@@ -154,32 +154,10 @@ class RecordingFront:
         return found
 
 
-def certificate_for(host: str, directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture
 async def remote_venue(tmp_path: Path, monkeypatch):
     """A simulator venue reachable as https://venue.remote.test:PORT through a recording front."""
-    cert, key = certificate_for(REMOTE, tmp_path)  # trusted by ccxt in this process only
+    cert, key = self_signed_certificate(tmp_path, REMOTE)  # trusted by ccxt in this process only
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     real_getaddrinfo = socket.getaddrinfo

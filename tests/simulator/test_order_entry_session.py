@@ -4,7 +4,6 @@ failures and TLS behave as a trading client needs (never a request sent twice, n
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gzip
 import ssl
 import time
@@ -23,6 +22,7 @@ from execution.api.order_entry import (MAX_RESPONSE_BYTES, OrderEntrySession, in
                                        order_entry_url)
 from execution.api.venue import make_exchange
 from execution.error_handler import AmbiguousOrderError
+from tests.certificates import self_signed_certificate
 
 SYMBOL = "BTC/USDT"
 NETWORK_ERRORS = (ccxt.NetworkError, ccxt.ExchangeNotAvailable)
@@ -377,29 +377,6 @@ async def test_a_closed_session_sends_nothing(raw_client: Any) -> None:
 
 
 # --- TLS -----------------------------------------------------------------------------------------------------------
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     cert, key = self_signed_certificate(tmp_path)
