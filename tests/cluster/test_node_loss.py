@@ -51,7 +51,7 @@ OPPORTUNITY_PREFIX = "op-"  # the detector's opportunity ids (a hedge after a re
 
 @pytest.fixture(scope="module")
 def venues():
-    with VenueProcess(("alpha", "beta", "gamma"), seed=7) as process:
+    with VenueProcess(("alpha", "beta:okx", "gamma"), seed=7) as process:
         process.start(timeout_s=60)
         yield process.venues
 

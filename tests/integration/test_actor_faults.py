@@ -32,7 +32,7 @@ WAIT_S = 60.0
 
 @pytest.fixture(scope="module")
 def venues():
-    with VenueProcess(("alpha", "beta", "gamma"), seed=9) as process:
+    with VenueProcess(("alpha", "beta:okx", "gamma"), seed=9) as process:
         process.start(timeout_s=60)
         yield process.venues
 

@@ -34,7 +34,7 @@ HEDGE_PREFIX = "hedge-"
 
 @pytest.fixture(scope="module")
 def venues():
-    with VenueProcess(("alpha", "beta", "gamma"), seed=21) as process:
+    with VenueProcess(("alpha", "beta:okx", "gamma"), seed=21) as process:
         process.start(timeout_s=60)
         yield process.venues
 

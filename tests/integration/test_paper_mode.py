@@ -16,14 +16,14 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def venues():
-    with VenueProcess(("alpha", "beta", "gamma"), seed=3) as process:
+    with VenueProcess(("alpha", "beta:okx", "gamma"), seed=3) as process:
         process.start(timeout_s=60)
         yield process.venues
 
 
 def test_paper_run_trades_on_live_books_and_sends_nothing(venues, tmp_path):
     before = {e.name: account_balances(e.url) for e in venues}
-    job = make_job(venues, tmp_path, duration_s=20, run={"paper": True, "paper_balances": {"USDT": 50000, "BTC": 1,
+    job = make_job(venues, tmp_path, duration_s=12, run={"paper": True, "paper_balances": {"USDT": 50000, "BTC": 1,
                                                                                            "ETH": 20}})
     assert job.options.mode is Mode.PAPER
     assert job.run() == 0

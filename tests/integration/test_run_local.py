@@ -3,12 +3,13 @@ journal agree exactly with what the venues recorded."""
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 import pytest
 
 from actors.hot_path import CPU_LATENCY_DEVICE, may_use_realtime_priority
+from execution.journal import Journal
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (
@@ -21,10 +22,12 @@ from tests.integration.runs import (
 
 pytestmark = pytest.mark.ray
 
+OKX_VENUE = "beta"  # speaks OKX's dialect; alpha and gamma speak Binance's
+
 
 @pytest.fixture
 def venues():  # fresh venues per run: the checks below compare a run with everything its venues ever saw
-    with VenueProcess(("alpha", "beta", "gamma"), seed=5) as process:
+    with VenueProcess(("alpha", f"{OKX_VENUE}:okx", "gamma"), seed=5) as process:  # both dialects in one run
         process.start(timeout_s=60)
         yield process.venues
 
@@ -34,7 +37,9 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     """The same invariants whichever transport carries the hot path: direct channels (the default) or Ray calls,
     and whichever profile the run has."""
     before = {e.name: account_balances(e.url) for e in venues}
-    job = make_job(venues, tmp_path, duration_s=25, run={"channels": channels, "profile": profile})
+    dialects = {e.name: e.dialect for e in venues}
+    assert dialects == {"alpha": "binance", OKX_VENUE: "okx", "gamma": "binance"}
+    job = make_job(venues, tmp_path, duration_s=15, run={"channels": channels, "profile": profile})
     assert job.run() == 0
     after = {e.name: account_balances(e.url) for e in venues}
     run = load_run_report(job.run_dir)
@@ -60,9 +65,11 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
         assert hot_path["transport"] == "channels"
         assert hot_path["direct_calls"] > report["orders"]["count"] and hot_path["calls_through_ray"] == 0, hot_path
 
-    # fills happened
+    # fills happened, on both dialects
     assert report["fills"]["count"] > 0, report
     assert report["opportunities_taken"] > 0
+    assert any(f["exchange"] == OKX_VENUE for f in run.fills), "nothing filled on the OKX-dialect venue"
+    assert any(f["exchange"] != OKX_VENUE for f in run.fills)
 
     # the position tracker equals the change in the venues' balances, exactly
     assert_positions_are_the_balance_changes(report["positions"], before, after)
@@ -79,12 +86,23 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
             row = journal_ids[order["clientOrderId"]]
             assert row["exchange"] == name and row["exchange_order_id"] == str(order["orderId"])
             assert row["filled"] == Decimal(order["executedQty"])
+    all_ids = [o["clientOrderId"] for orders in venue_orders.values() for o in orders]
+    assert len(all_ids) == len(set(all_ids)), "a client order id was used at two venues"
     for row in run.orders:  # every journaled order is terminal
         assert row["status"] in {"filled", "expired", "canceled", "rejected", "denied"}, row
     reported_fills = {(f["exchange"], f["trade_id"]) for f in run.fills}
     venue_fills = {(name, str(t["id"])) for name, trades in venue_trades.items() for t in trades}
     assert reported_fills == venue_fills
     assert len(run.fills) == len(reported_fills)  # no fill counted twice
+    for fill in run.fills:  # fees as each venue charged them: in the asset received, never negative
+        base, quote = fill["symbol"].split("/")
+        assert fill["fee"] >= 0 and fill["fee_asset"] == (base if fill["side"] == "buy" else quote), fill
+    with Journal(job.run_dir / "journal.sqlite") as journal:  # opportunities crossed the dialects
+        legs = defaultdict(set)
+        for order in journal.orders():
+            if order.opportunity_id is not None:
+                legs[order.opportunity_id].add(dialects[order.exchange])
+    assert any(kinds == {"okx", "binance"} for kinds in legs.values()), dict(legs)
 
     # latency was measured on every taken opportunity with two legs sent
     latency = report["latency"]["tick_to_order"]

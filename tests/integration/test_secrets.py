@@ -252,7 +252,7 @@ def test_nothing_a_run_leaves_holds_a_key_a_secret_or_a_signature(venues, tmp_pa
     runs: list[CliRun] = []
     try:
         # a run that trades, its metrics scraped while it does
-        trading = CliRun(["--config", good, "--duration", "12", "--run-dir", str(run_dirs), "--metrics-port", "0"],
+        trading = CliRun(["--config", good, "--duration", "8", "--run-dir", str(run_dirs), "--metrics-port", "0"],
                          {**base_env, **key_environment(venues)}, scrape=True)
         runs.append(trading)
         assert trading.wait(180) == 0, trading.stderr.decode()[-3000:]
