@@ -1,34 +1,12 @@
-"""The rayarb run configuration: frozen pydantic models loaded from YAML, validated, and the options of one run.
-
-Each field is declared once, in its model, with its default, its rule (a validator whose message the operator reads)
-and its help. Every section refuses unknown keys and every error names its key path (``venues.alpha.ap_key: unknown
-key``), so a typo is an error rather than a silently ignored setting. Money values (quote-currency amounts) are ``Decimal`` parsed
-exactly: YAML numbers go through ``str()`` so ``0.1`` stays ``Decimal("0.1")``; strings are accepted too.
-
-API keys are never in the config: a venue names the *environment variables* holding them (``api_key_env``,
-``secret_env``). ``resolve_credentials`` reads the environment; its errors name the missing variable, never a value.
-
-A venue is a *simulator venue* (a ``rayarb sim`` venue, test money) only when its ``url`` is a loopback address
-(``127.0.0.0/8``, ``::1``, ``localhost``), or when the config says so for a test venue on another host
-(``simulator: true``, announced when the run starts). Any other venue is a *real* one, with or without a ``url``
-(e.g. ``https://api.binance.com``). Plain ``http://`` to a host that is not loopback is refused: the API key header
-would cross the network in cleartext.
-
-The run ``mode`` is derived when a run starts, not written in the file:
-- ``local-sim``: every venue is a simulator venue; keys needed.
-- ``paper``: real venues, the default (or any venues with ``run.paper: true``); orders are filled locally against
-  live books, nothing is sent and no key is read.
-- ``live``: real venues with ``--live``; refused unless every venue's keys are present in the environment.
-"""
+"""The run configuration as frozen pydantic models, each field declared once with its default, its rule
+(``orchestration.config.rules``) and its help, and how a YAML file becomes a ``Config``: every problem collected and
+named by its key path."""
 from __future__ import annotations
 
-import enum
-import ipaddress
-import math
 import os
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Callable, Mapping
 from urllib.parse import urlsplit
@@ -37,6 +15,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from actors.hot_path import MAX_CPU_WAKE_LATENCY_US, MAX_REALTIME_PRIORITY
+from orchestration.config.rules import (_balances, _boolean, _channels, _choice, _env_name, _integer, _ip_address,
+                                        _money, _optional, _readable_file, _seconds, _text, _venue_url,
+                                        is_loopback_host)
 
 DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT")
 DEFAULT_METRICS_PORT = 9108
@@ -48,7 +29,6 @@ PASSPHRASE_DIALECTS = ("okx",)  # their keys come with a passphrase
 MAX_RETRY_ELAPSED_S = 5.0  # the order manager's timeout for an order lookup through the exchange actor
 
 _VENUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$")
 
 
@@ -67,12 +47,6 @@ class ConfigError(UserError):
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__(prefix + "; ".join(self.errors))
-
-
-class Mode(str, enum.Enum):
-    PAPER = "paper"
-    LIVE = "live"
-    LOCAL_SIM = "local-sim"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -97,169 +71,6 @@ def default_key_env_names(venue_name: str) -> tuple[str, str]:
     """
     stem = re.sub(r"[^A-Z0-9]", "_", venue_name.upper())
     return f"RAYARB_{stem}_API_KEY", f"RAYARB_{stem}_SECRET"
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for an IP literal in 127.0.0.0/8 or ::1, and for ``localhost``. Names are never resolved: a name that is
-    not ``localhost`` may point anywhere, so it counts as another host."""
-    if not host:
-        return False
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-# ------------------------------------------------------------------------------------------- field validators
-# Each raises ValueError with the message the operator reads after the key path (``strategy.cooldown_s: ...``).
-
-
-def _money(*, minimum: Decimal = Decimal(0), strictly_greater: bool = False) -> Callable[[Any], Decimal]:
-    def parse(value: Any) -> Decimal:
-        if isinstance(value, Decimal):
-            amount = value
-        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ValueError(f"expected a decimal number, got {type(value).__name__}")
-        else:
-            try:
-                amount = Decimal(str(value).strip())
-            except InvalidOperation:
-                raise ValueError(f"expected a decimal number, got {value!r}") from None
-        if not amount.is_finite():
-            raise ValueError(f"must be finite, got {value!r}")
-        if amount < minimum or (strictly_greater and amount == minimum):
-            raise ValueError(f"must be {'>' if strictly_greater else '>='} {minimum}, got {amount}")
-        return amount
-
-    return parse
-
-
-def _integer(*, minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected an integer, got {type(value).__name__}")
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise ValueError(f"must be {bound}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(*, strictly_positive: bool = True) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number of seconds, got {type(value).__name__}")
-        seconds = float(value)
-        if not math.isfinite(seconds) or seconds < 0 or (strictly_positive and seconds == 0):
-            raise ValueError(f"must be {'> 0' if strictly_positive else '>= 0'} seconds, got {value}")
-        return seconds
-
-    return parse
-
-
-def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else parse(value)
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a non-empty string, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError("expected a non-empty string, got an empty string")
-    return value.strip()
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = _text(value)
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _env_name(value: Any) -> str:
-    name = _text(value)
-    if not _ENV_NAME.match(name):
-        # Do not echo the value: someone may have pasted a key here instead of a variable name.
-        raise ValueError("must be the NAME of an environment variable (letters, digits, underscore), not a key")
-    return name
-
-
-def _venue_url(value: Any) -> str:
-    url = _text(value)
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
-        raise ValueError(f"must look like http://HOST:PORT or https://HOST:PORT (plain http on loopback only), "
-                         f"got {url!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError("must be scheme://HOST:PORT[/path], without user, password, query or fragment")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ValueError(f"plain http to {parts.hostname}, which is not this machine, would send the API key in "
-                         f"cleartext; use https://")
-    return url.rstrip("/")
-
-
-def _balances(value: Any) -> tuple[tuple[str, Decimal], ...]:
-    if isinstance(value, tuple):  # already parsed (a default, or a copy)
-        return value
-    if not isinstance(value, dict) or not value:
-        raise ValueError("expected a mapping of asset to amount, e.g. {USDT: 100000, BTC: 2}")
-    parse = _money()
-    balances = []
-    for asset, amount in value.items():
-        if not isinstance(asset, str) or not re.fullmatch(r"[A-Z0-9]{1,20}", asset):
-            raise ValueError(f"asset names are upper-case letters and digits, got {asset!r}")
-        try:
-            balances.append((asset, parse(amount)))
-        except ValueError as e:
-            raise ValueError(f"{asset}: {e}") from None
-    return tuple(balances)
-
-
-def _readable_file(value: Any) -> str:
-    path = _text(value)
-    if not os.path.isfile(path) or not os.access(path, os.R_OK):
-        raise ValueError(f"no readable file at {path!r}")
-    return path
-
-
-def _ip_address(value: Any) -> str:
-    text = _text(value)
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        raise ValueError(f"expected an IP address such as 127.0.0.1, got {text!r}") from None
-    return text
-
-
-def _channels(value: Any) -> str:
-    text = _text(value)
-    if text in ("auto", "node", "off"):
-        return text
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        raise ValueError(f"expected auto, node, off or an IP address, got {text!r}") from None
-    if address.is_unspecified:
-        raise ValueError(f"{text} listens on every interface; name one address (or node: the address Ray uses "
-                         f"for each node)")
-    return text
 
 
 _SECTION = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -483,27 +294,6 @@ class Config(BaseModel):
         return config.model_copy(update={"venues": venues})
 
 
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Everything `rayarb run` decided before handing over to ``orchestration.main_job.run_main_job``.
-
-    ``config`` is None for the no-config run: the main job starts local venues itself and builds
-    ``Config.default_local``. ``duration_s``, ``metrics_port``, ``metrics_host`` and ``run_dir`` are the effective values
-    (command line over config over defaults) and ``config.run`` / ``config.metrics`` already agree with them.
-    """
-
-    config: Config | None
-    mode: Mode
-    live: bool = False
-    config_path: Path | None = None
-    address: str | None = None  # None: start a local Ray; "auto" or "host:port": join that cluster
-    duration_s: float | None = None
-    metrics_port: int = DEFAULT_METRICS_PORT
-    metrics_host: str = DEFAULT_METRICS_HOST
-    run_dir: Path = Path(DEFAULT_RUN_DIR)
-    credentials: Mapping[str, Credentials] = field(default_factory=dict, repr=False, compare=False)
-
-
 # ---------------------------------------------------------------------------------------------------------- parsing
 
 
@@ -691,114 +481,6 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     if raw is None:
         raise ConfigError("the file is empty", source)
     return parse_config(raw, source=source)
-
-
-# ------------------------------------------------------------------------------------------------- mode and keys
-
-
-def resolve_mode(config: Config | None, *, live: bool) -> Mode:
-    """Which mode a run of ``config`` is in. ``config=None`` is the no-config run: local venues started by rayarb."""
-    if config is not None and config.run.paper:
-        if live:
-            raise ConfigError("run.paper: true contradicts --live; remove one of them")
-        return Mode.PAPER
-    if config is None or config.is_local:
-        if live:
-            raise ConfigError("--live sends real orders to real exchanges; this run trades simulator venues only "
-                              "(every venue's url is on loopback or declared simulator: true, or no --config was "
-                              "given)")
-        return Mode.LOCAL_SIM
-    return Mode.LIVE if live else Mode.PAPER
-
-
-def resolve_credentials(config: Config, mode: Mode, environ: Mapping[str, str] | None = None) -> dict[str, Credentials]:
-    """Read each venue's key and secret from the environment variables the config names.
-
-    ``live`` and ``local-sim`` need keys for every venue and raise ``ConfigError`` naming each missing variable;
-    ``paper`` reads none: nothing is signed. Values never appear in errors.
-    """
-    if mode is Mode.PAPER:
-        return {}
-    environ = os.environ if environ is None else environ
-    credentials: dict[str, Credentials] = {}
-    errors: list[str] = []
-    for venue in config.venues:
-        if venue.inline_credentials is not None:
-            credentials[venue.name] = venue.inline_credentials
-            continue
-        if venue.api_key_env is None or venue.secret_env is None:
-            errors.append(f"venues.{venue.name}: {mode.value} mode needs keys; set api_key_env and secret_env")
-            continue
-        if venue.exchange in PASSPHRASE_DIALECTS and venue.passphrase_env is None:
-            errors.append(f"venues.{venue.name}.passphrase_env: {mode.value} mode needs the passphrase of "
-                          f"{venue.exchange} keys; name its environment variable")
-            continue
-        names = [("api_key_env", venue.api_key_env), ("secret_env", venue.secret_env)]
-        if venue.passphrase_env is not None:
-            names.append(("passphrase_env", venue.passphrase_env))
-        missing = [f"venues.{venue.name}.{field_name}: environment variable {env_name} is not set"
-                   for field_name, env_name in names if not environ.get(env_name)]
-        if missing:
-            errors.extend(missing)
-            continue
-        credentials[venue.name] = Credentials(environ[venue.api_key_env], environ[venue.secret_env],
-                                              environ[venue.passphrase_env] if venue.passphrase_env else None)
-    if errors:
-        raise ConfigError(errors)
-    return credentials
-
-
-def build_run_options(
-    *,
-    config_path: str | os.PathLike[str] | None = None,
-    config: Config | None = None,
-    address: str | None = None,
-    duration_s: float | None = None,
-    metrics_port: int | None = None,
-    run_dir: str | os.PathLike[str] | None = None,
-    live: bool = False,
-    environ: Mapping[str, str] | None = None,
-) -> RunOptions:
-    """Load the config (if any), apply command-line overrides, derive the mode and resolve keys.
-
-    Raises ``ConfigError`` for anything the operator must fix, e.g. ``--live`` without keys, naming the variable.
-    """
-    if config is None and config_path is not None:
-        config = load_config(config_path)
-    if duration_s is not None and (not math.isfinite(duration_s) or duration_s <= 0):
-        raise ConfigError(f"--duration must be > 0 seconds, got {duration_s}")
-    if metrics_port is not None and not 0 <= metrics_port <= 65535:
-        raise ConfigError(f"--metrics-port must be between 0 and 65535, got {metrics_port}")
-    if address is not None and not address.strip():
-        raise ConfigError("--address must be 'auto' or HOST:PORT, got an empty string")
-    mode = resolve_mode(config, live=live)
-    run_section = config.run if config is not None else RunConfig()
-    metrics_section = config.metrics if config is not None else MetricsConfig()
-    run_section = run_section.model_copy(update={
-        "duration_s": duration_s if duration_s is not None else run_section.duration_s,
-        "run_dir": str(run_dir) if run_dir is not None else run_section.run_dir,
-    })
-    metrics_section = metrics_section.model_copy(
-        update={"port": metrics_port if metrics_port is not None else metrics_section.port})
-    credentials: dict[str, Credentials] = {}
-    if config is not None:
-        config = config.model_copy(update={"run": run_section, "metrics": metrics_section})
-        try:
-            credentials = resolve_credentials(config, mode, environ)
-        except ConfigError as e:
-            raise ConfigError(e.errors, str(config_path) if config_path is not None else None) from None
-    return RunOptions(
-        config=config,
-        mode=mode,
-        live=live,
-        config_path=Path(config_path) if config_path is not None else None,
-        address=address.strip() if address is not None else None,
-        duration_s=run_section.duration_s,
-        metrics_port=metrics_section.port,
-        metrics_host=metrics_section.host,
-        run_dir=Path(run_section.run_dir),
-        credentials=credentials,
-    )
 
 
 def _plain(value: Any) -> Any:
