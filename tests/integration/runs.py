@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from orchestration.config import Credentials, RunOptions, parse_config, resolve_
 from orchestration.main_job import MainJob
 
 ACCOUNT = "main"
+WAIT_S = 60.0  # what a condition on a running system may take on a loaded 2-core machine
 
 
 def sim_get(url: str, path: str) -> Any:
@@ -114,3 +116,25 @@ class BackgroundRun:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+def actor(name: str) -> Any:
+    """A running actor of the run, by name."""
+    import ray
+
+    from actors.peers import NAMESPACE
+
+    return ray.get_actor(name, namespace=NAMESPACE)
+
+
+def wait_for(what: str, predicate: Any, timeout_s: float = WAIT_S, interval_s: float = 0.1) -> None:
+    """Wait until ``predicate()`` holds; an exception counts as not yet (the actor may be dead or restarting)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out waiting for {what}")

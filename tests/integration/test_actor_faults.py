@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections import Counter
 from decimal import Decimal
 
@@ -12,7 +11,6 @@ import pytest
 import ray
 
 from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR
-from actors.peers import NAMESPACE
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (
@@ -20,9 +18,11 @@ from tests.integration.runs import (
     account_balances,
     account_orders,
     account_trades,
+    actor,
     assert_positions_are_the_balance_changes,
     make_job,
     sim_post,
+    wait_for,
 )
 
 pytestmark = pytest.mark.ray
@@ -37,24 +37,8 @@ def venues():
         yield process.venues
 
 
-def actor(name):
-    return ray.get_actor(name, namespace=NAMESPACE)
-
-
 def health(name, timeout_s=5.0):
     return ray.get(actor(name).health.remote(), timeout=timeout_s)
-
-
-def wait_for(what, predicate, timeout_s=WAIT_S, interval_s=0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:  # the actor may be dead or restarting right now
-            pass
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def fills():

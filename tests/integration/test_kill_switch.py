@@ -17,13 +17,12 @@ import pytest
 import ray
 
 from actors.common import DETECTOR, ORDER_MANAGER, SUPERVISOR
-from actors.peers import NAMESPACE
 from execution.journal import Journal
 from execution.messages import ArbitrageDetected
 from orchestration.cli import main as rayarb
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
-from tests.integration.runs import BackgroundRun, account_orders, make_job, sim_post
+from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, sim_post, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -39,24 +38,8 @@ def venues():
         yield process.venues
 
 
-def actor(name):
-    return ray.get_actor(name, namespace=NAMESPACE)
-
-
 def call(name, method, *args, timeout_s=10.0):
     return ray.get(getattr(actor(name), method).remote(*args), timeout=timeout_s)
-
-
-def wait_for(what, predicate, timeout_s=WAIT_S, interval_s=0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:  # the actor may be dead or restarting right now
-            pass
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def replaced(name, old_incarnation):
