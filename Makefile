@@ -41,8 +41,9 @@ test: $(STAMP) prometheus
 test-full: $(STAMP) prometheus
 	$(BIN)/pytest $(ARGS)
 
+# Every published benchmark (benchmarks/suite.py), recorded in benchmarks/results.json; BENCHMARKS.md's tables made anew.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_venue_orders
+	$(BIN)/python -m benchmarks.suite $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
