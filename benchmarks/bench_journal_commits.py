@@ -18,6 +18,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from benchmarks.results import Figure, record
 from execution.journal import Journal, JournaledOrder
 from execution.types import OrderStatus, OrderType, Side, TimeInForce
 
@@ -80,7 +81,21 @@ def main() -> None:
     parser.add_argument("--intent-log", action="store_true", help="write new orders ahead to the intent log")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rayarb-journal-") as directory:
-        print(json.dumps(run(args.orders, args.rate, args.background, args.intent_log, Path(directory))))
+        result = run(args.orders, args.rate, args.background, args.intent_log, Path(directory))
+    print(json.dumps(result))
+    before = result["before_send"]
+    figures = [Figure("write before the send, p50", before["p50_ms"], "ms"),
+               Figure("write before the send, p99", before["p99_ms"], "ms"),
+               Figure("write before the send, p99.9", before["p99_9_ms"], "ms"),
+               Figure("write before the send, max", before["max_ms"], "ms")]
+    if result["after_send"]:
+        figures.append(Figure("commit after the send, p99", result["after_send"]["p99_ms"], "ms"))
+    if result["checkpoint_ms_max"] is not None:
+        figures.append(Figure("checkpoint, max", result["checkpoint_ms_max"], "ms"))
+    flags = " ".join(f for f, on in (("--background", args.background), ("--intent-log", args.intent_log)) if on)
+    record("journal", "Journal write on the order path (intent log, checkpoints on a worker thread)",
+           f"python -m benchmarks.bench_journal_commits --orders {args.orders} --rate {args.rate:g} {flags}".strip(),
+           figures)
 
 
 if __name__ == "__main__":

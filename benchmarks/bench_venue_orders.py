@@ -45,6 +45,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.results import Figure, record  # noqa: E402
 from execution.api.venue import make_exchange  # noqa: E402
 from simulator.launcher import VenueEndpoint, VenueProcess  # noqa: E402
 
@@ -320,6 +321,14 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['client_cpu_pct']} | {r['errors'] or '-'} |")
     if args.json:
         print(json.dumps({"machine": info, "results": results}, indent=2))
+    command = " ".join(["python -m benchmarks.bench_venue_orders", *(argv if argv is not None else sys.argv[1:])])
+    for r in results:
+        load = f"{r['concurrency']} in flight" + (f", {r['offered_per_s']:g} offered/s" if args.rate else ", closed loop")
+        record(f"venue_orders.c{r['concurrency']}", f"Venue order throughput (one simulated venue, ccxt clients, {load})",
+               command, [Figure("orders per second", r["orders_per_s"], "1/s"),
+                         Figure("latency p50", r["p50_ms"], "ms"), Figure("latency p99", r["p99_ms"], "ms"),
+                         Figure("latency p99.9", r["p999_ms"], "ms"),
+                         Figure("venue CPU per order", r["venue_cpu_ms_per_order"], "ms")])
     return 0
 
 

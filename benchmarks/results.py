@@ -95,7 +95,7 @@ def record(key: str, title: str, command: str, figures: list[Figure], *, notes: 
         "machine": machine(),
         "code_version": code_version(),
         "notes": notes,
-        "figures": [{k: v for k, v in asdict(f).items() if v is not None} | {"ratio": _rounded(f.ratio)}
+        "figures": [{k: v for k, v in {**asdict(f), "ratio": _rounded(f.ratio)}.items() if v is not None}
                     for f in figures],
     }
     results = load(path)
