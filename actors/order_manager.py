@@ -27,7 +27,6 @@ from typing import Any
 from actors.base import DeploymentActor
 from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
-from actors.exchange import SubmitOutcome
 from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
 from execution.error_handler import AmbiguousOrderError, InvalidOrder
 from execution.hedging import hedge_exposure
@@ -46,6 +45,7 @@ from execution.messages import (
     OrderSubmitted,
     QueryOrder,
     SubmitOrder,
+    SubmitOutcome,
 )
 from execution.order_manager import ClientOrderIdFactory, Order, OrderManager, ResubmitRefused
 from execution.replies import ReplyNotApplied
