@@ -8,6 +8,8 @@
 - ``execution.hedging.hedge_exposure`` for what a crash or an unresolved leg left exposed;
 - ``execution.latency.LatencyRecorder`` for tick-to-order and the legs' round trips.
 
+The order managers and the executor reach the exchange actors through ``actors.order_io``.
+
 Start-up and recovery are the same path: ``start`` rebuilds the risk engine, reconciles every non-terminal journaled
 order by client order id, resubmits (same id) only lost orders younger than the TTL (none while the kill switch is
 tripped), and hedges what is left exposed. Fills go on to the position tracker.
@@ -27,15 +29,14 @@ from typing import Any
 from actors.base import DeploymentActor
 from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
+from actors.order_io import CALL_TIMEOUT_S, LEG_TIMEOUT_S, ActorIO, VenueAdapter
 from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
-from execution.error_handler import AmbiguousOrderError, InvalidOrder
 from execution.hedging import hedge_exposure
 from execution.journal import Journal
 from execution.latency import LatencyRecorder
 from execution.messages import (
     ArbitrageDetected,
     BookPush,
-    CancelOrder,
     FillApplied,
     OrderAccepted,
     OrderDenied,
@@ -44,21 +45,17 @@ from execution.messages import (
     OrderStatusUnknown,
     OrderSubmitted,
     QueryOrder,
-    SubmitOrder,
-    SubmitOutcome,
 )
-from execution.order_manager import ClientOrderIdFactory, Order, OrderManager, ResubmitRefused
+from execution.order_manager import ClientOrderIdFactory, OrderManager, ResubmitRefused
 from execution.replies import ReplyNotApplied
 from execution.risk import HEDGE_OPPORTUNITY_PREFIX, RiskEngine, RiskLimits, RiskUpdate, Trip
-from execution.types import Fill, MarketRules, OrderBook, OrderSnapshot, OrderStatus, OrderType, Side, TimeInForce
+from execution.types import Fill, MarketRules, OrderSnapshot, OrderStatus, Side
 
 logger = logging.getLogger(__name__)
 
-LEG_TIMEOUT_S = 10.0
 # Binance accepts a signed request until its timestamp + recvWindow (ccxt: 10 s); an order not found after that,
 # plus clock margin, can no longer appear, so only then is it proven absent (resubmitted within its TTL, else expired).
 REQUEST_LIFETIME_S = 11.0
-CALL_TIMEOUT_S = 15.0
 JOURNAL_CHECKPOINT_PERIOD_S = 1.0  # also how often an operator's reset of the kill switch is read from the journal
 # the arbitrage outcome metric's labels
 _OUTCOME_LABEL = {Outcome.BOTH_FILLED: "both_filled", Outcome.ONE_LEGGED: "one_legged", Outcome.PARTIAL: "partial"}
@@ -66,84 +63,6 @@ _OUTCOME_LABEL = {Outcome.BOTH_FILLED: "both_filled", Outcome.ONE_LEGGED: "one_l
 
 class _StillInFlight(Exception):
     """Reconciliation leaves this order to the executor that is handling its opportunity."""
-
-
-class _VenueAdapter:
-    """``ExchangeAdapter`` for one venue's ``OrderManager``: calls the venue's exchange actor."""
-
-    def __init__(self, owner: "OrderManagerActor", venue: str) -> None:
-        self._owner = owner
-        self._venue = venue
-        self._actor = exchange_actor_name(venue)
-
-    def start_submit_order(self, command: SubmitOrder) -> Awaitable[OrderSnapshot]:
-        """Written to the exchange actor's channel before this returns (see ``OrderManager.start_order``)."""
-        answer = self._owner.channels.request(self._actor, "submit_order", command, timeout_s=LEG_TIMEOUT_S)
-        return self._record(command, answer)
-
-    async def submit_order(self, command: SubmitOrder) -> OrderSnapshot:
-        return await self.start_submit_order(command)
-
-    async def _record(self, command: SubmitOrder, answer: Awaitable[SubmitOutcome]) -> OrderSnapshot:
-        outcome = await answer
-        self._owner.latency.order_answered(command.client_order_id, outcome.sent_at, outcome.acked_at,
-                                           outcome.started_at)
-        self._owner.last_snapshot[command.client_order_id] = outcome.snapshot
-        return outcome.snapshot
-
-    async def query_order(self, command: QueryOrder) -> OrderSnapshot | None:
-        snapshot = await self._owner.peers.call(self._actor, "lookup_order", command.symbol, command.client_order_id,
-                                                timeout_s=CALL_TIMEOUT_S)
-        if snapshot is not None:
-            self._owner.last_snapshot[command.client_order_id] = snapshot
-        return snapshot
-
-    async def cancel_order(self, command: CancelOrder) -> OrderSnapshot:
-        return await self._owner.peers.call(self._actor, "cancel_order", command.symbol, command.client_order_id,
-                                            timeout_s=CALL_TIMEOUT_S)
-
-
-class _ActorIO:
-    """``ArbitrageIO`` for one opportunity: every order goes through its venue's ``OrderManager`` (journal first)."""
-
-    def __init__(self, owner: "OrderManagerActor", opportunity_id: str) -> None:
-        self._owner = owner
-        self._opportunity_id = opportunity_id
-
-    def start_submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
-                     time_in_force: TimeInForce, client_order_id: str) -> Awaitable[OrderSnapshot]:
-        """Journaled and written to the exchange actor before this returns; await the result for the answer."""
-        pending = self._owner.managers[venue].start_order(
-            symbol, side, amount, price, OrderType.LIMIT, time_in_force=time_in_force, client_order_id=client_order_id,
-            opportunity_id=self._opportunity_id)
-        return self._answer(venue, client_order_id, pending)
-
-    async def submit(self, venue: str, symbol: str, side: Side, amount: Decimal, price: Decimal,
-                     time_in_force: TimeInForce, client_order_id: str) -> OrderSnapshot:
-        return await self.start_submit(venue, symbol, side, amount, price, time_in_force, client_order_id)
-
-    async def _answer(self, venue: str, client_order_id: str, pending: Awaitable[Order]) -> OrderSnapshot:
-        order = await pending
-        if order.status is OrderStatus.UNKNOWN:
-            raise AmbiguousOrderError(f"outcome of {client_order_id} at {venue} unknown: {order.reason}",
-                                      exchange=venue, client_order_id=client_order_id)
-        if order.status is OrderStatus.REJECTED:
-            raise InvalidOrder(f"{venue} rejected {client_order_id}: {order.reason}", exchange=venue,
-                               client_order_id=client_order_id)
-        return self._owner.last_snapshot[client_order_id]
-
-    async def lookup(self, venue: str, symbol: str, client_order_id: str) -> OrderSnapshot | None:
-        manager = self._owner.managers[venue]
-        self._owner.last_snapshot.pop(client_order_id, None)
-        await manager.refresh(client_order_id)
-        return self._owner.last_snapshot.get(client_order_id)
-
-    async def order_book(self, venue: str, symbol: str) -> OrderBook:
-        book = await self._owner.channels.call(exchange_actor_name(venue), "latest_book", symbol,
-                                               timeout_s=CALL_TIMEOUT_S)
-        if book is None:
-            raise LookupError(f"no {symbol} book at {venue}")
-        return book
 
 
 class OrderManagerActor(DeploymentActor):
@@ -191,7 +110,7 @@ class OrderManagerActor(DeploymentActor):
                     for symbol, rules in venue_rules.items():
                         self.rules[(venue, symbol)] = rules
                     self.managers[venue] = OrderManager(
-                        venue, _VenueAdapter(self, venue), venue_rules,
+                        venue, VenueAdapter(self, venue), venue_rules,
                         balances=lambda v=venue: self.balances.get(v, {}), journal=self.journal,
                         id_factory=self.ids, on_event=self._on_event, submit_timeout_s=LEG_TIMEOUT_S,
                         resubmit_ttl_s=self.deployment.strategy.order_ttl_s)
@@ -266,7 +185,7 @@ class OrderManagerActor(DeploymentActor):
         try:
             pending = start_arbitrage(
                 message.buy_exchange, message.sell_exchange, message.symbol, message.amount,
-                buy_price=message.buy_price, sell_price=message.sell_price, io=_ActorIO(self, message.opportunity_id),
+                buy_price=message.buy_price, sell_price=message.sell_price, io=ActorIO(self, message.opportunity_id),
                 rules={v: self.rules[(v, message.symbol)] for v in (message.buy_exchange, message.sell_exchange)},
                 client_order_ids=legs,
                 unwind=UnwindPolicy(max_slippage_bps=Decimal(self.deployment.strategy.unwind_max_slippage_bps)),
@@ -471,7 +390,7 @@ class OrderManagerActor(DeploymentActor):
 
     def _lookup_unless_in_flight(self, venue: str) -> Any:
         """The venue lookup for reconciliation, refusing orders whose opportunity the executor is still handling."""
-        adapter = _VenueAdapter(self, venue)
+        adapter = VenueAdapter(self, venue)
 
         async def lookup(query: QueryOrder) -> OrderSnapshot | None:
             order = self.managers[venue].orders.get(query.client_order_id)
@@ -490,7 +409,7 @@ class OrderManagerActor(DeploymentActor):
         if any(m.open_orders() for m in self.managers.values()):
             return []  # exposure is not known while an order is unresolved
         return await hedge_exposure(
-            _ActorIO(self, f"{HEDGE_OPPORTUNITY_PREFIX}{self.incarnation}"), self.net_base_exposure(), self.rules,
+            ActorIO(self, f"{HEDGE_OPPORTUNITY_PREFIX}{self.incarnation}"), self.net_base_exposure(), self.rules,
             list(self.managers), max_slippage_bps=Decimal(self.deployment.strategy.unwind_max_slippage_bps),
             balances=self.balances, new_client_order_id=self.ids.next)
 
