@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from execution.types import Fill, OrderSnapshot, OrderStatus, Side
-from orchestration import report as report_module
+from orchestration.report import files as report_module  # where the report files are written
 from orchestration.report import (
     FILL_COLUMNS,
     ORDER_COLUMNS,

@@ -1,4 +1,4 @@
-"""The run report (report.json, orders.csv, fills.csv in the run directory), its tables, and the live status block.
+"""The run report's files: report.json, orders.csv and fills.csv in the run directory, written and read back.
 
 ``write_run_report`` writes the three files atomically (temporary files, fsync, rename; report.json removed first and
 renamed into place last, holding the CSVs' sha256), so a crash never leaves half a report: a present report.json means
@@ -44,10 +44,13 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
+
+from orchestration.report.errors import ReportError
+from orchestration.report.latency import latency_histogram, summarize_latencies
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +59,6 @@ REPORT_JSON = "report.json"
 ORDERS_CSV = "orders.csv"
 FILLS_CSV = "fills.csv"
 MAX_RAW_SAMPLES = 10_000
-# Upper bounds (s) of the latency histogram buckets; a last "+Inf" bucket holds everything.
-HISTOGRAM_BOUNDS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 ORDER_COLUMNS = (
     "client_order_id", "exchange_order_id", "exchange", "symbol", "side", "type", "tif", "amount", "price",
@@ -73,10 +74,6 @@ _TS_COLUMNS = frozenset({"ts", "created_ts", "updated_ts", "sent_ts", "ack_ts"})
 _ORDER_ALIASES = {"order_type": "type", "time_in_force": "tif", "ts_ms": "updated_ts", "created_ts_ms": "created_ts",
                   "updated_ts_ms": "updated_ts", "sent_ts_ms": "sent_ts", "ack_ts_ms": "ack_ts"}
 _FILL_ALIASES = {"ts_ms": "ts", "timestamp": "ts"}
-
-
-class ReportError(ValueError):
-    """A run report cannot be written or read: a malformed summary, or a run directory without a complete report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,66 +93,7 @@ class RunReport:
     fills: list[dict[str, Any]]
 
 
-# ------------------------------------------------------------------------------------------------------- latency
-
-
-def _nearest_rank(ordered: Sequence[float], percent: float) -> float:
-    """The smallest sample with at least ``percent``% of all samples at or below it (nearest-rank method)."""
-    rank = max(1, math.ceil(percent / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
-def summarize_latencies(samples: Iterable[float]) -> dict[str, Any]:
-    """Exact percentiles of latency samples (any one unit) by the nearest-rank method: no interpolation, every reported
-    percentile is an observed sample. Returns count, min, p50, p90, p99, max, mean (None when there are no samples).
-    """
-    values = [float(s) for s in samples]
-    bad = next((v for v in values if not math.isfinite(v) or v < 0), None)
-    if bad is not None:
-        raise ReportError(f"latency samples must be finite and >= 0, got {bad}")
-    ordered = sorted(values)
-    if not ordered:
-        return {"count": 0, "min": None, "p50": None, "p90": None, "p99": None, "max": None, "mean": None,
-                "method": "nearest-rank"}
-    return {
-        "count": len(ordered),
-        "min": ordered[0],
-        "p50": _nearest_rank(ordered, 50),
-        "p90": _nearest_rank(ordered, 90),
-        "p99": _nearest_rank(ordered, 99),
-        "max": ordered[-1],
-        "mean": math.fsum(ordered) / len(ordered),
-        "method": "nearest-rank",
-    }
-
-
-def slowest_ticks(tick_to_order_s: Sequence[float], stages_s: Mapping[str, Sequence[float]],
-                  first_legs: Sequence[tuple[str, str, float]], count: int = 10) -> list[dict[str, Any]]:
-    """The ``count`` slowest tick-to-order samples, slowest first, each with where its time went: its first leg's
-    venue and client order id, the book's arrival (epoch s) and every stage's share in seconds. The three sequences
-    are aligned (one entry per taken opportunity, in the same order), as the order manager keeps them."""
-    if len(first_legs) != len(tick_to_order_s) or any(len(s) != len(tick_to_order_s) for s in stages_s.values()):
-        raise ReportError("tick-to-order samples, their stages and their first legs must be aligned")
-    slowest = sorted(range(len(tick_to_order_s)), key=tick_to_order_s.__getitem__, reverse=True)[:count]
-    return [{"exchange": first_legs[i][0], "client_order_id": first_legs[i][1], "book_received_at": first_legs[i][2],
-             "tick_to_order_s": tick_to_order_s[i], "stages_s": {stage: s[i] for stage, s in stages_s.items()}}
-            for i in slowest]
-
-
-def latency_histogram(samples_s: Iterable[float]) -> dict[str, list[Any]]:
-    """A cumulative histogram like Prometheus's: ``{"le": [bounds in s..., "+Inf"], "cumulative_counts": [...]}``."""
-    counts = [0] * (len(HISTOGRAM_BOUNDS_S) + 1)
-    for sample in samples_s:
-        index = next((i for i, bound in enumerate(HISTOGRAM_BOUNDS_S) if sample <= bound), len(HISTOGRAM_BOUNDS_S))
-        counts[index] += 1
-    cumulative, running = [], 0
-    for count in counts:
-        running += count
-        cumulative.append(running)
-    return {"le": [*HISTOGRAM_BOUNDS_S, "+Inf"], "cumulative_counts": cumulative}
-
-
-# -------------------------------------------------------------------------------------------------------- writing
+# ------------------------------------------------------------------------------------------------------- writing
 
 
 def _jsonable(value: Any) -> Any:
@@ -364,7 +302,7 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# -------------------------------------------------------------------------------------------------------- reading
+# ------------------------------------------------------------------------------------------------------- reading
 
 
 def _typed_row(row: Mapping[str, str], where: str) -> dict[str, Any]:
@@ -422,169 +360,3 @@ def load_run_report(run_dir: str | os.PathLike[str]) -> RunReport:
             raise ReportError(f"{directory / name} does not match {REPORT_JSON} (changed after the report was written)")
     return RunReport(directory, report, _read_csv(directory / ORDERS_CSV, ORDER_COLUMNS),
                      _read_csv(directory / FILLS_CSV, FILL_COLUMNS))
-
-
-# ------------------------------------------------------------------------------------------------------- printing
-
-
-# Decimal places a currency's amounts are shown with: crypto assets (USDT included) carry 8 at Binance and OKX.
-# report.json keeps every amount exact; only what is printed is rounded.
-MONEY_DECIMALS = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
-DEFAULT_MONEY_DECIMALS = 8
-
-
-def shown_money(amount: Any, currency: str | None) -> Decimal | str:
-    """``amount`` rounded (half to even) to ``currency``'s precision when it has more places; as given otherwise."""
-    if amount is None or amount == "":
-        return ""
-    value = Decimal(str(amount))
-    places = MONEY_DECIMALS.get((currency or "").upper(), DEFAULT_MONEY_DECIMALS)
-    if value.is_finite() and value.as_tuple().exponent < -places:
-        return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return value
-
-
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.3f}"
-
-
-def _table(title: str, frame: Any) -> str:
-    import pandas as pd
-
-    with pd.option_context("display.width", 160, "display.max_columns", 30, "display.max_colwidth", 60):
-        body = "(none)" if frame.empty else frame.to_string()
-    return f"{title}\n{'-' * len(title)}\n{body}\n"
-
-
-def format_report(run_dir: str | os.PathLike[str]) -> str:
-    """The report of a run as text tables (pandas): overview, venues, latency, orders and fills."""
-    import pandas as pd
-
-    loaded = load_run_report(run_dir)
-    report = loaded.report
-    pnl = report.get("pnl") or {}
-    currency = pnl.get("currency") or ""
-    latency = (report.get("latency") or {}).get("tick_to_order") or {}
-    overview = pd.DataFrame(
-        [
-            ("mode", report.get("mode")),
-            ("duration (s)", report.get("duration_s")),
-            ("symbols", ", ".join(report.get("symbols") or [])),
-            ("opportunities detected", report.get("opportunities_detected")),
-            ("opportunities taken", report.get("opportunities_taken")),
-            ("orders", (report.get("orders") or {}).get("count")),
-            ("fills", (report.get("fills") or {}).get("count")),
-            ("one-legged outcomes", report.get("one_legged")),
-            ("kill switch", report.get("kill_switch") or "off"),  # why trading stopped, if it did
-            (f"PnL total {currency}".rstrip(), shown_money(pnl.get("total"), currency)),
-        ],
-        columns=["item", "value"],
-    ).set_index("item")
-    overview.index.name = None
-
-    venue_names = sorted(set(report.get("venues") or {}) | set(pnl.get("per_venue") or {})
-                         | set(report.get("positions") or {}))
-    assets = sorted({asset for positions in (report.get("positions") or {}).values() for asset in positions})
-    venue_rows = []
-    for name in venue_names:
-        info = (report.get("venues") or {}).get(name) or {}
-        row = {"venue": name, "exchange": info.get("exchange") or "", "url": info.get("url") or "",
-               f"pnl {currency}".rstrip(): shown_money((pnl.get("per_venue") or {}).get(name), currency)}
-        for asset in assets:
-            row[asset] = ((report.get("positions") or {}).get(name) or {}).get(asset, "")
-        venue_rows.append(row)
-    venues = pd.DataFrame(venue_rows).set_index("venue") if venue_rows else pd.DataFrame()
-
-    latency_frame = pd.DataFrame(
-        [{key: (latency.get(key) if key == "count" else _ms(None if latency.get(key) is None else latency[key] * 1000))
-          for key in ("count", "min", "p50", "p90", "p99", "max", "mean")}],
-        index=["tick-to-order (ms)"])
-
-    orders = pd.DataFrame(loaded.orders, columns=list(ORDER_COLUMNS))
-    if orders.empty:
-        order_table = pd.DataFrame()
-    else:
-        order_table = pd.crosstab([orders["exchange"], orders["symbol"]], orders["status"].fillna("?"),
-                                  margins=True, margins_name="total")
-
-    fills = pd.DataFrame(loaded.fills, columns=list(FILL_COLUMNS))
-    if fills.empty:
-        fill_table = pd.DataFrame()
-    else:
-        fills["notional"] = [p * a for p, a in zip(fills["price"], fills["amount"])]
-        fill_table = fills.groupby(["exchange", "symbol", "side"]).agg(
-            fills=("trade_id", "count"),
-            amount=("amount", lambda s: sum(s, Decimal(0))),
-            notional=("notional", lambda s: sum(s, Decimal(0))),
-        )
-        fees = fills.groupby(["exchange", "symbol", "side", "fee_asset"])["fee"].apply(lambda s: sum(s, Decimal(0)))
-        fee_text = fees.reset_index().groupby(["exchange", "symbol", "side"]).apply(
-            lambda g: ", ".join(f"{fee} {asset}" for fee, asset in zip(g["fee"], g["fee_asset"])),
-            include_groups=False)
-        fill_table["fees"] = fee_text
-
-    parts = [
-        f"rayarb run report: {loaded.run_dir}\n",
-        _table("Overview", overview),
-        _table("Venues (PnL and net position change)", venues),
-        _table("Latency", latency_frame),
-        _table("Orders by venue, symbol and status", order_table),
-        _table("Fills by venue, symbol and side", fill_table),
-    ]
-    return "\n".join(parts)
-
-
-# --------------------------------------------------------------------------------------------------- live status
-
-
-@dataclass(frozen=True, slots=True)
-class LiveStatus:
-    """A snapshot of a running run, rendered as the terminal status block."""
-
-    uptime_s: float
-    mode: str
-    book_age_ms: Mapping[str, float | None] = field(default_factory=dict)  # venue -> age of its freshest book
-    opportunities_detected: int = 0
-    opportunities_taken: int = 0
-    orders: int = 0
-    fills: int = 0
-    one_legged: int = 0
-    pnl_total: Decimal = Decimal(0)
-    pnl_currency: str = "USDT"
-    tick_to_order_p50_ms: float | None = None
-    tick_to_order_p99_ms: float | None = None
-    max_book_age_ms: float | None = None  # books older than this are marked stale
-    kill_switch: str | None = None  # why the kill switch tripped, if it did
-
-    def render(self) -> str:
-        """Two or three compact lines: counters, venues with book age, and the kill switch when tripped (a terminal
-        redraws them in place)."""
-        return "\n".join(self._lines())
-
-    def render_line(self) -> str:
-        """The same as one line, for a log or a pipe: one line per interval."""
-        return " | ".join(self._lines())
-
-    def _lines(self) -> list[str]:
-        seconds = int(self.uptime_s)
-        uptime = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        pnl_total = shown_money(self.pnl_total, self.pnl_currency)
-        pnl = f"{'+' if pnl_total >= 0 else ''}{pnl_total}"
-        lines = [
-            f"rayarb {self.mode} up {uptime} | opps {self.opportunities_detected} detected / "
-            f"{self.opportunities_taken} taken | orders {self.orders} fills {self.fills} "
-            f"one-legged {self.one_legged} | PnL {pnl} {self.pnl_currency}",
-        ]
-        venues = []
-        for venue, age in sorted(self.book_age_ms.items()):
-            if age is None:
-                venues.append(f"{venue} no book")
-            elif self.max_book_age_ms is not None and age > self.max_book_age_ms:
-                venues.append(f"{venue} STALE {age:.0f}ms")
-            else:
-                venues.append(f"{venue} {age:.0f}ms")
-        lines.append(f"books: {'  '.join(venues) or '-'} | tick->order p50 {_ms(self.tick_to_order_p50_ms)}ms "
-                     f"p99 {_ms(self.tick_to_order_p99_ms)}ms")
-        if self.kill_switch:
-            lines.append(f"KILL SWITCH: {self.kill_switch}")
-        return lines

@@ -1,0 +1,62 @@
+"""The live status of a running run: counters, each venue's book age and the kill switch, as a block a terminal
+redraws in place (``orchestration.main_job`` does it with rich) or one line per interval for a log or a pipe."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping
+
+from orchestration.report.shown import shown_ms, shown_money
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStatus:
+    """A snapshot of a running run, rendered as the terminal status block."""
+
+    uptime_s: float
+    mode: str
+    book_age_ms: Mapping[str, float | None] = field(default_factory=dict)  # venue -> age of its freshest book
+    opportunities_detected: int = 0
+    opportunities_taken: int = 0
+    orders: int = 0
+    fills: int = 0
+    one_legged: int = 0
+    pnl_total: Decimal = Decimal(0)
+    pnl_currency: str = "USDT"
+    tick_to_order_p50_ms: float | None = None
+    tick_to_order_p99_ms: float | None = None
+    max_book_age_ms: float | None = None  # books older than this are marked stale
+    kill_switch: str | None = None  # why the kill switch tripped, if it did
+
+    def render(self) -> str:
+        """Two or three compact lines: counters, venues with book age, and the kill switch when tripped (a terminal
+        redraws them in place)."""
+        return "\n".join(self._lines())
+
+    def render_line(self) -> str:
+        """The same as one line, for a log or a pipe: one line per interval."""
+        return " | ".join(self._lines())
+
+    def _lines(self) -> list[str]:
+        seconds = int(self.uptime_s)
+        uptime = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        pnl_total = shown_money(self.pnl_total, self.pnl_currency)
+        pnl = f"{'+' if pnl_total >= 0 else ''}{pnl_total}"
+        lines = [
+            f"rayarb {self.mode} up {uptime} | opps {self.opportunities_detected} detected / "
+            f"{self.opportunities_taken} taken | orders {self.orders} fills {self.fills} "
+            f"one-legged {self.one_legged} | PnL {pnl} {self.pnl_currency}",
+        ]
+        venues = []
+        for venue, age in sorted(self.book_age_ms.items()):
+            if age is None:
+                venues.append(f"{venue} no book")
+            elif self.max_book_age_ms is not None and age > self.max_book_age_ms:
+                venues.append(f"{venue} STALE {age:.0f}ms")
+            else:
+                venues.append(f"{venue} {age:.0f}ms")
+        lines.append(f"books: {'  '.join(venues) or '-'} | tick->order p50 {shown_ms(self.tick_to_order_p50_ms)}ms "
+                     f"p99 {shown_ms(self.tick_to_order_p99_ms)}ms")
+        if self.kill_switch:
+            lines.append(f"KILL SWITCH: {self.kill_switch}")
+        return lines
