@@ -23,7 +23,7 @@ class DeploymentActor(ServesChannel):
         self.peers = Peers()
         self.channel_settings = deployment.channels
         self.channels = Channels(self.peers, deployment.channels)
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards)
 
     def identity(self) -> dict[str, Any]:
         """The start of every health answer: which process this is."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from actors.transport import ChannelSettings
 from actors.exchange import VenueSpec
+from execution.sharding import shard_symbols
 from orchestration.config import RetryConfig, RiskConfig, StrategyConfig, SupervisorConfig
 
 DETECTOR = "detector"
@@ -19,6 +20,15 @@ HEAD_RESOURCE = "rayarb_head"  # custom resource of the node that holds the jour
 
 def exchange_actor_name(venue: str) -> str:
     return EXCHANGE_PREFIX + venue
+
+
+def detector_actor_name(shard: int, shards: int) -> str:
+    """``detector`` when detection is one actor, else ``detector:<shard>`` (detector.shards in the config)."""
+    return DETECTOR if shards == 1 else f"{DETECTOR}:{shard}"
+
+
+def is_detector(name: str) -> bool:
+    return name == DETECTOR or name.startswith(DETECTOR + ":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +48,25 @@ class Deployment:
     realtime_priority: int = 0  # of the hot-path actors' loop threads (actors.hot_path); 0 = normal policy
     cpu_wake_latency_us: int | None = None  # bound asked for while hot-path actors live (actors.hot_path); None = none
     retry: RetryConfig = RetryConfig()  # how the exchange actors retry reads and cancels
+    detector_shards: int = 1  # detector actors, each detecting on its share of the symbols (execution.sharding)
 
     @property
     def venue_names(self) -> tuple[str, ...]:
         return tuple(v.name for v in self.venues)
 
     @property
+    def detector_names(self) -> tuple[str, ...]:
+        """Every detector shard's actor name, shard 0 first."""
+        return tuple(detector_actor_name(shard, self.detector_shards) for shard in range(self.detector_shards))
+
+    def detector_symbols(self, name: str) -> tuple[str, ...]:
+        """The symbols the detector shard ``name`` detects on (and the books it is sent)."""
+        return shard_symbols(self.symbols, self.detector_shards)[self.detector_names.index(name)]
+
+    @property
     def actor_names(self) -> tuple[str, ...]:
-        return tuple(exchange_actor_name(v) for v in self.venue_names) + (POSITION_TRACKER, ORDER_MANAGER, DETECTOR)
+        return (tuple(exchange_actor_name(v) for v in self.venue_names) + (POSITION_TRACKER, ORDER_MANAGER)
+                + self.detector_names)
 
 
 def new_incarnation() -> str:

@@ -1,5 +1,8 @@
 """The ``detector`` actor: latest books from every exchange actor in, opportunities out to the order manager.
 
+With ``detector.shards`` K > 1 there are K of them, ``detector:0`` .. ``detector:<K-1>``, each detecting on its share
+of the symbols (``execution.sharding``): the exchange actors send each shard only its symbols' books (and every
+venue's balances), and every shard sends its opportunities to the one order manager.
 Thin: detection and sizing are ``execution.detector``. It keeps at most one opportunity in flight per symbol and venue
 pair (released when the order manager answers or the call times out), so nothing queues up behind a slow order manager.
 """
@@ -27,8 +30,10 @@ OPPORTUNITY_TIMEOUT_S = 60.0
 class DetectorActor(DeploymentActor):
     channel_methods = ("on_book",)
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, shard: int = 0) -> None:
         super().__init__(deployment)
+        self.name = deployment.detector_names[shard]
+        self.symbols = deployment.detector_symbols(self.name)
         self.detector: ArbitrageDetector | None = None
         self._inventory: dict[str, dict[str, Decimal]] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -48,7 +53,8 @@ class DetectorActor(DeploymentActor):
         rules: dict[tuple[str, str], MarketRules] = {}
         for venue, venue_rules in zip(names, answers):
             for symbol, r in venue_rules.items():
-                rules[(venue, symbol)] = r
+                if symbol in self.symbols:
+                    rules[(venue, symbol)] = r
         strategy = self.deployment.strategy
         self.detector = ArbitrageDetector(rules, min_profit_bps=Decimal(strategy.min_profit_bps),
                                           max_book_age_s=strategy.max_book_age_ms / 1000,
@@ -62,7 +68,7 @@ class DetectorActor(DeploymentActor):
 
     async def health(self) -> dict[str, Any]:
         d = self.detector
-        return {**self.identity(), "started": d is not None,
+        return {**self.identity(), "shard": self.name, "symbols": list(self.symbols), "started": d is not None,
                 "updates": d.updates if d else 0, "detected": d.detected if d else 0,
                 "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
                 "enabled": self._enabled, "channel_calls": self.channels.stats(),

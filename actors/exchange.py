@@ -247,10 +247,13 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         }
 
     # ----- market data -----
-    async def subscribe(self, name: str, balances_only: bool = False) -> None:
+    async def subscribe(self, name: str, balances_only: bool = False, symbols: list[str] | None = None) -> None:
         """Push every book (and balances, as ``("balances", venue, free)``) to the actor ``name``'s ``on_book`` from
-        now on."""
-        self._publisher.subscribe(name, name, frozenset({"balances"}) if balances_only else None)
+        now on; only the books of ``symbols`` when given (a detector shard's)."""
+        keys = frozenset({"balances"}) if balances_only else None
+        if symbols is not None:
+            keys = frozenset({"balances", *symbols})
+        self._publisher.subscribe(name, name, keys)
         for symbol, book in self._books.items():
             self._publisher.publish(symbol, book)
         if self.balances_cache:

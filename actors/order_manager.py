@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import DeploymentActor
-from actors.common import POSITION_TRACKER, DETECTOR, Deployment, exchange_actor_name
+from actors.common import POSITION_TRACKER, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
 from actors.order_io import CALL_TIMEOUT_S, LEG_TIMEOUT_S, ActorIO, VenueAdapter
 from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
@@ -240,12 +240,15 @@ class OrderManagerActor(DeploymentActor):
             logger.error("could not journal the kill switch's trip (%s): %s", trip.reason, exc)
 
     async def _disable_detector(self) -> None:
+        await asyncio.gather(*(self._disable_shard(name) for name in self.deployment.detector_names))
+
+    async def _disable_shard(self, name: str) -> None:
         try:
-            await self.peers.call(DETECTOR, "set_enabled", False, timeout_s=CALL_TIMEOUT_S)
+            await self.peers.call(name, "set_enabled", False, timeout_s=CALL_TIMEOUT_S)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.warning("could not disable the detector: %s", type(exc).__name__)
+            logger.warning("could not disable %s: %s", name, type(exc).__name__)
 
     # ----- events and fills -----
     def _on_event(self, event: Any) -> None:

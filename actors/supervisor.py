@@ -19,13 +19,13 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from actors.common import (
-    DETECTOR,
     EXCHANGE_PREFIX,
     HEAD_RESOURCE,
     ORDER_MANAGER,
     POSITION_TRACKER,
     Deployment,
     exchange_actor_name,
+    is_detector,
     new_incarnation,
 )
 from actors.peers import NAMESPACE, Peers
@@ -46,7 +46,9 @@ def actor_class(name: str) -> type:
     from actors.detector import DetectorActor
     from actors.order_manager import OrderManagerActor
     from actors.position_tracker import PositionTrackerActor
-    return {DETECTOR: DetectorActor, ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[name]
+    if is_detector(name):
+        return DetectorActor
+    return {ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[name]
 
 
 def actor_options(deployment: Deployment, name: str) -> dict[str, Any]:
@@ -70,6 +72,8 @@ def create_actor(deployment: Deployment, name: str) -> Any:
                                   "retry_policy": RetryPolicy(**deployment.retry.model_dump())}
         if venue.paper:
             kwargs["paper_balances"] = dict(deployment.paper_balances)
+    elif is_detector(name):  # one shard of detection (a single detector is shard 0 of 1)
+        args, kwargs = (deployment, deployment.detector_names.index(name)), {}
     else:
         args, kwargs = (deployment,), {}
     return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args, **kwargs)
@@ -121,25 +125,41 @@ class RayActorControl:
                            type(exc).__name__)
             return False
 
-    async def enable_detector_if_allowed(self) -> bool:
+    async def enable_detector_if_allowed(self, shards: tuple[str, ...] | None = None) -> bool:
+        """Tell the detector shards (every one by default) whether they may trade. The supervisor counts detection
+        as switched only when every shard of the run was told; a shard that cannot be told raises (after the others
+        were), and is asked again when it is rewired."""
         allowed = await self.detector_may_trade()
-        await self._call(DETECTOR, "set_enabled", allowed)
-        self.owner.detector_enabled = allowed
+        names = self.deployment.detector_names if shards is None else shards
+        results = await asyncio.gather(*(self._call(name, "set_enabled", allowed) for name in names),
+                                       return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        if set(names) >= set(self.deployment.detector_names):
+            self.owner.detector_enabled = allowed
         return allowed
+
+    def detector_symbols(self, name: str) -> list[str] | None:
+        """What an exchange actor sends the detector ``name``: its shard's books (None: every book, one detector)."""
+        return None if self.deployment.detector_shards == 1 else list(self.deployment.detector_symbols(name))
 
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         d = self.deployment
         exchanges = [exchange_actor_name(v) for v in d.venue_names]
         if name.startswith(EXCHANGE_PREFIX):
             await self._call(name, "start", timeout_s=START_TIMEOUT_S)
-            await self._call(name, "subscribe", DETECTOR)
+            for detector in d.detector_names:
+                await self._call(name, "subscribe", detector, False, self.detector_symbols(detector))
             await self._call(name, "subscribe", ORDER_MANAGER, True)
             if not first:
                 await self._call(ORDER_MANAGER, "reconcile", name[len(EXCHANGE_PREFIX):], timeout_s=START_TIMEOUT_S)
-        elif name == DETECTOR:
-            await self._call(DETECTOR, "start", timeout_s=START_TIMEOUT_S)
-            await asyncio.gather(*(self._call(ex, "subscribe", DETECTOR) for ex in exchanges))
-            await self.enable_detector_if_allowed()  # never on the supervisor's word alone: the risk engine's too
+        elif is_detector(name):
+            await self._call(name, "start", timeout_s=START_TIMEOUT_S)
+            await asyncio.gather(*(self._call(ex, "subscribe", name, False, self.detector_symbols(name))
+                                   for ex in exchanges))
+            # never on the supervisor's word alone: the risk engine's too
+            await self.enable_detector_if_allowed((name,))
         elif name == ORDER_MANAGER:
             await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
             await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in exchanges))
@@ -165,7 +185,7 @@ class SupervisorActor:
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
         self.incarnation = new_incarnation()
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols)
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards)
         self.trading = False
         self.detector_enabled = False  # as last set by this supervisor
         self.baseline: dict | None = None
@@ -213,11 +233,13 @@ class SupervisorActor:
         allowed = state.last_health.get("trading_allowed")
         if allowed is None or bool(allowed) == self.detector_enabled:
             return
-        detector = self.supervisor.actors.get(DETECTOR)
-        if detector is None or not (detector.up and detector.wired):
-            return  # its rewiring decides
+        shards = tuple(name for name in self.deployment.detector_names
+                       if (state := self.supervisor.actors.get(name)) is not None and state.up and state.wired)
+        if not shards:
+            return  # their rewiring decides
         try:
-            await self.control.enable_detector_if_allowed()
+            # a shard being rewired is told by its rewiring; detection counts as switched once every shard was told
+            await self.control.enable_detector_if_allowed(shards)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -245,7 +267,11 @@ class SupervisorActor:
     async def stop_trading(self) -> None:
         self.trading = False
         self.detector_enabled = False
-        await self.control._call(DETECTOR, "set_enabled", False)
+        results = await asyncio.gather(*(self.control._call(name, "set_enabled", False)
+                                         for name in self.deployment.detector_names), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:  # every shard reachable was stopped; a restarted one starts disabled (trading is off)
+            raise failed[0]
 
     async def shutdown(self) -> None:
         """Stop supervising (the driver then kills the actors)."""

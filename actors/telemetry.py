@@ -15,9 +15,10 @@ def _process_metrics() -> RayarbMetrics:
     return RayarbMetrics()
 
 
-def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = ()) -> RayarbMetrics:
+def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (),
+                    detector_shards: int = 1) -> RayarbMetrics:
     metrics = _process_metrics()
     exchanges, symbols = tuple(exchanges), tuple(symbols)
     if exchanges or symbols:
-        metrics.init_labels(exchanges, symbols)
+        metrics.init_labels(exchanges, symbols, detector_shards)
     return metrics

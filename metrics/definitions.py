@@ -225,8 +225,9 @@ class RayarbMetrics:
             ["exchange", "symbol"], registry=r, multiprocess_mode="mostrecent")
 
     # ------------------------------------------------------------------ labels
-    def init_labels(self, exchanges: Iterable[str], symbols: Iterable[str]) -> None:
+    def init_labels(self, exchanges: Iterable[str], symbols: Iterable[str], detector_shards: int = 1) -> None:
         """Declare the configured exchanges and symbols and create every counter and histogram series at zero.
+        With ``detector_shards`` > 1 the detector actors are ``detector:0`` .. ``detector:<K-1>`` (actors.common).
 
         Gauges are not created here: in multiprocess mode a zero set by a restarting process would overwrite the
         last real value; they appear when first set.
@@ -242,6 +243,8 @@ class RayarbMetrics:
                 raise ValueError(f"symbol #{index} is not a ccxt symbol like BTC/USDT")
         self._assets = assets_of(self._symbols)
         self._actors = ACTOR_ROLES + tuple(exchange_actor(e) for e in self._exchanges)
+        if detector_shards > 1:
+            self._actors += tuple(f"detector:{shard}" for shard in range(detector_shards))
         for exchange in self._exchanges:
             for order_type in ORDER_TYPES:
                 self.order_ack_seconds.labels(exchange, order_type)

@@ -149,7 +149,8 @@ class MainJob:
                           pin_stateful_to_head=_cluster_has_head_resource(),
                           channels=self._channel_settings(config),
                           realtime_priority=config.run.realtime_priority,
-                          cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry)
+                          cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry,
+                          detector_shards=config.detector.shards)
 
     def _channel_settings(self, config: Config) -> Any:
         """Direct hot-path channels for this run (a fresh key per run, and TLS material for channels beyond loopback),
@@ -292,11 +293,15 @@ class MainJob:
         self._ensure_supervisor()
         _ray_get(self.supervisor.begin_trading.remote(self.baseline))
 
+    def _detector_healths(self, timeout_s: float = RAY_CALL_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+        """Every detector shard's health answer, by actor name."""
+        return {name: _ray_get(self._actor(name).health.remote(), timeout_s) for name in self.deployment.detector_names}
+
     def status(self) -> LiveStatus:
-        from actors.common import DETECTOR, ORDER_MANAGER
+        from actors.common import ORDER_MANAGER
 
         summary = _ray_get(self._actor(ORDER_MANAGER).summary.remote(STATUS_LATENCY_SAMPLES), 10)
-        detector = _ray_get(self._actor(DETECTOR).health.remote(), 10)
+        detected = sum(h.get("detected", 0) for h in self._detector_healths(10).values())
         ages = {}
         for venue in self.config.venue_names:
             try:
@@ -309,7 +314,7 @@ class MainJob:
         pnl = sum((Decimal(v) for v in summary["realised_profit"].values()), Decimal(0))
         return LiveStatus(
             uptime_s=time.time() - self.started_at, mode=self.options.mode.value, book_age_ms=ages,
-            opportunities_detected=detector.get("detected", 0), opportunities_taken=summary["opportunities_taken"],
+            opportunities_detected=detected, opportunities_taken=summary["opportunities_taken"],
             orders=summary["orders"], fills=summary["fills"], one_legged=summary["one_legged"], pnl_total=pnl,
             tick_to_order_p50_ms=None if latency["p50"] is None else latency["p50"] * 1000,
             tick_to_order_p99_ms=None if latency["p99"] is None else latency["p99"] * 1000,
@@ -351,8 +356,9 @@ class MainJob:
         changes = _ray_get(tracker.balance_changes.remote())
         marks = self._marks()
         _ray_get(tracker.set_marks.remote(marks))  # the PnL gauges end marked at the same prices as the report
-        detector_health = _ray_get(self._actor("detector").health.remote())
-        senders = [detector_health, _ray_get(manager.health.remote())] + [
+        detectors = self._detector_healths()
+        skipped = sum((Counter(h.get("skipped", {})) for h in detectors.values()), Counter())
+        senders = [*detectors.values(), _ray_get(manager.health.remote())] + [
             _ray_get(self._actor(f"exchange:{venue}").health.remote()) for venue in self.config.venue_names]
         pnl_currency = self.config.symbols[0].split("/")[1]
         report_summary = {
@@ -362,10 +368,14 @@ class MainJob:
             "started_at_ms": int(self.started_at * 1000),
             "venues": {v.name: {"exchange": v.exchange, "url": v.url} for v in self.config.venues},
             "symbols": list(self.config.symbols),
-            "opportunities_detected": detector_health.get("detected", 0),
+            "opportunities_detected": sum(h.get("detected", 0) for h in detectors.values()),
             "opportunities_taken": summary["opportunities_taken"],
             # skipped by the detector or refused by the order manager's risk checks, by reason (both may count one)
-            "opportunities_skipped": dict(Counter(detector_health.get("skipped", {})) + Counter(summary["denied"])),
+            "opportunities_skipped": dict(skipped + Counter(summary["denied"])),
+            # per detector shard (detector.shards): its symbols, the books it took in, what it detected and skipped
+            "detector_shards": {name: {"symbols": h.get("symbols", []), "updates": h.get("updates", 0),
+                                       "detected": h.get("detected", 0), "skipped": h.get("skipped", {})}
+                                for name, h in detectors.items()},
             "outcomes": summary["outcomes"],
             "one_legged": summary["one_legged"],
             "pnl": mark_to_market(changes, marks, pnl_currency),
@@ -394,7 +404,7 @@ class MainJob:
                 "calls_through_ray": sum(h.get("channel_calls", {}).get("through_ray", 0) for h in senders),
                 # per hot-path actor: the policy its event-loop thread ran under ("realtime 10", "normal (...)")
                 "scheduling": {name: h.get("scheduling") for name, h in
-                               zip(("detector", "order_manager", *(f"exchange:{v}" for v in self.config.venue_names)),
+                               zip((*detectors, "order_manager", *(f"exchange:{v}" for v in self.config.venue_names)),
                                    senders)},
             },
         }

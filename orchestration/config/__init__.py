@@ -23,14 +23,15 @@ The run ``mode`` is derived when a run starts, not written in the file:
 from orchestration.config.models import (DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT, DEFAULT_PAPER_BALANCES,
                                          DEFAULT_RUN_DIR, DEFAULT_SYMBOLS, LOCAL_DIALECTS, LOCAL_VENUE_EXCHANGE,
                                          MAX_RETRY_ELAPSED_S, PASSPHRASE_DIALECTS, PROFILES, Config, ConfigError,
-                                         Credentials, MetricsConfig, RetryConfig, RiskConfig, RunConfig,
-                                         StrategyConfig, SupervisorConfig, UserError, VenueConfig,
+                                         Credentials, DetectorConfig, MetricsConfig, RetryConfig, RiskConfig,
+                                         RunConfig, StrategyConfig, SupervisorConfig, UserError, VenueConfig,
                                          default_key_env_names, load_config, parse_config)
 from orchestration.config.options import Mode, RunOptions, build_run_options, resolve_credentials, resolve_mode
 from orchestration.config.rules import is_loopback_host
 
 __all__ = [
-    "Config", "ConfigError", "Credentials", "DEFAULT_METRICS_HOST", "DEFAULT_METRICS_PORT", "DEFAULT_PAPER_BALANCES",
+    "Config", "ConfigError", "Credentials", "DetectorConfig", "DEFAULT_METRICS_HOST", "DEFAULT_METRICS_PORT",
+    "DEFAULT_PAPER_BALANCES",
     "DEFAULT_RUN_DIR", "DEFAULT_SYMBOLS", "LOCAL_DIALECTS", "LOCAL_VENUE_EXCHANGE", "MAX_RETRY_ELAPSED_S",
     "MetricsConfig", "Mode", "PASSPHRASE_DIALECTS", "PROFILES", "RetryConfig", "RiskConfig", "RunConfig", "RunOptions",
     "StrategyConfig", "SupervisorConfig", "UserError", "VenueConfig", "build_run_options", "default_key_env_names",

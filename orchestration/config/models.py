@@ -152,6 +152,19 @@ class SupervisorConfig(BaseModel):
         3, description="missed heartbeats before an actor is replaced")
 
 
+MAX_DETECTOR_SHARDS = 64
+
+
+class DetectorConfig(BaseModel):
+    """How detection is spread: by symbol over ``shards`` detector actors (``execution.sharding``); every venue's book
+    of a symbol goes to the same shard, and on a cluster the shards are spread over the nodes."""
+
+    model_config = _SECTION
+
+    shards: Annotated[int, _parsed(_integer(minimum=1, maximum=MAX_DETECTOR_SHARDS))] = Field(
+        1, description="detector actors, each detecting on its share of the symbols; at most the number of symbols")
+
+
 class MetricsConfig(BaseModel):
     model_config = _SECTION
 
@@ -228,7 +241,8 @@ class RunConfig(BaseModel):
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {"strategy": StrategyConfig, "risk": RiskConfig,
-                                         "supervisor": SupervisorConfig, "retry": RetryConfig,
+                                         "supervisor": SupervisorConfig, "detector": DetectorConfig,
+                                         "retry": RetryConfig,
                                          "metrics": MetricsConfig, "run": RunConfig}
 
 
@@ -240,6 +254,7 @@ class Config(BaseModel):
     strategy: StrategyConfig = StrategyConfig()
     risk: RiskConfig = RiskConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    detector: DetectorConfig = DetectorConfig()
     retry: RetryConfig = RetryConfig()
     metrics: MetricsConfig = MetricsConfig()
     run: RunConfig = RunConfig()
@@ -373,6 +388,9 @@ def parse_config(raw: Any, *, source: str = "config") -> Config:
     if retry is not None and retry.max_elapsed_s >= MAX_RETRY_ELAPSED_S:
         errors.append(f"retry.max_elapsed_s: must be < {MAX_RETRY_ELAPSED_S} (the order manager waits that long for "
                       f"an order lookup), got {retry.max_elapsed_s}")
+    detector = sections["detector"]
+    if detector is not None and symbols and detector.shards > len(symbols):
+        errors.append(f"detector.shards: at most one shard per symbol ({len(symbols)} symbols), got {detector.shards}")
     if errors:
         raise ConfigError(errors, source)
     return Config(venues=venues, symbols=symbols, **sections)

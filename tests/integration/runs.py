@@ -69,10 +69,12 @@ def credentials_of(endpoint) -> Credentials:
     return Credentials(endpoint.api_key, endpoint.secret, getattr(endpoint, "passphrase", "") or None)
 
 
-def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, **strategy) -> Any:
+def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
+               symbols: list[str] | None = None, **strategy) -> Any:
     raw = {
         "venues": {e.name: venue_entry(e) for e in endpoints},
-        "symbols": ["BTC/USDT", "ETH/USDT"],
+        "symbols": symbols or ["BTC/USDT", "ETH/USDT"],
+        "detector": detector or {},
         "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
         "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000, **(risk or {})},
         "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
@@ -82,8 +84,9 @@ def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, 
 
 
 def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | None = None,
-             risk: dict | None = None, resume_dir: Path | None = None, **strategy) -> MainJob:
-    config = run_config(endpoints, run=run, risk=risk, **strategy)
+             risk: dict | None = None, resume_dir: Path | None = None, detector: dict | None = None,
+             symbols: list[str] | None = None, **strategy) -> MainJob:
+    config = run_config(endpoints, run=run, risk=risk, detector=detector, symbols=symbols, **strategy)
     options = RunOptions(config=config, mode=resolve_mode(config, live=False), duration_s=duration_s,
                          run_dir=run_dir, metrics_port=0,
                          credentials={e.name: credentials_of(e) for e in endpoints})

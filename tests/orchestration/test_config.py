@@ -419,3 +419,25 @@ def test_default_local_holds_keys_in_memory_only():
 def test_default_key_env_names():
     assert default_key_env_names("alpha") == ("RAYARB_ALPHA_API_KEY", "RAYARB_ALPHA_SECRET")
     assert default_key_env_names("my-venue") == ("RAYARB_MY_VENUE_API_KEY", "RAYARB_MY_VENUE_SECRET")
+
+
+def test_the_detector_is_one_shard_unless_the_config_says_more():
+    assert parse_config(GOOD).detector.shards == 1
+    two_symbols = with_change(GOOD, "symbols", ["BTC/USDT", "ETH/USDT"])
+    assert parse_config(with_change(two_symbols, "detector.shards", 2)).detector.shards == 2
+    assert parse_config(with_change(two_symbols, "detector.shards", 2)).to_dict()["detector"] == {"shards": 2}
+
+
+@pytest.mark.parametrize(("shards", "expected"), [
+    (0, "detector.shards: must be between 1 and 64, got 0"),
+    (65, "detector.shards: must be between 1 and 64, got 65"),
+    ("2", "detector.shards: expected an integer, got str"),
+    (2, "detector.shards: at most one shard per symbol (1 symbols), got 2"),
+])
+def test_detector_shards_out_of_bounds_are_named(shards, expected):
+    assert expected in errors_of(with_change(GOOD, "detector.shards", shards))
+
+
+def test_detector_section_refuses_unknown_keys():
+    assert any(e.startswith("detector.shard: unknown key (allowed: shards)")
+               for e in errors_of(with_change(GOOD, "detector.shard", 2)))
