@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import queue
@@ -61,7 +60,7 @@ def faults_per_venue(raw: dict[str, Any] | None, venue_names: Sequence[str]) -> 
     if raw and all(key in venue_names for key in raw):
         return {name: Faults.from_dict(raw.get(name) or {}) for name in venue_names}
     shared = Faults.from_dict(raw)
-    return {name: dataclasses.replace(shared) for name in venue_names}
+    return {name: shared for name in venue_names}  # frozen: one value serves every venue
 
 
 @dataclass
