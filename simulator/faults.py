@@ -1,9 +1,9 @@
 """Fault injection for one simulated venue: what to break, and the seeded decisions of when to break it.
 
 ``Faults`` is the settable part (a frozen pydantic model, each fault declared once with its default, bounds and help;
-set at start from ``--faults JSON`` or at run time through ``POST /_sim/faults``); ``FaultInjector`` holds the current ``Faults`` plus a ``random.Random(seed)`` and the counters,
-and answers the server's per-request question "what happens to this request?". The same seed and the same request
-sequence give the same decisions, so fault runs repeat.
+set at start from ``--faults JSON`` or at run time through ``POST /_sim/faults``); ``FaultInjector`` holds the current
+``Faults`` plus a ``random.Random(seed)`` and the counters, and answers the server's per-request question "what
+happens to this request?". The same seed and the same request sequence give the same decisions, so fault runs repeat.
 
 Counted faults ("next N") are consumed in request order; timed faults ("for T seconds") are stored as deadlines on the
 injected monotonic clock. The server applies the decision; the engine and market honour the two flags they own
@@ -72,7 +72,8 @@ class Faults(BaseModel):
     reject_status: int = Field(400, ge=400, le=599, description="the HTTP status of those rejections")
     reject_code: int = Field(
         -2010, description="their code in the venue's dialect (Binance: as set; OKX: an OKX code > 0, else 51000)")
-    reject_msg: str = Field("", max_length=200, description='their message ("" = "Order rejected by venue (simulated).")')
+    reject_msg: str = Field(
+        "", max_length=200, description='their message ("" = "Order rejected by venue (simulated).")')
     lie_next_orders: int = Field(
         0, **_COUNT, description="next N order POSTs: placed as sent, but the answer lies about the field `lie`")
     lie: Literal[LIES] = Field("side", description="what a lying order answer gets wrong (OKX: client_order_id only)")
@@ -93,7 +94,8 @@ class Faults(BaseModel):
         0, **_COUNT, description="the next N REST answers (under malformed_path) are broken the way `malformed` says")
     malformed: Literal[MALFORMED_KINDS] = Field("garbage_json", description="how those answers are broken")
     malformed_path: str = Field(
-        "", max_length=200, pattern=r"^(/[\x21-\x7e]*)?$", description='a path prefix of the answers to break; "" = any')
+        "", max_length=200, pattern=r"^(/[\x21-\x7e]*)?$",
+        description='a path prefix of the answers to break; "" = any')
     book_lie_next: int = Field(
         0, **_COUNT, description="the next N depth pushes and REST depth answers carry the book lie `book_lie`")
     book_lie: Literal[BOOK_LIES] = Field("crossed", description="crossed, a negative price/amount, or NaN")

@@ -21,8 +21,10 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 
 from simulator.binance.engine import BinanceEngine, BinanceError
+from simulator.core.bad_replies import ReplyShape
 from simulator.core.engine import DepthChange
 from simulator.core.server import VenueServer, _WsConnection, dumps, error_response, json_response
+from simulator.core.tampering import phantom_fill
 from simulator.faults import Action
 
 MAX_RECV_WINDOW_MS = 60_000
@@ -110,6 +112,13 @@ class BinanceServer(VenueServer):
     dialect = "binance"
     probe_path = "/api/v3/ping"
     ws_path = "/stream/ws"
+    depth_paths = frozenset({"/api/v3/depth"})
+    reply_shape = ReplyShape(
+        required_fields=frozenset({"symbol", "orderId", "clientOrderId", "price", "origQty", "executedQty", "status",
+                                   "side", "type", "serverTime", "balances", "free", "locked", "bids", "asks",
+                                   "lastUpdateId", "qty", "id", "commission", "fills"}),
+        order_id_key="orderId", status_key="status", unknown_status="PENDING_REVIEW",
+        envelope_keys=frozenset({"code", "msg"}))
     engine: BinanceEngine
 
     def __init__(self, engine: BinanceEngine, **kwargs: Any) -> None:
@@ -179,6 +188,9 @@ class BinanceServer(VenueServer):
 
         account = self._authenticate(request, params, raw_query, raw_body)
         del params["signature"]
+        if (path == "/api/v3/myTrades" and self.injector.faults.phantom_fill_next
+                and params.get("symbol") in self.engine.books and self.injector.take_phantom_fill()):
+            phantom_fill(self.engine, account, params["symbol"])
         if action is Action.REJECT_ORDER:
             raise self._configured_rejection()
         try:

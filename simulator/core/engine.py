@@ -104,6 +104,8 @@ class Engine:
         # A dialect with a private order stream turns this on and drains ``drain_order_updates`` (else nothing is kept)
         self.track_order_updates = False
         self._order_updates: list[OrderUpdate] = []
+        self.phantom_fills = 0  # fills of orders nobody placed, made so far (simulator.core.tampering)
+        self.adjustments: dict[str, Decimal] = {}  # per asset: balance moved without a fill (/_sim/balance_adjust)
 
     # ------------------------------------------------------------------ lookups
 
@@ -563,13 +565,16 @@ class Engine:
         return {asset: fmt(amount) for asset, amount in sorted(self.collected_fees.items())}
 
     def total_assets(self) -> dict[str, Decimal]:
-        """Per asset: every account's free + locked plus the fees collected. Constant over the venue's life."""
+        """Per asset: every account's free + locked plus the fees collected, less the balance adjustments. Constant
+        over the venue's life."""
         totals: dict[str, Decimal] = {}
         for account in self.accounts:
             for asset, balance in account.balances.items():
                 totals[asset] = totals.get(asset, ZERO) + balance.free + balance.locked
         for asset, amount in self.collected_fees.items():
             totals[asset] = totals.get(asset, ZERO) + amount
+        for asset, amount in self.adjustments.items():  # net of what moved without a fill
+            totals[asset] = totals.get(asset, ZERO) - amount
         return totals
 
 

@@ -26,7 +26,9 @@ from typing import Any, Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
+from simulator.core.bad_replies import ReplyShape, lying_book, malformed
 from simulator.core.engine import DepthChange, Engine
+from simulator.core.tampering import BalanceAdjustError, adjust_balance
 from simulator.faults import Action, FaultConfigError, FaultInjector, Faults
 
 try:  # orjson is several times faster than json for the order path; json is the fallback
@@ -114,6 +116,8 @@ class VenueServer:
     dialect = ""
     probe_path = "/"
     ws_path = "/"
+    depth_paths: frozenset[str] = frozenset()  # REST paths answering a book (``book_lie`` applies to them)
+    reply_shape = ReplyShape(frozenset(), "orderId", "status", "UNKNOWN")  # how ``malformed`` breaks an answer
 
     def __init__(
         self,
@@ -134,8 +138,9 @@ class VenueServer:
         self.symbols = tuple(symbols)
         self.host = host
         self.port = port
-        self.clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._wall_clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.injector = FaultInjector(faults or Faults(), seed=seed)
+        engine._clock_ms = self.clock_ms  # the engine stamps orders and trades on the venue's (maybe skewed) clock
         self.ws_queue_size = ws_queue_size
         self.on_faults_changed = on_faults_changed
         self._subscribers: dict[str, set[_WsConnection]] = {}
@@ -192,8 +197,13 @@ class VenueServer:
     def on_publish(self) -> None:
         """Before each depth broadcast (a dialect with a private stream pushes its order updates here)."""
 
-    def on_depth_change(self, change: DepthChange) -> None:
-        """Every drained change, subscribers or not (a dialect with other book channels pushes them here)."""
+    def on_depth_change(self, change: DepthChange, lie: str | None = None) -> None:
+        """Every drained change, subscribers or not (a dialect with other book channels pushes them here, with the
+        book lie ``lie`` when one is due)."""
+
+    def watched(self, symbol: str) -> bool:
+        """Whether any connection is subscribed to a book channel of ``symbol`` (a lie is spent only on a watcher)."""
+        return bool(self._subscribers.get(symbol))
 
     def subscribe(self, conn: "_WsConnection", symbol: str) -> None:
         conn.symbols.add(symbol)
@@ -202,6 +212,11 @@ class VenueServer:
     def unsubscribe(self, conn: "_WsConnection", symbol: str) -> None:
         conn.symbols.discard(symbol)
         self._subscribers.get(symbol, set()).discard(conn)
+
+    def clock_ms(self) -> int:
+        """The venue's clock: the wall clock plus ``clock_skew_ms`` (signing checks, server time, every stamp)."""
+        skew = self.injector.faults.clock_skew_ms
+        return self._wall_clock_ms() + round(skew) if skew else self._wall_clock_ms()
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
     @property
@@ -220,6 +235,7 @@ class VenueServer:
             ("GET", "/_sim/balances"): self._sim_balances,
             ("GET", "/_sim/faults"): self._sim_get_faults,
             ("POST", "/_sim/faults"): self._sim_post_faults,
+            ("POST", "/_sim/balance_adjust"): self._sim_balance_adjust,
             ("GET", "/_sim/info"): self._sim_info,
         }
 
@@ -352,6 +368,31 @@ class VenueServer:
     # --- REST -----------------------------------------------------------------------------------------------------
     # --- REST -----------------------------------------------------------------------------------------------------
     async def _handle_api(self, request: web.BaseRequest) -> web.StreamResponse:
+        response = await self._answer_api(request)
+        faults = self.injector.faults
+        if not (faults.malformed_next or faults.book_lie_next) or not isinstance(response, web.Response):
+            return response
+        if request.transport is None or request.transport.is_closing() or not isinstance(response.body, bytes):
+            return response  # dropped: nothing is written
+        if faults.book_lie_next and request.path in self.depth_paths and response.status == 200:
+            lie = self.injector.take_book_lie()
+            if lie is not None:
+                response = self._rebuilt(response, response.status,
+                                         dumps(lying_book(json.loads(response.body), lie)), "application/json")
+        if self.injector.faults.malformed_next:
+            kind = self.injector.take_malformed(request.path)
+            if kind is not None:
+                assert isinstance(response.body, bytes)
+                status, body, content_type = malformed(kind, response.status, response.body, self.reply_shape)
+                response = self._rebuilt(response, status, body, content_type)
+        return response
+
+    @staticmethod
+    def _rebuilt(response: web.Response, status: int, body: bytes, content_type: str) -> web.Response:
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.Response(body=body, status=status, content_type=content_type, headers=headers)
+
+    async def _answer_api(self, request: web.BaseRequest) -> web.StreamResponse:
         try:
             return await self._serve_api(request)
         except web.HTTPException as exc:  # e.g. a body over client_max_size
@@ -422,23 +463,40 @@ class VenueServer:
             if self.injector.faults.ws_gap_next and self.injector.take_ws_gap():
                 self.dropped_ws_events += 1
                 continue
-            self.on_depth_change(change)
+            lie = (self.injector.take_book_lie()
+                   if self.injector.faults.book_lie_next and self.watched(change.symbol) else None)
+            self.on_depth_change(change, lie)
             subscribers = self._subscribers.get(change.symbol)
             if not subscribers:
                 continue
             text = self.render_depth(change)
             if text is None:
                 continue
+            if lie is not None:
+                text = self.lying_text(text, lie)
             for conn in list(subscribers):
-                if not conn.offer(text):
-                    self._evict(conn, "slow consumer")
+                self.push(conn, text)
             sent += 1
         return sent
 
-    def _evict(self, conn: _WsConnection, reason: str) -> None:
+    @staticmethod
+    def lying_text(text: str, lie: str) -> str:
+        """A rendered book push (JSON text) carrying the book lie ``lie``."""
+        return dumps(lying_book(json.loads(text), lie)).decode()
+
+    def push(self, conn: _WsConnection, text: str) -> None:
+        """Send one push to one connection: or, under ``ws_disconnect_next``, close the connection instead."""
+        if self.injector.faults.ws_disconnect_next and self.injector.take_ws_disconnect():
+            conn.closing = True
+            self._evict(conn, "simulated disconnect", code=1001)
+            return
+        if not conn.offer(text):
+            self._evict(conn, "slow consumer")
+
+    def _evict(self, conn: _WsConnection, reason: str, code: int = 1008) -> None:
         self._unsubscribe_all(conn)
         logger.warning("venue %s: closing WebSocket connection (%s)", self.name, reason)
-        self._spawn(conn.ws.close(code=1008, message=reason.encode()))
+        self._spawn(conn.ws.close(code=code, message=reason.encode()))
 
     def _unsubscribe_all(self, conn: _WsConnection) -> None:
         for symbol in conn.symbols:
@@ -535,6 +593,18 @@ class VenueServer:
         if self.injector.faults.down == "refuse":
             response.force_close()  # answer this request, then the connection goes like all the others
         return response
+
+    async def _sim_balance_adjust(self, request: web.BaseRequest) -> web.Response:
+        """Body ``{"account": name, "asset": "USDT", "delta": "-1.5"}``: the account's free balance moves by ``delta``
+        without any fill (a deposit, a withdrawal, a venue's correction). Answers the account's balances after."""
+        try:
+            body = json.loads(await request.read() or b"{}")
+            if not isinstance(body, dict):
+                raise BalanceAdjustError("balance_adjust must be a JSON object")
+            balances = adjust_balance(self.engine, body)
+        except (ValueError, BalanceAdjustError) as exc:
+            return error_response(400, -1100, f"Invalid balance_adjust: {exc}")
+        return json_response(balances)
 
     async def _sim_info(self, request: web.BaseRequest) -> web.Response:
         return json_response({

@@ -30,8 +30,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from simulator.core.bad_replies import ReplyShape
 from simulator.core.engine import DepthChange
 from simulator.core.server import VenueServer, _WsConnection, dumps, json_response
+from simulator.core.tampering import phantom_fill
 from simulator.faults import Action
 from simulator.okx.engine import MAX_BATCH, OkxEngine, OkxError, OrderFailure, inst_id
 from simulator.okx.private import LoginError, order_push, verify_login
@@ -44,6 +46,7 @@ _ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9
 PUBLIC_WS_PATH = "/ws/v5/public"
 WS_PATHS = frozenset({PUBLIC_WS_PATH, "/ws/v5/private", "/ws/v5/business"})
 CHANNELS = ("books", "books5")
+FILLS_PATHS = frozenset({"/api/v5/trade/fills", "/api/v5/trade/fills-history"})
 MSG_SIM_REJECT = "Order rejected by venue (simulated)."
 
 Route = tuple[Callable[..., Any], bool]  # (handler, signed)
@@ -77,6 +80,13 @@ class OkxServer(VenueServer):
     dialect = "okx"
     probe_path = "/api/v5/public/time"
     ws_path = "/ws/v5"  # ccxt's ``urls['api']['ws']``; it appends /public
+    depth_paths = frozenset({"/api/v5/market/books", "/api/v5/market/books-full"})
+    reply_shape = ReplyShape(
+        required_fields=frozenset({"instId", "ordId", "clOrdId", "px", "sz", "side", "ordType", "state", "accFillSz",
+                                   "avgPx", "sCode", "ts", "bids", "asks", "details", "availBal", "cashBal", "eq",
+                                   "fillPx", "fillSz", "tradeId", "fee"}),
+        order_id_key="ordId", status_key="state", unknown_status="pending_review",
+        envelope_keys=frozenset({"code", "msg"}))
     engine: OkxEngine
 
     def __init__(self, engine: OkxEngine, **kwargs: Any) -> None:
@@ -123,7 +133,9 @@ class OkxServer(VenueServer):
 
     def throttled_response(self) -> web.Response:
         faults = self.injector.faults
-        return json_response({"code": "50011", "msg": "Too Many Requests", "data": []}, status=429,
+        # OKX throttles with HTTP 429; 418 (``throttle_status``) is Binance's ban, answered here with the same code so
+        # a client's handling of a ban status is testable on this dialect too
+        return json_response({"code": "50011", "msg": "Too Many Requests", "data": []}, status=faults.throttle_status,
                              headers={"Retry-After": str(faults.retry_after_s)})
 
     def _rejection(self, entries: list[dict[str, str]]) -> OkxError:
@@ -155,6 +167,9 @@ class OkxServer(VenueServer):
             return self._ok(handler(params))
         account = self._authenticate(request, raw_path, raw_body)
         if method == "GET":
+            if path in FILLS_PATHS and self.injector.faults.phantom_fill_next and self.injector.take_phantom_fill():
+                book = self.engine.by_inst_id.get(params.get("instId", ""))
+                phantom_fill(self.engine, account, book.spec.symbol if book else self.engine.symbols[0])
             return self._ok(handler(account, params))
         body = self._json_body(raw_body)
         if path == "/api/v5/trade/cancel-order":
@@ -268,15 +283,19 @@ class OkxServer(VenueServer):
     def is_ws_path(self, path: str) -> bool:
         return path in WS_PATHS
 
-    def on_depth_change(self, change: DepthChange) -> None:
-        """``books5`` subscribers get the top 5 levels after every change of their symbol."""
+    def watched(self, symbol: str) -> bool:
+        return super().watched(symbol) or bool(self._books5_subscribers.get(symbol))
+
+    def on_depth_change(self, change: DepthChange, lie: str | None = None) -> None:
+        """``books5`` subscribers get the top 5 levels after every change of their symbol (lying when ``lie``)."""
         subscribers = self._books5_subscribers.get(change.symbol)
         if not subscribers:
             return
         text = dumps(self.engine.books5_message(change.symbol)).decode()
+        if lie is not None:
+            text = self.lying_text(text, lie)
         for conn in list(subscribers):
-            if not conn.offer(text):
-                self._evict(conn, "slow consumer")
+            self.push(conn, text)
 
     def render_depth(self, change: DepthChange) -> str | None:
         """The ``books`` update of one change (the core pushes it to every ``books`` subscriber of the symbol)."""
@@ -390,7 +409,10 @@ class OkxServer(VenueServer):
         return [dumps({"event": op, "arg": echo, "connId": self._conn_id()}).decode()]
 
     def on_publish(self) -> None:
-        """Push every order update to the ``orders`` subscriptions of its account (instrument filter applied)."""
+        """Push every order update to the ``orders`` subscriptions of its account (instrument filter applied); a due
+        phantom fill is made first for an account someone is watching, so the stream shows it as it happens."""
+        if self.injector.faults.phantom_fill_next and self.injector.faults.down is None:
+            self._phantom_for_watchers()
         updates = self.engine.drain_order_updates()
         if not updates or self.injector.faults.down is not None:
             return
@@ -404,5 +426,13 @@ class OkxServer(VenueServer):
                 if echo.get("instId", inst) != inst:
                     continue
                 arg = {**echo, "uid": str(zlib.crc32(f"{self.name}/{conn.account.name}".encode()))}
-                if not conn.offer(dumps({"arg": arg, "data": [view]}).decode()):
-                    self._evict(conn, "slow consumer")
+                self.push(conn, dumps({"arg": arg, "data": [view]}).decode())
+
+    def _phantom_for_watchers(self) -> None:
+        for name, subscriptions in self._orders_subscribers.items():
+            account = self.engine.account_by_name(name)
+            if not subscriptions or account is None or not self.injector.take_phantom_fill():
+                continue
+            wanted = {echo.get("instId") for echo in subscriptions.values()}
+            book = None if None in wanted else self.engine.by_inst_id.get(sorted(wanted)[0])
+            phantom_fill(self.engine, account, book.spec.symbol if book else self.engine.symbols[0])
