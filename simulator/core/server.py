@@ -8,6 +8,10 @@ the venue-wide faults were applied), how its errors look (``error_response_for``
 WebSocket protocol (``is_ws_path``, ``on_ws_text``, ``on_ws_binary``), how a change of the book is pushed
 (``render_depth``), and where a launcher probes it (``probe_path``).
 
+Faults met here, the same for every dialect: down, latency, drops, throttling, bare 5xx (before the dialect's REST),
+broken answers and lying books (after it: ``simulator.core.bad_replies``, shaped by the dialect's ``reply_shape`` and
+``depth_paths``), pushes that close their connection (``push``), the venue's skewed clock (``clock_ms``).
+
 ``/_sim/`` is the simulator's own API, the same on every dialect: loopback clients only, never a secret, errors as
 ``{"code", "msg"}``. Nothing here ever answers with a traceback; nothing read from a socket builds anything but plain
 JSON values.

@@ -13,7 +13,9 @@ Faults answer in OKX's words: a throttled request is HTTP 429 ``50011``; a confi
 with the order's ``sCode`` (``reject_code`` when it is positive, i.e. an OKX code; otherwise 51000), or, when
 ``reject_status`` is 5xx, the top-level ``50004`` ("does not indicate success or failure"); a lying answer can only
 lie about ``clOrdId`` (an OKX order answer carries ids only; other lies leave it true). ``ws_bad_checksum_next``
-corrupts the checksum of the next ``books`` pushes.
+corrupts the checksum of the next ``books`` pushes; ``ws_disconnect_next`` and ``book_lie`` reach ``books``, ``books5``
+and (the former) the private ``orders`` channel; a due ``phantom_fill_next`` is made at the next
+``trade/fills(-history)`` read or, for an account watching ``orders``, at once and pushed.
 """
 from __future__ import annotations
 
