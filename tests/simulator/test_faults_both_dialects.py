@@ -19,7 +19,7 @@ import pytest_asyncio
 from execution.api.venue import make_exchange
 from simulator.config import SimConfig
 from simulator.core.tampering import PHANTOM_ID_BASE
-from simulator.faults import MALFORMED_KINDS
+from simulator.faults import MALFORMED_KINDS, FaultConfigError, FaultInjector, Faults
 from simulator.launcher import VenueProcess, start_local_venues
 from tests.simulator.conftest import make_okx_exchange
 
@@ -62,6 +62,23 @@ def book_of(message: Any) -> tuple[list[list[str]], list[list[str]]]:
     if isinstance(message, dict) and "data" in message:
         message = message["data"][0]
     return (message["bids"], message["asks"]) if "bids" in message else (message["b"], message["a"])
+
+
+def test_the_new_faults_refuse_bad_values_by_name_and_spend_their_counters_in_order() -> None:
+    for bad, key in (({"clock_skew_ms": "5"}, "clock_skew_ms"), ({"clock_skew_ms": 1e12}, "clock_skew_ms"),
+                     ({"malformed": "broken"}, "malformed"), ({"malformed_path": "api"}, "malformed_path"),
+                     ({"book_lie": "inf"}, "book_lie"), ({"phantom_fill_next": -1}, "phantom_fill_next"),
+                     ({"ws_disconnect_next": 1.5}, "ws_disconnect_next"), ({"malformed_next": True}, "malformed_next")):
+        with pytest.raises(FaultConfigError, match=f"^{key}: "):
+            Faults.from_dict(bad)
+    injector = FaultInjector(Faults(malformed_next=2, malformed="truncated", malformed_path="/api/v3/order",
+                                    book_lie_next=1, phantom_fill_next=1, ws_disconnect_next=1))
+    assert injector.take_malformed("/api/v3/depth") is None  # another path spends nothing
+    assert [injector.take_malformed("/api/v3/order") for _ in range(3)] == ["truncated", "truncated", None]
+    assert [injector.take_book_lie(), injector.take_book_lie()] == ["crossed", None]
+    assert [injector.take_phantom_fill(), injector.take_phantom_fill()] == [True, False]
+    assert [injector.take_ws_disconnect(), injector.take_ws_disconnect()] == [True, False]
+    assert injector.faults.merged({"malformed_path": None}).malformed_path == ""
 
 
 # --- clock skew -------------------------------------------------------------------------------------------------------
