@@ -37,7 +37,8 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, default=None, help="seed of the market, keys and faults (default 7)")
     parser.add_argument("--config", default=None, metavar="FILE", help="simulator YAML config")
     parser.add_argument("--faults", default=None, metavar="JSON",
-                        help='faults at start, e.g. \'{"latency_ms": 5}\' or per venue \'{"beta": {"error_share": 0.1}}\'')
+                        help='faults at start, e.g. \'{"latency_ms": 5}\' or per venue \'{"beta": {"error_share": 0.1}}\' '
+                             '(every fault: docs/simulator.md, "Faults")')
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
     parser.add_argument("--log-level", default="WARNING", help="logging level on stderr (default %(default)s)")
     parser.add_argument("--realtime-priority", type=int, default=0, metavar="N",
