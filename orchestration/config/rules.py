@@ -11,6 +11,9 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# A money value beyond these is a typo or an attack on Decimal's arithmetic (``1e999999999``), never an amount.
+MONEY_INTEGER_DIGITS = 30
+MONEY_FRACTION_DIGITS = 18
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -40,6 +43,9 @@ def _money(*, minimum: Decimal = Decimal(0), strictly_greater: bool = False) -> 
                 raise ValueError(f"expected a decimal number, got {value!r}") from None
         if not amount.is_finite():
             raise ValueError(f"must be finite, got {value!r}")
+        if amount and not -MONEY_FRACTION_DIGITS <= amount.adjusted() < MONEY_INTEGER_DIGITS:
+            raise ValueError(f"must be a plain amount (at most {MONEY_INTEGER_DIGITS} digits before and "
+                             f"{MONEY_FRACTION_DIGITS} after the point), got {value!r}")
         if amount < minimum or (strictly_greater and amount == minimum):
             raise ValueError(f"must be {'>' if strictly_greater else '>='} {minimum}, got {amount}")
         return amount
