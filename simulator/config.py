@@ -1,18 +1,29 @@
 """Configuration of the local simulator: symbols, venues (each speaking one dialect) and their accounts, the market.
 
-Every config is a frozen dataclass. ``SimConfig.from_dict`` / ``from_yaml`` build one from plain data and refuse any
-unknown key by name, so a typo in a YAML file is an error rather than a silently ignored setting. ``SimConfig.default``
-gives three venues (alpha, beta, gamma) trading BTCUSDT and ETHUSDT with one client account each, whose API key and
-secret are derived from the venue name and the seed so that tests and ``rayarb run`` can know them without a file.
+Every config is a frozen pydantic dataclass that refuses unknown fields: each field is declared once, with its type,
+its default, its bounds and its help (``Field(description=...)``). They stay dataclasses (positional construction,
+``dataclasses.replace``) and every construction is validated; a problem is a ``SimConfigError`` naming where it is
+(``venues[0].taker_fee must be a number, got 'abc'``, ``unknown key 'fee' in venues[0] (allowed: ...)``). Numbers
+read from YAML are exact: a money or bps field takes a number or a string through ``str()``, so ``0.1`` stays
+``Decimal("0.1")``; a bool is never a number.
+
+``SimConfig.from_dict`` / ``from_yaml`` build one from plain data: a venue may be given by name only, and the
+defaults that depend on the venue (its fees, offsets and lag, its derived account) and on the seed are filled in
+before the whole config is validated at once. ``SimConfig.default`` gives three venues (alpha, beta, gamma) trading
+BTCUSDT and ETHUSDT with one client account each, whose API key and secret are derived from the venue name and the
+seed so that tests and ``rayarb run`` can know them without a file.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass, field, fields
+import math
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Callable
 
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 VENUE_DIALECTS = ("binance", "okx")  # simulator.dialects has their front-ends
 
@@ -21,118 +32,231 @@ class SimConfigError(ValueError):
     """The simulator configuration is malformed: an unknown key, a missing field or a value of the wrong kind."""
 
 
-@dataclass(frozen=True, slots=True)
+# ------------------------------------------------------------------------------------------- how values are read
+# Each rule raises ValueError with the text that follows the key's path ("must be a number, got 'abc'"); the bounds
+# are the fields' own (Field(ge=..., gt=..., lt=...)).
+
+
+def _number(value: Any) -> Decimal:
+    """An exact Decimal from a number or a numeric string (through ``str()``); never a bool, never NaN or infinity."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    else:
+        try:
+            result = Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            raise ValueError(f"must be a number, got {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"must be finite, got {value!r}")
+    return result
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, got {value!r}")
+    return value
+
+
+def _real(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _venue_name(value: Any) -> str:
+    if not str(value):
+        raise ValueError("must not be empty")
+    return str(value)
+
+
+def _dialect(value: Any) -> str:
+    if value not in VENUE_DIALECTS:
+        raise ValueError(f"must be one of {', '.join(VENUE_DIALECTS)}, got {value!r}")
+    return value
+
+
+Number = Annotated[Decimal, BeforeValidator(_number)]
+Integer = Annotated[int, BeforeValidator(_integer)]
+Real = Annotated[float, BeforeValidator(_real)]
+Text = Annotated[str, BeforeValidator(str)]
+Balances = dict[Text, Number]
+
+_MODEL = ConfigDict(extra="forbid")
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_MAPPINGS = ("dataclass_type", "dataclass_exact_type", "dict_type", "model_type")
+
+
+def _declared(label: Callable[[dict[str, Any]], str]) -> Callable[[type], type]:
+    """A frozen pydantic dataclass refusing unknown fields, whose construction raises ``SimConfigError``: a problem
+    is named after the object (``label`` of the given values, e.g. ``venue alpha``) and the field."""
+
+    def declare(cls: type) -> type:
+        model = dataclass(frozen=True, slots=True, config=_MODEL)(cls)
+        validated_init = model.__init__
+        names = tuple(model.__dataclass_fields__)
+
+        @functools.wraps(validated_init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            if len(args) > len(names) or not kwargs.keys().isdisjoint(names[:len(args)]):
+                raise TypeError(f"{cls.__name__}() takes at most {len(names)} fields, each given once")
+            given = dict(zip(names, args)) | kwargs  # by name, so that every problem is named by its field
+            try:
+                validated_init(self, **given)
+            except ValidationError as exc:
+                raise SimConfigError(_problems(exc, label(given), model)) from None
+
+        model.__init__ = __init__
+        return model
+
+    return declare
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    """``("venues", 0, "taker_fee")`` -> ``venues[0].taker_fee``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _problems(exc: ValidationError, label: str | None, root: type) -> str:
+    """Pydantic's errors in the simulator's words, each naming its key path (or, for an object built directly, the
+    object's ``label``): ``market.levels must be an integer, got 'x'``, ``venues[1]: missing key 'name'``."""
+    problems = []
+    for error in exc.errors():
+        loc, kind = tuple(error["loc"]), error["type"]
+        where = _path(loc)
+        named = f"{label}: {where}" if label and where else where or label or "config"
+        parent = _path(loc[:-1]) or label or "config"
+        if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+            allowed = _model_at(root, loc[:-1]).__dataclass_fields__
+            problems.append(f"unknown key {loc[-1]!r} in {parent} (allowed: {', '.join(sorted(allowed))})")
+        elif kind == "missing":
+            problems.append(f"{parent}: missing key {loc[-1]!r}")
+        elif kind == "value_error" and isinstance(error["ctx"]["error"], SimConfigError):
+            where = where or label  # an object's own rule
+            problems.append(f"{where}: {error['ctx']['error']}" if where else str(error["ctx"]["error"]))
+        elif kind == "value_error":
+            problems.append(f"{named} {error['ctx']['error']}")
+        elif kind in _BOUNDS:
+            bound = next(iter(error["ctx"].values()))
+            given = error["input"]
+            shown = repr(given) if isinstance(given, str) else given
+            problems.append(f"{named} must be {_BOUNDS[kind]} {bound}, got {shown}")
+        elif kind in _MAPPINGS:
+            problems.append(f"{named} must be a mapping, got {type(error['input']).__name__}")
+        elif kind == "list_type":
+            problems.append(f"{named} must be a list, got {type(error['input']).__name__}")
+        else:
+            problems.append(f"{named}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def _model_at(root: type, loc: tuple[Any, ...]) -> type:
+    """The config class found at ``loc`` below ``root`` (for the keys it allows)."""
+    model = root
+    for part in loc:
+        if isinstance(part, str):
+            model = _NESTED.get(part, model)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------------- the models
+
+
+@_declared(lambda given: str(given.get("symbol", "symbol")))
 class SymbolSpec:
     """One spot symbol as the venue lists it (Binance id, assets, filters) and the fair price it starts at."""
 
-    symbol: str = "BTCUSDT"
-    base: str = "BTC"
-    quote: str = "USDT"
-    tick_size: Decimal = Decimal("0.01")
-    step_size: Decimal = Decimal("0.00001")
-    min_qty: Decimal = Decimal("0.00001")
-    max_qty: Decimal = Decimal("9000")
-    min_price: Decimal = Decimal("0.01")
-    max_price: Decimal = Decimal("1000000")
-    min_notional: Decimal = Decimal("5")
-    max_notional: Decimal = Decimal("9000000")
-    fair_price: Decimal = Decimal("60000")
+    symbol: Text = Field("BTCUSDT", description="the venue's id: base + quote")
+    base: Text = Field("BTC", description="the asset bought and sold")
+    quote: Text = Field("USDT", description="the asset prices are in")
+    tick_size: Number = Field(Decimal("0.01"), gt=0, description="prices are multiples of this")
+    step_size: Number = Field(Decimal("0.00001"), gt=0, description="amounts are multiples of this")
+    min_qty: Number = Field(Decimal("0.00001"), gt=0, description="the smallest amount of an order")
+    max_qty: Number = Field(Decimal("9000"), gt=0, description="the largest amount of an order")
+    min_price: Number = Field(Decimal("0.01"), gt=0, description="the lowest price of an order")
+    max_price: Number = Field(Decimal("1000000"), gt=0, description="the highest price of an order")
+    min_notional: Number = Field(Decimal("5"), ge=0, description="price x amount of an order at least (quote)")
+    max_notional: Number = Field(Decimal("9000000"), gt=0, description="price x amount of an order at most (quote)")
+    fair_price: Number = Field(Decimal("60000"), gt=0, description="where the market's random walk starts")
 
     def __post_init__(self) -> None:
         if not self.symbol or self.symbol != self.base + self.quote:
             raise SimConfigError(f"symbol {self.symbol!r} must be base + quote ({self.base!r} + {self.quote!r})")
-        for name in ("tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price", "fair_price"):
-            if getattr(self, name) <= 0:
-                raise SimConfigError(f"{self.symbol}: {name} must be positive")
-        if self.min_notional < 0 or self.max_notional <= self.min_notional:
-            raise SimConfigError(f"{self.symbol}: need 0 <= min_notional < max_notional")
+        if self.max_notional <= self.min_notional:
+            raise SimConfigError("need 0 <= min_notional < max_notional")
         if self.min_qty > self.max_qty or self.min_price > self.max_price:
-            raise SimConfigError(f"{self.symbol}: min above max")
+            raise SimConfigError("min above max")
 
 
-@dataclass(frozen=True, slots=True)
+@_declared(lambda given: f"account {given.get('name', 'main')!r}")
 class AccountConfig:
     """A client account of one venue: its API credentials and starting balances."""
 
-    api_key: str
-    secret: str
-    balances: dict[str, Decimal]
-    name: str = "main"
-    passphrase: str = ""  # the third credential of dialects that have one (OKX); "" where the dialect has none
+    api_key: Text = Field(description="the key a client signs with (derived from venue, seed and name by default)")
+    secret: Text = Field(description="the HMAC secret (derived by default)")
+    balances: Balances = Field(description="asset -> starting free balance")
+    name: Text = Field("main", description="the account's name within its venue")
+    passphrase: Text = Field("", description="the third credential of dialects that have one (OKX); \"\" otherwise")
 
     def __repr__(self) -> str:  # never show the secret, not even in a traceback
         return f"AccountConfig(name={self.name!r}, api_key={self.api_key[:10]!r}..., balances={self.balances!r})"
 
 
-@dataclass(frozen=True, slots=True)
+@_declared(lambda given: f"venue {given['name']}" if given.get("name") else "venue")
 class VenueConfig:
-    """One simulated venue: its fees, how its market maker deviates from the fair price, and its client accounts.
+    """One simulated venue: its fees, how its market maker deviates from the fair price, and its client accounts."""
 
-    ``price_offset_bps`` shifts the venue's quotes, ``lag_ms`` is how late its market maker sees the fair price,
-    ``noise_bps`` is the standard deviation of per-update noise on its mid price.
-    """
-
-    name: str
-    maker_fee: Decimal = Decimal("0.001")
-    taker_fee: Decimal = Decimal("0.001")
-    price_offset_bps: Decimal = Decimal("0")
-    lag_ms: int = 0
-    noise_bps: Decimal = Decimal("0.3")
-    accounts: list[AccountConfig] = field(default_factory=list)
-    market_maker_balances: dict[str, Decimal] | None = None  # None: large balances derived from the symbols
-    dialect: str = "binance"  # the exchange API the venue speaks: "binance" or "okx" (simulator.dialects)
+    name: Annotated[str, BeforeValidator(_venue_name)] = Field(description="how clients and /_sim/ name the venue")
+    maker_fee: Number = Field(Decimal("0.001"), ge=0, lt=1, description="fee rate of the resting side")
+    taker_fee: Number = Field(Decimal("0.001"), ge=0, lt=1, description="fee rate of the taking side")
+    price_offset_bps: Number = Field(Decimal("0"), description="shifts the venue's quotes from the fair price")
+    lag_ms: Integer = Field(0, ge=0, description="how late the venue's market maker sees the fair price")
+    noise_bps: Number = Field(Decimal("0.3"), ge=0, description="standard deviation of per-update noise on its mid")
+    accounts: list[AccountConfig] = Field(default_factory=list, description="its client accounts")
+    market_maker_balances: Balances | None = Field(
+        None, description="the market maker's balances (None: large balances derived from the symbols)")
+    dialect: Annotated[str, BeforeValidator(_dialect)] = Field(
+        "binance", description="the exchange API the venue speaks: binance or okx (simulator.dialects)")
 
     def __post_init__(self) -> None:
-        if not self.name:
-            raise SimConfigError("venue name must not be empty")
-        if self.dialect not in VENUE_DIALECTS:
-            raise SimConfigError(f"venue {self.name}: unknown dialect {self.dialect!r} (known: {', '.join(VENUE_DIALECTS)})")
         if self.dialect == "okx":
             for account in self.accounts:
                 if not account.passphrase:
-                    raise SimConfigError(f"venue {self.name}: account {account.name!r} needs a passphrase (okx)")
-        if not (0 <= self.maker_fee < 1 and 0 <= self.taker_fee < 1):
-            raise SimConfigError(f"venue {self.name}: fees must be in [0, 1)")
-        if self.lag_ms < 0 or self.noise_bps < 0:
-            raise SimConfigError(f"venue {self.name}: lag_ms and noise_bps must not be negative")
+                    raise SimConfigError(f"account {account.name!r} needs a passphrase (okx)")
         keys = [a.api_key for a in self.accounts]
         if len(keys) != len(set(keys)):
-            raise SimConfigError(f"venue {self.name}: two accounts share an API key")
+            raise SimConfigError("two accounts share an API key")
 
 
-@dataclass(frozen=True, slots=True)
+@_declared(lambda given: "market")
 class MarketConfig:
     """The synthetic market shared by all venues.
 
-    The fair price of each symbol is a seeded random walk with ``volatility_bps`` standard deviation per second.
-    Each venue's market maker quotes ``levels`` levels a side: the top at mid +/- ``spread_bps``/2, deeper levels on
-    a fixed grid ``level_spacing_bps`` apart, each worth about ``level_notional`` in quote currency. Normal quoting
-    never crosses profitably between venues (offsets, lag and noise are far below the taker fees); profitable
-    crossings come from dislocations: a venue's quotes jump so that its best ask is below another venue's best bid
-    by both taker fees plus an edge of ``edge_min_bps``..``edge_max_bps``, for ``dislocation_ms``.
-    ``crossing_rate`` is the fraction of updates on which a symbol has such a crossing.
+    The fair price of each symbol is a seeded random walk. Each venue's market maker quotes ``levels`` levels a side:
+    the top at mid +/- ``spread_bps``/2, deeper levels on a fixed grid. Normal quoting never crosses profitably
+    between venues (offsets, lag and noise are far below the taker fees); profitable crossings come from
+    dislocations: a venue's quotes jump so that its best ask is below another venue's best bid by both taker fees
+    plus an edge of ``edge_min_bps``..``edge_max_bps``, for ``dislocation_ms``.
     """
 
-    update_hz: float = 20.0
-    levels: int = 20
-    level_spacing_bps: Decimal = Decimal("1")
-    level_notional: Decimal = Decimal("20000")
-    spread_bps: Decimal = Decimal("2")
-    volatility_bps: Decimal = Decimal("1")
-    crossing_rate: float = 0.08
-    dislocation_ms: int = 250
-    edge_min_bps: Decimal = Decimal("2")
-    edge_max_bps: Decimal = Decimal("10")
+    update_hz: Real = Field(20.0, gt=0, description="market updates per second")
+    levels: Integer = Field(20, ge=1, description="levels quoted a side")
+    level_spacing_bps: Number = Field(Decimal("1"), gt=0, description="between deeper levels")
+    level_notional: Number = Field(Decimal("20000"), gt=0, description="each level's worth in quote currency, about")
+    spread_bps: Number = Field(Decimal("2"), gt=0, description="between the best bid and ask")
+    volatility_bps: Number = Field(Decimal("1"), ge=0, description="standard deviation of the fair price per second")
+    crossing_rate: Real = Field(0.08, ge=0, lt=1, description="share of updates on which a symbol has a crossing")
+    dislocation_ms: Integer = Field(250, ge=1, description="how long a crossing lasts")
+    edge_min_bps: Number = Field(Decimal("2"), gt=0, description="a crossing's edge beyond both taker fees, at least")
+    edge_max_bps: Number = Field(Decimal("10"), gt=0, description="and at most")
 
     def __post_init__(self) -> None:
-        if self.update_hz <= 0 or self.levels < 1 or self.dislocation_ms <= 0:
-            raise SimConfigError("market: update_hz, levels and dislocation_ms must be positive")
-        if not 0 <= self.crossing_rate < 1:
-            raise SimConfigError("market: crossing_rate must be in [0, 1)")
-        if self.level_spacing_bps <= 0 or self.level_notional <= 0 or self.spread_bps <= 0:
-            raise SimConfigError("market: level_spacing_bps, level_notional and spread_bps must be positive")
-        if self.volatility_bps < 0 or not 0 < self.edge_min_bps <= self.edge_max_bps:
-            raise SimConfigError("market: need volatility_bps >= 0 and 0 < edge_min_bps <= edge_max_bps")
+        if self.edge_min_bps > self.edge_max_bps:
+            raise SimConfigError("need 0 < edge_min_bps <= edge_max_bps")
 
 
 DEFAULT_CLIENT_BALANCES: dict[str, Decimal] = {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("40")}
@@ -211,15 +335,16 @@ def default_venue(name: str, seed: int, dialect: str = "binance") -> VenueConfig
     )
 
 
-@dataclass(frozen=True, slots=True)
+@_declared(lambda given: "")
 class SimConfig:
     """Everything the simulator needs: venues, symbols, the market, the seed and the initial fault settings."""
 
-    venues: list[VenueConfig]
-    symbols: list[SymbolSpec]
-    market: MarketConfig = field(default_factory=MarketConfig)
-    seed: int = 7
-    faults: dict[str, Any] = field(default_factory=dict)
+    venues: list[VenueConfig] = Field(description="at least one, names unique")
+    symbols: list[SymbolSpec] = Field(description="at least one, ids unique")
+    market: MarketConfig = Field(default_factory=MarketConfig, description="the market all venues share")
+    seed: Integer = Field(7, description="seeds the market, the derived keys and each venue's fault decisions")
+    faults: dict[Text, Any] = Field(
+        default_factory=dict, description="initial faults of every venue (simulator.faults checks them)")
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.venues]
@@ -261,23 +386,32 @@ class SimConfig:
         ``venues`` may list names only (``["alpha", "beta"]``) or mappings; a venue without ``accounts`` gets the
         default derived account.
         """
-        data = _mapping(data, "config")
-        _check_keys(data, {"venues", "symbols", "market", "seed", "faults"}, "config")
-        seed = _int(data.get("seed", 7), "seed")
-        venues_raw = data.get("venues", ["alpha", "beta", "gamma"])
-        if not isinstance(venues_raw, list):
+        data = dict(_mapping(data, "config"))
+        try:
+            seed = _integer(data.get("seed", 7))  # the venues' derived keys need it first
+        except ValueError as exc:
+            raise SimConfigError(f"seed {exc}") from None
+        venues = data.get("venues", ["alpha", "beta", "gamma"])
+        if not isinstance(venues, list):
             raise SimConfigError("config.venues must be a list")
-        venues = [_venue_from(item, seed, f"venues[{i}]") for i, item in enumerate(venues_raw)]
-        symbols_raw = data.get("symbols")
-        if symbols_raw is None:
-            symbols = list(DEFAULT_SYMBOLS)
-        else:
-            if not isinstance(symbols_raw, list):
-                raise SimConfigError("config.symbols must be a list")
-            symbols = [_symbol_from(item, f"symbols[{i}]") for i, item in enumerate(symbols_raw)]
-        market = _market_from(data.get("market", {}))
-        faults = _mapping(data.get("faults", {}), "faults")
-        return cls(venues=venues, symbols=symbols, market=market, seed=seed, faults=dict(faults))
+        data["venues"] = [_venue_with_defaults(item, seed, f"venues[{i}]") for i, item in enumerate(venues)]
+        if data.get("symbols") is None:
+            data["symbols"] = list(DEFAULT_SYMBOLS)
+        elif not isinstance(data["symbols"], list):
+            raise SimConfigError("config.symbols must be a list")
+        try:
+            return _SIM_CONFIG.validate_python(data)
+        except ValidationError as exc:
+            raise SimConfigError(_problems(exc, None, SimConfig)) from None
+
+
+# The config class each key holds (for the keys an unknown one is named against).
+_NESTED: dict[str, type] = {"venues": VenueConfig, "accounts": AccountConfig, "symbols": SymbolSpec,
+                            "market": MarketConfig}
+_SIM_CONFIG = TypeAdapter(SimConfig)
+
+
+# ------------------------------------------------------------------------------------- defaults that depend on data
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -286,77 +420,9 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _check_keys(data: dict[str, Any], allowed: set[str], where: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise SimConfigError(f"unknown key {key!r} in {where} (allowed: {', '.join(sorted(allowed))})")
-
-
-def _decimal(value: Any, where: str) -> Decimal:
-    if isinstance(value, bool):
-        raise SimConfigError(f"{where} must be a number, got {value!r}")
-    try:
-        result = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise SimConfigError(f"{where} must be a number, got {value!r}") from exc
-    if not result.is_finite():
-        raise SimConfigError(f"{where} must be finite, got {value!r}")
-    return result
-
-
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SimConfigError(f"{where} must be an integer, got {value!r}")
-    return value
-
-
-def _float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SimConfigError(f"{where} must be a number, got {value!r}")
-    return float(value)
-
-
-def _balances(value: Any, where: str) -> dict[str, Decimal]:
-    return {str(asset): _decimal(amount, f"{where}.{asset}") for asset, amount in _mapping(value, where).items()}
-
-
-def _convert(cls: type, raw: dict[str, Any], where: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Convert the scalar fields of ``cls`` present in ``raw`` by the type of the default value."""
-    defaults = {f.name: f.default for f in fields(cls)}
-    _check_keys(raw, set(defaults), where)
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in overrides:
-            continue
-        default = defaults[key]
-        if isinstance(default, Decimal):
-            out[key] = _decimal(value, f"{where}.{key}")
-        elif isinstance(default, bool):
-            out[key] = bool(value)
-        elif isinstance(default, int):
-            out[key] = _int(value, f"{where}.{key}")
-        elif isinstance(default, float):
-            out[key] = _float(value, f"{where}.{key}")
-        else:
-            out[key] = str(value)
-    out.update(overrides)
-    return out
-
-
-def _symbol_from(item: Any, where: str) -> SymbolSpec:
-    raw = _mapping(item, where)
-    try:
-        return SymbolSpec(**_convert(SymbolSpec, raw, where, {}))
-    except TypeError as exc:
-        raise SimConfigError(f"{where}: {exc}") from exc
-
-
-def _market_from(item: Any) -> MarketConfig:
-    raw = _mapping(item, "market")
-    return MarketConfig(**_convert(MarketConfig, raw, "market", {}))
-
-
-def _venue_from(item: Any, seed: int, where: str) -> VenueConfig:
+def _venue_with_defaults(item: Any, seed: int, where: str) -> Any:
+    """A venue entry of ``from_dict`` with what its name, dialect and the seed give by default (its fees, offset,
+    lag and noise, its derived account); what the entry sets wins, and is validated with the rest."""
     if isinstance(item, str):
         name, dialect = parse_venue_spec(item)
         return default_venue(name, seed, dialect)
@@ -366,40 +432,24 @@ def _venue_from(item: Any, seed: int, where: str) -> VenueConfig:
     name = str(raw["name"])
     dialect = str(raw.get("dialect", "binance"))
     base = default_venue(name, seed, dialect)
-    overrides: dict[str, Any] = {"name": name, "dialect": dialect}
+    entry: dict[str, Any] = {"maker_fee": base.maker_fee, "taker_fee": base.taker_fee,
+                             "price_offset_bps": base.price_offset_bps, "lag_ms": base.lag_ms,
+                             "noise_bps": base.noise_bps, **raw, "name": name, "dialect": dialect}
     if "accounts" in raw:
-        accounts_raw = raw["accounts"]
-        if not isinstance(accounts_raw, list):
+        if not isinstance(raw["accounts"], list):
             raise SimConfigError(f"{where}.accounts must be a list")
-        overrides["accounts"] = [_account_from(a, name, seed, f"{where}.accounts[{i}]", dialect)
-                                 for i, a in enumerate(accounts_raw)]
+        entry["accounts"] = [_account_with_defaults(a, name, seed, f"{where}.accounts[{i}]", dialect)
+                             for i, a in enumerate(raw["accounts"])]
     else:
-        overrides["accounts"] = list(base.accounts)
-    if raw.get("market_maker_balances") is not None:
-        overrides["market_maker_balances"] = _balances(raw["market_maker_balances"], f"{where}.market_maker_balances")
-    elif "market_maker_balances" in raw:
-        overrides["market_maker_balances"] = None
-    values = {
-        "maker_fee": base.maker_fee,
-        "taker_fee": base.taker_fee,
-        "price_offset_bps": base.price_offset_bps,
-        "lag_ms": base.lag_ms,
-        "noise_bps": base.noise_bps,
-    }
-    values.update(_convert(VenueConfig, raw, where, overrides))
-    return VenueConfig(**values)
+        entry["accounts"] = list(base.accounts)
+    return entry
 
 
-def _account_from(item: Any, venue_name: str, seed: int, where: str, dialect: str = "binance") -> AccountConfig:
+def _account_with_defaults(item: Any, venue_name: str, seed: int, where: str, dialect: str) -> dict[str, Any]:
+    """An account entry with its derived key, secret (and passphrase, OKX) and the default balances where unset."""
     raw = _mapping(item, where)
-    _check_keys(raw, {"api_key", "secret", "balances", "name", "passphrase"}, where)
     name = str(raw.get("name", "main"))
-    derived_key, derived_secret = derive_credentials(venue_name, seed, name)
-    balances = _balances(raw["balances"], f"{where}.balances") if "balances" in raw else dict(DEFAULT_CLIENT_BALANCES)
-    return AccountConfig(
-        api_key=str(raw.get("api_key", derived_key)),
-        secret=str(raw.get("secret", derived_secret)),
-        balances=balances,
-        name=name,
-        passphrase=str(raw.get("passphrase", derive_passphrase(venue_name, seed, name) if dialect == "okx" else "")),
-    )
+    api_key, secret = derive_credentials(venue_name, seed, name)
+    passphrase = derive_passphrase(venue_name, seed, name) if dialect == "okx" else ""
+    return {"api_key": api_key, "secret": secret, "balances": dict(DEFAULT_CLIENT_BALANCES), "passphrase": passphrase,
+            **raw, "name": name}
