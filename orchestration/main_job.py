@@ -25,7 +25,8 @@ from execution.log import register_secret
 from orchestration.config import Config, Credentials, Mode, RunConfig, RunOptions, UserError
 from orchestration.credentials import CredentialCourier, forget_key_variables
 from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
-from orchestration.report import MAX_RAW_SAMPLES, LiveStatus, slowest_ticks, summarize_latencies, write_run_report
+from orchestration.report import (MAX_RAW_SAMPLES, LiveStatus, StatusDisplay, slowest_ticks, summarize_latencies,
+                                  write_run_report)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class MainJob:
         self._stop = threading.Event()
         self.venue_process: Any = None
         self.courier: CredentialCourier | None = None
-        self._live: Any = None  # the redrawn status block on a terminal
+        self._display = StatusDisplay(self.status_stream)  # redrawn in place on a terminal, else one line each
         self.metrics_export: Any = None
         self.supervisor: Any = None
         self.supervisor_incarnation: str | None = None  # the supervisor process that was started
@@ -321,25 +322,10 @@ class MainJob:
             max_book_age_ms=self.config.strategy.max_book_age_ms, kill_switch=summary["kill_switch"])
 
     def _print_status(self) -> None:
-        """On a terminal the status block is redrawn in place (rich); elsewhere one line per interval."""
-        status = self.status()
-        if self._live is None and _is_terminal(self.status_stream):
-            from rich.console import Console
-            from rich.live import Live
-
-            self._live = Live(console=Console(file=self.status_stream), auto_refresh=False, transient=False)
-            self._live.start()
-        if self._live is not None:
-            from rich.text import Text
-
-            self._live.update(Text(status.render()), refresh=True)
-        else:
-            print(status.render_line(), file=self.status_stream, flush=True)
+        self._display.show(self.status())
 
     def _end_status(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
+        self._display.close()
 
     # ----- the end -----
     def _finish(self) -> None:
@@ -478,13 +464,6 @@ def venue_specs(config: Config, mode: Mode) -> tuple[Any, ...]:
 
     return tuple(VenueSpec(name=venue.name, exchange_id=venue.exchange, url=venue.url, paper=mode is Mode.PAPER,
                            testnet=venue.testnet, simulator=venue.is_local) for venue in config.venues)
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _cluster_has_head_resource() -> bool:

@@ -1,10 +1,11 @@
-"""The live status of a running run: counters, each venue's book age and the kill switch, as a block a terminal
-redraws in place (``orchestration.main_job`` does it with rich) or one line per interval for a log or a pipe."""
+"""The live status of a running run: counters, each venue's book age and the kill switch (``LiveStatus``), and how
+it is shown (``StatusDisplay``): a block a terminal redraws in place (rich), or one line per interval for a log or a
+pipe."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping
+from typing import Any, Mapping
 
 from orchestration.report.shown import shown_ms, shown_money
 
@@ -60,3 +61,39 @@ class LiveStatus:
         if self.kill_switch:
             lines.append(f"KILL SWITCH: {self.kill_switch}")
         return lines
+
+
+class StatusDisplay:
+    """Shows a ``LiveStatus`` once per interval on ``stream``: on a terminal the block is redrawn in place (rich's
+    ``Live``); anywhere else (a log, a pipe) each status is one line."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._live: Any = None  # the redrawn block, on a terminal, once shown
+
+    def show(self, status: LiveStatus) -> None:
+        if self._live is None and _is_terminal(self.stream):
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(file=self.stream), auto_refresh=False, transient=False)
+            self._live.start()
+        if self._live is not None:
+            from rich.text import Text
+
+            self._live.update(Text(status.render()), refresh=True)
+        else:
+            print(status.render_line(), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        """Leave the last block on screen; what is printed next goes below it."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
