@@ -1,6 +1,11 @@
 """The run configuration as frozen pydantic models, each field declared once with its default, its rule
 (``orchestration.config.rules``) and its help, and how a YAML file becomes a ``Config``: every problem collected and
-named by its key path."""
+named by its key path.
+
+Why one module of ~500 lines: the models and the parser are one contract. ``parse_config`` holds the checks that span
+fields or sections (heartbeat timeout against period, shards against symbols, the venues' dialects and keys), the
+list of sections and the keys a file may not set; a new field or section is declared and checked here, in one place.
+How each single value is read is ``rules``; one run's options are ``options``."""
 from __future__ import annotations
 
 import os

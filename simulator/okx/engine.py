@@ -11,6 +11,9 @@ without trailing zeros, timestamps are millisecond strings, absent values are ``
 in the currency received. An order answer carries ids only (``ordId``, ``clOrdId``, ``sCode``); what an order did
 comes from ``trade/order``, ``trade/orders-history`` and ``trade/fills-history``. An IOC order that fills partly ends
 ``canceled`` with its ``accFillSz``; a post-only order that would take is refused (real OKX accepts and cancels it).
+
+This file is about 500 lines: it is OKX's parameter grammar and answer shapes for every endpoint, one method each, as
+``simulator.binance.engine`` is Binance's; the server (``simulator.okx.server``) does HTTP, signing and WebSockets.
 """
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """OrderManager: the send path (journal before send), venue answers, unknown outcomes, quarantine and resubmission,
-cancels, fills, reconciliation after a restart; the transition table; client order ids; rounding."""
+cancels, fills, reconciliation after a restart; the transition table; client order ids; rounding.
+
+Over 500 lines because every section drives the same fake venue and journal fixtures through one ``OrderManager``; the
+sections follow ``execution/orders/`` (manager, reconcile, lifecycle, ids, validation)."""
 from __future__ import annotations
 
 import asyncio
