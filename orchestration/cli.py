@@ -63,8 +63,23 @@ def _port(text: str) -> int:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
+
+
+def _file_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty string")
+    return text
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE",
+    parser.add_argument("--config", metavar="FILE", type=_file_name,
                         help="YAML run config (see config.example.yaml); without it rayarb starts three local venues "
                              "and trades them")
     parser.add_argument("--address", metavar="ADDR",
@@ -80,7 +95,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--live", action="store_true",
                         help="send real orders to real exchanges (needs every venue's keys in the environment); "
                              "without it real exchanges are paper-traded")
-    parser.add_argument("--log-level", default="INFO", help="logging level on stderr (default %(default)s)")
+    parser.add_argument("--log-level", default="INFO", type=_log_level, metavar="LEVEL",
+                        help=f"logging level on stderr: {', '.join(LOG_LEVELS)} (default %(default)s)")
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -129,7 +145,7 @@ def _cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    configure_logging(getattr(logging, str(args.log_level).upper(), logging.INFO))  # every line redacted
+    configure_logging(getattr(logging, args.log_level))  # every line redacted
     options = build_run_options(
         config_path=args.config,
         address=args.address,
@@ -140,9 +156,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     resume = None
     if args.resume is not None:
-        from orchestration.risk_admin import journal_path
+        from orchestration.risk_admin import resumable_run_dir
 
-        resume = journal_path(args.resume).parent  # one line, exit 2, when it holds no journal
+        resume = resumable_run_dir(args.resume)  # one line, exit 2, when it holds no journal or a damaged one
     if importlib.util.find_spec("orchestration.main_job") is None:
         raise UserError("orchestration.main_job is not available in this installation")
     from orchestration.main_job import run_main_job  # the lead's module; imported late so the CLI works without it

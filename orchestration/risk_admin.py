@@ -24,6 +24,8 @@ JOURNAL_FILE = "journal.sqlite"
 def journal_path(run_dir: str | Path) -> Path:
     """The journal of ``run_dir``; ``ConfigError`` (one line) when there is none."""
     path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"run directory {run_dir} is a file, not a directory")
     if not path.is_dir():
         raise ConfigError(f"run directory {run_dir} does not exist")
     journal = path / JOURNAL_FILE
@@ -47,6 +49,14 @@ def _engine(run_dir: str | Path) -> tuple[Any, Any]:
             raise
     except (sqlite3.Error, JournalError, ValueError, KeyError) as exc:
         raise ConfigError(f"{path} cannot be read as a rayarb journal: {exc}") from None
+
+
+def resumable_run_dir(run_dir: str | Path) -> Path:
+    """The directory of a run whose journal reads as one (``run --resume``); ``ConfigError`` (one line) otherwise, so a
+    damaged journal stops the run before anything is started."""
+    journal, _engine_ = _engine(run_dir)
+    journal.close()
+    return journal_path(run_dir).parent
 
 
 def _figures(status: dict[str, Any]) -> str:

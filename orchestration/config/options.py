@@ -132,6 +132,9 @@ def build_run_options(
             credentials = resolve_credentials(config, mode, environ)
         except ConfigError as e:
             raise ConfigError(e.errors, str(config_path) if config_path is not None else None) from None
+    if Path(run_section.run_dir).exists() and not Path(run_section.run_dir).is_dir():
+        raise ConfigError(f"run directory {run_section.run_dir} is a file, not a directory "
+                          f"({'--run-dir' if run_dir is not None else 'run.run_dir'})")
     return RunOptions(
         config=config,
         mode=mode,

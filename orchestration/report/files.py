@@ -340,6 +340,8 @@ def load_run_report(run_dir: str | os.PathLike[str]) -> RunReport:
     """Read a run report back: report.json as plain data, orders and fills with Decimal money columns."""
     directory = Path(run_dir)
     report_path = directory / REPORT_JSON
+    if directory.exists() and not directory.is_dir():
+        raise ReportError(f"{directory}: a file, not a run directory")
     if not directory.is_dir():
         raise ReportError(f"{directory}: no such run directory")
     try:
