@@ -142,9 +142,7 @@ def _problems(exc: ValidationError, label: str | None, root: type) -> str:
             problems.append(f"{named} {error['ctx']['error']}")
         elif kind in _BOUNDS:
             bound = next(iter(error["ctx"].values()))
-            given = error["input"]
-            shown = repr(given) if isinstance(given, str) else given
-            problems.append(f"{named} must be {_BOUNDS[kind]} {bound}, got {shown}")
+            problems.append(f"{named} must be {_BOUNDS[kind]} {_shown(bound)}, got {_shown(error['input'])}")
         elif kind in _MAPPINGS:
             problems.append(f"{named} must be a mapping, got {type(error['input']).__name__}")
         elif kind == "list_type":
@@ -152,6 +150,13 @@ def _problems(exc: ValidationError, label: str | None, root: type) -> str:
         else:
             problems.append(f"{named}: {error['msg']}")
     return "; ".join(problems)
+
+
+def _shown(value: Any) -> Any:
+    """A value as the operator wrote it: ``1`` for a whole float, quotes around a string."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return repr(value) if isinstance(value, str) else value
 
 
 def _model_at(root: type, loc: tuple[Any, ...]) -> type:
