@@ -1,0 +1,285 @@
+"""Recovery: from killing an actor (SIGKILL) or losing a worker node to the next order sent to a venue.
+
+What it measures: a trading `rayarb run` (MainJob, the supervisor's production heartbeat settings) against three
+simulator venues (alpha and gamma Binance, beta OKX), trading the market's own crossings. Each actor type in turn
+(exchange actor, detector, order manager, position tracker, supervisor) has its process SIGKILLed ``--kills`` times
+(the pid its ``health()`` gives; exchange actors in rotation over the venues). For each kill:
+- **to next order**: kill -> the venue's receipt (``receivedTimeUs`` in /_sim/orders) of the first arbitrage leg
+  created after the kill (the journal's creation time, so a leg already on its way does not count; nor do unwinds and
+  hedges, which follow from the kill itself). After killing an exchange actor
+  it is the first such order to *that* venue (orders between the other venues never stopped);
+- **back**: kill -> the actor's new process answering ``health()`` (Ray's restart; the supervisor then rewires it).
+Between kills the run trades again and the supervisor reports every actor up. The gap between opportunities with
+nothing killed (p50, before the first kill) is given too: the next order can come no sooner than the market offers one.
+
+With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
+nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
+killed (every process at once) and a fresh worker node added; kill -> the first arbitrage leg created after it reaching
+any venue. (Ray kills the node's raylet at once; its worker processes exit when they notice, so an actor on it may
+still act for some milliseconds.)
+
+    python -m benchmarks.bench_recovery [--kills 10] [--node-losses 10] [--types exchange,detector,...]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+from benchmarks.results import RESULTS, Figure, record  # noqa: E402
+from orchestration.config.models import SupervisorConfig  # noqa: E402
+from orchestration.main_job import MainJob  # noqa: E402
+from orchestration.report import summarize_latencies  # noqa: E402
+from simulator.launcher import VenueProcess  # noqa: E402
+from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
+
+TYPES = ("exchange", "detector", "order_manager", "position_tracker", "supervisor")
+VENUES = ("alpha", "beta:okx", "gamma")
+STARTUP_S = 240.0
+RECOVERY_TIMEOUT_S = 90.0  # a kill not followed by an order within this is recorded as not recovered
+LEG_ID_PREFIX = "rx"  # the order manager's client order ids of arbitrage legs (unwinds are "unw...")
+OPPORTUNITY = "op-"  # the detector's opportunity ids (a hedge after a restart has its own)
+
+
+def _get(ref: Any, timeout_s: float = 5.0) -> Any:
+    import ray
+
+    return ray.get(ref, timeout=timeout_s)
+
+
+def production_job(venues: Any, run_dir: Path, address: str | None = None, run: dict | None = None) -> MainJob:
+    """A run of ``venues`` trading the market's crossings, with the supervisor's default (production) settings."""
+    local = make_job(venues, run_dir, duration_s=None, run=run, cooldown_s=0.0)
+    config = local.options.config.model_copy(update={"supervisor": SupervisorConfig()})
+    return MainJob(dataclasses.replace(local.options, config=config, address=address), status_stream=io.StringIO())
+
+
+def pid_of(name: str) -> int | None:
+    try:
+        return _get(actor(name).health.remote())["pid"]
+    except Exception:  # dead or restarting
+        return None
+
+
+class Orders:
+    """The venues' orders of the traded account, watched: the first one received after a moment."""
+
+    def __init__(self, venues: Any) -> None:
+        self.venues = venues
+
+    def received_after(self, wall: float, venue: str | None = None) -> list[tuple[float, str, str]]:
+        found = []
+        for v in self.venues:
+            if venue is None or v.name == venue:
+                found += [(o["receivedTimeUs"] / 1e6, v.name, o["clientOrderId"]) for o in account_orders(v.url)
+                          if o["receivedTimeUs"] / 1e6 > wall]
+        return sorted(found)
+
+    def all(self) -> list[tuple[float, str, str]]:
+        return self.received_after(0.0)
+
+
+def wait_until_trading(job: MainJob, orders: Orders, since: float) -> None:
+    wait_for("every actor up and an order sent", lambda: _get(actor("supervisor").all_up.remote())
+             and bool(orders.received_after(since)), timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.2)
+
+
+def kill_one(name: str, target_venue: str | None, orders: Orders) -> dict[str, Any]:
+    """SIGKILL ``name``'s process; the seconds until its new process answers and until the next order."""
+    wait_for(f"{name}'s pid", lambda: pid_of(name) is not None, timeout_s=60, interval_s=0.1)
+    pid = pid_of(name)
+    killed_at = time.time()
+    os.kill(pid, signal.SIGKILL)
+    back = None
+    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if back is None:
+            now_pid = pid_of(name)
+            if now_pid is not None and now_pid != pid:
+                back = time.time() - killed_at
+        if back is not None and orders.received_after(killed_at, target_venue):
+            break
+        time.sleep(0.05)
+    return {"name": name, "killed_at": killed_at, "back_s": back, "venue": target_venue}
+
+
+def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]], legs: dict[str, float],
+                     venue: str | None) -> float | None:
+    """Kill -> receipt of the first arbitrage leg created after the kill (at ``venue``, or anywhere)."""
+    for at, v, cid in received:
+        if at > kill["killed_at"] and (venue is None or v == venue) and legs.get(cid, 0.0) > kill["killed_at"]:
+            return at - kill["killed_at"]
+    return None
+
+
+def arbitrage_legs(job: MainJob) -> dict[str, float]:
+    """client order id -> creation time of every arbitrage leg the journal holds (not unwinds, not hedges: those
+    follow from the kill itself)."""
+    from execution.journal import Journal
+
+    journal = Journal(job.deployment.journal_path)
+    try:
+        return {o.client_order_id: o.created_ts for o in journal.orders()
+                if o.client_order_id.startswith(LEG_ID_PREFIX) and (o.opportunity_id or "").startswith(OPPORTUNITY)}
+    finally:
+        journal.close()
+
+
+def idle_gap(received: list[tuple[float, str, str]], legs: dict[str, float], before: float) -> float | None:
+    """The p50 gap between opportunities' first legs reaching a venue, before the first kill."""
+    firsts: dict[float, float] = {}
+    for at, _, cid in received:
+        if cid in legs and at < before:
+            firsts[legs[cid]] = min(at, firsts.get(legs[cid], at))
+    times = sorted(firsts.values())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return summarize_latencies(gaps)["p50"] if gaps else None
+
+
+def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    with VenueProcess(VENUES, seed=11) as sim:
+        sim.start(timeout_s=120)
+        orders = Orders(sim.venues)
+        job = production_job(sim.venues, directory / "actors")
+        run = BackgroundRun(job).start()
+        kills: list[dict[str, Any]] = []
+        try:
+            wait_for("the run to trade", lambda: run.error is None and getattr(job, "baseline", None) is not None
+                     and bool(orders.all()), timeout_s=STARTUP_S, interval_s=0.5)
+            time.sleep(args.idle)  # orders with nothing killed: the market's own pace
+            first_kill = time.time()
+            venues = list(job.deployment.venue_names)
+            for kind in args.types:
+                for k in range(args.kills):
+                    wait_until_trading(job, orders, 0.0)
+                    venue = venues[k % len(venues)] if kind == "exchange" else None
+                    name = f"exchange:{venue}" if venue else kind
+                    kills.append({"type": kind, **kill_one(name, venue, orders)})
+            wait_until_trading(job, orders, time.time())
+        finally:
+            job.stop()
+            run.join(300)
+        received = orders.all()
+    legs = arbitrage_legs(job)
+    for kill in kills:
+        kill["to_next_order_s"] = next_order_after(kill, received, legs, kill["venue"])
+    return {"kills": kills, "idle_gap_s": idle_gap(received, legs, first_kill)}
+
+
+def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+    from tests.cluster.nodes import started_cluster
+    from tests.cluster.test_node_loss import actor_placement
+
+    losses: list[dict[str, Any]] = []
+    with started_cluster() as cluster, VenueProcess(VENUES, seed=12) as sim:
+        sim.start(timeout_s=120)
+        orders = Orders(sim.venues)
+        # every node is on this host: channels on loopback (as tests/cluster/test_node_loss.py)
+        job = production_job(sim.venues, directory / "nodes", address=cluster.address, run={"channels": "127.0.0.1"})
+        run = BackgroundRun(job).start()
+        try:
+            wait_for("the run to trade", lambda: run.error is None and getattr(job, "baseline", None) is not None
+                     and bool(orders.all()), timeout_s=STARTUP_S, interval_s=0.5)
+            names = job.deployment.actor_names + ("supervisor",)
+            for _ in range(args.node_losses):
+                wait_until_trading(job, orders, 0.0)
+                placed = actor_placement(names)
+                per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
+                victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
+                moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
+                killed_at = time.time()
+                cluster.remove_worker(victim)
+                wait_for("an order after the node loss", lambda: bool(orders.received_after(killed_at)),
+                         timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
+                losses.append({"killed_at": killed_at, "moved": moved, "venue": None})
+                cluster.add_worker()  # the cluster keeps its size for the next loss
+            wait_until_trading(job, orders, time.time())
+        finally:
+            job.stop()
+            run.join(300)
+        received = orders.all()
+    legs = arbitrage_legs(job)
+    for loss in losses:
+        loss["to_next_order_s"] = next_order_after(loss, received, legs, None)
+    return {"losses": losses}
+
+
+def figures_of(result: dict[str, Any]) -> list[Figure]:
+    figures = []
+    if result.get("idle_gap_s") is not None:
+        figures.append(Figure("gap between opportunities with nothing killed p50", round(result["idle_gap_s"], 3), "s"))
+    for kind in TYPES:
+        kills = [k for k in result.get("kills", []) if k["type"] == kind]
+        if not kills:
+            continue
+        to_order = [k["to_next_order_s"] for k in kills if k["to_next_order_s"] is not None]
+        back = [k["back_s"] for k in kills if k["back_s"] is not None]
+        s = summarize_latencies(to_order)
+        figures += [
+            Figure(f"{kind} killed -> next order p50 ({len(kills)} kills)", _r(s["p50"]), "s", target="<= 2 s"),
+            Figure(f"{kind} killed -> next order max", _r(s["max"]), "s", target="<= 2 s"),
+            Figure(f"{kind} killed -> its new process answers p50", _r(summarize_latencies(back)["p50"]), "s"),
+        ]
+        if len(to_order) < len(kills):
+            figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",
+                                  len(kills) - len(to_order), "kills", target="0"))
+    losses = result.get("losses", [])
+    if losses:
+        to_order = [x["to_next_order_s"] for x in losses if x["to_next_order_s"] is not None]
+        s = summarize_latencies(to_order)
+        figures += [Figure(f"worker node lost -> next order p50 ({len(losses)} losses)", _r(s["p50"]), "s",
+                           target="<= 3 s"),
+                    Figure("worker node lost -> next order max", _r(s["max"]), "s", target="<= 3 s")]
+    return figures
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=10, help="kills per actor type")
+    parser.add_argument("--types", default=",".join(TYPES), help="actor types to kill, comma-separated")
+    parser.add_argument("--node-losses", type=int, default=10, help="worker nodes lost (0: no cluster phase)")
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of trading before the first kill")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.types = [t for t in args.types.split(",") if t] if args.kills else []
+    unknown = sorted(set(args.types) - set(TYPES))
+    if unknown:
+        raise SystemExit(f"--types: unknown actor type(s) {', '.join(unknown)}; known: {', '.join(TYPES)}")
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="rayarb-bench-recovery-") as directory:
+        if args.types:
+            result.update(actor_kills(args, Path(directory)))
+        if args.node_losses:
+            result.update(node_losses(args, Path(directory)))
+    figures = figures_of(result)
+    print(json.dumps({"figures": {f.name: f.value for f in figures},
+                      "kills": [{k: v for k, v in kill.items() if k != "killed_at"}
+                                for kill in result.get("kills", [])],
+                      "losses": [{k: v for k, v in x.items() if k != "killed_at"} for x in result.get("losses", [])]},
+                     indent=1, default=str))
+    command = "python -m benchmarks.bench_recovery " + " ".join(argv if argv is not None else sys.argv[1:])
+    record("recovery", "Recovery: actor killed (SIGKILL) or worker node lost -> next order sent to a venue",
+           command.strip(), figures, path=args.results,
+           notes="Supervisor at its default settings (heartbeat every 0.2 s, 1 s timeout, 3 misses). Next order = the "
+                 "venue's receipt of the first order created after the kill (to the killed exchange actor's own venue "
+                 "after an exchange kill); it can come no sooner than the market offers a crossing.")
+    return result
+
+
+if __name__ == "__main__":
+    main()

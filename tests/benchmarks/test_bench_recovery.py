@@ -1,0 +1,33 @@
+"""benchmarks/bench_recovery.py at a tiny size: it runs end to end and records sane figures (it cannot rot)."""
+import json
+
+import pytest
+
+from benchmarks import bench_recovery
+
+
+@pytest.mark.ray
+@pytest.mark.slow  # a whole run and two kills: ~60 s
+def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
+    results = tmp_path / "results.json"
+    result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--node-losses", "0",
+                                  "--idle", "1", "--results", str(results)])
+    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager"]
+    for kind in ("exchange", "order_manager"):
+        p50 = figures[f"{kind} killed -> next order p50 (1 kills)"]
+        assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
+        assert 0 < figures[f"{kind} killed -> its new process answers p50"]["value"] < bench_recovery.RECOVERY_TIMEOUT_S
+    assert result["kills"][0]["venue"] == "alpha"
+
+
+@pytest.mark.ray
+@pytest.mark.cluster
+@pytest.mark.slow  # a cluster, a run and one node lost: ~60 s
+def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
+    results = tmp_path / "results.json"
+    result = bench_recovery.main(["--kills", "0", "--node-losses", "1", "--results", str(results)])
+    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    assert len(result["losses"]) == 1 and result["losses"][0]["moved"]
+    p50 = figures["worker node lost -> next order p50 (1 losses)"]
+    assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
