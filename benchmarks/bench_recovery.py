@@ -8,7 +8,8 @@ simulator venues (alpha and gamma Binance, beta OKX), trading the market's own c
   created after the kill (the journal's creation time, so a leg already on its way does not count; nor do unwinds and
   hedges, which follow from the kill itself). After killing an exchange actor
   it is the first such order to *that* venue (orders between the other venues never stopped);
-- **back**: kill -> the actor's new process answering ``health()`` (Ray's restart; the supervisor then rewires it).
+- **back**: kill -> the actor's new process answering ``health()`` (Ray's restart);
+- **rewired**: kill -> the supervisor counting the restart and reporting every actor up and wired again.
 Between kills the run trades again and the supervisor reports every actor up. The gap between opportunities with
 nothing killed (p50, before the first kill) is given too: the next order can come no sooner than the market offers one.
 
@@ -95,23 +96,43 @@ def wait_until_trading(job: MainJob, orders: Orders, since: float) -> None:
              and bool(orders.received_after(since)), timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.2)
 
 
-def kill_one(name: str, target_venue: str | None, orders: Orders) -> dict[str, Any]:
-    """SIGKILL ``name``'s process; the seconds until its new process answers and until the next order."""
+def restarts_seen(name: str) -> int | None:
+    """How many restarts of ``name`` the supervisor has seen (it counts one when it finds the new process)."""
+    try:
+        return _get(actor("supervisor").status.remote())["actors"][name]["restarts"]
+    except Exception:  # the supervisor itself restarting
+        return None
+
+
+def leg_sent_since(journal: Any, wall: float, venue: str | None) -> bool:
+    """An arbitrage leg created after ``wall`` (at ``venue``, or anywhere) was answered by its venue."""
+    return any(o.created_ts > wall and o.exchange_order_id and (venue is None or o.exchange == venue)
+               and o.client_order_id.startswith(LEG_ID_PREFIX) and (o.opportunity_id or "").startswith(OPPORTUNITY)
+               for o in journal.orders())
+
+
+def kill_one(name: str, target_venue: str | None, journal: Any) -> dict[str, Any]:
+    """SIGKILL ``name``'s process and follow its recovery: seconds until its new process answers (Ray's restart), until
+    the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue."""
     wait_for(f"{name}'s pid", lambda: pid_of(name) is not None, timeout_s=60, interval_s=0.1)
     pid = pid_of(name)
+    restarts = None if name == "supervisor" else restarts_seen(name)
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
-    back = None
+    back = rewired = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while time.monotonic() < deadline:
         if back is None:
             now_pid = pid_of(name)
             if now_pid is not None and now_pid != pid:
                 back = time.time() - killed_at
-        if back is not None and orders.received_after(killed_at, target_venue):
+        if rewired is None and back is not None and (restarts is None or (restarts_seen(name) or 0) > restarts) \
+                and _get(actor("supervisor").all_up.remote()):
+            rewired = time.time() - killed_at
+        if rewired is not None and leg_sent_since(journal, killed_at, target_venue):
             break
         time.sleep(0.05)
-    return {"name": name, "killed_at": killed_at, "back_s": back, "venue": target_venue}
+    return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue}
 
 
 def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]], legs: dict[str, float],
@@ -160,12 +181,16 @@ def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             time.sleep(args.idle)  # orders with nothing killed: the market's own pace
             first_kill = time.time()
             venues = list(job.deployment.venue_names)
+            from execution.journal import Journal
+
+            live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
             for kind in args.types:
                 for k in range(args.kills):
                     wait_until_trading(job, orders, 0.0)
                     venue = venues[k % len(venues)] if kind == "exchange" else None
                     name = f"exchange:{venue}" if venue else kind
-                    kills.append({"type": kind, **kill_one(name, venue, orders)})
+                    kills.append({"type": kind, **kill_one(name, venue, live_journal)})
+            live_journal.close()
             wait_until_trading(job, orders, time.time())
         finally:
             job.stop()
@@ -192,6 +217,9 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             wait_for("the run to trade", lambda: run.error is None and getattr(job, "baseline", None) is not None
                      and bool(orders.all()), timeout_s=STARTUP_S, interval_s=0.5)
             names = job.deployment.actor_names + ("supervisor",)
+            from execution.journal import Journal
+
+            live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
             for _ in range(args.node_losses):
                 wait_until_trading(job, orders, 0.0)
                 placed = actor_placement(names)
@@ -200,10 +228,11 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
                 moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
                 killed_at = time.time()
                 cluster.remove_worker(victim)
-                wait_for("an order after the node loss", lambda: bool(orders.received_after(killed_at)),
+                wait_for("an arbitrage leg after the node loss", lambda: leg_sent_since(live_journal, killed_at, None),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
                 losses.append({"killed_at": killed_at, "moved": moved, "venue": None})
                 cluster.add_worker()  # the cluster keeps its size for the next loss
+            live_journal.close()
             wait_until_trading(job, orders, time.time())
         finally:
             job.stop()
@@ -225,11 +254,13 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             continue
         to_order = [k["to_next_order_s"] for k in kills if k["to_next_order_s"] is not None]
         back = [k["back_s"] for k in kills if k["back_s"] is not None]
+        rewired = [k["rewired_s"] for k in kills if k["rewired_s"] is not None]
         s = summarize_latencies(to_order)
         figures += [
             Figure(f"{kind} killed -> next order p50 ({len(kills)} kills)", _r(s["p50"]), "s", target="<= 2 s"),
             Figure(f"{kind} killed -> next order max", _r(s["max"]), "s", target="<= 2 s"),
             Figure(f"{kind} killed -> its new process answers p50", _r(summarize_latencies(back)["p50"]), "s"),
+            Figure(f"{kind} killed -> supervisor has rewired it p50", _r(summarize_latencies(rewired)["p50"]), "s"),
         ]
         if len(to_order) < len(kills):
             figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",

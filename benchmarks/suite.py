@@ -21,6 +21,10 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "journal": ("benchmarks.bench_journal_commits", ["--intent-log", "--background"]),
     "venue_orders": ("benchmarks.bench_venue_orders", ["--concurrency", "16", "--rate", "800", "--processes", "2",
                                                         "--seconds", "30"]),
+    "order_pipeline": ("benchmarks.bench_order_pipeline", ["--rate", "250", "--seconds", "60", "--warmup", "10"]),
+    "resources": ("benchmarks.bench_resources", ["--loads", "3x2,3x10,5x20", "--update-hz", "20", "--seconds", "30",
+                                                 "--warmup", "15"]),
+    "recovery": ("benchmarks.bench_recovery", ["--kills", "10", "--node-losses", "10"]),
 }
 
 
