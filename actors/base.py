@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import ray
+
 from actors.common import Deployment, new_incarnation
 from actors.peers import Peers
 from actors.telemetry import process_metrics
@@ -23,8 +25,9 @@ class DeploymentActor(ServesChannel):
         self.peers = Peers()
         self.channel_settings = deployment.channels
         self.channels = Channels(self.peers, deployment.channels)
+        self.node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards)
 
     def identity(self) -> dict[str, Any]:
-        """The start of every health answer: which process this is."""
-        return {"incarnation": self.incarnation, "pid": os.getpid()}
+        """The start of every health answer: which process this is, and on which Ray node."""
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "node_id": self.node_id}

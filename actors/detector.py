@@ -74,6 +74,14 @@ class DetectorActor(DeploymentActor):
                 "enabled": self._enabled, "channel_calls": self.channels.stats(),
                 "scheduling": self.scheduling}
 
+    async def ingest(self, samples: int = 10_000) -> dict[str, Any]:
+        """Books taken in so far and the newest ``samples`` books' ages at use, in seconds (the ingest benchmark)."""
+        d = self.detector
+        if d is None:
+            return {"updates": 0, "book_ages_s": []}
+        ages = list(d.book_ages)
+        return {"updates": d.updates, "book_ages_s": ages[-samples:] if samples else []}
+
     async def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
         if self.detector is not None:

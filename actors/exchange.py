@@ -90,6 +90,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._books: dict[str, FloatBook] = {}  # exact Decimal levels only when asked (latest_book, paper fills)
         self._stream_up: dict[str, bool] = {s: False for s in self.symbols}
         self._book_updates_in_window: dict[str, int] = {}
+        self._books_received = 0  # books taken from the venue since start (the ingest benchmark)
         self.channel_settings = channels
         self.channels = Channels(Peers(), channels)
         self._publisher = ConflatingPublisher(self._push, push_timeout_s=PUSH_TIMEOUT_S)
@@ -238,6 +239,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},
             "stream_up": dict(self._stream_up),
             "subscribers": self._publisher.subscribers,
+            "books": {"received": self._books_received, "conflated": self._publisher.conflated},
             "channel_calls": self.channels.stats(),
             "scheduling": self.scheduling,
             "order_entry": None if self._order_entry is None else {
@@ -332,6 +334,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             logger.warning("%s %s: book rejected: %s", self.venue.name, symbol, exc)
             return
         self._books[symbol] = book
+        self._books_received += 1
         self.metrics.count_book_update(self.venue.name, symbol)
         self._book_updates_in_window[symbol] = self._book_updates_in_window.get(symbol, 0) + 1
         self._publisher.publish(symbol, book)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +26,7 @@ PairKey = tuple[str, str, str]  # (symbol, buy venue, sell venue)
 Book = OrderBook | FloatBook
 
 SKIP_REASONS = ("stale_book", "in_flight_limit", "insufficient_balance", "below_min_profit")
+BOOK_AGE_SAMPLES = 100_000  # the newest books' ages at use, kept for the ingest benchmark (benchmarks/bench_ingest.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class ArbitrageDetector:
         self.updates = 0
         self.detected = 0
         self.skipped: Counter[str] = Counter()
+        # each book's age when it was used: detector's clock - when it reached rayarb (book.received_at)
+        self.book_ages: deque[float] = deque(maxlen=BOOK_AGE_SAMPLES)
 
     def set_inventory(self, venue: str, free: dict[str, Decimal]) -> None:
         self._inventory[venue] = dict(free)
@@ -77,12 +80,14 @@ class ArbitrageDetector:
 
     def on_book(self, book: Book) -> list[Detection]:
         self.updates += 1
+        now = self._clock()
+        age = book.age(now)
+        self.book_ages.append(age)
         venues = self._books.setdefault(book.symbol, {})
         venues[book.exchange] = book
         if not self.enabled:
             return []
-        now = self._clock()
-        if book.age(now) > self.max_book_age_s:
+        if age > self.max_book_age_s:
             self.skipped["stale_book"] += 1
             return []
         found: list[Detection] = []

@@ -1,0 +1,109 @@
+"""A several-node Ray on this host, for the cluster tests and the scale-out benchmark: a head and worker nodes (two
+by default) made with ``ray.cluster_utils.Cluster``, each with one CPU, a small object store, its own temp dir and
+fast node-death detection (see ../shared/notes/ray-facts.md), always torn down.
+
+The head carries the ``rayarb_head`` resource, as in ray_cluster.yaml, so a run can pin its stateful actors there. The
+driver (the test process) joins the head; only worker nodes are ever removed.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+
+from actors.common import HEAD_RESOURCE
+from orchestration.ray_runtime import ensure_auth_mode_env, loopback_node_address, shutdown_ray
+
+logger = logging.getLogger(__name__)
+
+OBJECT_STORE_BYTES = 100 * 1024 * 1024
+NODE_CPUS = 1
+WORKER_NODES = 2
+# Detection of a dead node in ~1.2 s instead of ~14 s (three missed 500 ms health checks).
+FAST_NODE_DEATH = {"health_check_period_ms": 500, "health_check_failure_threshold": 3,
+                   "health_check_initial_delay_ms": 0}
+
+
+class NodeCluster:
+    """The running ``Cluster`` and what a test needs about it: its address and the node ids of head and workers."""
+
+    def __init__(self, cluster, temp_dir: str, node_cpus: int = NODE_CPUS) -> None:
+        self.cluster = cluster
+        self.temp_dir = temp_dir
+        self.node_cpus = node_cpus
+        self.workers: dict[str, object] = {}  # node id -> ray._private.node.Node
+
+    @property
+    def address(self) -> str:
+        return self.cluster.address
+
+    @property
+    def head_node_id(self) -> str:
+        return self.cluster.head_node.node_id
+
+    def add_worker(self) -> str:
+        node = self.cluster.add_node(num_cpus=self.node_cpus, object_store_memory=OBJECT_STORE_BYTES)
+        self.workers[node.node_id] = node
+        return node.node_id
+
+    def remove_worker(self, node_id: str) -> None:
+        """Kill every process of a worker node at once (SIGKILL, as a crashed host): Ray notices by health checks."""
+        node = self.workers.pop(node_id)
+        self.cluster.remove_node(node, allow_graceful=False)
+
+    def alive_node_ids(self) -> set[str]:
+        import ray
+
+        return {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+
+
+@contextlib.contextmanager
+def started_cluster(workers: int = WORKER_NODES, node_cpus: int = NODE_CPUS) -> Iterator[NodeCluster]:
+    """Head + ``workers`` worker nodes on loopback, RAY_AUTH_MODE=disabled in this process and every process Ray
+    starts; torn down on exit."""
+    from ray.cluster_utils import Cluster
+
+    previous = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_TMPDIR")}
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    ensure_auth_mode_env()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    shutdown_ray()
+    # Short path: Ray's unix socket names under the temp dir must stay under ~107 characters. As RAY_TMPDIR it also
+    # holds the ray_current_cluster file Cluster writes, so an address-less ray.init of a test running beside this
+    # one does not join (and tear down actors in) this cluster.
+    temp_dir = tempfile.mkdtemp(prefix="rc-", dir="/tmp")
+    os.environ["RAY_TMPDIR"] = temp_dir
+    os.makedirs(os.path.join(temp_dir, "ray"))  # where Ray puts ray_current_cluster under RAY_TMPDIR
+    started = time.monotonic()
+    # every node on node address 127.0.0.1 (all its processes listen on loopback only, as rayarb's own Ray does), and
+    # the test's drivers dial that address as given
+    local_only = contextlib.ExitStack()
+    local_only.enter_context(loopback_node_address())
+    cluster = None
+    try:
+        cluster = Cluster(initialize_head=False, shutdown_at_exit=True)
+        cluster.add_node(num_cpus=node_cpus, object_store_memory=OBJECT_STORE_BYTES, resources={HEAD_RESOURCE: 1},
+                         temp_dir=temp_dir, include_dashboard=False, _system_config=FAST_NODE_DEATH)
+        nodes = NodeCluster(cluster, temp_dir, node_cpus)
+        for _ in range(workers):
+            nodes.add_worker()
+        cluster.wait_for_nodes(timeout=60)
+        assert {node.node_ip_address for node in cluster.list_all_nodes()} == {"127.0.0.1"}
+        logger.info("cluster of %d nodes up in %.1f s", 1 + workers, time.monotonic() - started)
+        yield nodes
+    finally:
+        shutdown_ray()
+        if cluster is not None:
+            cluster.shutdown()  # every node still there, head last
+        local_only.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        ensure_auth_mode_env()
