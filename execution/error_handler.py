@@ -356,6 +356,11 @@ def log_and_retry(exception: BaseException, function: Callable[..., Any], *args:
     ``function`` is a coroutine function the result is an awaitable (default sleep ``asyncio.sleep``), otherwise the
     call happens now (default sleep ``time.sleep``).
     """
+    if not isinstance(exception, BaseException):
+        raise TypeError(f"log_and_retry: exception must be the exception the first call raised, got "
+                        f"{type(exception).__name__}")
+    if not callable(function):
+        raise TypeError(f"log_and_retry: function must be the callable to retry, got {type(function).__name__}")
     if _is_async(function):
         return _retry_async(exception, function, args, kwargs, policy, resolve, creates_order, translate,
                             sleep or asyncio.sleep, clock)

@@ -92,6 +92,9 @@ async def initialize_exchange_api(
     )
     if password:
         exchange.password = password
+    if require_keys and exchange.requiredCredentials.get("password") and not password:  # OKX's passphrase
+        await close_exchange(exchange)
+        check_credentials(exchange_name, password=password)
     try:
         with ccxt_errors(exchange_name, client=exchange):
             await asyncio.wait_for(exchange.load_markets(), timeout_s)
@@ -223,6 +226,8 @@ async def fetch_order_book(
     translated errors; a malformed or stale book is ``BookError``.
     """
     name = venue or exchange.id
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise ValueError(f"{name} {symbol}: limit must be a positive number of levels or None, got {limit!r}")
     with ccxt_errors(name, client=exchange):
         raw = await asyncio.wait_for(exchange.fetch_order_book(symbol, limit), timeout_s)
     received_at = time.time()
