@@ -135,34 +135,37 @@ def kill_one(name: str, target_venue: str | None, journal: Any) -> dict[str, Any
     return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue}
 
 
-def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]], legs: dict[str, float],
-                     venue: str | None) -> float | None:
+def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]],
+                     legs: dict[str, tuple[float, str]], venue: str | None) -> float | None:
     """Kill -> receipt of the first arbitrage leg created after the kill (at ``venue``, or anywhere)."""
     for at, v, cid in received:
-        if at > kill["killed_at"] and (venue is None or v == venue) and legs.get(cid, 0.0) > kill["killed_at"]:
+        created = legs.get(cid, (0.0, ""))[0]
+        if at > kill["killed_at"] and (venue is None or v == venue) and created > kill["killed_at"]:
             return at - kill["killed_at"]
     return None
 
 
-def arbitrage_legs(job: MainJob) -> dict[str, float]:
-    """client order id -> creation time of every arbitrage leg the journal holds (not unwinds, not hedges: those
+def arbitrage_legs(job: MainJob) -> dict[str, tuple[float, str]]:
+    """client order id -> (creation time, opportunity id) of every arbitrage leg the journal holds (not unwinds, not hedges: those
     follow from the kill itself)."""
     from execution.journal import Journal
 
     journal = Journal(job.deployment.journal_path)
     try:
-        return {o.client_order_id: o.created_ts for o in journal.orders()
+        return {o.client_order_id: (o.created_ts, o.opportunity_id) for o in journal.orders()
                 if o.client_order_id.startswith(LEG_ID_PREFIX) and (o.opportunity_id or "").startswith(OPPORTUNITY)}
     finally:
         journal.close()
 
 
-def idle_gap(received: list[tuple[float, str, str]], legs: dict[str, float], before: float) -> float | None:
+def idle_gap(received: list[tuple[float, str, str]], legs: dict[str, tuple[float, str]],
+             before: float) -> float | None:
     """The p50 gap between opportunities' first legs reaching a venue, before the first kill."""
-    firsts: dict[float, float] = {}
+    firsts: dict[str, float] = {}
     for at, _, cid in received:
         if cid in legs and at < before:
-            firsts[legs[cid]] = min(at, firsts.get(legs[cid], at))
+            opportunity = legs[cid][1]
+            firsts[opportunity] = min(at, firsts.get(opportunity, at))
     times = sorted(firsts.values())
     gaps = [b - a for a, b in zip(times, times[1:])]
     return summarize_latencies(gaps)["p50"] if gaps else None
