@@ -146,8 +146,8 @@ def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]
 
 
 def arbitrage_legs(job: MainJob) -> dict[str, tuple[float, str]]:
-    """client order id -> (creation time, opportunity id) of every arbitrage leg the journal holds (not unwinds, not hedges: those
-    follow from the kill itself)."""
+    """client order id -> (creation time, opportunity id) of every arbitrage leg the journal holds (not unwinds, not
+    hedges: those follow from the kill itself)."""
     from execution.journal import Journal
 
     journal = Journal(job.deployment.journal_path)
