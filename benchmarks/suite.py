@@ -24,6 +24,10 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "order_pipeline": ("benchmarks.bench_order_pipeline", ["--rate", "250", "--seconds", "60", "--warmup", "10"]),
     "resources": ("benchmarks.bench_resources", ["--loads", "3x2,3x10,5x20", "--update-hz", "20", "--seconds", "30",
                                                  "--warmup", "15"]),
+    "ingest": ("benchmarks.bench_ingest", ["--loads", "3x10,5x20", "--update-hz", "200", "--seconds", "30",
+                                           "--warmup", "10"]),
+    "scale_out": ("benchmarks.bench_scale_out", ["--shards", "1,2,4", "--venues", "5", "--symbols", "20",
+                                                 "--nodes", "4", "--seconds", "30", "--warmup", "10"]),
     "recovery": ("benchmarks.bench_recovery", ["--kills", "10", "--node-losses", "10"]),
 }
 
