@@ -133,3 +133,14 @@ def test_validate_config_itself_rejects_an_inconsistent_prepared_config():
     del prepared["cluster_synced_files"]
     with pytest.raises(RuntimeError, match="cluster_synced_files"):
         validate_config(prepared)
+
+
+def test_the_head_declares_a_lost_node_dead_in_seconds_as_the_cluster_tests_do():
+    """Ray's default (five missed 3 s health checks) would leave a lost node's actors unrestarted for ~15 s."""
+    from ray.scripts.scripts import start
+
+    from tests.cluster.nodes import FAST_NODE_DEATH
+
+    _, head_args = ray_start_args(load()["head_start_ray_commands"])
+    assert json.loads(option(head_args, "--system-config")) == FAST_NODE_DEATH
+    assert "--system-config" in {name for parameter in start.params for name in parameter.opts}
