@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # RAY_AUTH_MODE is left unset: rayarb's own Ray then runs with a fresh token per run (orchestration/ray_runtime.py)
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: run test test-full sim bench clean prometheus
+.PHONY: run test test-full sim bench clean prometheus badinput-table
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test-full: $(STAMP) prometheus
 # Every published benchmark (benchmarks/suite.py), recorded in benchmarks/results.json; BENCHMARKS.md's tables made anew.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.suite $(ARGS)
+
+# RELIABILITY.md's bad-input table, written from the cases of tests/badinput (a test fails when they differ)
+badinput-table: $(STAMP)
+	$(BIN)/python -m tests.badinput.cases
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

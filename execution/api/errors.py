@@ -307,6 +307,13 @@ def _redact_in_place(error: BaseException) -> None:
     error.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in error.args)
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """ccxt's message with the venue's body on one line and cut short: an HTML error page (a proxy's 502) is many
+    lines of markup, and an error is read in a log line or a one-line report."""
+    squeezed = " ".join(text.split())
+    return squeezed if len(squeezed) <= limit else squeezed[:limit] + f"... ({len(squeezed) - limit} more characters)"
+
+
 def translate_ccxt_error(error: BaseException, *, exchange: str | None = None, client_order_id: str | None = None,
                          creating_order: bool = False, headers: Mapping[str, Any] | None = None) -> RayarbError:
     """The rayarb error for ``error`` raised by a ccxt call (already-translated errors are returned as they are).
@@ -322,7 +329,7 @@ def translate_ccxt_error(error: BaseException, *, exchange: str | None = None, c
             return as_ambiguous(error, client_order_id)
         return error
     _redact_in_place(error)
-    text = str(error)
+    text = _one_line(str(error))
     target = _by_code(error)
     if target is None:
         for source, rayarb_class in _TABLE:

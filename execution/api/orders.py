@@ -134,9 +134,19 @@ def order_snapshot_from_ccxt(
 ) -> OrderSnapshot:
     """An ``OrderSnapshot`` from a ccxt unified order. ``trades`` (e.g. from ``fetch_order_trades``) replace the
     order's own ``trades`` when given; ``client_order_id`` is used when the order does not echo one."""
+    info = order.get("info")
+    if isinstance(info, (str, bytes)):  # ccxt could not parse the body (garbage, cut short, an HTML page)
+        text = info.decode("utf-8", "replace") if isinstance(info, bytes) else info
+        preview = " ".join(text.split())[:60]
+        raise MalformedOrderError(f"{venue} answered order {order.get('clientOrderId') or client_order_id} with a "
+                                  f"body that is not JSON ({len(text)} bytes: {preview!r})")
     cid = order.get("clientOrderId") or client_order_id
     if not cid:
         raise MalformedOrderError(f"order {order.get('id')!r} on {venue} has no client order id")
+    status = order.get("status")
+    if status is not None and status != "open" and status not in _STATUSES:
+        raise MalformedOrderError(f"order {cid} on {venue} has status {status!r}, which is no order status rayarb "
+                                  f"knows")
     symbol = order.get("symbol")
     if not symbol:
         raise MalformedOrderError(f"order {cid} on {venue} has no symbol")

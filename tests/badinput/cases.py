@@ -65,7 +65,9 @@ def table() -> str:
              f"{total} cases, each a test in `tests/badinput/` (`.venv/bin/pytest tests/badinput -q`). Each asserts the "
              "exact error text below, no traceback, nothing sent to any venue (the simulator's `/_sim/orders`) "
              "and nothing half-written (no run directory or journal left behind, the config file untouched); the "
-             "venue-reply cases go through real ccxt against a real simulator venue of each dialect.", ""]
+             "venue-reply cases go through real ccxt against a real simulator venue of each dialect. In the error texts "
+             "`<F>` is the config file, `<D>` the directory the case ran in, `<N>` a number, `<URL>` the venue's url, "
+             "`<*>` any text.", ""]
     for area, cases in areas:
         lines += [f"### {area} ({len(cases)})", "", "| case | input | error |", "|---|---|---|"]
         lines += [f"| {c.id} | {_cell(c.input)} | {_cell(c.error)} |" for c in cases]
