@@ -86,8 +86,12 @@ class PositionTrackerActor(DeploymentActor):
         if self.starting_balances is None:
             return {"checked": False, "differences": {}}
         now = await self.venue_balances()
-        self.differences = self.tracker.balance_differences(now)
-        if self.differences:
-            logger.warning("positions differ from venue balances: %s",
-                           {f"{v}:{a}": str(d) for (v, a), d in self.differences.items()})
-        return {"checked": True, "differences": {f"{v}:{a}": str(d) for (v, a), d in self.differences.items()}}
+        previous, self.differences = self.differences, self.tracker.balance_differences(now)
+        for venue, asset in previous.keys() - self.differences.keys():
+            self.metrics.set_balance_unexplained(venue, asset, ZERO)
+        for (venue, asset), difference in sorted(self.differences.items()):
+            logger.warning("%s", PositionTracker.describe_difference(venue, asset, difference))
+            self.metrics.set_balance_unexplained(venue, asset, difference)
+        return {"checked": True, "differences": {f"{v}:{a}": str(d) for (v, a), d in self.differences.items()},
+                "unexplained": [PositionTracker.describe_difference(v, a, d)
+                                for (v, a), d in sorted(self.differences.items())]}

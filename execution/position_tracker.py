@@ -279,6 +279,13 @@ class PositionTracker:
 
     # --- report --------------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def describe_difference(venue: str, asset: str, difference: Decimal) -> str:
+        """One line for a balance that moved without a fill (``difference`` = venue - tracked)."""
+        moved = "more" if difference > 0 else "less"
+        return (f"{venue} {asset}: the venue holds {abs(difference)} {moved} than rayarb's fills explain (a balance "
+                f"moved without a fill: a deposit, a withdrawal, a correction or a fill rayarb never saw)")
+
     def report(self, marks: Mapping[object, Decimal] | None = None) -> pd.DataFrame:
         """One row per (venue, symbol): amount, avg_cost, cost_basis, realized_pnl, unrealized_pnl, fees_base,
         fees_quote, fees_other (``ASSET:amount`` list), mark, trades. Money columns hold ``Decimal`` objects (never

@@ -212,6 +212,10 @@ class RayarbMetrics:
         self.position = Gauge(
             "rayarb_position", "Position (balance change since start) per exchange and asset.", ["exchange", "asset"],
             registry=r, multiprocess_mode="mostrecent")
+        self.balance_unexplained = Gauge(
+            "rayarb_balance_unexplained",
+            "Venue balance minus the balance rayarb's fills explain, per exchange and asset (0 when they agree): a "
+            "balance that moved without a fill.", ["exchange", "asset"], registry=r, multiprocess_mode="mostrecent")
         self.actor_up = Gauge(
             "rayarb_actor_up", "1 when the actor answers its health check, 0 when not.", ["actor"],
             registry=r, multiprocess_mode="mostrecent")
@@ -392,6 +396,10 @@ class RayarbMetrics:
 
     def set_position(self, exchange: str, asset: str, amount: Decimal) -> None:
         self.position.labels(self._exchange(exchange), self._bounded("asset", asset, self._assets)).set(
+            to_float(amount))
+
+    def set_balance_unexplained(self, exchange: str, asset: str, amount: Decimal) -> None:
+        self.balance_unexplained.labels(self._exchange(exchange), self._bounded("asset", asset, self._assets)).set(
             to_float(amount))
 
     def set_actor_up(self, actor: str, up: bool) -> None:

@@ -18,6 +18,17 @@ def _table(title: str, frame: Any) -> str:
     return f"{title}\n{'-' * len(title)}\n{body}\n"
 
 
+def _balance_check(check: Any) -> str:
+    """Whether every venue's balance moved exactly as the fills say; each difference named by venue and asset."""
+    if not isinstance(check, dict) or not check.get("checked"):
+        return "not checked"
+    differences = check.get("differences") or {}
+    if not differences:
+        return "agree exactly"
+    return "DIFFER: " + "; ".join(f"{where.replace(':', ' ')} {amount} (moved without a fill)"
+                                  for where, amount in sorted(differences.items()))
+
+
 def format_report(run_dir: str | os.PathLike[str]) -> str:
     """The report of a run as text tables (pandas): overview, venues, latency, orders and fills."""
     import pandas as pd
@@ -38,6 +49,7 @@ def format_report(run_dir: str | os.PathLike[str]) -> str:
             ("fills", (report.get("fills") or {}).get("count")),
             ("one-legged outcomes", report.get("one_legged")),
             ("kill switch", report.get("kill_switch") or "off"),  # why trading stopped, if it did
+            ("balances vs fills", _balance_check(report.get("balance_check"))),
             (f"PnL total {currency}".rstrip(), shown_money(pnl.get("total"), currency)),
         ],
         columns=["item", "value"],

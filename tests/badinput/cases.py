@@ -19,7 +19,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 RELIABILITY = REPO / "RELIABILITY.md"
 MODULES = ("tests.badinput.test_config", "tests.badinput.test_cli", "tests.badinput.test_api",
-           "tests.badinput.test_replies")
+           "tests.badinput.test_replies", "tests.badinput.test_balance")
 BEGIN = "<!-- bad-input table: generated from tests/badinput by `make badinput-table`; edit the cases, not this -->"
 END = "<!-- end of the bad-input table -->"
 SECTION = "## Bad input"
