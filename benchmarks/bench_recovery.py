@@ -66,6 +66,14 @@ def production_job(venues: Any, run_dir: Path, address: str | None = None, run: 
     return MainJob(dataclasses.replace(local.options, config=config, address=address), status_stream=io.StringIO())
 
 
+def finish(run: BackgroundRun) -> None:
+    """The run's end; the kills were measured before it, so a failed shutdown is reported, not fatal to them."""
+    try:
+        run.join(300)
+    except Exception as exc:
+        print(f"the run did not end cleanly: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
 def pid_of(name: str) -> int | None:
     try:
         return _get(actor(name).health.remote())["pid"]
@@ -197,7 +205,7 @@ def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             wait_until_trading(job, orders, time.time())
         finally:
             job.stop()
-            run.join(300)
+            finish(run)
         received = orders.all()
     legs = arbitrage_legs(job)
     for kill in kills:
@@ -239,7 +247,7 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             wait_until_trading(job, orders, time.time())
         finally:
             job.stop()
-            run.join(300)
+            finish(run)
         received = orders.all()
     legs = arbitrage_legs(job)
     for loss in losses:
