@@ -9,6 +9,8 @@ Both act for an ``actors.order_manager.OrderManagerActor`` (``owner``) and use i
 """
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Awaitable
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -36,6 +38,8 @@ class VenueAdapter:
 
     def start_submit_order(self, command: SubmitOrder) -> Awaitable[OrderSnapshot]:
         """Written to the exchange actor's channel before this returns (see ``OrderManager.start_order``)."""
+        if self._owner.crash_before_send:  # journaled, not sent: the chaos crash point (arm_crash_before_send)
+            os.kill(os.getpid(), signal.SIGKILL)
         answer = self._owner.channels.request(self._actor, "submit_order", command, timeout_s=LEG_TIMEOUT_S)
         return self._record(command, answer)
 

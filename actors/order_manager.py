@@ -94,6 +94,7 @@ class OrderManagerActor(DeploymentActor):
         self._settle_task: asyncio.Task | None = None
         self._checkpoint_task: asyncio.Task | None = None
         self.scheduling = "normal"
+        self.crash_before_send = False  # armed by arm_crash_before_send (rayarb chaos); see VenueAdapter
 
     # ----- lifecycle -----
     async def start(self) -> dict[str, Any]:
@@ -145,6 +146,12 @@ class OrderManagerActor(DeploymentActor):
                 "kill_switch": None if self.risk is None or self.risk.trip is None else self.risk.trip.reason,
                 "trading_allowed": self._trading_allowed(),
                 "channel_calls": self.channels.stats(), "scheduling": self.scheduling}
+
+    async def arm_crash_before_send(self) -> None:
+        """A fault for ``rayarb chaos``: the next order this process journals is never sent, the process SIGKILLs
+        itself between the journal append and the send. An actor method, so only callers on the run's
+        token-authenticated Ray can arm it; nothing in the config or the environment does."""
+        self.crash_before_send = True
 
     def _trading_allowed(self) -> bool:
         return self._started and self.risk is not None and self.risk.trading_allowed

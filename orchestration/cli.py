@@ -1,10 +1,11 @@
-"""The `rayarb` command line: `rayarb sim`, `rayarb run`, `rayarb report`, `rayarb risk status|reset`.
+"""The `rayarb` command line: `rayarb sim`, `rayarb run`, `rayarb report`, `rayarb risk status|reset`, `rayarb chaos`.
 
 `sim` delegates to ``simulator.cli``; `run` validates its arguments and the config (mode, keys) and hands a frozen
 ``RunOptions`` to ``orchestration.main_job.run_main_job``; `report` prints a run directory's report as tables. Those
 modules are imported only when their subcommand runs, so `rayarb --help` stays fast. `risk status|reset RUN_DIR` show
 and clear the kill switch journaled in a run directory (``orchestration.risk_admin``); `run --resume RUN_DIR` trades
-on in that directory, over the same journal (a tripped kill switch stays tripped).
+on in that directory, over the same journal (a tripped kill switch stays tripped). `chaos` runs the seeded fault
+campaign (``orchestration.chaos``) and exits 1 on any broken invariant.
 
 Operator errors (bad arguments, a bad config, missing keys, ``--live`` without keys, an unreachable cluster) print one
 line to stderr and return a non-zero code, never a traceback. Exit codes: 0 done, 1 the run failed (or an operator
@@ -18,6 +19,7 @@ import importlib.util
 import logging
 import math
 import sys
+from pathlib import Path
 from typing import Mapping, NoReturn, Sequence
 
 from execution.log import configure_logging, redact
@@ -102,7 +104,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The `rayarb` parser. The `sim` arguments come from ``simulator.cli`` and are only added when `sim` is asked for."""
     parser = _Parser(prog="rayarb", description="Cross-exchange crypto arbitrage on Ray, with a local exchange simulator.")
-    commands = parser.add_subparsers(dest="command", metavar="{sim,run,report,risk}", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="{sim,run,report,risk,chaos}", parser_class=_Parser)
     commands.required = True
     sim = commands.add_parser("sim", help="run local Binance-dialect venues (alpha, beta, gamma)",
                               description="Run local venues that speak Binance's spot REST API and depth WebSocket.")
@@ -127,6 +129,21 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     reset = actions.add_parser("reset", help="clear a tripped kill switch (trading may resume)")
     reset.add_argument("run_dir", metavar="RUN_DIR")
     reset.add_argument("--by", metavar="NAME", help="who clears it (default: user@host)")
+    chaos = commands.add_parser("chaos", help="run the system under a seeded fault campaign and check its invariants",
+                                description="Run rayarb on a local Ray against simulator venues while a seeded "
+                                            "schedule injects faults; check every invariant against the venues' "
+                                            "records and the journal; exit 1 on any violation (RELIABILITY.md).")
+    chaos.add_argument("--duration", type=_positive_seconds, default=600.0, metavar="S",
+                       help="campaign length in seconds (default %(default)g; --short ignores it)")
+    chaos.add_argument("--seed", type=int, default=1, help="the schedule's and the venues' seed (default %(default)s)")
+    chaos.add_argument("--faults", metavar="KINDS", help="comma-separated fault kinds (default: all)")
+    chaos.add_argument("--venues", metavar="VENUES", default="alpha,beta:okx,gamma",
+                       help="simulator venues, NAME or NAME:DIALECT (default %(default)s)")
+    chaos.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of a private local Ray")
+    chaos.add_argument("--run-dir", metavar="DIR", default="runs", help="where the run goes (default %(default)s)")
+    chaos.add_argument("--short", action="store_true", help="every fault kind once, back to back (CI)")
+    chaos.add_argument("--log-level", default="WARNING", type=_log_level, metavar="LEVEL",
+                       help=f"logging level on stderr: {', '.join(LOG_LEVELS)} (default %(default)s)")
     return parser
 
 
@@ -198,7 +215,22 @@ def _cmd_risk(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"sim": _cmd_sim, "run": _cmd_run, "report": _cmd_report, "risk": _cmd_risk}
+def _cmd_chaos(args: argparse.Namespace) -> int:
+    configure_logging(getattr(logging, args.log_level))
+    from orchestration.chaos.campaign import ChaosOptions, check_venues, run_campaign
+    from orchestration.chaos.schedule import parse_kinds
+    from orchestration.chaos.table import render
+
+    options = ChaosOptions(duration_s=args.duration, seed=args.seed, kinds=parse_kinds(args.faults),
+                           venues=check_venues(tuple(v.strip() for v in args.venues.split(",") if v.strip())),
+                           address=args.address, run_dir=Path(args.run_dir), short=args.short)
+    result = run_campaign(options, status=lambda line: print(line, file=sys.stderr))
+    render(result.figures, result.violations)
+    print(f"figures: {result.run_dir / 'chaos.json'}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+_COMMANDS = {"sim": _cmd_sim, "run": _cmd_run, "report": _cmd_report, "risk": _cmd_risk, "chaos": _cmd_chaos}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

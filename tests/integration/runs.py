@@ -1,47 +1,16 @@
-"""Helpers for end-to-end runs: simulator venues in a subprocess, a run configuration for them, and what the venues
-say about the account rayarb traded with (orders, trades, balances through ``/_sim/``)."""
+"""Helpers for end-to-end runs (they live in ``orchestration.chaos.harness`` and ``simulator.client``, which
+``rayarb chaos`` uses too) and what the tests assert with them."""
 from __future__ import annotations
 
-import io
-import json
-import threading
-import time
-import urllib.request
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
-from orchestration.config import Credentials, RunOptions, parse_config, resolve_mode
-from orchestration.main_job import MainJob
+from orchestration.chaos.harness import (WAIT_S, BackgroundRun, actor, credentials_of, make_job, run_config,
+                                         venue_entry, wait_for)
+from simulator.client import ACCOUNT, account_balances, account_orders, account_trades, sim_get, sim_post
 
-ACCOUNT = "main"
-WAIT_S = 60.0  # what a condition on a running system may take on a loaded 2-core machine
-
-
-def sim_get(url: str, path: str) -> Any:
-    with urllib.request.urlopen(url + path, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def sim_post(url: str, path: str, body: dict) -> Any:
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def account_balances(url: str) -> dict[str, Decimal]:
-    """Total (free + locked) per asset of the traded account."""
-    raw = sim_get(url, "/_sim/balances")[ACCOUNT]
-    return {asset: Decimal(v["free"]) + Decimal(v["locked"]) for asset, v in raw.items()}
-
-
-def account_orders(url: str) -> list[dict]:
-    return [o for o in sim_get(url, "/_sim/orders") if o.get("account") == ACCOUNT]
-
-
-def account_trades(url: str) -> list[dict]:
-    return [t for t in sim_get(url, "/_sim/trades") if ACCOUNT in (t["buyer"], t["seller"])]
+__all__ = ["ACCOUNT", "WAIT_S", "BackgroundRun", "account_balances", "account_orders", "account_trades", "actor",
+           "assert_positions_are_the_balance_changes", "credentials_of", "make_job", "run_config", "sim_get",
+           "sim_post", "venue_entry", "wait_for"]
 
 
 def assert_positions_are_the_balance_changes(positions: dict, before: dict, after: dict) -> None:
@@ -51,93 +20,3 @@ def assert_positions_are_the_balance_changes(positions: dict, before: dict, afte
             change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
             tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
             assert tracked == change, (venue, asset, tracked, change)
-
-
-def venue_entry(endpoint) -> dict[str, str]:
-    """The config entry of a simulator venue: its dialect is the venue's exchange (``binance`` for an endpoint that
-    names none); a dialect with a passphrase (OKX) names its variable, as it names the key's and the secret's."""
-    exchange = getattr(endpoint, "dialect", None) or "binance"
-    entry = {"exchange": exchange, "url": endpoint.url, "api_key_env": f"K_{endpoint.name.upper()}",
-             "secret_env": f"S_{endpoint.name.upper()}"}
-    if getattr(endpoint, "passphrase", ""):
-        entry["passphrase_env"] = f"P_{endpoint.name.upper()}"
-    return entry
-
-
-def credentials_of(endpoint) -> Credentials:
-    """The keys of a simulator venue's account (and its passphrase where the dialect has one)."""
-    return Credentials(endpoint.api_key, endpoint.secret, getattr(endpoint, "passphrase", "") or None)
-
-
-def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
-               symbols: list[str] | None = None, **strategy) -> Any:
-    raw = {
-        "venues": {e.name: venue_entry(e) for e in endpoints},
-        "symbols": symbols or ["BTC/USDT", "ETH/USDT"],
-        "detector": detector or {},
-        "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
-        "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000, **(risk or {})},
-        "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
-        "run": run or {},
-    }
-    return parse_config(raw, source="test")
-
-
-def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | None = None,
-             risk: dict | None = None, resume_dir: Path | None = None, detector: dict | None = None,
-             symbols: list[str] | None = None, **strategy) -> MainJob:
-    config = run_config(endpoints, run=run, risk=risk, detector=detector, symbols=symbols, **strategy)
-    options = RunOptions(config=config, mode=resolve_mode(config, live=False), duration_s=duration_s,
-                         run_dir=run_dir, metrics_port=0,
-                         credentials={e.name: credentials_of(e) for e in endpoints})
-    return MainJob(options, status_stream=io.StringIO(), resume_dir=resume_dir)
-
-
-class BackgroundRun:
-    """A MainJob running in a thread, so a test can act on the actors while it trades."""
-
-    def __init__(self, job: MainJob) -> None:
-        self.job = job
-        self.result: int | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="rayarb-run", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.result = self.job.run()
-        except BaseException as exc:  # reported by join()
-            self.error = exc
-
-    def start(self) -> "BackgroundRun":
-        self.thread.start()
-        return self
-
-    def join(self, timeout_s: float) -> int:
-        self.thread.join(timeout_s)
-        if self.thread.is_alive():
-            raise TimeoutError(f"run still going after {timeout_s} s")
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
-def actor(name: str) -> Any:
-    """A running actor of the run, by name."""
-    import ray
-
-    from actors.peers import NAMESPACE
-
-    return ray.get_actor(name, namespace=NAMESPACE)
-
-
-def wait_for(what: str, predicate: Any, timeout_s: float = WAIT_S, interval_s: float = 0.1) -> None:
-    """Wait until ``predicate()`` holds; an exception counts as not yet (the actor may be dead or restarting)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:
-            pass
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out waiting for {what}")

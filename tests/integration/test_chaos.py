@@ -1,0 +1,22 @@
+"""The chaos campaign in CI: every fault kind once (``rayarb chaos --short``) on one run of the whole system against
+mixed-dialect simulator venues; every invariant holds against the venues' own records and the journal, and
+``chaos.json`` holds the figures. The full campaign is ``make chaos`` (RELIABILITY.md)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestration.chaos.campaign import ChaosOptions, run_campaign
+from orchestration.chaos.schedule import ALL_KINDS
+
+pytestmark = pytest.mark.ray
+
+
+def test_every_fault_kind_once_breaks_no_invariant(tmp_path):
+    result = run_campaign(ChaosOptions(seed=5, short=True, run_dir=tmp_path))
+    figures = json.loads((result.run_dir / "chaos.json").read_text())
+    assert figures["faults_not_completed"] == {}
+    assert set(figures["faults_by_kind"]) == set(ALL_KINDS)
+    assert {name: lines for name, lines in result.violations.items() if lines} == {}
+    assert figures["attempts"] > 0 and figures["orders"] > 0 and figures["recovery_s"]["count"] == len(ALL_KINDS)
