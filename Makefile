@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # RAY_AUTH_MODE is left unset: rayarb's own Ray then runs with a fresh token per run (orchestration/ray_runtime.py)
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: run test test-full sim bench clean prometheus badinput-table
+.PHONY: run test test-full sim bench chaos clean prometheus badinput-table
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ bench: $(STAMP)
 # RELIABILITY.md's bad-input table, written from the cases of tests/badinput (a test fails when they differ)
 badinput-table: $(STAMP)
 	$(BIN)/python -m tests.badinput.cases
+
+# The full chaos campaign (RELIABILITY.md): every fault kind, 100 faults over 10 minutes, exit 1 on any violation.
+chaos: $(STAMP)
+	$(BIN)/rayarb chaos --duration 600 --seed 1 $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
