@@ -13,6 +13,7 @@ import getpass
 import json
 import socket
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,23 @@ def journal_path(run_dir: str | Path) -> Path:
     return journal
 
 
+def _check_is_a_journal(path: Path) -> None:
+    """Read-only: an SQLite file of another program is refused before ``Journal`` would add rayarb's tables to it."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path} cannot be read as a rayarb journal: {exc}") from None
+    if "orders" not in tables:
+        raise ConfigError(f"{path} is not a rayarb journal (an SQLite file without its orders table)")
+
+
 def _engine(run_dir: str | Path) -> tuple[Any, Any]:
     from execution.journal import Journal, JournalError
     from execution.risk import RiskEngine
 
     path = journal_path(run_dir)
+    _check_is_a_journal(path)
     try:
         journal = Journal(path)
         try:

@@ -4,24 +4,31 @@ given changes, and nothing reaches a venue."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main
+from orchestration.cli import _COMMANDS, main
 from tests.badinput.cases import Case
 from tests.badinput.conftest import one_line_error, orders_everywhere
 
+COMMANDS = list(_COMMANDS)  # as the code has them: the table follows when one is added
 AREA = "Command line (`rayarb ...`; exit 2 for usage and run directories, 1 for `report`)"
 
 
 def prepare(base: Path) -> None:
     """What the cases point at: a file, an empty directory, a run directory whose journal is damaged, one whose
-    report was never written."""
+    journal is another program's SQLite database, one whose report was never written."""
     (base / "a-file").write_text("not a run directory\n")
     (base / "empty").mkdir()
     (base / "damaged").mkdir()
     (base / "damaged" / "journal.sqlite").write_bytes(b"this is not an SQLite database")
+    (base / "foreign").mkdir()
+    with closing(sqlite3.connect(base / "foreign" / "journal.sqlite")) as other:
+        other.execute("CREATE TABLE notes (text)")
+        other.commit()
     (base / "unfinished").mkdir()
     (base / "unfinished" / "orders.csv").write_text("client_order_id\n")
 
@@ -31,8 +38,8 @@ CASES = [
     Case("unknown_flag", "`rayarb run --dry-run`",
          "rayarb: error: unrecognized arguments: --dry-run (see rayarb --help)", (["run", "--dry-run"], 2)),
     Case("unknown_command", "`rayarb trade`",
-         "rayarb: error: argument {sim,run,report,risk}: invalid choice: 'trade' (choose from 'sim', 'run', 'report', "
-         "'risk') (see rayarb --help)", (["trade"], 2)),
+         f"rayarb: error: argument {{{','.join(COMMANDS)}}}: invalid choice: 'trade' (choose from "
+         f"{', '.join(repr(c) for c in COMMANDS)}) (see rayarb --help)", (["trade"], 2)),
     Case("duration_with_unit", "`rayarb run --duration 10m`",
          "rayarb run: error: argument --duration: expected seconds, got '10m' (see rayarb run --help)",
          (["run", "--duration", "10m"], 2)),
@@ -67,6 +74,12 @@ CASES = [
     Case("resume_damaged_journal", "`rayarb run --resume D` (journal.sqlite is not a database)",
          "rayarb run: <D>/damaged/journal.sqlite cannot be read as a rayarb journal: file is not a database",
          (["run", "--resume", "<D>/damaged"], 2)),
+    Case("resume_foreign_sqlite", "`rayarb run --resume D` (journal.sqlite is another program's database)",
+         "rayarb run: <D>/foreign/journal.sqlite is not a rayarb journal (an SQLite file without its orders table)",
+         (["run", "--resume", "<D>/foreign"], 2)),
+    Case("risk_status_foreign_sqlite", "`rayarb risk status D` (journal.sqlite is another program's database)",
+         "rayarb risk: <D>/foreign/journal.sqlite is not a rayarb journal (an SQLite file without its orders table)",
+         (["risk", "status", "<D>/foreign"], 2)),
     Case("report_missing", "`rayarb report D` (no such directory)", "rayarb report: <D>/gone: no such run directory",
          (["report", "<D>/gone"], 1)),
     Case("report_a_file", "`rayarb report FILE`", "rayarb report: <D>/a-file: a file, not a run directory",
