@@ -5,7 +5,8 @@ An order whose answer is broken (garbage JSON, an HTML error page, a body cut sh
 type, a status nobody knows) is placed at the venue: rayarb's order manager marks it UNKNOWN with a one-line reason
 naming what was wrong, never sends it again, and finds it by its client order id (reconcile): the venue holds it
 exactly once. A lying book (crossed, a negative or a NaN price) is refused by the book check (``BookError``) and so
-never reaches sizing or an order."""
+never reaches sizing or an order. A fill of an order nobody placed, in the account's trade history, never becomes a
+fill of rayarb's: an order's fills come from its own answer or a lookup by its own id."""
 from __future__ import annotations
 
 import asyncio
@@ -13,15 +14,17 @@ import re
 
 import pytest
 
+from execution.api.binance_api import fetch_order_by_client_id
+from execution.api.orders import order_snapshot_from_ccxt
 from execution.api.other_exchange_api import fetch_order_book
 from execution.orders.manager import OrderManager
 from execution.api.binance_api import CcxtOrderAdapter
 from execution.types import OrderStatus
 from tests.badinput.cases import Case
-from tests.badinput.conftest import orders_at
+from tests.badinput.conftest import orders_at, sim_get
 from tests.badinput.test_api import SYMBOL, World
 
-AREA = "Broken venue replies (real ccxt, simulator faults `malformed_next`, `book_lie_next`)"
+AREA = "Broken venue replies (real ccxt, simulator faults `malformed_next`, `book_lie_next`, `phantom_fill_next`)"
 ORDER_PATHS = {"alpha": "/api/v3/order", "beta": "/api/v5/trade/order"}
 NUMBER = r"(-?[0-9.]+|NaN)"
 
@@ -57,6 +60,10 @@ CASES = [
          "UNKNOWN, then found by id: AmbiguousOrderError: acknowledged, but its lookup failed: MalformedOrderError: side None is neither buy nor sell", ("beta", {"malformed": "missing_fields"})),
     Case("okx_order_unknown_status", "beta (OKX): the order's lookup answer carries status `pending_review`",
          "UNKNOWN, then found by id: AmbiguousOrderError: acknowledged, but its lookup failed: MalformedOrderError: order okunknownstatus on beta has status 'pending_review', which is no order status rayarb knows", ("beta", {"malformed": "unknown_status"})),
+    Case("binance_phantom_fill", "alpha (Binance): a fill of an order nobody placed in the account's trades",
+         "ignored: no fill of an order rayarb did not place is journaled", ("alpha", {"phantom_fill_next": 1})),
+    Case("okx_phantom_fill", "beta (OKX): a fill of an order nobody placed in the account's fills",
+         "ignored: no fill of an order rayarb did not place is journaled", ("beta", {"phantom_fill_next": 1})),
     Case("binance_book_crossed", "alpha (Binance): the book's best bid above its best ask",
          "BookError: alpha BTC/USDT: book is crossed (bid <N> >= ask <N>)", ("alpha", {"book_lie": "crossed"})),
     Case("binance_book_negative", "alpha (Binance): a negative bid",
@@ -100,6 +107,22 @@ async def check(case: Case, world: World, venues) -> str | None:
             got = f"a book was accepted: {book.bids[:1]} / {book.asks[:1]}"
         return None if matches(case.expected(), got) else f"got {got!r}"
     manager = world.manager if venue == "alpha" else world.beta_manager
+    if "phantom_fill_next" in fault:  # then an order of ours that fills, settled through the venue's own path
+        await venues[venue].set_faults(fault)
+        cid = case.id.replace("_", "")[:20]
+        await asyncio.wait_for(manager.create_order(SYMBOL, "buy", "0.001", "90000", client_order_id=cid,
+                                                    time_in_force="IOC"), 20)
+        # looked up again by its id, with its trades (Binance: myTrades, where the phantom appears; OKX: fills)
+        raw = await fetch_order_by_client_id(exchange, SYMBOL, cid, timeout_s=10)
+        manager.apply_snapshot(order_snapshot_from_ccxt(venue, raw, client_order_id=cid))
+        trades = {str(t["id"]) for t in await sim_get(venues[venue].url, "/_sim/trades")}
+        journaled = world.journal.fills(exchange=venue)
+        foreign = [f for f in journaled if f.trade_id not in trades or f.client_order_id != cid]
+        own = [f for f in journaled if f.client_order_id == cid]
+        made = venues[venue].engine.phantom_fills  # the venue did put one in the account's history
+        got = ("ignored: no fill of an order rayarb did not place is journaled" if made and own and not foreign
+               else f"phantom fills made {made}; journaled {foreign} (own fills: {len(own)})")
+        return None if got == case.expected() else f"got {got!r}"
     cid = client_order_id(case)
     await venues[venue].set_faults({"malformed_next": 1, "malformed_path": ORDER_PATHS[venue], **fault})
     order = await asyncio.wait_for(manager.create_order(SYMBOL, "buy", "0.001", "20000", client_order_id=cid), 20)
