@@ -6,7 +6,8 @@ type, a status nobody knows) is placed at the venue: rayarb's order manager mark
 naming what was wrong, never sends it again, and finds it by its client order id (reconcile): the venue holds it
 exactly once. A lying book (crossed, a negative or a NaN price) is refused by the book check (``BookError``) and so
 never reaches sizing or an order. A fill of an order nobody placed, in the account's trade history, never becomes a
-fill of rayarb's: an order's fills come from its own answer or a lookup by its own id."""
+fill of rayarb's: an order's fills come from its own answer or a lookup by its own id. An order signed by a clock
+the venue finds too far off is refused, not placed, and so rejected at once (never looked up, never resent)."""
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,7 @@ from tests.badinput.cases import Case
 from tests.badinput.conftest import orders_at, sim_get
 from tests.badinput.test_api import SYMBOL, World
 
-AREA = "Broken venue replies (real ccxt, simulator faults `malformed_next`, `book_lie_next`, `phantom_fill_next`)"
+AREA = "Broken venue replies (real ccxt, simulator faults `malformed_next`, `book_lie_next`, `phantom_fill_next`, `clock_skew_ms`)"
 ORDER_PATHS = {"alpha": "/api/v3/order", "beta": "/api/v5/trade/order"}
 NUMBER = r"(-?[0-9.]+|NaN)"
 
@@ -64,6 +65,12 @@ CASES = [
          "ignored: no fill of an order rayarb did not place is journaled", ("alpha", {"phantom_fill_next": 1})),
     Case("okx_phantom_fill", "beta (OKX): a fill of an order nobody placed in the account's fills",
          "ignored: no fill of an order rayarb did not place is journaled", ("beta", {"phantom_fill_next": 1})),
+    Case("binance_clock_skew", "alpha (Binance): the venue's clock 120 s ahead (`clock_skew_ms`)",
+         "REJECTED, not at the venue: retryable: TimestampOutsideWindow: InvalidNonce: binance {\"code\":-1021,"
+         "\"msg\":\"Timestamp for this request is outside of the recvWindow.\"}", ("alpha", {"clock_skew_ms": 120000})),
+    Case("okx_clock_skew", "beta (OKX): the venue's clock 120 s ahead (`clock_skew_ms`)",
+         "REJECTED, not at the venue: retryable: TimestampOutsideWindow: InvalidNonce: okx {\"code\":\"50102\","
+         "\"msg\":\"Timestamp request expired.\",\"data\":[]}", ("beta", {"clock_skew_ms": 120000})),
     Case("binance_book_crossed", "alpha (Binance): the book's best bid above its best ask",
          "BookError: alpha BTC/USDT: book is crossed (bid <N> >= ask <N>)", ("alpha", {"book_lie": "crossed"})),
     Case("binance_book_negative", "alpha (Binance): a negative bid",
@@ -122,6 +129,14 @@ async def check(case: Case, world: World, venues) -> str | None:
         made = venues[venue].engine.phantom_fills  # the venue did put one in the account's history
         got = ("ignored: no fill of an order rayarb did not place is journaled" if made and own and not foreign
                else f"phantom fills made {made}; journaled {foreign} (own fills: {len(own)})")
+        return None if got == case.expected() else f"got {got!r}"
+    if "clock_skew_ms" in fault:  # refused for its timestamp: not placed, so not looked up, and never resent
+        await venues[venue].set_faults(fault)
+        cid = case.id.replace("_", "")[:20]
+        order = await asyncio.wait_for(manager.create_order(SYMBOL, "buy", "0.001", "20000", client_order_id=cid), 20)
+        await venues[venue].set_faults({"clock_skew_ms": 0})
+        at_venue = [o for o in await orders_at(venues[venue]) if venue_cid(o) == cid]
+        got = f"{order.status.name}, {'not ' if not at_venue else ''}at the venue: {order.reason}"
         return None if got == case.expected() else f"got {got!r}"
     cid = client_order_id(case)
     await venues[venue].set_faults({"malformed_next": 1, "malformed_path": ORDER_PATHS[venue], **fault})
