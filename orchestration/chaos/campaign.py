@@ -227,6 +227,10 @@ def _check(options: ChaosOptions, run_dir: Path, urls: dict[str, str], before: d
         "command": command_line(options),
     }
     (run_dir / "chaos.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    # the venues' own records, for whoever reads a violation (the venues are gone after the campaign)
+    (run_dir / "chaos-venues.json").write_text(json.dumps(
+        {"orders": venue_orders, "trades": records.venue_trades, "before": before, "after": records.after,
+         "adjustments": injector.balance_adjustments}, default=str) + "\n")
     return ChaosResult(run_dir, figures, violations, schedule)
 
 

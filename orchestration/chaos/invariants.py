@@ -58,6 +58,18 @@ def venue_orders_journaled(r: Records) -> list[str]:
     return out
 
 
+def fills_match_the_venues(r: Records) -> list[str]:
+    """Each venue order's executed amount is what the journal says was filled of it."""
+    out = []
+    for venue, orders in r.venue_orders.items():
+        for o in orders:
+            row = r.journal.get(o["clientOrderId"])
+            if row is not None and "executedQty" in o and Decimal(str(o["executedQty"])) != row.filled:
+                out.append(f"{venue}: {o['clientOrderId']} executed {o['executedQty']} at the venue, journaled "
+                           f"filled {row.filled} ({row.status.value})")
+    return out
+
+
 def journal_orders_resolved(r: Records) -> list[str]:
     known = {(venue, o["clientOrderId"]) for venue, orders in r.venue_orders.items() for o in orders}
     return [f"{row.exchange}: journaled order {cid} is {row.status.value} and unknown to its venue"
@@ -154,6 +166,7 @@ INVARIANTS = {
     "no client order id placed twice": no_duplicates,
     "every venue order in the journal": venue_orders_journaled,
     "every journaled order terminal or known": journal_orders_resolved,
+    "journaled fills = venue executions": fills_match_the_venues,
     "positions = venue balance changes": positions_are_balance_changes,
     "net exposure within tolerance": exposure_within_tolerance,
     "nothing sent after its TTL": nothing_after_ttl,
