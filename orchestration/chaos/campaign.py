@@ -123,8 +123,8 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
         try:
             wait_for("the first order at a venue", lambda: _latest_receipt(urls) > 0 or run.error is not None,
                      FIRST_ORDER_TIMEOUT_S, 0.5)
-            if run.error is not None:
-                raise run.error
+            if run.error is not None:  # the run did not start (an overloaded machine's Ray, a venue refusing keys)
+                raise UserError(f"the run did not start: {type(run.error).__name__}: {run.error}") from None
             status(f"trading; run dir {job.run_dir}; {len(schedule)} faults scheduled (seed {options.seed})")
             from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
 
