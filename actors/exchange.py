@@ -308,6 +308,9 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
                 async with asyncio.timeout(self._stream_timeout_s):
                     raw = await self._stream.watch_order_book(symbol)
                 self._stream_up[symbol] = True
+                if not self._on_book(symbol, raw):
+                    await self._resubscribe_book(symbol)
+                continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -326,18 +329,34 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
                 await asyncio.sleep(self._poll_interval_s)
             self._on_book(symbol, raw)
 
-    def _on_book(self, symbol: str, raw: dict) -> None:
+    async def _resubscribe_book(self, symbol: str) -> None:
+        """A streamed book failed its check (crossed, a negative or NaN level): ccxt's local copy, updated by deltas,
+        may keep the bad level for good, so every later update would be refused too. Unsubscribe; the next watch
+        starts again from the venue's snapshot."""
+        try:
+            async with asyncio.timeout(self._stream_timeout_s):
+                await self._stream.un_watch_order_book(symbol)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next watch subscribes again either way
+            logger.warning("%s %s: unsubscribing the refused book failed (%s)", self.venue.name, symbol,
+                           type(exc).__name__)
+        getattr(self._stream, "orderbooks", {}).pop(symbol, None)
+
+    def _on_book(self, symbol: str, raw: dict) -> bool:
+        """Check and publish a book; False when it was refused."""
         received_at = time.time()
         try:
             book = float_book_from_ccxt(self.venue.name, raw, symbol=symbol, received_at=received_at, depth=BOOK_DEPTH)
         except ValueError as exc:
             logger.warning("%s %s: book rejected: %s", self.venue.name, symbol, exc)
-            return
+            return False
         self._books[symbol] = book
         self._books_received += 1
         self.metrics.count_book_update(self.venue.name, symbol)
         self._book_updates_in_window[symbol] = self._book_updates_in_window.get(symbol, 0) + 1
         self._publisher.publish(symbol, book)
+        return True
 
     def _push(self, subscriber: str, item: Any) -> Awaitable[None]:
         return self.channels.request(subscriber, "on_book", item, timeout_s=PUSH_TIMEOUT_S)
