@@ -20,7 +20,7 @@ VENUE_FAULTS: dict[str, dict[str, Any]] = {
     "venue_silent": {"down": "silent", "down_for_s": 3},
     "partial_fills": {"partial_fills_only": True},
     "rejected_legs": {"reject_next_orders": 3},
-    "accept_then_reject": {"accept_then_reject_next": 3},
+    "accept_then_reject": {"accept_then_reject_next": 3, "reject_status": 503},  # placed, answered "unknown"
     "depth_gap": {"ws_gap_next": 3},
     "ws_disconnect": {"ws_disconnect_next": 2},
     "frozen_book": {"freeze_book": True},
