@@ -1,5 +1,8 @@
 """Kill every kind of actor during a run — ray.kill and SIGKILL, with orders in flight — and hang one: trading
-resumes, no client order id reaches a venue twice, and every order a venue knows is in the journal."""
+resumes, no client order id reaches a venue twice, and every order a venue knows is in the journal.
+
+Slow (``make test-full``): ``make test`` applies each of these faults with the same checks through
+``rayarb chaos --short`` (tests/integration/test_chaos.py)."""
 from __future__ import annotations
 
 import os
@@ -25,7 +28,7 @@ from tests.integration.runs import (
     wait_for,
 )
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # make test runs these faults in tests/integration/test_chaos.py
 
 WAIT_S = 60.0
 
