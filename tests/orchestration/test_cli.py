@@ -78,7 +78,7 @@ def test_no_command_is_a_usage_error(capsys):
 
 def test_help_exits_zero(capsys):
     assert main(["--help"]) == 0
-    assert "{sim,run,report,risk}" in capsys.readouterr().out
+    assert "{sim,run,report,risk,chaos}" in capsys.readouterr().out
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     for option in ("--config", "--address", "--duration", "--metrics-port", "--run-dir", "--live"):
@@ -93,7 +93,7 @@ def test_help_exits_zero(capsys):
         (["run", "--metrics-port", "99999"], "rayarb run: error: argument --metrics-port: must be between 0 and 65535"),
         (["run", "--bogus"], "rayarb: error: unrecognized arguments: --bogus"),
         (["report"], "rayarb report: error: the following arguments are required: RUN_DIR"),
-        (["launch"], "rayarb: error: argument {sim,run,report,risk}: invalid choice: 'launch'"),
+        (["launch"], "rayarb: error: argument {sim,run,report,risk,chaos}: invalid choice: 'launch'"),
     ],
 )
 def test_argument_errors_are_one_line_with_code_2(capsys, argv, expected):
