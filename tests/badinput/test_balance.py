@@ -63,3 +63,18 @@ def test_the_run_report_names_each_difference():
                                      "fill)")
     assert _balance_check({"checked": True, "differences": {}}) == "agree exactly"
     assert _balance_check(None) == "not checked"
+
+
+def test_the_difference_is_a_metric_per_exchange_and_asset():
+    from prometheus_client import CollectorRegistry
+
+    from metrics.definitions import RayarbMetrics
+
+    registry = CollectorRegistry()
+    metrics = RayarbMetrics(registry)
+    metrics.init_labels(["alpha", "beta"], ["BTC/USDT"])
+    metrics.set_balance_unexplained("alpha", "USDT", D("-1.5"))
+    metrics.set_balance_unexplained("beta", "BTC", D("0.25"))
+    value = registry.get_sample_value
+    assert value("rayarb_balance_unexplained", {"exchange": "alpha", "asset": "USDT"}) == -1.5
+    assert value("rayarb_balance_unexplained", {"exchange": "beta", "asset": "BTC"}) == 0.25
