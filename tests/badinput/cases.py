@@ -11,6 +11,7 @@ Placeholders in ``error``: ``<F>`` the config file, ``<D>`` the test's directory
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,7 @@ def write(path: Path = RELIABILITY) -> None:
         text = text.replace(current, generated)
     elif SECTION in text:
         head, _, tail = text.partition(SECTION)
+        tail = re.sub(r"\A\s*<!--.*?-->\s*", "\n", tail, flags=re.S)  # a placeholder left for the table
         text = f"{head}{SECTION}\n\n{generated}\n{tail.lstrip(chr(10))}" if tail.strip() else \
             f"{head}{SECTION}\n\n{generated}\n"
     else:
