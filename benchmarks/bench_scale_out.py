@@ -7,8 +7,8 @@ book's age at use, p50 / p99: as ``benchmarks.bench_ingest``) and tick-to-order 
 
 How: one ``ray.cluster_utils.Cluster`` on this host (``tests.cluster.nodes``: a head and ``--nodes`` - 1 workers, one
 CPU each, small object stores), venues in a subprocess (``benchmarks.loads``), and for each K one ``rayarb run``
-(MainJob) joining that cluster with ``detector.shards: K``. Every rayarb actor is placed with Ray's SPREAD strategy, so
-the K shards land on different nodes; the figure "shard nodes" says where they did land. On one host the nodes share
+(MainJob) joining that cluster with ``detector.shards: K``. The supervisor places shard i on the i-th alive node (node
+affinity), so the K shards run on different nodes; the figure "shard nodes" says on how many they did. On one host the nodes share
 the machine's cores: the figures show what sharding costs and carries here, not what K machines would add.
 
     python -m benchmarks.bench_scale_out [--shards 1,2,4] [--venues 5] [--symbols 20] [--update-hz 20]
