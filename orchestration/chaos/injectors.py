@@ -43,6 +43,18 @@ def _call(name: str, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S)
     return ray.get(getattr(actor(name), method).remote(*args), timeout=timeout_s)
 
 
+def _post(url: str, path: str, body: dict, timeout_s: float = 30.0) -> Any:
+    """A /_sim/ control call, retried while the venue refuses connections (a venue_down fault ending, a restart)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return sim_post(url, path, body)
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 def _replaced(name: str, old_incarnation: str) -> Any:
     def check() -> bool:
         if _call(name, "health", timeout_s=5)["incarnation"] == old_incarnation:
@@ -82,14 +94,14 @@ class Injector:
         url = self.urls[fault.target]
         if fault.kind == "balance_adjust":
             delta = Decimal(fault.params["delta"])
-            sim_post(url, "/_sim/balance_adjust", {"account": ACCOUNT, "asset": fault.params["asset"],
+            _post(url, "/_sim/balance_adjust", {"account": ACCOUNT, "asset": fault.params["asset"],
                                                    "delta": str(delta)})
             venue = self.balance_adjustments.setdefault(fault.target, {})
             venue[fault.params["asset"]] = venue.get(fault.params["asset"], Decimal(0)) + delta
             return
-        sim_post(url, "/_sim/faults", fault.params)
-        time.sleep(max(HOLD_S, float(fault.params.get("down_for_s", 0))))  # the fault's duration is the fault
-        sim_post(url, "/_sim/faults", {"clear": True})
+        _post(url, "/_sim/faults", fault.params)
+        time.sleep(max(HOLD_S, float(fault.params.get("down_for_s", 0)) + 0.5))  # the fault's duration is the fault
+        _post(url, "/_sim/faults", {"clear": True})
 
     # ----- actor faults -----
     def _actor(self, fault: Fault, applied: Applied) -> None:
@@ -103,7 +115,7 @@ class Injector:
         elif kind == "kill_in_flight":
             name = ORDER_MANAGER
             for url in self.urls.values():
-                sim_post(url, "/_sim/faults", {"latency_ms": 300})
+                _post(url, "/_sim/faults", {"latency_ms": 300})
             try:
                 wait_for("an opportunity in flight", lambda: _call(name, "health", timeout_s=2)["in_flight"] > 0,
                          REPLACE_TIMEOUT_S, 0.005)
@@ -112,7 +124,7 @@ class Injector:
                 os.kill(info["pid"], signal.SIGKILL)
             finally:
                 for url in self.urls.values():
-                    sim_post(url, "/_sim/faults", {"clear": True})
+                    _post(url, "/_sim/faults", {"clear": True})
         elif kind == "hung_actor":
             name = exchange_actor_name(fault.target)
             info = _call(name, "health")
