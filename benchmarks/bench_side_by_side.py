@@ -99,8 +99,9 @@ def run_rayarb(sim: VenueProcess, directory: Path, symbols: list[str], args: arg
             "books": None, "scheduling": report.get("hot_path")}
 
 
-def run_baseline(sim: VenueProcess, symbols: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def run_baseline(sim: VenueProcess, directory: Path, symbols: list[str], args: argparse.Namespace) -> dict[str, Any]:
     config = run_config(sim.venues, symbols=symbols, **STRATEGY)
+    directory.mkdir(parents=True, exist_ok=True)
     spec = {
         "venues": {v.name: [v.dialect or "binance", v.url, v.api_key, v.secret, v.passphrase or None]
                    for v in sim.venues},
@@ -108,12 +109,13 @@ def run_baseline(sim: VenueProcess, symbols: list[str], args: argparse.Namespace
         "strategy": config.strategy.model_dump(mode="json"), "risk": config.risk.model_dump(mode="json"),
         "realtime_priority": args.realtime_priority,
         "cpu_wake_latency_us": None if args.cpu_wake_latency == "off" else int(args.cpu_wake_latency),
+        "out": str(directory / "baseline.json"),
     }
     child = subprocess.run([sys.executable, "-m", "benchmarks.baseline"], input=json.dumps(spec) + "\n",
                            capture_output=True, text=True, cwd=ROOT, timeout=args.seconds + 180)
     if child.returncode != 0:
         raise SystemExit(f"baseline failed ({child.returncode}): {child.stderr.strip().splitlines()[-1:]}")
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+    result = json.loads(Path(spec["out"]).read_text(encoding="utf-8"))
     at_venue = received_us(sim)
     samples = result["samples"]
     return {"sent": [max(0.0, s["sent_at"] - s["book_received_at"]) for s in samples],
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         with start_venues(directory, venues, symbol_count, update_hz, args.seed, venue_priority) as sim:
             for round_ in range(args.rounds):
                 turns["rayarb"].append(run_rayarb(sim, directory / f"rayarb-{round_}", symbols, args))
-                turns["baseline"].append(run_baseline(sim, symbols, args))
+                turns["baseline"].append(run_baseline(sim, directory / f"baseline-{round_}", symbols, args))
     pooled = {side: {end: [v for turn in runs for v in turn[end]] for end in ("sent", "venue")}
               for side, runs in turns.items()}
     result = {

@@ -1,12 +1,13 @@
 """``python -m benchmarks.baseline``: run the baseline bot once. Reads one JSON object on stdin (``strategy`` and ``risk``:
 the run config's sections as plain data; ``symbols``; ``venues``: name -> [ccxt id, url, key, secret,
-passphrase]; ``seconds``; ``realtime_priority``; ``cpu_wake_latency_us``), so no key is on a command line or in an
-environment, and prints one JSON line: its samples and counts."""
+passphrase]; ``seconds``; ``realtime_priority``; ``cpu_wake_latency_us``; ``out``: a file), so no key is on a command
+line or in an environment, and writes one JSON object to ``out``: its samples and counts."""
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import uvloop
@@ -32,7 +33,8 @@ async def run(spec: dict) -> dict:
 def main() -> None:
     configure_logging("WARNING")
     spec = json.loads(sys.stdin.readline())
-    print(json.dumps(uvloop.run(run(spec))), flush=True)
+    result = json.dumps(uvloop.run(run(spec)))
+    Path(spec["out"]).write_text(result, encoding="utf-8")  # not stdout: the loop may leave it non-blocking
 
 
 if __name__ == "__main__":
