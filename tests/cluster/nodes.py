@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from types import MappingProxyType
 
 from actors.common import HEAD_RESOURCE
 from orchestration.ray_runtime import ensure_auth_mode_env, loopback_node_address, shutdown_ray
@@ -24,8 +25,9 @@ OBJECT_STORE_BYTES = 100 * 1024 * 1024
 NODE_CPUS = 1
 WORKER_NODES = 2
 # Detection of a dead node in ~1.2 s instead of ~14 s (three missed 500 ms health checks).
-FAST_NODE_DEATH = {"health_check_period_ms": 500, "health_check_failure_threshold": 3,
-                   "health_check_initial_delay_ms": 0}
+# Read-only: Ray adds its spilling settings to the _system_config dict it is given, so each cluster gets a copy.
+FAST_NODE_DEATH = MappingProxyType({"health_check_period_ms": 500, "health_check_failure_threshold": 3,
+                                    "health_check_initial_delay_ms": 0})
 
 
 class NodeCluster:
@@ -87,7 +89,7 @@ def started_cluster(workers: int = WORKER_NODES, node_cpus: int = NODE_CPUS) -> 
     try:
         cluster = Cluster(initialize_head=False, shutdown_at_exit=True)
         cluster.add_node(num_cpus=node_cpus, object_store_memory=OBJECT_STORE_BYTES, resources={HEAD_RESOURCE: 1},
-                         temp_dir=temp_dir, include_dashboard=False, _system_config=FAST_NODE_DEATH)
+                         temp_dir=temp_dir, include_dashboard=False, _system_config=dict(FAST_NODE_DEATH))
         nodes = NodeCluster(cluster, temp_dir, node_cpus)
         for _ in range(workers):
             nodes.add_worker()

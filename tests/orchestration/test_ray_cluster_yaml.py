@@ -142,5 +142,5 @@ def test_the_head_declares_a_lost_node_dead_in_seconds_as_the_cluster_tests_do()
     from tests.cluster.nodes import FAST_NODE_DEATH
 
     _, head_args = ray_start_args(load()["head_start_ray_commands"])
-    assert json.loads(option(head_args, "--system-config")) == FAST_NODE_DEATH
+    assert json.loads(option(head_args, "--system-config")) == dict(FAST_NODE_DEATH)
     assert "--system-config" in {name for parameter in start.params for name in parameter.opts}
