@@ -29,7 +29,8 @@ from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
 from orchestration.config import RetryConfig
-from execution.error_handler import ErrorClass, RetryableError, RetryPolicy, call_with_retry, error_class
+from execution.error_handler import (ErrorClass, RetryableError, RetryPolicy, TimestampOutsideWindow, call_with_retry,
+                                     error_class)
 from execution.log import redact, register_secret
 from execution.api.other_exchange_api import float_book_from_ccxt
 from execution.api.market_data import MarketDataError, checked_market_rules, fetch_fee_table, rules_with_fees
@@ -109,6 +110,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._own_fills_applied = 0  # fills of our orders applied to balances_cache since start
         self._inbox = CredentialsInbox() if venue.signs else None
         self._forever = asyncio.Event()  # never set: what a long poll waits on when there is nothing to ask for
+        self._clock_resync: asyncio.Task | None = None
 
     # ----- keys -----
     async def credentials_wanted(self, wait_s: float) -> bytes | None:
@@ -215,9 +217,10 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         return rules if fees is None else rules_with_fees(self.venue.name, rules, fees)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._clock_resync] if self._clock_resync is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._publisher.close()
         await self.close_channel()
         self.channels.close()
@@ -390,7 +393,30 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         except Exception as error:
             if error_class(error) is not ErrorClass.NOT_FOUND:
                 self.metrics.count_exchange_error(self.venue.name, error.__cause__ or error)
+            self.resync_clock_if_refused(error)
             raise
+
+    def resync_clock_if_refused(self, error: BaseException) -> None:
+        """The venue refused a request's timestamp (Binance -1021, OKX 50102): measure the offset between this
+        machine's clock and the venue's again (ccxt's ``load_time_difference``), so the next requests are stamped in
+        the venue's time. One measurement at a time; the refused request itself was not processed."""
+        if not isinstance(error, TimestampOutsideWindow) or self._rest is None:
+            return
+        if self._clock_resync is None or self._clock_resync.done():
+            self._clock_resync = asyncio.get_running_loop().create_task(self._resync_clock())
+
+    async def _resync_clock(self) -> None:
+        try:
+            async with asyncio.timeout(self._stream_timeout_s):
+                offset_ms = await self._retried(self._rest.load_time_difference)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("%s: the venue refused our timestamp and its time could not be read (%s)", self.venue.name,
+                           type(exc).__name__)
+            return
+        logger.warning("%s: the venue refused our timestamp; its clock is %+d ms from this machine's, and requests "
+                       "are stamped in its time from now on", self.venue.name, -offset_ms)
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
         """Free and locked per asset, fetched now."""

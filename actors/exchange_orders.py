@@ -21,7 +21,7 @@ from execution.api.binance_api import create_spot_order
 from execution.api.dialects import answers_ids_only, settle_acknowledged_order
 from execution.api.errors import translate_ccxt_error
 from execution.api.orders import order_snapshot_from_ccxt
-from execution.error_handler import ErrorClass, ExchangeUnavailable, RayarbError, error_class
+from execution.error_handler import ErrorClass, ExchangeUnavailable, RayarbError, SendDeadlinePassed, error_class
 from execution.messages import SubmitOrder, SubmitOutcome
 from execution.replies import reply_mismatch
 from execution.types import OrderSnapshot, OrderStatus
@@ -29,6 +29,8 @@ from execution.types import OrderSnapshot, OrderStatus
 # Inside an order's task: the wall clock of each request ccxt hands to its HTTP client, and of each the order-entry
 # session hands to the kernel (the order's own comes last).
 _requests_sent_at: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("requests_sent_at", default=None)
+# Inside an order's task: the order being placed, whose request may not leave after its ``expires_at``.
+_placing: contextvars.ContextVar[SubmitOrder | None] = contextvars.ContextVar("placing", default=None)
 
 
 def note_request_time(at: float) -> None:
@@ -44,11 +46,22 @@ def note_request_times(client: Any) -> None:
     fetch = client.fetch
 
     async def fetch_noting_time(*args: Any, **kwargs: Any) -> Any:
-        note_request_time(time.time())
+        now = time.time()
+        command = _placing.get()
+        if command is not None:
+            refuse_if_expired(command, now)  # the last check before the request leaves: after ccxt's throttle
+        note_request_time(now)
         return await fetch(*args, **kwargs)
 
     client.fetch = fetch_noting_time
 
+
+
+def refuse_if_expired(command: SubmitOrder, now: float) -> None:
+    """``SendDeadlinePassed`` (nothing sent) when ``command`` may no longer leave."""
+    if command.expires_at is not None and now > command.expires_at:
+        raise SendDeadlinePassed(f"not sent: its TTL ended {now - command.expires_at:.3f} s before it could leave",
+                                 exchange=command.exchange, client_order_id=command.client_order_id)
 
 
 class ExchangeOrders:
@@ -64,6 +77,10 @@ class ExchangeOrders:
         (not on the loop's next turn, behind the book messages it may hold); await the result for the answer."""
         if not self._started.is_set():
             return self.submit_order(command)
+        try:
+            refuse_if_expired(command, time.time())
+        except SendDeadlinePassed as refused:
+            return _raise(refused)
         if self._paper is not None:
             return self._fill_on_paper(command)
         return start_eagerly(self._place(command))
@@ -82,6 +99,7 @@ class ExchangeOrders:
         started_at = time.time()
         requests_sent_at: list[float] = []
         _requests_sent_at.set(requests_sent_at)  # this task's own context: other orders' requests are not seen
+        _placing.set(command)
         try:
             raw = await create_spot_order(self._rest, command.symbol, command.order_type, command.side, command.amount,
                                           command.price, command.time_in_force, command.client_order_id)
@@ -89,11 +107,14 @@ class ExchangeOrders:
             raise
         except Exception as exc:
             self.metrics.count_exchange_error(self.venue.name, exc)
-            raise translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=command.client_order_id,
-                                       creating_order=True) from None
+            error = translate_ccxt_error(exc, exchange=self.venue.name, client_order_id=command.client_order_id,
+                                         creating_order=True)
+            self.resync_clock_if_refused(error)
+            raise error from None
         acked_at = time.time()
         sent_at = requests_sent_at[-1] if requests_sent_at else started_at
         _requests_sent_at.set(None)  # the lookups below are not the order's request
+        _placing.set(None)
         self.metrics.observe_order_ack(self.venue.name, command.order_type, acked_at - sent_at)
         if answers_ids_only(raw):  # acknowledged with ids only (OKX): the outcome and fills come from a lookup
             try:  # a lookup that fails leaves the outcome unknown (AmbiguousOrderError): looked up later, never resent
@@ -148,3 +169,6 @@ class ExchangeOrders:
             return await settle_acknowledged_order(self._rest, self.venue.name, symbol, client_order_id)
         return order_snapshot_from_ccxt(self.venue.name, raw, client_order_id=client_order_id)
 
+
+async def _raise(error: BaseException) -> Any:
+    raise error

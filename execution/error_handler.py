@@ -161,6 +161,11 @@ class BadRequest(FatalError):
     """The request is malformed or unsupported by the venue (missing argument, bad parameter, unsupported call)."""
 
 
+class SendDeadlinePassed(FatalError):
+    """rayarb did not send the order: its TTL passed before the request could leave (a restart or a queue held it).
+    Nothing happened at the venue; a leg that old is priced on a stale book, so it is not sent late."""
+
+
 class ExchangeRefused(FatalError):
     """The venue refused the request for a reason without a more specific class (its code is in the message)."""
 

@@ -35,7 +35,9 @@ def _check_decimal(owner: object, name: str, value: object, *, positive: bool = 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubmitOrder:
-    """Place this order at ``exchange``. ``price`` is None only for a market order without a reference price."""
+    """Place this order at ``exchange``. ``price`` is None only for a market order without a reference price.
+    ``expires_at`` (wall clock, seconds): the request must not leave after it; the exchange actor refuses it then
+    (``SendDeadlinePassed``, nothing sent): a leg held by a restart or a queue is stale by the time it could go."""
 
     client_order_id: str
     exchange: str
@@ -47,6 +49,7 @@ class SubmitOrder:
     time_in_force: TimeInForce = TimeInForce.GTC
     opportunity_id: str | None = None
     ts_init: float = field(default_factory=_now)
+    expires_at: float | None = None
 
     def __post_init__(self) -> None:
         _check_decimal(self, "amount", self.amount)

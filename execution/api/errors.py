@@ -289,6 +289,18 @@ def _by_code(error: BaseException) -> type[RayarbError] | None:
     return ExchangeUnavailable  # an unlisted code without a 4xx: whether it was processed is unknown
 
 
+# A 5xx is the venue's own failure: its execution status is unknown (Binance's API docs: never treat a 5XX as a failed
+# operation), whatever code the body carries. Only codes that say "not processed" (RETRYABLE: -1008 overload) or
+# "the order exists" (DUPLICATE_ID) are believed on one; a rejection, a not-found or a refusal becomes an unknown
+# outcome, looked up by client order id.
+_BELIEVED_ON_5XX = frozenset({ErrorClass.RETRYABLE, ErrorClass.UNKNOWN_OUTCOME, ErrorClass.DUPLICATE_ID})
+
+
+def _server_failed(error: BaseException) -> bool:
+    reply = venue_reply_of(error)
+    return reply is not None and reply.http_status is not None and reply.http_status >= 500
+
+
 def retry_after_from_headers(headers: Mapping[str, Any] | None) -> float | None:
     """Seconds from a ``Retry-After`` header (Binance sends it with 429/418), when present and numeric."""
     if not headers:
@@ -336,6 +348,8 @@ def translate_ccxt_error(error: BaseException, *, exchange: str | None = None, c
             if isinstance(error, source):
                 target = rayarb_class
                 break
+    if target is not None and _server_failed(error) and target.error_class not in _BELIEVED_ON_5XX:
+        target = ExchangeUnavailable
     ids = dict(exchange=exchange, client_order_id=client_order_id, source=f"{type(error).__module__.split('.')[0]}."
                                                                               f"{type(error).__name__}")
     message = f"{type(error).__name__}: {text}"

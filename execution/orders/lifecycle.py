@@ -194,11 +194,13 @@ class Order:
             filled=self.known_filled, not_found_count=self.not_found_count, reason=self.reason,
             created_ts=self.created_at, updated_ts=self.updated_at)
 
-    def submit_command(self, ts_init: float | None = None) -> SubmitOrder:
+    def submit_command(self, ts_init: float | None = None, *, ttl_s: float | None = None) -> SubmitOrder:
+        """The command that places this order; with ``ttl_s`` it must leave within that long of the order's creation."""
         return SubmitOrder(client_order_id=self.client_order_id, exchange=self.exchange, symbol=self.symbol,
                            side=self.side, order_type=self.order_type, amount=self.amount, price=self.price,
                            time_in_force=self.time_in_force, opportunity_id=self.opportunity_id,
-                           ts_init=time.time() if ts_init is None else ts_init)
+                           ts_init=time.time() if ts_init is None else ts_init,
+                           expires_at=None if ttl_s is None else self.created_at + ttl_s)
 
     # --- apply ------------------------------------------------------------------------------------------------
 

@@ -203,7 +203,8 @@ class OrderManager(OrderValidation, Reconciliation):
         return order
 
     def _start_submit(self, order: Order) -> Awaitable[OrderSnapshot]:
-        return start_now(self._adapter, "start_submit_order", "submit_order", order.submit_command(self._clock()))
+        command = order.submit_command(self._clock(), ttl_s=self.resubmit_ttl_s)
+        return start_now(self._adapter, "start_submit_order", "submit_order", command)
 
     async def _send(self, order: Order, submission: Awaitable[OrderSnapshot]) -> None:
         try:

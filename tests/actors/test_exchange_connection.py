@@ -6,6 +6,7 @@ publishes at once instead of asking the venue again; a balance fetch that may pr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from decimal import Decimal as D
 
@@ -15,6 +16,7 @@ import pytest
 from actors.credentials import seal
 from actors.exchange import ExchangeConnection, VenueSpec
 from orchestration.config import Credentials
+from execution.error_handler import ErrorClass, SendDeadlinePassed, TimestampOutsideWindow, error_class
 from execution.messages import SubmitOrder
 from execution.types import OrderStatus, OrderType, Side, TimeInForce
 from simulator.config import SimConfig
@@ -163,6 +165,57 @@ async def test_an_order_as_the_channel_receives_it_is_on_the_wire_before_the_han
         async with http.get(f"{venue.url}/_sim/orders") as response:
             at_venue = [o["clientOrderId"] for o in await response.json()]
     assert sorted(at_venue) == ["rx-now-1", "rx-now-2"]  # each once
+
+
+async def venue_order_ids(url: str) -> list[str]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        async with http.get(f"{url}/_sim/orders") as response:
+            return [o["clientOrderId"] for o in await response.json()]
+
+
+async def test_an_order_past_its_ttl_is_refused_and_never_sent(connection):
+    """A leg a restart or a queue held past its TTL is stale: refused before anything is sent, as the channel hands
+    it over and as the actor's method is called."""
+    connection, venue = connection
+    book = await connection.latest_book(SYMBOL)
+    late = dataclasses.replace(taker(Side.BUY, book, "rx-late-1"), expires_at=time.time() - 0.5)
+    for attempt in (connection.submit_order_now(late), connection.submit_order(late)):
+        with pytest.raises(SendDeadlinePassed, match="not sent: its TTL ended") as refused:
+            await attempt
+        assert error_class(refused.value) is ErrorClass.DEFINITE_REJECTION
+    assert connection._rest.session.requests_sent == 0 and await venue_order_ids(venue.url) == []
+
+
+async def test_an_order_whose_ttl_ends_while_ccxt_builds_it_is_refused_before_the_wire(connection):
+    connection, venue = connection
+    original_sign = connection._rest.sign
+
+    def sign_slowly(path, api="public", method="GET", params={}, *args, **kwargs):
+        time.sleep(0.3)  # ccxt throttling, building and signing this request, made longer than the order's TTL
+        return original_sign(path, api, method, params, *args, **kwargs)
+
+    connection._rest.sign = sign_slowly
+    book = await connection.latest_book(SYMBOL)
+    order = dataclasses.replace(taker(Side.BUY, book, "rx-late-2"), expires_at=time.time() + 0.1)
+    with pytest.raises(SendDeadlinePassed):
+        await connection.submit_order(order)
+    assert connection._rest.session.requests_sent == 0 and await venue_order_ids(venue.url) == []
+    connection._rest.sign = original_sign
+    in_time = dataclasses.replace(taker(Side.BUY, book, "rx-late-3"), expires_at=time.time() + 5)
+    assert (await connection.submit_order(in_time)).snapshot.status is OrderStatus.FILLED  # the next one goes
+
+
+async def test_a_timestamp_refused_by_the_venue_makes_the_actor_read_its_clock_again(connection):
+    """The venue's clock runs 120 s ahead: the order is refused for its timestamp (-1021, not placed), the actor
+    measures the venue's clock again, and the next order is stamped in the venue's time and fills."""
+    connection, venue = connection
+    await venue.set_faults({"clock_skew_ms": 120_000})
+    book = await connection.latest_book(SYMBOL)
+    with pytest.raises(TimestampOutsideWindow):
+        await connection.submit_order(taker(Side.BUY, book, "rx-skew-1"))
+    await until(lambda: abs(connection._rest.options["timeDifference"] + 120_000) < 1_000)
+    assert (await connection.submit_order(taker(Side.BUY, book, "rx-skew-2"))).snapshot.status is OrderStatus.FILLED
+    assert await venue_order_ids(venue.url) == ["rx-skew-2"]
 
 
 async def test_the_book_stream_stops_when_a_book_arrives_in_the_turn_it_is_cancelled():

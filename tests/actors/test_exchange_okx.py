@@ -214,3 +214,17 @@ async def test_a_resting_order_comes_back_open_and_its_cancel_answered_with_ids_
     assert canceled.status is S.CANCELED and canceled.filled == 0 and canceled.client_order_id == "rxOkxRest1"
     [venue_order] = [o for o in await sim_get(okx.url, "/_sim/orders") if o["clientOrderId"] == "rxOkxRest1"]
     assert venue_order["status"] == "CANCELED"
+
+
+async def test_a_timestamp_refused_by_okx_makes_the_actor_read_its_clock_again(connection):
+    """50102 (the venue's clock 120 s ahead): refused, not placed; the actor reads the venue's time again and the
+    next order, stamped in it, fills."""
+    from execution.error_handler import TimestampOutsideWindow
+    connection, okx = connection
+    await okx.set_faults({"clock_skew_ms": 120_000})
+    book = await connection.latest_book(SYMBOL)
+    with pytest.raises(TimestampOutsideWindow):
+        await connection.submit_order(order(Side.BUY, book, "rxOkxSkew1"))
+    await until(lambda: abs(connection._rest.options["timeDifference"] + 120_000) < 1_000)
+    assert (await connection.submit_order(order(Side.BUY, book, "rxOkxSkew2"))).snapshot.status is S.FILLED
+    assert [o["clientOrderId"] for o in await sim_get(okx.url, "/_sim/orders")] == ["rxOkxSkew2"]

@@ -293,6 +293,8 @@ async def test_not_found_is_counted_then_quarantined_then_resubmitted_with_the_s
     await manager.resubmit(order.client_order_id)
     assert order.status is S.ACCEPTED and order.not_found_count == 0
     assert [c.client_order_id for c in fake.sent_orders] == [order.client_order_id] * 2
+    # each send may leave only within the TTL of the order's creation (the exchange actor refuses it after)
+    assert [c.expires_at for c in fake.sent_orders] == [order.created_at + 30] * 2
 
 
 async def test_lost_order_past_its_ttl_is_expired_not_resubmitted_and_still_takes_a_late_fill(fake, journal):

@@ -228,6 +228,28 @@ async def test_an_order_answered_with_execution_status_unknown_is_found_by_looku
     assert len(await desk.venue_orders(order.client_order_id)) == 1
 
 
+@pytest.mark.parametrize("status", [500, 503])
+async def test_a_5xx_answer_with_a_rejection_code_is_unknown_and_found_placed(desk, venue, status):
+    """A 5xx is the venue's own failure: a body saying -2010 "rejected" on it is not believed (here the order was
+    placed and filled behind it); the order is looked up by its client order id, never resent."""
+    await venue.set_faults({"accept_then_reject_next": 1, "reject_status": status, "reject_code": -2010})
+    order = await desk.manager.create_order(SYMBOL, Side.BUY, D("0.001"), await desk.taker_buy_price())
+    assert order.status is S.UNKNOWN and "ExchangeUnavailable" in order.reason
+    await desk.manager.refresh(order.client_order_id)
+    assert order.status is S.FILLED and order.filled == D("0.001")
+    assert desk.adapter.submits == [order.client_order_id]
+    assert len(await desk.venue_orders(order.client_order_id)) == 1
+
+
+async def test_a_5xx_saying_the_server_is_overloaded_stays_not_processed(venue, client):
+    """-1008 on a 503: Binance says the request was not processed; believed, retryable."""
+    price = client.price_to_precision(SYMBOL, (await client.fetch_order_book(SYMBOL, 5))["bids"][0][0] * 0.9)
+    await venue.set_faults({"reject_next_orders": 1, "reject_status": 503, "reject_code": -1008,
+                            "reject_msg": "Server is currently overloaded with other requests. Please try again."})
+    assert await _class_of(client.create_order(SYMBOL, "limit", "buy", 0.001, price),
+                           creating_order=True) is ErrorClass.RETRYABLE
+
+
 async def test_a_bare_5xx_is_unknown_and_a_lookup_counts_it_not_found(desk, venue):
     price = await desk.passive_buy_price()
     await venue.set_faults({"error_share": 1.0})
