@@ -1,7 +1,7 @@
 """The journal's append-only file of orders about to be sent: the first leg's write-ahead record in one ``write``.
 
 Paced as orders are, on cold caches, a SQLite commit of a new order costs 0.29 ms at p50, 0.7 at p99 and up to 10 ms
-(BENCHMARKS.md, session 7); the write of one line here ~0.03 ms. Both are equally durable with the journal's
+(BENCHMARKS.md, the journal benchmark); the write of one line here ~0.03 ms. Both are equally durable with the journal's
 ``synchronous=NORMAL``: the bytes are in the OS's page cache when the call returns, so they survive the process being
 killed, not the machine losing power.
 ``Journal`` appends a new order here before it is sent and writes it to SQLite just after; on opening it writes to

@@ -1,6 +1,6 @@
 """The hot-path channel between actors: books, opportunities, order legs and fills, beside Ray.
 
-A Ray actor call costs 3-4 ms on this kind of machine (p99 7-12 ms, BENCHMARKS.md); a request over a persistent socket
+A Ray actor call costs 3-4 ms on a 2-core VM (p50); a request over a persistent socket
 between the same two processes costs ~0.2 ms each way. Ray stays the control plane: it places, names and restarts the
 actors, and a caller asks a peer through Ray where its channel listens (``channel_address``). The messages then travel
 over one connection per caller and peer, and carry data only:

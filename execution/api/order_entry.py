@@ -1,7 +1,7 @@
 """The HTTP session behind a ccxt client's order requests: the signed request is on the wire before ccxt's call yields.
 
-ccxt's async clients send every request through aiohttp, which spent ~0.4 ms (p50) between ccxt handing it a signed
-order and writing it (BENCHMARKS.md, session 5): request objects, connector bookkeeping; uvloop then held the written
+ccxt's async clients send every request through aiohttp, which spent ~0.5 ms (p50) between ccxt handing it a signed
+order and writing it (BENCHMARKS.md, "What makes the hot path fast"): request objects, connector bookkeeping; uvloop then held the written
 bytes until the end of the loop's turn. ``OrderEntrySession`` takes ccxt's place for those
 requests only: the order paths of the venue (``ORDER_PATHS``), on kept-alive HTTP/1.1 connections opened ahead of the
 first order (``connect``), with the request written to the socket at once, in the clear or through TLS. Every other
