@@ -129,7 +129,8 @@ class StrategyConfig(BaseModel):
         500, description="a book older than this is not traded on")
     max_notional_per_trade: Annotated[Decimal, _parsed(_money(strictly_greater=True))] = Field(
         Decimal("100"), description="quote currency")
-    order_ttl_s: Annotated[float, _parsed(_seconds())] = Field(2.0, description="a leg is neither sent nor resubmitted later than this after it was made")
+    order_ttl_s: Annotated[float, _parsed(_seconds())] = Field(
+        2.0, description="a leg is neither sent nor resubmitted later than this after it was made")
     unwind_max_slippage_bps: Annotated[Decimal, _parsed(_money())] = Field(
         Decimal("50"), description="how far from the book an unwind may go")
     cooldown_s: Annotated[float, _parsed(_seconds(strictly_positive=False))] = Field(
