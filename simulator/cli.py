@@ -28,11 +28,31 @@ SHUTDOWN_TIMEOUT_S = 10.0
 GC_FREEZE_INTERVAL_S = 1.0
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_PORT = 65535
+
+
+def _base_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must be 0 (free ports) or a port up to {MAX_PORT}, got {value}")
+    return value
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return text.upper()
+
+
 def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--venues", default=None,
                         help="comma-separated venue names, each optionally NAME:DIALECT with DIALECT binance (the default) or "
                              "okx, e.g. alpha:binance,beta:okx (default: the config's, or alpha,beta,gamma)")
-    parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
+    parser.add_argument("--base-port", type=_base_port, default=DEFAULT_BASE_PORT,
                         help="venue i listens on base_port+i; 0 picks free ports (default %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the market, keys and faults (default 7)")
     parser.add_argument("--config", default=None, metavar="FILE", help="simulator YAML config")
@@ -40,7 +60,8 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         help='faults at start, e.g. \'{"latency_ms": 5}\' or per venue \'{"beta": {"error_share": 0.1}}\' '
                              '(every fault: docs/simulator.md, "Faults")')
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
-    parser.add_argument("--log-level", default="WARNING", help="logging level on stderr (default %(default)s)")
+    parser.add_argument("--log-level", default="WARNING", type=_log_level,
+                        help="logging level on stderr: DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     parser.add_argument("--realtime-priority", type=int, default=0, metavar="N",
                         help="run the venues under SCHED_FIFO at priority N, as if on their own machine "
                              "(default 0: the normal policy)")
@@ -89,11 +110,22 @@ def build_sim_config(args: argparse.Namespace) -> Any:
                 parse_venue_spec(spec)  # an unknown dialect fails here, by name
             data["venues"] = specs
     if args.faults:
-        faults = json.loads(args.faults)
+        try:
+            faults = json.loads(args.faults)
+        except ValueError as exc:
+            raise SimConfigError(f"--faults: not JSON ({exc})") from None
         if not isinstance(faults, dict):
             raise SimConfigError("--faults must be a JSON object")
         data["faults"] = faults
-    return SimConfig.from_dict(data)
+    config = SimConfig.from_dict(data)
+    from simulator.launcher import faults_per_venue
+
+    faults_per_venue(config.faults, [v.name for v in config.venues])  # FaultConfigError before anything is bound
+    last_port = args.base_port + len(config.venues) - 1
+    if args.base_port and last_port > MAX_PORT:
+        raise SimConfigError(f"--base-port {args.base_port}: venue {len(config.venues)} "
+                             f"({config.venues[-1].name}) would listen on port {last_port}, past {MAX_PORT}")
+    return config
 
 
 def _install_event_loop_policy() -> None:
@@ -154,9 +186,8 @@ def venue_banner(venue: Any) -> str:
 
 
 async def _serve(config: Any, base_port: int, host: str, exit_with_parent: bool = False) -> int:
-    from simulator.launcher import faults_per_venue, start_simulation
+    from simulator.launcher import start_simulation
 
-    faults_per_venue(config.faults, [v.name for v in config.venues])  # fail before binding anything
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

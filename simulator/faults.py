@@ -119,7 +119,7 @@ class Faults(BaseModel):
         values = self.model_dump()
         for key, value in changes.items():
             if key not in fields:
-                raise FaultConfigError(f"unknown fault {key!r}; known: {sorted(fields)}")
+                raise FaultConfigError(f"unknown fault {key!r}; known: {', '.join(sorted(fields))}")
             values[key] = fields[key].default if value is None else value
         try:
             return type(self).model_validate(values)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import _COMMANDS, main
+from simulator.faults import Faults
 from tests.badinput.cases import Case
 from tests.badinput.conftest import one_line_error, orders_everywhere
 
@@ -89,6 +90,18 @@ CASES = [
          (["report", "<D>/unfinished"], 1)),
     Case("risk_status_a_file", "`rayarb risk status FILE`",
          "rayarb risk: run directory <D>/a-file is a file, not a directory", (["risk", "status", "<D>/a-file"], 2)),
+    Case("sim_base_port_negative", "`rayarb sim --base-port -5`",
+         "rayarb sim: error: argument --base-port: must be 0 (free ports) or a port up to 65535, got -5 (see rayarb "
+         "sim --help)", (["sim", "--base-port=-5"], 2)),
+    Case("sim_base_port_past_the_last", "`rayarb sim --base-port 65534` (three venues)",
+         "rayarb sim: --base-port 65534: venue 3 (gamma) would listen on port 65536, past 65535",
+         (["sim", "--base-port", "65534"], 2)),
+    Case("sim_faults_not_json", "`rayarb sim --faults '{latency_ms: 5}'`",
+         "rayarb sim: --faults: not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))",
+         (["sim", "--faults", "{latency_ms: 5}"], 2)),
+    Case("sim_fault_unknown", "`rayarb sim --faults '{\"latency\": 5}'`",
+         f"rayarb sim: unknown fault 'latency'; known: {', '.join(sorted(Faults.model_fields))}",
+         (["sim", "--faults", '{"latency": 5}'], 2)),
     Case("risk_reset_damaged_journal", "`rayarb risk reset D` (journal.sqlite is not a database)",
          "rayarb risk: <D>/damaged/journal.sqlite cannot be read as a rayarb journal: file is not a database",
          (["risk", "reset", "<D>/damaged"], 2)),
