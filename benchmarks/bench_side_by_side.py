@@ -39,11 +39,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from benchmarks.loads import sim_config, unified_symbols  # noqa: E402
+from benchmarks import loads  # noqa: E402
+from benchmarks.loads import unified_symbols  # noqa: E402
 from benchmarks.results import RESULTS, ROOT, Figure, record  # noqa: E402
 from orchestration.report import load_run_report  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
@@ -69,15 +69,8 @@ def nearest_rank(values: list[float], percentile: float) -> float | None:
 
 def start_venues(directory: Path, venues: int, symbols: int, update_hz: float, seed: int,
                  realtime_priority: int) -> VenueProcess:
-    config = sim_config(venues, symbols, update_hz, seed=seed)
-    for venue in config["venues"]:
-        if venue["name"] == OKX_VENUE:
-            venue["dialect"] = "okx"
-    path = directory / f"sim-{venues}x{symbols}.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    process = VenueProcess(None, config_path=path, seed=seed, realtime_priority=realtime_priority)
-    process.start(timeout_s=120)
-    return process
+    return loads.start_venues(directory, venues, symbols, update_hz, seed=seed, realtime_priority=realtime_priority,
+                              dialects={OKX_VENUE: "okx"})
 
 
 def received_us(sim: VenueProcess) -> dict[tuple[str, str], int]:

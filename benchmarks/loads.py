@@ -1,66 +1,25 @@
-"""Benchmark loads: simulator venues and symbols of a given size, written as a ``rayarb sim`` config file.
-
-``sim_config(venues, symbols, update_hz)`` gives the simulator's plain config for ``venues`` venues (alpha, beta,
-gamma, then venue3, venue4, ...) each listing ``symbols`` symbols (BTC/USDT, ETH/USDT, then made-up ``AAA/USDT``-style
-symbols at a fair price of 100) quoted ``update_hz`` times a second per venue and symbol; the traded account holds
-enough of every asset to trade every symbol. ``start_venues`` runs it in a subprocess (``simulator.launcher``).
+"""Benchmark loads: the simulator's venues and symbols of a given size (``simulator.loads``), written as a
+``rayarb sim`` config file and run in a subprocess (``start_venues``; ``simulator.launcher``).
 """
 from __future__ import annotations
 
-import string
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from simulator.launcher import VenueProcess
+from simulator.loads import sim_config, symbol_specs, unified_symbols, venue_names
 
-NAMED = ("alpha", "beta", "gamma")  # the simulator's venues with their own fees, offsets and lags
-FIRST_SYMBOLS = (("BTC", "60000", "0.01", "0.00001"), ("ETH", "3000", "0.01", "0.0001"))
-QUOTE = "USDT"
-
-
-def venue_names(count: int) -> list[str]:
-    return [NAMED[i] if i < len(NAMED) else f"venue{i}" for i in range(count)]
-
-
-def symbol_specs(count: int) -> list[dict[str, str]]:
-    """Simulator symbol entries: BTC and ETH first, then three-letter bases (AAA, AAB, ...) around 100 USDT."""
-    specs = []
-    for index in range(count):
-        if index < len(FIRST_SYMBOLS):
-            base, price, tick, step = FIRST_SYMBOLS[index]
-        else:
-            n = index - len(FIRST_SYMBOLS)
-            letters = string.ascii_uppercase
-            base = letters[n // 676 % 26] + letters[n // 26 % 26] + letters[n % 26]
-            price, tick, step = "100", "0.01", "0.001"
-        specs.append({"symbol": base + QUOTE, "base": base, "quote": QUOTE, "tick_size": tick, "step_size": step,
-                      "min_qty": step, "fair_price": price})
-    return specs
-
-
-def unified_symbols(count: int) -> list[str]:
-    """The ccxt symbols of ``symbol_specs(count)``, as a rayarb config lists them."""
-    return [f"{s['base']}/{s['quote']}" for s in symbol_specs(count)]
-
-
-def sim_config(venues: int, symbols: int, update_hz: float, *, seed: int = 21) -> dict[str, Any]:
-    specs = symbol_specs(symbols)
-    balances = {QUOTE: "10000000", **{s["base"]: str(int(200_000 / float(s["fair_price"])) + 1) for s in specs}}
-    return {
-        "seed": seed,
-        "venues": [{"name": name, "accounts": [{"balances": balances}]} for name in venue_names(venues)],
-        "symbols": specs,
-        "market": {"update_hz": update_hz},
-    }
+__all__ = ["sim_config", "start_venues", "symbol_specs", "unified_symbols", "venue_names"]
 
 
 def start_venues(directory: Path, venues: int, symbols: int, update_hz: float, *, seed: int = 21,
-                 realtime_priority: int = 0, timeout_s: float = 120.0) -> VenueProcess:
+                 realtime_priority: int = 0, timeout_s: float = 120.0,
+                 dialects: dict[str, str] | None = None) -> VenueProcess:
     """The venues running in a subprocess (stop it, or use it as a context manager)."""
     path = directory / f"sim-{venues}x{symbols}.yaml"
-    path.write_text(yaml.safe_dump(sim_config(venues, symbols, update_hz, seed=seed)), encoding="utf-8")
+    config = sim_config(venues, symbols, update_hz, seed=seed, dialects=dialects)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
     process = VenueProcess(None, config_path=path, seed=seed, realtime_priority=realtime_priority)
     process.start(timeout_s=timeout_s)
     return process
