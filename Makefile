@@ -49,9 +49,10 @@ bench: $(STAMP)
 badinput-table: $(STAMP)
 	$(BIN)/python -m tests.badinput.cases
 
-# The full chaos campaign (RELIABILITY.md): every fault kind, 120 faults over 12 minutes (1,000+ attempts), exit 1 on any violation.
+# The full chaos campaign (RELIABILITY.md): every fault kind, 120 faults over 12 minutes (1,000+ attempts), exit 1 on any violation;
+# a head and one worker node on this host, for node_lost.
 chaos: $(STAMP)
-	$(BIN)/rayarb chaos --duration 720 --seed 1 $(ARGS)
+	$(BIN)/rayarb chaos --duration 720 --seed 1 --nodes 1 $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

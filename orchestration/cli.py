@@ -68,6 +68,16 @@ def _port(text: str) -> int:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def _node_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of worker nodes, got {text!r}") from None
+    if not 0 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 8, got {value}")
+    return value
+
+
 def _log_level(text: str) -> str:
     if text.upper() not in LOG_LEVELS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
@@ -140,6 +150,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chaos.add_argument("--venues", metavar="VENUES", default="alpha,beta:okx,gamma",
                        help="simulator venues, NAME or NAME:DIALECT (default %(default)s)")
     chaos.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of a private local Ray")
+    chaos.add_argument("--nodes", type=_node_count, default=0, metavar="N",
+                       help="worker nodes besides the head, on this host (a local cluster: node_lost needs 1 or more; "
+                            "default 0, a plain local Ray)")
     chaos.add_argument("--run-dir", metavar="DIR", default="runs", help="where the run goes (default %(default)s)")
     chaos.add_argument("--short", action="store_true", help="every fault kind once, back to back (CI)")
     chaos.add_argument("--log-level", default="WARNING", type=_log_level, metavar="LEVEL",
@@ -218,12 +231,16 @@ def _cmd_risk(args: argparse.Namespace) -> int:
 def _cmd_chaos(args: argparse.Namespace) -> int:
     configure_logging(getattr(logging, args.log_level))
     from orchestration.chaos.campaign import ChaosOptions, check_venues, run_campaign
-    from orchestration.chaos.schedule import parse_kinds
+    from orchestration.chaos.schedule import kinds_for_nodes, parse_kinds
     from orchestration.chaos.table import render
 
-    options = ChaosOptions(duration_s=args.duration, seed=args.seed, kinds=parse_kinds(args.faults),
+    if args.nodes and args.address is not None:
+        raise UserError("--nodes starts a local cluster; it cannot be combined with --address")
+    asked = args.faults is not None and args.faults.strip() not in ("", "all")
+    options = ChaosOptions(duration_s=args.duration, seed=args.seed,
+                           kinds=kinds_for_nodes(parse_kinds(args.faults), args.nodes, asked=asked),
                            venues=check_venues(tuple(v.strip() for v in args.venues.split(",") if v.strip())),
-                           address=args.address, run_dir=Path(args.run_dir), short=args.short)
+                           address=args.address, run_dir=Path(args.run_dir), short=args.short, nodes=args.nodes)
     result = run_campaign(options, status=lambda line: print(line, file=sys.stderr))
     render(result.figures, result.violations)
     print(f"figures: {result.run_dir / 'chaos.json'}")

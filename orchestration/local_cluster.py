@@ -1,9 +1,11 @@
-"""A several-node Ray on this host, for the cluster tests and the scale-out benchmark: a head and worker nodes (two
-by default) made with ``ray.cluster_utils.Cluster``, each with one CPU, a small object store, its own temp dir and
-fast node-death detection (see ../shared/notes/ray-facts.md), always torn down.
+"""A several-node Ray on this host, for ``rayarb chaos --nodes N`` (its ``node_lost`` fault), the cluster tests and the
+benchmarks: a head and worker nodes (two by default) made with ``ray.cluster_utils.Cluster``, each with one CPU, a
+small object store, its own temp dir and fast node-death detection (see ../shared/notes/ray-facts.md), always torn
+down. Every node is on node address 127.0.0.1 (all its processes listen on loopback only).
 
 The head carries the ``rayarb_head`` resource, as in ray_cluster.yaml, so a run can pin its stateful actors there. The
-driver (the test process) joins the head; only worker nodes are ever removed.
+driver (the process that started the cluster) joins the head; only worker nodes are ever removed. ``actor_placement``
+says where the named rayarb actors run (the GCS actor table: ``ray.util.state`` would need the dashboard).
 """
 from __future__ import annotations
 
@@ -61,6 +63,16 @@ class NodeCluster:
         import ray
 
         return {n["NodeID"] for n in ray.nodes() if n.get("Alive")}
+
+
+def actor_placement(names) -> dict[str, tuple[str, str, int]]:
+    """name -> (node id, state, restarts so far) of the actors with these names that are not DEAD (this process is a
+    driver of the cluster)."""
+    import ray
+
+    wanted = set(names)
+    return {a["Name"]: (a["Address"]["NodeID"], a["State"], a["NumRestarts"])
+            for a in ray._private.state.actors().values() if a["Name"] in wanted and a["State"] != "DEAD"}
 
 
 @contextlib.contextmanager

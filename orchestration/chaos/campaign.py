@@ -1,8 +1,11 @@
-"""``rayarb chaos``: one campaign. Starts simulator venues (mixed dialects) in a subprocess and the whole system on a
-local Ray (``MainJob`` in a thread), applies the seeded schedule's faults one after the other, each followed by
-waiting for the next order placed at a venue (its recovery time), samples each actor's RSS and the order manager's
-opportunities in flight, ends the run (reconcile, report), then checks every invariant against the venues' own
-records and the journal. The figures go to ``chaos.json`` in the run directory."""
+"""``rayarb chaos``: one campaign. Starts simulator venues (mixed dialects) in a subprocess, its own Ray (a private
+local one, or with ``nodes`` a local cluster of that many worker nodes besides the head) and the run as its own
+process joining that Ray (``rayarb run --address``: ``orchestration.chaos.driver``), applies the seeded schedule's
+faults one after the other, each followed by waiting for the next order placed at a venue (its recovery time), samples
+each actor's RSS and the order manager's opportunities in flight, ends the run (SIGINT: it reconciles and writes its
+report), then checks every invariant against the venues' own
+records and the journal (over every life of the run's driver). The figures go to ``chaos.json`` in the run
+directory."""
 from __future__ import annotations
 
 import contextlib
@@ -16,10 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from orchestration.chaos.harness import BackgroundRun, actor, make_job, wait_for
+from orchestration.chaos.driver import RunDriver, campaign_ray
+from orchestration.chaos.harness import actor, wait_for
 from orchestration.chaos.injectors import Applied, Injector
 from orchestration.chaos.invariants import RECOVERY_TIMEOUT_S, Records, check_all, net_exposure
-from orchestration.chaos.schedule import ALL_KINDS, Fault, build_schedule
+from orchestration.chaos.schedule import ALL_KINDS, NODE_FAULTS, Fault, build_schedule, kinds_for_nodes
 from orchestration.config import UserError
 from simulator.client import account_balances, account_orders, account_trades
 
@@ -41,6 +45,7 @@ class ChaosOptions:
     address: str | None = None
     run_dir: Path = Path("runs")
     short: bool = False
+    nodes: int = 0  # worker nodes besides the head (a local cluster); 0: a plain local Ray
 
 
 @dataclass(slots=True)
@@ -107,6 +112,9 @@ def _percentile(values: list[float], q: float) -> float | None:
 def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
     from simulator.launcher import VenueProcess
 
+    needing = [k for k in options.kinds if k in NODE_FAULTS]
+    if needing and options.nodes < 1:
+        raise UserError(f"--faults {', '.join(needing)}: needs worker nodes to lose; add --nodes 1 (or more)")
     schedule = build_schedule(
         options.seed, 0.0 if options.short else options.duration_s, options.kinds,
         tuple(v.partition(":")[0] for v in options.venues), min_gap_s=SHORT_GAP_S if options.short else FULL_GAP_S)
@@ -114,43 +122,50 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
         endpoints = venues.start(timeout_s=60)
         urls = {e.name: e.url for e in endpoints}
         before = {name: account_balances(url) for name, url in urls.items()}
-        job = make_job(endpoints, Path(options.run_dir), None, cooldown_s=0.05, address=options.address)
-        injector = Injector(urls, job.run_dir)
-        run = BackgroundRun(job).start()
         applied: list[Applied] = []
         recoveries: list[float | None] = []
         sampler = None
-        try:
-            wait_for("the first order at a venue", lambda: _latest_receipt(urls) > 0 or run.error is not None,
-                     FIRST_ORDER_TIMEOUT_S, 0.5)
-            if run.error is not None:  # the run did not start (an overloaded machine's Ray, a venue refusing keys)
-                raise UserError(f"the run did not start: {type(run.error).__name__}: {run.error}") from None
-            status(f"trading; run dir {job.run_dir}; {len(schedule)} faults scheduled (seed {options.seed})")
+        with campaign_ray(options.address, options.nodes) as (address, cluster):
+            # Ray started here is this host alone: the hot path's channels on loopback (a joined cluster: its nodes)
+            run = {"channels": "127.0.0.1"} if options.address is None else {}
+            driver = RunDriver(endpoints, address, Path(options.run_dir), cooldown_s=0.05, run=run)
             from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
 
-            sampler = _Sampler([exchange_actor_name(n) for n in urls] + [DETECTOR, ORDER_MANAGER, POSITION_TRACKER,
-                                                                          SUPERVISOR])
-            sampler.start()
-            began = time.monotonic()
-            for fault in schedule:
-                delay = began + fault.at_s - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                applied.append(_inject(injector, fault))
-                recoveries.append(_recovery(urls, applied[-1]))
-                rec = recoveries[-1]
-                status(f"fault {fault.index + 1}/{len(schedule)} {fault.kind} {fault.target}".rstrip()
-                       + (f": orders again after {rec:.1f} s" if rec is not None else ": NO ORDER after it"))
-            remaining = (options.duration_s if not options.short else 0.0) - (time.monotonic() - began)
-            if remaining > 0:
-                time.sleep(remaining)
-        finally:
-            if sampler is not None:
-                sampler.stop()
-            injector.clear_all()
-            job.stop()
-            run.join(STOP_TIMEOUT_S)
-        return _check(options, job.run_dir, urls, before, injector, applied, recoveries,
+            names = [exchange_actor_name(n) for n in urls] + [DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR]
+            injector = Injector(urls, Path(), driver=driver, cluster=cluster, actor_names=tuple(names))
+            try:
+                driver.start()
+                driver.wait_trading(FIRST_ORDER_TIMEOUT_S)
+                injector.run_dir = driver.run_dir
+                wait_for("the first order at a venue", lambda: _latest_receipt(urls) > 0
+                         or driver.exit_code() is not None, FIRST_ORDER_TIMEOUT_S, 0.5)
+                if driver.exit_code() is not None:
+                    raise UserError(f"the run ended with exit code {driver.exit_code()}: {driver.log_tail()}")
+                status(f"trading; run dir {driver.run_dir}; {len(schedule)} faults scheduled (seed {options.seed})")
+                sampler = _Sampler(names)
+                sampler.start()
+                began = time.monotonic()
+                for fault in schedule:
+                    delay = began + fault.at_s - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    applied.append(_inject(injector, fault))
+                    recoveries.append(_recovery(urls, applied[-1]))
+                    rec = recoveries[-1]
+                    status(f"fault {fault.index + 1}/{len(schedule)} {fault.kind} {fault.target}".rstrip()
+                           + (f": orders again after {rec:.1f} s" if rec is not None else ": NO ORDER after it"))
+                remaining = (options.duration_s if not options.short else 0.0) - (time.monotonic() - began)
+                if remaining > 0:
+                    time.sleep(remaining)
+            finally:
+                if sampler is not None:
+                    sampler.stop()
+                injector.clear_all()
+                try:
+                    driver.stop(STOP_TIMEOUT_S)  # SIGINT, as a user's Ctrl-C: the report and journal final
+                finally:
+                    driver.close()
+        return _check(options, driver.run_dir, urls, before, injector, applied, recoveries,
                       sampler.samples if sampler else [], schedule)
 
 
@@ -204,7 +219,7 @@ def _check(options: ChaosOptions, run_dir: Path, urls: dict[str, str], before: d
     exposure = net_exposure(records)
     figures = {
         "seed": options.seed, "duration_s": options.duration_s, "short": options.short,
-        "venues": list(options.venues),
+        "venues": list(options.venues), "nodes": options.nodes,
         "faults": len(applied), "fault_kinds": len(kinds), "faults_by_kind": dict(sorted(kinds.items())),
         "faults_not_completed": {str(a.fault.index): a.detail["error"] for a in applied if "error" in a.detail},
         "attempts": report.report["opportunities_taken"],
@@ -219,7 +234,8 @@ def _check(options: ChaosOptions, run_dir: Path, urls: dict[str, str], before: d
         "net_exposure": {k: str(v) for k, v in exposure.items()},
         "recovery_s": {"p50": _percentile(done, 0.5), "max": max(done) if done else None, "count": len(done)},
         "recoveries": [{"index": a.fault.index, "kind": a.fault.kind, "target": a.fault.target,
-                        "recovery_s": r} for a, r in zip(applied, recoveries)],
+                        "applied_s": round(a.ended - a.began, 3), "recovery_s": r, "detail": a.detail}
+                       for a, r in zip(applied, recoveries)],
         "max_rss_mib": {k: round(v / 2 ** 20, 1) for k, v in sorted(rss.items())},
         "max_in_flight": in_flight, "samples": len(samples),
         "violations": {name: len(v) for name, v in violations.items()},
@@ -240,10 +256,12 @@ def command_line(options: ChaosOptions) -> str:
         parts.append("--short")
     else:
         parts.append(f"--duration {options.duration_s:g}")
-    if options.kinds != ALL_KINDS:
+    if options.kinds not in (ALL_KINDS, kinds_for_nodes(ALL_KINDS, options.nodes, asked=False)):
         parts.append(f"--faults {','.join(options.kinds)}")
     if tuple(options.venues) != ("alpha", "beta:okx", "gamma"):
         parts.append(f"--venues {','.join(options.venues)}")
+    if options.nodes:
+        parts.append(f"--nodes {options.nodes}")
     return " ".join(parts)
 
 

@@ -33,7 +33,14 @@ def credentials_of(endpoint) -> Credentials:
 
 def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
                symbols: list[str] | None = None, **strategy) -> Any:
-    raw = {
+    return parse_config(raw_run_config(endpoints, run=run, risk=risk, detector=detector, symbols=symbols,
+                                       **strategy), source="test")
+
+
+def raw_run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
+                   symbols: list[str] | None = None, **strategy) -> dict[str, Any]:
+    """The config of a run against these venues as plain data (a YAML file's content): keys by variable name only."""
+    return {
         "venues": {e.name: venue_entry(e) for e in endpoints},
         "symbols": symbols or ["BTC/USDT", "ETH/USDT"],
         "detector": detector or {},
@@ -42,7 +49,6 @@ def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, 
         "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
         "run": run or {},
     }
-    return parse_config(raw, source="test")
 
 
 def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | None = None,

@@ -1,13 +1,16 @@
 """How each fault kind of ``orchestration.chaos.schedule`` is applied to a running rayarb and its simulator venues.
 
 ``Injector.apply(fault)`` injects one fault and returns once it is over (a venue fault cleared after its hold, a
-killed actor replaced and up again, the kill switch tripped and reset); what it did is an ``Applied`` record. Venue
-faults go through the simulator's ``/_sim/faults`` (and ``/_sim/balance_adjust``); actor faults through the run's
-own Ray (SIGKILL of the actor's process, ``ray.kill``, SIGSTOP, the order manager's crash point)."""
+killed actor replaced and up again, the kill switch tripped and reset, a killed driver's successor trading, a lost
+node's actors up elsewhere); what it did is an ``Applied`` record. Venue faults go through the simulator's
+``/_sim/faults`` (and ``/_sim/balance_adjust``); actor faults through the run's own Ray (SIGKILL of the actor's
+process, ``ray.kill``, SIGSTOP, the order manager's crash point); ``driver_restart`` through the run's driver process
+(``orchestration.chaos.driver``), ``node_lost`` through the local cluster (``orchestration.local_cluster``)."""
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 import signal
 import time
 from dataclasses import dataclass, field
@@ -18,11 +21,13 @@ from typing import Any
 from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
 from orchestration.chaos.harness import actor, wait_for
 from orchestration.chaos.schedule import HOLD_S, Fault
-from simulator.client import ACCOUNT, sim_post
+from simulator.client import ACCOUNT, account_orders, sim_post
 
 CALL_TIMEOUT_S = 10.0
 REPLACE_TIMEOUT_S = 120.0  # a replaced actor up again, on a loaded 2-core machine
 KILL_SWITCH_HOLD_S = 3.0
+DRIVER_UP_TIMEOUT_S = 180.0  # a resumed `rayarb run` joined Ray and trading, on a loaded 2-core machine
+NODE_TIMEOUT_S = 60.0  # a lost node noticed (fast detection: ~1.2 s), a fresh one registered
 _TYPE_ACTOR = {"detector": DETECTOR, "order_manager": ORDER_MANAGER, "position_tracker": POSITION_TRACKER,
                "supervisor": SUPERVISOR}
 
@@ -66,11 +71,17 @@ def _replaced(name: str, old_incarnation: str) -> Any:
 
 
 class Injector:
-    """Applies faults to one run: ``urls`` the venues' addresses by name, ``run_dir`` the run's journal directory."""
+    """Applies faults to one run: ``urls`` the venues' addresses by name, ``run_dir`` the run's journal directory;
+    ``driver`` the run's driver process (``RunDriver``: driver_restart), ``cluster`` the local cluster
+    (``NodeCluster``: node_lost), ``actor_names`` the run's actors (the supervisor among them)."""
 
-    def __init__(self, urls: dict[str, str], run_dir: Path) -> None:
+    def __init__(self, urls: dict[str, str], run_dir: Path, *, driver: Any = None, cluster: Any = None,
+                 actor_names: tuple[str, ...] = ()) -> None:
         self.urls = urls
         self.run_dir = run_dir
+        self.driver = driver
+        self.cluster = cluster
+        self.actor_names = actor_names
         self.balance_adjustments: dict[str, dict[str, Decimal]] = {}  # venue -> asset -> delta (no fill behind it)
 
     def apply(self, fault: Fault) -> Applied:
@@ -79,6 +90,10 @@ class Injector:
             self._venue(fault, applied)
         elif fault.kind == "kill_switch":
             self._kill_switch(applied)
+        elif fault.kind == "driver_restart":
+            self._driver_restart(applied)
+        elif fault.kind == "node_lost":
+            self._node_lost(applied)
         else:
             self._actor(fault, applied)
         applied.ended = time.time()
@@ -166,3 +181,74 @@ class Injector:
         wait_for("trading allowed again", lambda: _call(ORDER_MANAGER, "health")["trading_allowed"],
                  REPLACE_TIMEOUT_S)
         applied.detail.update(tripped_at=tripped_at, reset_at=reset_at)
+
+    # ----- the run's driver -----
+    def _incarnations(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name in self.actor_names:
+            try:
+                out[name] = _call(name, "health", timeout_s=5)["incarnation"]
+            except Exception:  # restarting: no incarnation to compare
+                out[name] = None
+        return out
+
+    def _driver_restart(self, applied: Applied) -> None:
+        """The driver SIGKILLed (its Ray job ends with it; actors it owns die with it, detached ones live on), then
+        ``rayarb run --resume RUN_DIR`` on the same journal, until it trades. The detail says which actors lived
+        through it (same incarnation) and which rayarb actors the GCS holds alive afterwards."""
+        if self.driver is None:
+            raise RuntimeError("driver_restart needs the run as its own process")
+        before = self._incarnations()
+        applied.detail["killed_pid"] = self.driver.kill()
+        killed_at = time.time()
+        self.driver.resume()
+        self.driver.wait_trading(DRIVER_UP_TIMEOUT_S)
+        trading_at = time.time()
+        after = self._incarnations()
+        received = [o.get("receivedTimeUs", 0) / 1e6 for url in self.urls.values() for o in account_orders(url)]
+        applied.detail.update(
+            new_pid=self.driver.pid, without_driver_s=round(trading_at - killed_at, 3),
+            orders_without_driver=sum(1 for t in received if killed_at < t <= trading_at),
+            lived_through=sorted(n for n in self.actor_names if before[n] is not None and before[n] == after[n]),
+            alive_actors=_alive_rayarb_actors())
+
+    # ----- a node of the cluster -----
+    def _node_lost(self, applied: Applied) -> None:
+        """The worker node hosting the most rayarb actors loses every process at once (SIGKILL); its actors come back
+        on other nodes and are rewired; then a fresh worker node joins, for the next node_lost to lose."""
+        from orchestration.local_cluster import actor_placement
+
+        cluster = self.cluster
+        if cluster is None or not cluster.workers:
+            raise RuntimeError("node_lost needs a worker node (rayarb chaos --nodes 1 or more)")
+        placed = actor_placement(self.actor_names)
+        per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
+        victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
+        moved = sorted(name for name, (node, _, _) in placed.items() if node == victim)
+        before = {name: _call(name, "health")["incarnation"] for name in moved}
+        cluster.remove_worker(victim)
+        lost = time.monotonic()
+        applied.detail.update(node=victim, moved=moved)
+        wait_for("the lost node noticed", lambda: victim not in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
+        applied.detail["noticed_s"] = round(time.monotonic() - lost, 3)
+        for name in moved:
+            wait_for(f"{name} replaced after node_lost", _replaced(name, before[name]), REPLACE_TIMEOUT_S, 0.1)
+        applied.detail["replaced_s"] = round(time.monotonic() - lost, 3)
+        now = actor_placement(moved)
+        applied.detail["moved_to"] = {name: now.get(name, ("?",))[0] for name in moved}
+        fresh = cluster.add_worker()
+        wait_for("a fresh worker node", lambda: fresh in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
+        applied.detail.update(fresh_node=fresh, node_added_s=round(time.monotonic() - lost, 3))
+
+
+def _alive_rayarb_actors() -> dict[str, int]:
+    """Actor name (class for unnamed ones) -> how many the GCS holds not DEAD, in the rayarb namespace."""
+    import ray
+
+    from actors.peers import NAMESPACE
+
+    counts: Counter = Counter()
+    for a in ray._private.state.actors().values():
+        if a.get("State") != "DEAD" and a.get("RayNamespace", NAMESPACE) == NAMESPACE:
+            counts[a.get("Name") or a.get("ClassName") or "?"] += 1
+    return dict(sorted(counts.items()))

@@ -37,7 +37,12 @@ ACTOR_FAULTS = tuple(f"{how}_{kind}" for how in ("sigkill", "raykill") for kind 
     "kill_in_flight",  # order manager SIGKILLed between the send and the answer (slow venue answers)
     "hung_actor",  # an exchange actor SIGSTOPped: the heartbeat finds it, it is replaced
 )
-SYSTEM_FAULTS = ("kill_switch",)  # the kill switch tripped (journaled), nothing sent after it, then reset
+SYSTEM_FAULTS = (
+    "kill_switch",  # the kill switch tripped (journaled), nothing sent after it, then reset
+    "driver_restart",  # the run's driver process SIGKILLed, `rayarb run --resume RUN_DIR` started on the same journal
+    "node_lost",  # a worker node's processes all SIGKILLed, a fresh node added (needs rayarb chaos --nodes 1 or more)
+)
+NODE_FAULTS = ("node_lost",)  # the kinds that need worker nodes besides the head
 ALL_KINDS = tuple(VENUE_FAULTS) + ACTOR_FAULTS + SYSTEM_FAULTS
 HOLD_S = 2.0  # how long a venue fault is left on before it is cleared
 
@@ -92,3 +97,14 @@ def build_schedule(seed: int, duration_s: float, kinds: tuple[str, ...], venues:
             params = {"asset": "USDT", "delta": str(rng.choice((-3, -1, 2, 5)))}
         faults.append(Fault(index, round(warmup_s + index * gap + jitter, 3), kind, target, params))
     return tuple(faults)
+
+
+def kinds_for_nodes(kinds: tuple[str, ...], nodes: int, *, asked: bool) -> tuple[str, ...]:
+    """The kinds a campaign with ``nodes`` worker nodes can apply: without any, a kind that needs one is refused in
+    one line when ``asked`` for by name, and left out of "all"."""
+    if nodes >= 1:
+        return kinds
+    needing = [k for k in kinds if k in NODE_FAULTS]
+    if needing and asked:
+        raise UserError(f"--faults {', '.join(needing)}: needs worker nodes to lose; add --nodes 1 (or more)")
+    return tuple(k for k in kinds if k not in NODE_FAULTS)

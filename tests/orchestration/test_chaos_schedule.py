@@ -10,7 +10,8 @@ import pytest
 from execution.types import OrderStatus
 from orchestration.chaos.injectors import Applied
 from orchestration.chaos.invariants import Records, check_all
-from orchestration.chaos.schedule import ALL_KINDS, VENUE_FAULTS, Fault, build_schedule, parse_kinds
+from orchestration.chaos.schedule import (ALL_KINDS, SYSTEM_FAULTS, VENUE_FAULTS, Fault, build_schedule,
+                                          kinds_for_nodes, parse_kinds)
 from orchestration.config import UserError
 
 VENUES = ("alpha", "beta", "gamma")
@@ -44,6 +45,31 @@ def test_fault_kinds_are_parsed_and_unknown_ones_refused():
     assert parse_kinds("venue_5xx, kill_switch,venue_5xx") == ("venue_5xx", "kill_switch")
     with pytest.raises(UserError, match="unknown fault kind nope"):
         parse_kinds("venue_5xx,nope")
+
+
+def test_the_driver_and_node_faults_are_system_kinds_with_no_target():
+    assert {"driver_restart", "node_lost"} <= set(SYSTEM_FAULTS)
+    faults = build_schedule(4, 0, ("driver_restart", "node_lost", "venue_5xx"), VENUES, min_gap_s=0.5)
+    assert {f.kind: (f.scope, f.target) for f in faults if f.kind != "venue_5xx"} == {
+        "driver_restart": ("system", ""), "node_lost": ("system", "")}
+
+
+def test_node_lost_needs_worker_nodes_refused_in_one_line_when_asked_for_left_out_of_all():
+    assert kinds_for_nodes(ALL_KINDS, 1, asked=False) == ALL_KINDS
+    assert kinds_for_nodes(ALL_KINDS, 0, asked=False) == tuple(k for k in ALL_KINDS if k != "node_lost")
+    with pytest.raises(UserError, match=r"^--faults node_lost: needs worker nodes to lose; add --nodes 1 \(or more\)$"):
+        kinds_for_nodes(("venue_5xx", "node_lost"), 0, asked=True)
+
+
+def test_rayarb_chaos_refuses_node_lost_without_nodes_and_nodes_with_an_address(capsys):
+    from orchestration.cli import main
+
+    assert main(["chaos", "--faults", "node_lost"]) == 1
+    assert capsys.readouterr().err == ("rayarb chaos: --faults node_lost: needs worker nodes to lose; add --nodes 1 "
+                                       "(or more)\n")
+    assert main(["chaos", "--nodes", "1", "--address", "127.0.0.1:1"]) == 1
+    assert "cannot be combined with --address" in capsys.readouterr().err
+    assert main(["chaos", "--nodes", "-1"]) == 2
 
 
 def row(cid, venue, status="filled", created=100.0, opportunity="op-1"):
