@@ -241,6 +241,8 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
                            kinds=kinds_for_nodes(parse_kinds(args.faults), args.nodes, asked=asked),
                            venues=check_venues(tuple(v.strip() for v in args.venues.split(",") if v.strip())),
                            address=args.address, run_dir=Path(args.run_dir), short=args.short, nodes=args.nodes)
+    if not asked and not args.nodes:
+        print("node_lost left out: no worker node to lose (--nodes 1 or more adds one)", file=sys.stderr)
     result = run_campaign(options, status=lambda line: print(line, file=sys.stderr))
     render(result.figures, result.violations)
     print(f"figures: {result.run_dir / 'chaos.json'}")
