@@ -114,10 +114,12 @@ class RunDriver:
         return None if self.process is None else self.process.poll()
 
     def log_tail(self) -> str:
+        """The last lines of the current life's log, on one line, and where the whole log is."""
         if not self.logs:
             return ""
         text = self.logs[-1].read_text(errors="replace").strip()
-        return " | ".join(text[-LOG_TAIL_CHARS:].splitlines()[-4:])
+        where = self.run_dir / self.logs[-1].name if self.run_dir is not None else self.logs[-1]  # see close()
+        return " | ".join(text[-LOG_TAIL_CHARS:].splitlines()[-4:]) + f" (log: {where})"
 
     def trading(self) -> bool:
         """The current life says it trades (its run directory learnt from that line); ``UserError`` if it ended."""
