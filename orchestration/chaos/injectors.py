@@ -214,8 +214,9 @@ class Injector:
 
     # ----- a node of the cluster -----
     def _node_lost(self, applied: Applied) -> None:
-        """The worker node hosting the most rayarb actors loses every process at once (SIGKILL); its actors come back
-        on other nodes and are rewired; then a fresh worker node joins, for the next node_lost to lose."""
+        """A fresh worker node joins (so the cluster keeps its size and the lost node's actors may restart on it, for a
+        later node_lost to lose), then the worker node hosting the most rayarb actors loses every process at once
+        (SIGKILL); its actors come back on other nodes and are rewired. The fault begins at the kill."""
         from orchestration.local_cluster import actor_placement
 
         cluster = self.cluster
@@ -226,19 +227,20 @@ class Injector:
         victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
         moved = sorted(name for name, (node, _, _) in placed.items() if node == victim)
         before = {name: _call(name, "health")["incarnation"] for name in moved}
-        cluster.remove_worker(victim)
+        fresh = cluster.add_worker()
+        wait_for("a fresh worker node", lambda: fresh in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
+        applied.began = time.time()  # recovery is from the kill, not from the fresh node's start
         lost = time.monotonic()
-        applied.detail.update(node=victim, moved=moved)
+        cluster.remove_worker(victim)
+        applied.detail.update(node=victim, moved=moved, fresh_node=fresh)
         wait_for("the lost node noticed", lambda: victim not in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
         applied.detail["noticed_s"] = round(time.monotonic() - lost, 3)
         for name in moved:
             wait_for(f"{name} replaced after node_lost", _replaced(name, before[name]), REPLACE_TIMEOUT_S, 0.1)
         applied.detail["replaced_s"] = round(time.monotonic() - lost, 3)
         now = actor_placement(moved)
-        applied.detail["moved_to"] = {name: now.get(name, ("?",))[0] for name in moved}
-        fresh = cluster.add_worker()
-        wait_for("a fresh worker node", lambda: fresh in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
-        applied.detail.update(fresh_node=fresh, node_added_s=round(time.monotonic() - lost, 3))
+        applied.detail["moved_to"] = {name: "fresh" if now.get(name, ("?",))[0] == fresh else now.get(name, ("?",))[0]
+                                      for name in moved}
 
 
 def _alive_rayarb_actors() -> dict[str, int]:
