@@ -48,8 +48,8 @@ class DetectorActor(DeploymentActor):
         if self.detector is not None:
             return
         names = self.deployment.venue_names
-        answers = await asyncio.gather(*(self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60)
-                                         for v in names))
+        answers = await asyncio.gather(*(
+            self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True) for v in names))
         rules: dict[tuple[str, str], MarketRules] = {}
         for venue, venue_rules in zip(names, answers):
             for symbol, r in venue_rules.items():

@@ -55,7 +55,7 @@ class VenueAdapter:
 
     async def query_order(self, command: QueryOrder) -> OrderSnapshot | None:
         snapshot = await self._owner.peers.call(self._actor, "lookup_order", command.symbol, command.client_order_id,
-                                                timeout_s=CALL_TIMEOUT_S)
+                                                timeout_s=CALL_TIMEOUT_S, idempotent=True)
         if snapshot is not None:
             self._owner.last_snapshot[command.client_order_id] = snapshot
         return snapshot

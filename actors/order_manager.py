@@ -105,8 +105,9 @@ class OrderManagerActor(DeploymentActor):
                 self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
                 self._rebuild_risk()
                 names = self.deployment.venue_names
-                answers = await asyncio.gather(*(self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60)
-                                                 for v in names))
+                answers = await asyncio.gather(*(
+                    self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True)
+                    for v in names))
                 for venue, venue_rules in zip(names, answers):
                     for symbol, rules in venue_rules.items():
                         self.rules[(venue, symbol)] = rules
@@ -251,7 +252,7 @@ class OrderManagerActor(DeploymentActor):
 
     async def _disable_shard(self, name: str) -> None:
         try:
-            await self.peers.call(name, "set_enabled", False, timeout_s=CALL_TIMEOUT_S)
+            await self.peers.call(name, "set_enabled", False, timeout_s=CALL_TIMEOUT_S, idempotent=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -309,7 +310,7 @@ class OrderManagerActor(DeploymentActor):
     async def replay_fills(self) -> int:
         """Send every fill this run journaled to the position tracker (it ignores the ones it has)."""
         fills = self.journal.fills(after=self._fills_before_run)
-        await self.peers.call(POSITION_TRACKER, "apply_fills", fills, timeout_s=60)
+        await self.peers.call(POSITION_TRACKER, "apply_fills", fills, timeout_s=60, idempotent=True)
         return len(fills)
 
     # ----- recovery -----

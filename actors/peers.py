@@ -1,7 +1,9 @@
 """Calls to peer actors by name, through Ray.
 
 Actors find each other by name in the ``rayarb`` namespace. A handle is cached; when a call finds the actor dead the
-handle is dropped, so the next call looks the (possibly recreated) actor up again. Every call has a timeout.
+handle is dropped, so the next call looks the (possibly recreated) actor up again; a call that may be repeated
+(``idempotent``) is made once more at once through the new handle when the cached one was of a dead actor (the
+supervisor recreated it under its name). Every call has a timeout.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorDiedError, RayActorError
 
 NAMESPACE = "rayarb"
 
@@ -39,7 +41,18 @@ class Peers:
     def forget(self, name: str) -> None:
         self._handles.pop(name, None)
 
-    async def call(self, name: str, method: str, *args: Any, timeout_s: float) -> Any:
+    async def call(self, name: str, method: str, *args: Any, timeout_s: float, idempotent: bool = False) -> Any:
+        """``method(*args)`` on the actor ``name``. ``idempotent``: repeating the call does no harm (a read, setting a
+        value, applying fills by trade id), so a cached handle found dead is replaced and the call made again."""
+        cached = name in self._handles
+        try:
+            return await self._call(name, method, args, timeout_s)
+        except ActorDiedError:
+            if not (idempotent and cached):
+                raise
+        return await self._call(name, method, args, timeout_s)
+
+    async def _call(self, name: str, method: str, args: tuple[Any, ...], timeout_s: float) -> Any:
         try:
             handle = await self.resolve(name, timeout_s)
             return await asyncio.wait_for(getattr(handle, method).remote(*args), timeout_s)

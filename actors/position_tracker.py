@@ -76,8 +76,8 @@ class PositionTrackerActor(DeploymentActor):
     async def venue_balances(self) -> dict[str, dict[str, Decimal]]:
         """Total (free + locked) balance per venue and asset, as every venue reports it now."""
         venues = self.deployment.venue_names
-        answers = await asyncio.gather(*(self.peers.call(exchange_actor_name(v), "balances", timeout_s=15)
-                                         for v in venues))
+        answers = await asyncio.gather(*(
+            self.peers.call(exchange_actor_name(v), "balances", timeout_s=15, idempotent=True) for v in venues))
         return {venue: {asset: free + locked for asset, (free, locked) in answer.items()}
                 for venue, answer in zip(venues, answers)}
 

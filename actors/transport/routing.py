@@ -91,7 +91,7 @@ class Channels:
             if client is not None and not client.closed:
                 return client
             try:
-                address = await self._peers.call(name, "channel_address", timeout_s=CONNECT_TIMEOUT_S)
+                address = await self._peers.call(name, "channel_address", timeout_s=CONNECT_TIMEOUT_S, idempotent=True)
                 if address is None:
                     raise ChannelUnavailable(f"{name} serves no channel")
                 client = await ChannelClient.connect(address[0], address[1], self._settings, self._interface)

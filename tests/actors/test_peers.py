@@ -1,0 +1,60 @@
+"""Peers on a real local Ray: a cached handle of an actor killed and recreated under its name (as the supervisor does
+after ``ray.kill``) is replaced; a call that may be repeated goes through at once, one that may not raises."""
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+import ray
+from ray.exceptions import ActorDiedError
+
+from actors.peers import NAMESPACE, Peers
+from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
+
+
+@ray.remote(num_cpus=0)
+class Counter:
+    def __init__(self, start: int) -> None:
+        self.value = start
+
+    def read(self) -> int:
+        return self.value
+
+
+@pytest.fixture
+def local_ray():
+    with tempfile.TemporaryDirectory(prefix="rp-") as temp_dir:  # short: Ray's socket paths are limited to 107 bytes
+        start_or_join_ray(num_cpus=1, temp_dir=temp_dir)
+        try:
+            yield
+        finally:
+            shutdown_ray()
+
+
+def recreate(name: str, start: int):
+    ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+    handle = None
+    for _ in range(100):  # the name is free once Ray has the old actor dead
+        try:
+            handle = Counter.options(name=name, namespace=NAMESPACE).remote(start)
+            break
+        except ValueError:
+            ray.get(Counter.options(num_cpus=0).remote(0).read.remote(), timeout=30)  # a round trip, not a sleep
+    assert handle is not None
+    assert ray.get(handle.read.remote(), timeout=30) == start
+    return handle  # kept by the caller: an actor without a named lifetime lives while a handle does
+
+
+async def test_a_handle_of_a_recreated_actor_is_replaced_for_a_repeatable_call(local_ray):
+    first = Counter.options(name="venue", namespace=NAMESPACE).remote(1)
+    peers = Peers()
+    assert await peers.call("venue", "read", timeout_s=30) == 1  # the handle is cached now
+
+    second = recreate("venue", 2)
+    assert await peers.call("venue", "read", timeout_s=30, idempotent=True) == 2
+
+    third = recreate("venue", 3)
+    with pytest.raises(ActorDiedError):  # not repeatable: the caller decides (the handle is dropped)
+        await peers.call("venue", "read", timeout_s=30)
+    assert await peers.call("venue", "read", timeout_s=30) == 3
+    del first, second, third
