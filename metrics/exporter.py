@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import functools
 import glob
+import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -43,6 +45,27 @@ RAY_TIMEOUT_S = 30.0
 def new_base_dir(root: str | None = None) -> str:
     """A fresh, empty base directory for one run (a reused directory would add the previous run's counters)."""
     return tempfile.mkdtemp(prefix="rayarb-metrics-", dir=root)
+
+
+class MetricsDirError(OSError):
+    """A run's metrics directory exists but is not a private directory of this user."""
+
+
+def run_base_dir(run_dir: str | os.PathLike[str], root: str | None = None) -> str:
+    """The base directory of one run directory's metric files, the same for every driver of that run: a
+    ``rayarb run --resume`` whose actors lived through the driver before it (they are detached, and write where that
+    driver's runtime_env said) serves the files they go on writing, and its counters go on from theirs. Private to
+    this user (0700); a path there that is anything else (another user's, a symlink) is ``MetricsDirError``."""
+    digest = hashlib.sha256(os.path.abspath(os.fspath(run_dir)).encode()).hexdigest()[:16]
+    path = os.path.join(root or tempfile.gettempdir(), f"rayarb-metrics-{digest}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise MetricsDirError(f"{path} (the metrics directory of {os.fspath(run_dir)}) exists but is not a "
+                                  f"private directory of this user: remove it") from None
+    return path
 
 
 def default_file_sd_path(run_id: str) -> str:

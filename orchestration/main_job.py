@@ -171,9 +171,13 @@ class MainJob:
                             f"{getattr(e, 'strerror', None) or e}") from None
 
     def _start_ray_and_metrics(self) -> None:
-        from metrics.exporter import ClusterMetricsExport, default_file_sd_path, metrics_runtime_env, new_base_dir
+        from metrics.exporter import (ClusterMetricsExport, MetricsDirError, default_file_sd_path, metrics_runtime_env,
+                                      run_base_dir)
 
-        base_dir = new_base_dir()
+        try:
+            base_dir = run_base_dir(self.run_dir)
+        except MetricsDirError as e:
+            raise UserError(f"metrics: {e}") from None
         runtime_env = metrics_runtime_env(base_dir)
         runtime_env["env_vars"]["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
         runtime_env["worker_process_setup_hook"] = "execution.log.install_redaction"  # every actor's lines redacted

@@ -16,10 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.exporter import (
     ExportTarget,
+    MetricsDirError,
     enable_multiprocess,
     metrics_runtime_env,
     node_metrics_dir,
     prune_dead_processes,
+    run_base_dir,
     serve_directory,
     write_file_sd,
 )
@@ -191,3 +193,23 @@ def test_file_sd_lists_one_target_per_node(tmp_path):
     write_file_sd(str(path), [])
     assert json.loads(path.read_text()) == []
     assert [p.name for p in path.parent.iterdir()] == ["rayarb-run1.json"]  # no temp file left behind
+
+
+def test_every_driver_of_one_run_directory_serves_the_same_private_metrics_directory(tmp_path):
+    """A ``rayarb run --resume`` serves the files its adopted actors go on writing (they were told the first
+    driver's directory); another run directory gets its own; a path there that is not this user's private directory
+    is refused, never written into."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    first = run_base_dir(tmp_path / "runs" / "a", root=str(root))
+    assert run_base_dir(tmp_path / "runs" / ".." / "runs" / "a", root=str(root)) == first
+    assert run_base_dir(tmp_path / "runs" / "b", root=str(root)) != first
+    assert os.stat(first).st_mode & 0o777 == 0o700
+    os.chmod(first, 0o755)  # made readable by others: not private any more
+    with pytest.raises(MetricsDirError, match="exists but is not a private directory of this user"):
+        run_base_dir(tmp_path / "runs" / "a", root=str(root))
+    decoy = run_base_dir(tmp_path / "runs" / "c", root=str(root))
+    os.rmdir(decoy)
+    os.symlink(tmp_path, decoy)  # a link planted where the run's directory goes
+    with pytest.raises(MetricsDirError):
+        run_base_dir(tmp_path / "runs" / "c", root=str(root))
