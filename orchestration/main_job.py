@@ -7,6 +7,7 @@ tears everything down. The supervisor itself is watched from here and recreated 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -153,6 +154,25 @@ class MainJob:
                           cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry,
                           detector_shards=config.detector.shards)
 
+    def _with_running_channels(self, deployment: Any) -> Any:
+        """``deployment`` with the channel settings of this run's supervisor when one still runs (its driver was
+        killed; this is the ``--resume``): the actors it keeps hold that key, and every actor created from now on must
+        connect to them (with a new key, their hot path would go through Ray)."""
+        import ray
+
+        from actors.common import SUPERVISOR
+        from actors.peers import NAMESPACE
+
+        try:
+            running = ray.get_actor(SUPERVISOR, namespace=NAMESPACE)
+            journal_path, channels = _ray_get(running.run_channels.remote(), 10)
+        except Exception:  # none runs (the usual start), or it is dying: this run's own settings
+            return deployment
+        if journal_path != deployment.journal_path:
+            return deployment
+        logger.info("resuming with the running actors' channel settings")
+        return dataclasses.replace(deployment, channels=channels)
+
     def _channel_settings(self, config: Config) -> Any:
         """Direct hot-path channels for this run (a fresh key per run, and TLS material for channels beyond loopback),
         unless the config turns them off."""
@@ -245,7 +265,7 @@ class MainJob:
             print(self.config.run.describe_profile(), file=self.status_stream)
             credentials = self._credentials(self.config)
             self._start_ray_and_metrics()
-            self.deployment = self._deployment(self.config)
+            self.deployment = self._with_running_channels(self._deployment(self.config))
             self._start_courier(credentials)
             self._ensure_supervisor()
             self._wait_until_up()
