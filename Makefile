@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # RAY_AUTH_MODE is left unset: rayarb's own Ray then runs with a fresh token per run (orchestration/ray_runtime.py)
 export RAY_USAGE_STATS_ENABLED ?= 0
 
-.PHONY: run test test-full sim bench chaos clean prometheus badinput-table
+.PHONY: run test test-full sim bench chaos chaos-load clean prometheus badinput-table
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ badinput-table: $(STAMP)
 # a head and one worker node on this host, for node_lost.
 chaos: $(STAMP)
 	$(BIN)/rayarb chaos --duration 720 --seed 1 --nodes 1 $(ARGS)
+
+# The load campaign (RELIABILITY.md): 10 symbols on 3 venues quoted as fast as the simulator can, 10 minutes, no faults.
+chaos-load: $(STAMP)
+	$(BIN)/rayarb chaos --load --faults none --duration 600 --seed 1 $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -146,7 +146,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chaos.add_argument("--duration", type=_positive_seconds, default=600.0, metavar="S",
                        help="campaign length in seconds (default %(default)g; --short ignores it)")
     chaos.add_argument("--seed", type=int, default=1, help="the schedule's and the venues' seed (default %(default)s)")
-    chaos.add_argument("--faults", metavar="KINDS", help="comma-separated fault kinds (default: all)")
+    chaos.add_argument("--faults", metavar="KINDS",
+                       help="comma-separated fault kinds, or none (default: all)")
     chaos.add_argument("--venues", metavar="VENUES", default="alpha,beta:okx,gamma",
                        help="simulator venues, NAME or NAME:DIALECT (default %(default)s)")
     chaos.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of a private local Ray")
@@ -155,6 +156,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                             "default 0, a plain local Ray)")
     chaos.add_argument("--run-dir", metavar="DIR", default="runs", help="where the run goes (default %(default)s)")
     chaos.add_argument("--short", action="store_true", help="every fault kind once, back to back (CI)")
+    chaos.add_argument("--load", action="store_true",
+                       help="the venues quote 10 symbols as fast as the simulator can (with --faults none: load alone)")
     chaos.add_argument("--log-level", default="WARNING", type=_log_level, metavar="LEVEL",
                        help=f"logging level on stderr: {', '.join(LOG_LEVELS)} (default %(default)s)")
     return parser
@@ -240,7 +243,8 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
     options = ChaosOptions(duration_s=args.duration, seed=args.seed,
                            kinds=kinds_for_nodes(parse_kinds(args.faults), args.nodes, asked=asked),
                            venues=check_venues(tuple(v.strip() for v in args.venues.split(",") if v.strip())),
-                           address=args.address, run_dir=Path(args.run_dir), short=args.short, nodes=args.nodes)
+                           address=args.address, run_dir=Path(args.run_dir), short=args.short, nodes=args.nodes,
+                           load=args.load)
     if not asked and not args.nodes:
         print("node_lost left out: no worker node to lose (--nodes 1 or more adds one)", file=sys.stderr)
     result = run_campaign(options, status=lambda line: print(line, file=sys.stderr))

@@ -11,13 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import statistics
+import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from orchestration.chaos.driver import RunDriver, campaign_ray
 from orchestration.chaos.harness import actor, wait_for
@@ -26,6 +29,7 @@ from orchestration.chaos.invariants import RECOVERY_TIMEOUT_S, Records, check_al
 from orchestration.chaos.schedule import ALL_KINDS, NODE_FAULTS, Fault, build_schedule, kinds_for_nodes
 from orchestration.config import UserError
 from simulator.client import account_balances, account_orders, account_trades
+from simulator.loads import unified_symbols
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,13 @@ class ChaosOptions:
     run_dir: Path = Path("runs")
     short: bool = False
     nodes: int = 0  # worker nodes besides the head (a local cluster); 0: a plain local Ray
+    load: bool = False  # LOAD_SYMBOLS symbols quoted LOAD_UPDATE_HZ times a second per venue and symbol
+
+
+# --load: the highest opportunity rate the simulator can produce for three venues: 10 symbols at an update rate beyond
+# what it can serve (the books it did produce per second are in the figures: ``load.books_per_s``).
+LOAD_SYMBOLS = 10
+LOAD_UPDATE_HZ = 200.0
 
 
 @dataclass(slots=True)
@@ -99,7 +110,8 @@ class _Sampler:
                 except Exception:  # the actor is being replaced: no sample
                     continue
                 self.samples.append({"t": time.time(), "actor": name, "rss": rss,
-                                     "in_flight": health.get("in_flight")})
+                                     "in_flight": health.get("in_flight"),
+                                     "books": (health.get("books") or {}).get("received")})
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -110,15 +122,13 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
-    from simulator.launcher import VenueProcess
-
     needing = [k for k in options.kinds if k in NODE_FAULTS]
     if needing and options.nodes < 1:
         raise UserError(f"--faults {', '.join(needing)}: needs worker nodes to lose; add --nodes 1 (or more)")
     schedule = build_schedule(
         options.seed, 0.0 if options.short else options.duration_s, options.kinds,
         tuple(v.partition(":")[0] for v in options.venues), min_gap_s=SHORT_GAP_S if options.short else FULL_GAP_S)
-    with VenueProcess(options.venues, seed=options.seed) as venues:
+    with _venue_process(options) as venues:
         endpoints = venues.start(timeout_s=60)
         urls = {e.name: e.url for e in endpoints}
         before = {name: account_balances(url) for name, url in urls.items()}
@@ -128,7 +138,8 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
         with campaign_ray(options.address, options.nodes) as (address, cluster):
             # Ray started here is this host alone: the hot path's channels on loopback (a joined cluster: its nodes)
             run = {"channels": "127.0.0.1"} if options.address is None else {}
-            driver = RunDriver(endpoints, address, Path(options.run_dir), cooldown_s=0.05, run=run)
+            symbols = {"symbols": unified_symbols(LOAD_SYMBOLS)} if options.load else {}
+            driver = RunDriver(endpoints, address, Path(options.run_dir), cooldown_s=0.05, run=run, **symbols)
             from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
 
             names = [exchange_actor_name(n) for n in urls] + [DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR]
@@ -167,6 +178,42 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
                     driver.close()
         return _check(options, driver.run_dir, urls, before, injector, applied, recoveries,
                       sampler.samples if sampler else [], schedule)
+
+
+def _venue_process(options: ChaosOptions) -> Any:
+    """The simulator's venues of the campaign in a subprocess: ``options.venues`` with the simulator's default market,
+    or with ``load`` the same venues quoting LOAD_SYMBOLS symbols at LOAD_UPDATE_HZ (``simulator.loads``)."""
+    from simulator.launcher import VenueProcess
+    from simulator.loads import sim_config
+
+    if not options.load:
+        return VenueProcess(options.venues, seed=options.seed)
+    names = [v.partition(":")[0] for v in options.venues]
+    config = sim_config(len(names), LOAD_SYMBOLS, LOAD_UPDATE_HZ, seed=options.seed)
+    for entry, spec in zip(config["venues"], options.venues):
+        name, _, dialect = spec.partition(":")
+        entry["name"] = name
+        if dialect:
+            entry["dialect"] = dialect
+    fd, path = tempfile.mkstemp(prefix="rayarb-chaos-load-", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(config, handle)
+    return VenueProcess(None, config_path=path, seed=options.seed)
+
+
+def _books_per_second(samples: list[dict]) -> float | None:
+    """Books the exchange actors took from their venues per second over the sampled time (an actor restarted in it
+    starts counting again: only increases between its consecutive samples count)."""
+    by_actor: dict[str, list[tuple[float, int]]] = {}
+    for s in samples:
+        if s.get("books") is not None:
+            by_actor.setdefault(s["actor"], []).append((s["t"], s["books"]))
+    total, spans = 0, []
+    for points in by_actor.values():
+        total += sum(max(0, b - a) for (_, a), (_, b) in zip(points, points[1:]))
+        if len(points) > 1:
+            spans.append(points[-1][0] - points[0][0])
+    return round(total / max(spans), 1) if spans and max(spans) > 0 else None
 
 
 def _inject(injector: Injector, fault: Fault) -> Applied:
@@ -238,6 +285,8 @@ def _check(options: ChaosOptions, run_dir: Path, urls: dict[str, str], before: d
                        for a, r in zip(applied, recoveries)],
         "max_rss_mib": {k: round(v / 2 ** 20, 1) for k, v in sorted(rss.items())},
         "max_in_flight": in_flight, "samples": len(samples),
+        "load": {"symbols": LOAD_SYMBOLS, "update_hz": LOAD_UPDATE_HZ, "books_per_s": _books_per_second(samples)}
+        if options.load else None,
         "violations": {name: len(v) for name, v in violations.items()},
         "violation_lines": {name: v[:50] for name, v in violations.items() if v},
         "command": command_line(options),
@@ -257,11 +306,13 @@ def command_line(options: ChaosOptions) -> str:
     else:
         parts.append(f"--duration {options.duration_s:g}")
     if options.kinds not in (ALL_KINDS, kinds_for_nodes(ALL_KINDS, options.nodes, asked=False)):
-        parts.append(f"--faults {','.join(options.kinds)}")
+        parts.append(f"--faults {','.join(options.kinds) or 'none'}")
     if tuple(options.venues) != ("alpha", "beta:okx", "gamma"):
         parts.append(f"--venues {','.join(options.venues)}")
     if options.nodes:
         parts.append(f"--nodes {options.nodes}")
+    if options.load:
+        parts.append("--load")
     return " ".join(parts)
 
 

@@ -30,6 +30,13 @@ def render(figures: dict[str, Any], violations: dict[str, list[str]], console: C
                          ("max opportunities in flight", figures["max_in_flight"]),
                          ("faults not completed", len(figures["faults_not_completed"]))):
         counts.add_row(label, str(value))
+    load = figures.get("load")
+    if load:
+        counts.add_row(f"books/s taken in ({load['symbols']} symbols at {load['update_hz']:g} Hz asked)",
+                       str(load["books_per_s"]))
+    rss = figures.get("max_rss_mib") or {}
+    if rss:
+        counts.add_row("largest actor RSS (MiB)", f"{max(rss.values()):.0f}")
     console.print(counts)
 
     checks = Table(title="invariants")

@@ -3,6 +3,7 @@ from the seed; unknown kinds refused in one line. And the invariants on hand-mad
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -45,6 +46,29 @@ def test_fault_kinds_are_parsed_and_unknown_ones_refused():
     assert parse_kinds("venue_5xx, kill_switch,venue_5xx") == ("venue_5xx", "kill_switch")
     with pytest.raises(UserError, match="unknown fault kind nope"):
         parse_kinds("venue_5xx,nope")
+    assert parse_kinds("none") == () and build_schedule(1, 600.0, (), VENUES) == ()  # load alone (--load)
+
+
+def test_a_load_campaign_quotes_every_load_symbol_on_the_campaigns_venues_and_counts_books_per_second():
+    from orchestration.chaos.campaign import (LOAD_SYMBOLS, LOAD_UPDATE_HZ, ChaosOptions, _books_per_second,
+                                              _venue_process, command_line)
+
+    options = ChaosOptions(duration_s=600, kinds=(), load=True)
+    process = _venue_process(options)  # not started: its command and config file only
+    import yaml
+
+    path = Path(process.command[process.command.index("--config") + 1])
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.unlink()
+    assert [(v["name"], v.get("dialect", "binance")) for v in config["venues"]] == [
+        ("alpha", "binance"), ("beta", "okx"), ("gamma", "binance")]
+    assert len(config["symbols"]) == LOAD_SYMBOLS and config["market"]["update_hz"] == LOAD_UPDATE_HZ
+    assert command_line(options) == "rayarb chaos --seed 1 --duration 600 --faults none --load"
+    samples = [{"t": 0.0, "actor": "exchange:alpha", "books": 100}, {"t": 10.0, "actor": "exchange:alpha", "books": 600},
+               {"t": 12.0, "actor": "exchange:alpha", "books": 5},  # restarted: counts again from 0
+               {"t": 20.0, "actor": "exchange:alpha", "books": 305}, {"t": 0.0, "actor": "exchange:beta", "books": 0},
+               {"t": 20.0, "actor": "exchange:beta", "books": 200}, {"t": 5.0, "actor": "detector", "books": None}]
+    assert _books_per_second(samples) == (500 + 300 + 200) / 20
 
 
 def test_the_driver_and_node_faults_are_system_kinds_with_no_target():
