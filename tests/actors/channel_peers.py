@@ -65,7 +65,7 @@ class FakePeers:
         self.actors = actors
         self.ray_calls: list[tuple[str, str]] = []
 
-    async def call(self, name, method, *args, timeout_s):
+    async def call(self, name, method, *args, timeout_s, idempotent=False):
         self.ray_calls.append((name, method))
         return await asyncio.wait_for(getattr(self.actors[name], method)(*args), timeout_s)
 

@@ -92,6 +92,7 @@ def set_venue_latency(venues, latency_ms: int) -> None:
         sim_post(venue.url, "/_sim/faults", {"latency_ms": latency_ms} if latency_ms else {"clear": True})
 
 
+@pytest.mark.slow  # make test applies node_lost with the same checks: rayarb chaos --short --nodes 1 (test_chaos.py)
 def test_a_worker_node_lost_with_orders_in_flight_moves_its_actors_and_trading_goes_on(node_cluster, venues, tmp_path):
     before = {e.name: account_balances(e.url) for e in venues}
     # Every node of this cluster is on this host: channels on loopback (joining a cluster would mean each node's

@@ -60,6 +60,7 @@ def kill_switch_metric(job) -> dict[str, float]:
     return values
 
 
+@pytest.mark.slow  # make test: the kill_switch, sigkill_* and raykill_* faults of rayarb chaos --short (test_chaos.py)
 def test_a_tripped_kill_switch_outlives_every_restart_and_nothing_is_sent_after_it(venues, tmp_path):
     began = time.monotonic()
     url = {e.name: e.url for e in venues}

@@ -32,7 +32,10 @@ def venues():  # fresh venues per run: the checks below compare a run with every
         yield process.venues
 
 
-@pytest.mark.parametrize("channels, profile", [("auto", "latency"), ("off", "standard")])
+@pytest.mark.parametrize("channels, profile", [
+    ("auto", "latency"),
+    pytest.param("off", "standard", marks=pytest.mark.slow),  # make test: Ray calls in tests/actors/test_channel.py
+])
 def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_path, channels, profile):
     """The same invariants whichever transport carries the hot path: direct channels (the default) or Ray calls,
     and whichever profile the run has."""
