@@ -262,10 +262,10 @@ class SupervisorActor:
         return {"incarnation": self.incarnation, "pid": os.getpid(), "trading": self.trading,
                 "detector_enabled": self.detector_enabled}
 
-    async def run_channels(self) -> tuple[str, Any]:
-        """The journal of the run this supervisor keeps and its actors' channel settings (the run's channel key): a
-        driver resuming that run takes them, so the actors created from then on can speak to the running ones."""
-        return self.deployment.journal_path, self.deployment.channels
+    async def running_run(self) -> tuple[Deployment, dict | None]:
+        """The run this supervisor keeps and its balance baseline (None before trading began): a driver resuming it
+        (``rayarb run --resume`` after its driver was killed) goes on with them."""
+        return self.deployment, self.baseline
 
     async def status(self) -> dict[str, Any]:
         return {"actors": self.supervisor.status(), "events": self.supervisor.events[-20:], "trading": self.trading,

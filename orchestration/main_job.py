@@ -7,7 +7,6 @@ tears everything down. The supervisor itself is watched from here and recreated 
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -65,6 +64,7 @@ class MainJob:
         self.metrics_export: Any = None
         self.supervisor: Any = None
         self.supervisor_incarnation: str | None = None  # the supervisor process that was started
+        self.adopted_baseline: dict | None = None  # the balance baseline of a running run this driver resumes
         self.deployment: Any = None
         self.config: Config | None = None
         self.started_at = time.time()
@@ -154,10 +154,11 @@ class MainJob:
                           cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry,
                           detector_shards=config.detector.shards)
 
-    def _with_running_channels(self, deployment: Any) -> Any:
-        """``deployment`` with the channel settings of this run's supervisor when one still runs (its driver was
-        killed; this is the ``--resume``): the actors it keeps hold that key, and every actor created from now on must
-        connect to them (with a new key, their hot path would go through Ray)."""
+    def _adopt_running_run(self, deployment: Any) -> Any:
+        """The run to drive: ``deployment``, or, when this run's supervisor still runs (its driver was killed; this
+        is the ``--resume``), the run it keeps: its run id, settings and channel key, and its balance baseline. The
+        run goes on: every actor created from now on is of that run (its journal position, the key its peers hold),
+        and positions and PnL count from the run's start, not from this driver's."""
         import ray
 
         from actors.common import SUPERVISOR
@@ -165,13 +166,15 @@ class MainJob:
 
         try:
             running = ray.get_actor(SUPERVISOR, namespace=NAMESPACE)
-            journal_path, channels = _ray_get(running.run_channels.remote(), 10)
-        except Exception:  # none runs (the usual start), or it is dying: this run's own settings
+            adopted, baseline = _ray_get(running.running_run.remote(), 10)
+        except Exception:  # none runs (the usual start), or it is dying: a run of its own
             return deployment
-        if journal_path != deployment.journal_path:
+        if adopted.journal_path != deployment.journal_path:
             return deployment
-        logger.info("resuming with the running actors' channel settings")
-        return dataclasses.replace(deployment, channels=channels)
+        print(f"resuming run {adopted.run_id}: its actors still run; they go on with its settings",
+              file=self.status_stream)
+        self.run_id, self.adopted_baseline = adopted.run_id, baseline
+        return adopted
 
     def _channel_settings(self, config: Config) -> Any:
         """Direct hot-path channels for this run (a fresh key per run, and TLS material for channels beyond loopback),
@@ -265,13 +268,13 @@ class MainJob:
             print(self.config.run.describe_profile(), file=self.status_stream)
             credentials = self._credentials(self.config)
             self._start_ray_and_metrics()
-            self.deployment = self._with_running_channels(self._deployment(self.config))
+            self.deployment = self._adopt_running_run(self._deployment(self.config))
             self._start_courier(credentials)
             self._ensure_supervisor()
             self._wait_until_up()
             from actors.common import POSITION_TRACKER
 
-            baseline = _ray_get(self._actor(POSITION_TRACKER).venue_balances.remote())
+            baseline = self.adopted_baseline or _ray_get(self._actor(POSITION_TRACKER).venue_balances.remote())
             self.baseline = baseline
             _ray_get(self.supervisor.begin_trading.remote(baseline))
             self.started_at = time.time()
