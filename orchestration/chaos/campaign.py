@@ -25,7 +25,7 @@ import yaml
 from orchestration.chaos.driver import RunDriver, campaign_ray
 from orchestration.chaos.harness import actor, wait_for
 from orchestration.chaos.injectors import Applied, Injector
-from orchestration.chaos.invariants import RECOVERY_TIMEOUT_S, Records, check_all, net_exposure
+from orchestration.chaos.invariants import RECOVERY_TIMEOUT_S, Records, check_all, net_exposure, rss_first_and_last
 from orchestration.chaos.schedule import ALL_KINDS, NODE_FAULTS, Fault, build_schedule, kinds_for_nodes
 from orchestration.config import UserError
 from simulator.client import account_balances, account_orders, account_trades
@@ -284,6 +284,8 @@ def _check(options: ChaosOptions, run_dir: Path, urls: dict[str, str], before: d
                         "applied_s": round(a.ended - a.began, 3), "recovery_s": r, "detail": a.detail}
                        for a, r in zip(applied, recoveries)],
         "max_rss_mib": {k: round(v / 2 ** 20, 1) for k, v in sorted(rss.items())},
+        "rss_first_last_mib": {k: [round(a / 2 ** 20, 1), round(b / 2 ** 20, 1)]
+                               for k, (a, b) in sorted(rss_first_and_last(samples).items())},
         "max_in_flight": in_flight, "samples": len(samples),
         "load": {"symbols": LOAD_SYMBOLS, "update_hz": LOAD_UPDATE_HZ, "books_per_s": _books_per_second(samples)}
         if options.load else None,

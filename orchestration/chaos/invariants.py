@@ -142,21 +142,28 @@ def trading_resumed(r: Records) -> list[str]:
             for a, rec in zip(r.applied, r.recoveries) if rec is None]
 
 
+def rss_first_and_last(samples: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Per actor with 8 samples or more: the median RSS of its first quarter of samples and of its last quarter."""
+    by_actor: dict[str, list[int]] = {}
+    for s in samples:
+        if s.get("rss"):
+            by_actor.setdefault(s["actor"], []).append(s["rss"])
+    out = {}
+    for name, values in by_actor.items():
+        if len(values) >= 8:
+            quarter = len(values) // 4
+            out[name] = (sorted(values[:quarter])[quarter // 2], sorted(values[-quarter:])[quarter // 2])
+    return out
+
+
 def bounded_queues_and_rss(r: Records) -> list[str]:
     out = []
-    by_actor: dict[str, list[int]] = {}
     for s in r.samples:
         if s.get("in_flight") is not None and s["in_flight"] > MAX_IN_FLIGHT:
             out.append(f"{s['actor']}: {s['in_flight']} opportunities in flight (bound {MAX_IN_FLIGHT})")
-        if s.get("rss"):
-            if s["rss"] > MAX_RSS_BYTES:
-                out.append(f"{s['actor']}: RSS {s['rss'] // 2**20} MiB (bound {MAX_RSS_BYTES // 2**20} MiB)")
-            by_actor.setdefault(s["actor"], []).append(s["rss"])
-    for name, values in by_actor.items():
-        if len(values) < 8:
-            continue
-        quarter = len(values) // 4
-        first, last = sorted(values[:quarter])[quarter // 2], sorted(values[-quarter:])[quarter // 2]
+        if s.get("rss") and s["rss"] > MAX_RSS_BYTES:
+            out.append(f"{s['actor']}: RSS {s['rss'] // 2**20} MiB (bound {MAX_RSS_BYTES // 2**20} MiB)")
+    for name, (first, last) in rss_first_and_last(r.samples).items():
         if last > first * RSS_GROWTH + RSS_GROWTH_FLOOR:
             out.append(f"{name}: RSS grew from {first // 2**20} to {last // 2**20} MiB")
     return out
