@@ -4,6 +4,10 @@ Starts (or joins) Ray, starts local simulator venues when there is no config, cr
 and wires every other actor), takes the run's balance baseline, lets the detector trade, shows a live status, and on
 exit (duration reached or Ctrl-C) stops detection, waits for what is in flight, reconciles, writes the run report and
 tears everything down. The supervisor itself is watched from here and recreated if it dies.
+
+Why one module of ~520 lines: a run's life is one sequence over one state (start or adopt a running run, the
+baseline, trading, the stop, the reconciliation, the report); what stands alone is beside it (``config``,
+``report``, ``credentials``, ``metrics.exporter``).
 """
 from __future__ import annotations
 
