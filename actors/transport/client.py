@@ -86,6 +86,9 @@ class _ClientConnection(Connection):
                 return
             self.write(proof)
         elif payload == ACCEPTED:
+            if self.ready.done():  # the caller's connect gave up (cancelled) while the peer accepted: nobody uses us
+                self.close()
+                return
             self.authenticated = True
             self._frames.limit = MAX_FRAME_BYTES
             self.ready.set_result(None)
@@ -173,6 +176,10 @@ class ChannelClient:
             if connection is not None:
                 connection.close()
             raise ChannelUnavailable(f"no channel at {host}:{port}: {type(exc).__name__}") from None
+        except asyncio.CancelledError:  # the caller gave up: the half-made connection must not outlive it
+            if connection is not None:
+                connection.close()
+            raise
         return cls(connection, interface)
 
     @property

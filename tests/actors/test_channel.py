@@ -28,8 +28,11 @@ from tests.actors.channel_peers import (
     Echo,
     FakePeers,
     PeerInItsOwnLoop,
+    WAIT_S,
     closed_by_peer,
+    frame,
     raw_connect,
+    read_frame,
     request,
     until,
 )
@@ -120,6 +123,49 @@ async def test_connecting_to_nothing_is_unavailable_not_lost():
     await server.close()
     with pytest.raises(ChannelUnavailable):
         await ChannelClient.connect(host, port, SETTINGS, ECHO, timeout_s=1)
+
+
+async def test_a_connect_cancelled_during_the_handshake_closes_its_connection(caplog):
+    """The peer's acceptance held back until the caller has given up: the half-made connection is closed at once, and
+    the late acceptance finds nobody (no error on the loop)."""
+    actor = Echo()
+    host, port = await actor.channel_address()
+    held = asyncio.Event()
+    release = asyncio.Event()
+    client_closed = asyncio.Event()
+
+    async def proxy(client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection(host, port)
+
+        async def upstream():  # client -> server as it comes; EOF from the client is what the test waits for
+            while data := await client_reader.read(65536):
+                server_writer.write(data)
+            client_closed.set()
+
+        async def downstream():  # server -> client: its challenge at once, its acceptance only when released
+            client_writer.write(frame(await read_frame(server_reader)))
+            accepted = await read_frame(server_reader)
+            held.set()
+            await release.wait()
+            client_writer.write(frame(accepted))
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+        server_writer.close()
+        client_writer.close()
+
+    relay = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    relay_port = relay.sockets[0].getsockname()[1]
+    connecting = asyncio.create_task(ChannelClient.connect("127.0.0.1", relay_port, SETTINGS, ECHO))
+    await asyncio.wait_for(held.wait(), WAIT_S)
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    await asyncio.wait_for(client_closed.wait(), WAIT_S)  # closed by the cancellation, not by anything later
+    release.set()
+    await asyncio.sleep(0)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    relay.close()
+    await actor.close_channel()
 
 
 async def test_timeout_after_sending_is_lost_and_the_handler_still_runs():
