@@ -26,6 +26,9 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 DOCUMENT = ROOT / "BENCHMARKS.md"
 BEGIN = "<!-- results:begin (made by python -m benchmarks.results from benchmarks/results.json; do not edit) -->"
 END = "<!-- results:end -->"
+# The 1-minute load average when the benchmark started (this module is imported at its start): what else was running.
+# Taken when its figures are recorded, it would be the benchmark's own load.
+LOAD_AT_START = round(os.getloadavg()[0], 2)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def machine() -> dict[str, Any]:
         except Exception:  # an absent library is simply not listed
             continue
     return {"cores": os.cpu_count(), "cpu": model, "memory_gib": memory_gib, "python": platform.python_version(),
-            "load_average_1m": round(os.getloadavg()[0], 2), **versions}
+            "load_average_1m": LOAD_AT_START, "load_average_at": "start", **versions}
 
 
 def code_version() -> str:
@@ -116,16 +119,29 @@ def _shown(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+# The order a reader wants them in: the comparison with the alternative first, then what each part carries.
+SHOWN_FIRST = ("side_by_side", "ingest", "order_pipeline", "recovery", "scale_out", "resources", "profile",
+               "venue_orders", "journal")
+
+
+def _shown_order(key: str) -> tuple[int, str]:
+    family = key.split(".", 1)[0]
+    return (SHOWN_FIRST.index(family) if family in SHOWN_FIRST else len(SHOWN_FIRST), key)
+
+
 def render(results: dict[str, Any]) -> str:
-    """The tables of every benchmark in ``results``, in key order, as Markdown."""
+    """The tables of every benchmark in ``results`` as Markdown, the side-by-side comparison first (``SHOWN_FIRST``),
+    any other in key order after them."""
     parts = []
-    for key in sorted(results["benchmarks"]):
+    for key in sorted(results["benchmarks"], key=_shown_order):
         entry = results["benchmarks"][key]
         m = entry["machine"]
         parts.append(f"### {entry['title']}\n")
         parts.append(f"    {entry['command']}\n")
         parts.append(f"Measured {entry['date'][:10]} at `{entry['code_version']}` on {m.get('cores')} cores "
-                     f"({m.get('cpu') or 'unknown CPU'}), load average {m.get('load_average_1m')} at start.\n")
+                     f"({m.get('cpu') or 'unknown CPU'}), load average {m.get('load_average_1m')} "
+                     f"{'at start' if m.get('load_average_at') == 'start' else 'at the end (its own load included)'}"
+                     ".\n")
         if entry.get("notes"):
             parts.append(entry["notes"].strip() + "\n")
         with_baseline = any("baseline" in f for f in entry["figures"])

@@ -312,12 +312,16 @@ class ClusterMetricsExport:
     def stop(self) -> None:
         import ray
 
-        for actor in self._actors.values():
+        from ray.exceptions import ActorDiedError, ActorUnschedulableError
+
+        for node_id, actor in self._actors.items():
             try:
                 ray.get(actor.close.remote(), timeout=5)
                 ray.kill(actor)
-            except Exception:  # a node may already be gone; stopping must go on for the others
-                logger.warning("metrics exporter actor did not stop cleanly", exc_info=True)
+            except (ActorDiedError, ActorUnschedulableError):  # its node is gone, and the exporter with it
+                logger.info("metrics exporter on node %s: gone with its node", node_id)
+            except Exception:  # stopping must go on for the others
+                logger.warning("metrics exporter actor on node %s did not stop cleanly", node_id, exc_info=True)
         self._actors.clear()
         if self.local_server is not None:
             self.local_server.close()

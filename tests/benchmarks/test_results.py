@@ -45,3 +45,30 @@ def test_a_document_without_the_markers_is_refused(tmp_path):
     document.write_text("# Benchmarks\n")
     with pytest.raises(SystemExit, match="markers"):
         update_document(tmp_path / "results.json", document)
+
+
+def test_the_side_by_side_comparison_comes_first_and_unknown_benchmarks_last(tmp_path):
+    path = tmp_path / "results.json"
+    for key in ("journal", "zeta", "ingest", "side_by_side.5x20", "side_by_side.3x2"):
+        record(key, f"title {key}", f"cmd {key}", [Figure("x", 1, "n")], path=path)
+    document = tmp_path / "BENCHMARKS.md"
+    document.write_text(f"{BEGIN}\n{END}\n")
+    update_document(path, document)
+    text = document.read_text()
+    shown = [text.index(f"### title {key}") for key in
+             ("side_by_side.3x2", "side_by_side.5x20", "ingest", "journal", "zeta")]
+    assert shown == sorted(shown)
+
+
+def test_the_load_average_is_the_one_before_the_benchmark_ran(tmp_path, monkeypatch):
+    import benchmarks.results as results
+
+    monkeypatch.setattr(results, "LOAD_AT_START", 0.25)  # as it was when the benchmark imported this module
+    path = tmp_path / "results.json"
+    record("a", "A", "cmd a", [Figure("x", 1, "n")], path=path)
+    machine = load(path)["benchmarks"]["a"]["machine"]
+    assert (machine["load_average_1m"], machine["load_average_at"]) == (0.25, "start")
+    document = tmp_path / "BENCHMARKS.md"
+    document.write_text(f"{BEGIN}\n{END}\n")
+    update_document(path, document)
+    assert "load average 0.25 at start." in document.read_text()
