@@ -51,5 +51,5 @@ def test_the_profile_benchmark_records_each_hot_path_actor(tmp_path):
     assert all(p["samples"] > 0 and 0 < p["cpu_share"] < 2 for p in profiles.values())
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["profile"]["figures"]}
     assert figures["order_manager: CPU"]["unit"] == "% of a core"
-    shares = [f["value"] for name, f in figures.items() if name.startswith("detector: `")]
+    shares = [f["value"] for name, f in figures.items() if name.startswith("exchange:alpha: `")]  # ccxt's books
     assert shares and all(0 < share <= 100 for share in shares)
