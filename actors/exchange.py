@@ -67,6 +67,13 @@ class VenueSpec:
         return not self.paper
 
 
+def _ray_node_id() -> str | None:
+    """The Ray node this process runs on (None outside Ray): with the pid, what the supervisor needs to end it."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 class ExchangeConnection(ExchangeOrders, ServesChannel):
     """Plain class; orchestration turns it into the named Ray actor ``exchange:<venue>``. Order legs and book lookups
     also arrive over its channel (the hot path); books leave over the subscribers' channels."""
@@ -100,6 +107,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._paper: PaperVenue | None = None
         self.metrics = process_metrics([venue.name], self.symbols)
         self.incarnation = uuid.uuid4().hex
+        self._node_id = _ray_node_id()
         self._started = asyncio.Event()
         self._balance_task: asyncio.Task | None = None
         self._balance_refresh_s = balance_refresh_s
@@ -236,7 +244,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
     async def health(self) -> dict[str, Any]:
         now = time.time()
         return {
-            "incarnation": self.incarnation, "pid": os.getpid(),
+            "incarnation": self.incarnation, "pid": os.getpid(), "node_id": self._node_id,
             "venue": self.venue.name,
             "started": self._started.is_set(),
             "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},

@@ -33,6 +33,18 @@ class StartRefused(Exception):
     (``status()['refused']``) and the driver ends the run with it."""
 
 
+def hung_process(last_health: dict[str, Any], node_id: str | None,
+                 cmdline_of: Callable[[int], bytes | None]) -> int | None:
+    """The pid to SIGKILL ourselves when replacing an actor that stopped answering: its last health answer named its
+    process and a node, that node is ours, and that pid is still a Ray worker (``ray::`` process title). None
+    otherwise: then Ray ends it (which, for a process that cannot run, waits for it to exit before its own SIGKILL)."""
+    pid, node = last_health.get("pid"), last_health.get("node_id")
+    if not isinstance(pid, int) or node is None or node != node_id:
+        return None
+    cmdline = cmdline_of(pid)
+    return pid if cmdline is not None and cmdline.startswith(b"ray::") else None
+
+
 def one_line(exc: BaseException) -> str:
     """``exc`` as one line: the message of the exception a remote call raised (not Ray's whole traceback)."""
     cause = getattr(exc, "cause", None)
@@ -58,8 +70,9 @@ class ActorControl(Protocol):
     async def health(self, name: str, timeout_s: float) -> dict[str, Any]:
         """The actor's health answer; raises ActorGone when dead, TimeoutError or other errors when unhealthy."""
 
-    async def kill(self, name: str) -> None:
-        """Kill the actor's process (it is then recreated by ``ensure``)."""
+    async def kill(self, name: str, last_health: dict[str, Any]) -> None:
+        """Kill the actor's process (it is then recreated by ``ensure``); ``last_health`` is its last answer (which
+        process, on which node), empty if it never answered."""
 
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         """Start the actor and rewire it and its peers; ``first`` is the initial start of the run."""
@@ -152,6 +165,7 @@ class Supervisor:
         except ActorRestarting:
             state.up = False
             state.last_error = "restarting"
+            state.last_health = {}  # another process is coming: the last answer no longer names it
             if state.answered:  # a new process is coming: give it the start-up grace
                 state.answered = False
                 state.since = self._clock()
@@ -192,12 +206,13 @@ class Supervisor:
     async def _replace(self, state: ActorState, *, kill: bool) -> None:
         if kill:
             try:
-                await self.control.kill(state.name)
+                await self.control.kill(state.name, state.last_health)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 logger.warning("supervisor: kill %s failed: %s", state.name, type(exc).__name__)
         await self.control.ensure(state.name)
+        state.last_health = {}  # its process is gone or going: the last answer no longer names the actor's
         state.failures = 0
         state.answered = False
         state.since = self._clock()

@@ -9,8 +9,10 @@ the order manager comes back, orders in flight are reconciled by client order id
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import random
 import time
 from typing import Any
@@ -31,7 +33,7 @@ from actors.common import (
 )
 from actors.peers import NAMESPACE, Peers
 from execution.error_handler import RetryPolicy
-from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings
+from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings, hung_process
 from actors.telemetry import process_metrics
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,14 @@ def create_actor(deployment: Deployment, name: str) -> Any:
     return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args, **kwargs)
 
 
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 class RayActorControl:
     """``ActorControl`` over Ray: named detached actors in the ``rayarb`` namespace."""
 
@@ -117,8 +127,13 @@ class RayActorControl:
         except ActorUnavailableError:
             raise ActorRestarting(name) from None
 
-    async def kill(self, name: str) -> None:
+    async def kill(self, name: str, last_health: dict[str, Any]) -> None:
         handle = self.peers.get(name)
+        pid = hung_process(last_health, ray.get_runtime_context().get_node_id(), _cmdline)
+        if pid is not None:  # on this node: SIGKILL now, a crash Ray restarts at once (its own kill of a stopped
+            with contextlib.suppress(ProcessLookupError):  # process waits 5 s for an exit that cannot come)
+                os.kill(pid, signal.SIGKILL)
+            return
         ray.kill(handle, no_restart=False)  # Ray starts a fresh process; the next heartbeat rewires it
 
     async def _call(self, name: str, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-from actors.supervision import ActorGone, Supervisor, SupervisorSettings
+import pytest
+
+from actors.supervision import ActorGone, Supervisor, SupervisorSettings, hung_process
 
 
 class FakeClock:
@@ -39,8 +41,9 @@ class FakeActors:
             raise RuntimeError("boom")
         return {"incarnation": self.incarnation[name]}
 
-    async def kill(self, name):
+    async def kill(self, name, last_health):
         self.calls.append(("kill", name))
+        self.killed_health = last_health
         self.state[name] = "killed"
 
     async def on_new_incarnation(self, name, first):
@@ -85,11 +88,13 @@ async def test_dead_actor_is_recreated_and_rewired_at_once():
 async def test_hung_actor_is_killed_only_after_consecutive_failures():
     sup, actors, clock, restarted = make(failures_before_restart=3)
     await run_steps(sup, clock, 1)
+    hung_incarnation = actors.incarnation["b"]
     actors.state["b"] = "hung"
     await run_steps(sup, clock, 2)
     assert ("kill", "b") not in actors.calls  # two misses: not yet
     await run_steps(sup, clock, 1)
     assert ("kill", "b") in actors.calls
+    assert actors.killed_health == {"incarnation": hung_incarnation}  # its last answer: which process it was
     await run_steps(sup, clock, 1)
     assert ("rewire", "b") in actors.calls and restarted == ["b"]
 
@@ -219,3 +224,22 @@ def test_a_refused_start_is_reported_in_one_line_from_the_cause_not_rays_traceba
     assert refusal(cause) == "venues.beta: the venue refused the API key or secret (-1022)"
     assert refusal(RemoteError(ValueError("x"))) is None and refusal(ValueError("x")) is None
     assert one_line(RemoteError(TimeoutError("no answer\nline two"))) == "TimeoutError: no answer"
+
+
+# ----- a hung process: ended by the supervisor itself when it runs on the same node ------------------------------
+
+WORKERS = {41: b"ray::ExchangeConnection\x00", 42: b"python\x00something-else\x00"}
+
+
+@pytest.mark.parametrize("last_health, node, expected", [
+    ({"pid": 41, "node_id": "n1"}, "n1", 41),  # our node, a Ray worker: SIGKILL it now
+    ({"pid": 41, "node_id": "n2"}, "n1", None),  # another node: Ray ends it
+    ({"pid": 41}, "n1", None),  # no node in its answer
+    ({}, "n1", None),  # it never answered
+    ({"pid": 42, "node_id": "n1"}, "n1", None),  # the pid is now another program's
+    ({"pid": 43, "node_id": "n1"}, "n1", None),  # gone already
+    ({"pid": "41", "node_id": "n1"}, "n1", None),
+])
+def test_a_hung_process_is_ended_directly_only_on_our_node_and_only_if_still_a_ray_worker(last_health, node,
+                                                                                          expected):
+    assert hung_process(last_health, node, WORKERS.get) == expected
