@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import random
+import signal
 import time
 from typing import Any
 
