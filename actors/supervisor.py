@@ -128,13 +128,12 @@ class RayActorControl:
             raise ActorRestarting(name) from None
 
     async def kill(self, name: str, last_health: dict[str, Any]) -> None:
-        handle = self.peers.get(name)
         pid = hung_process(last_health, ray.get_runtime_context().get_node_id(), _cmdline)
         if pid is not None:  # on this node: SIGKILL now, a crash Ray restarts at once (its own kill of a stopped
             with contextlib.suppress(ProcessLookupError):  # process waits 5 s for an exit that cannot come)
                 os.kill(pid, signal.SIGKILL)
             return
-        ray.kill(handle, no_restart=False)  # Ray starts a fresh process; the next heartbeat rewires it
+        ray.kill(self.peers.get(name), no_restart=False)  # Ray starts a fresh process; the next heartbeat rewires it
 
     async def _call(self, name: str, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
         return await self.peers.call(name, method, *args, timeout_s=timeout_s)

@@ -42,11 +42,6 @@ DEFAULT_FILE_SD_DIR = "/tmp/rayarb/prometheus/file_sd"
 RAY_TIMEOUT_S = 30.0
 
 
-def new_base_dir(root: str | None = None) -> str:
-    """A fresh, empty base directory for one run (a reused directory would add the previous run's counters)."""
-    return tempfile.mkdtemp(prefix="rayarb-metrics-", dir=root)
-
-
 class MetricsDirError(OSError):
     """A run's metrics directory exists but is not a private directory of this user."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -180,25 +180,36 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
                       sampler.samples if sampler else [], schedule)
 
 
-def _venue_process(options: ChaosOptions) -> Any:
+@contextlib.contextmanager
+def _venue_process(options: ChaosOptions) -> Iterator[Any]:
     """The simulator's venues of the campaign in a subprocess: ``options.venues`` with the simulator's default market,
-    or with ``load`` the same venues quoting LOAD_SYMBOLS symbols at LOAD_UPDATE_HZ (``simulator.loads``)."""
+    or with ``load`` the same venues quoting LOAD_SYMBOLS symbols at LOAD_UPDATE_HZ (``simulator.loads``; its config
+    file lives as long as the venues)."""
     from simulator.launcher import VenueProcess
-    from simulator.loads import sim_config
 
     if not options.load:
-        return VenueProcess(options.venues, seed=options.seed)
-    names = [v.partition(":")[0] for v in options.venues]
-    config = sim_config(len(names), LOAD_SYMBOLS, LOAD_UPDATE_HZ, seed=options.seed)
+        with VenueProcess(options.venues, seed=options.seed) as venues:
+            yield venues
+        return
+    with tempfile.TemporaryDirectory(prefix="rayarb-chaos-load-") as directory:
+        path = Path(directory) / "sim.yaml"
+        path.write_text(yaml.safe_dump(_load_sim_config(options)), encoding="utf-8")
+        with VenueProcess(None, config_path=path, seed=options.seed) as venues:
+            yield venues
+
+
+def _load_sim_config(options: ChaosOptions) -> dict[str, Any]:
+    """The ``rayarb sim`` config of ``--load``: the campaign's venues (names and dialects) quoting LOAD_SYMBOLS
+    symbols at LOAD_UPDATE_HZ."""
+    from simulator.loads import sim_config
+
+    config = sim_config(len(options.venues), LOAD_SYMBOLS, LOAD_UPDATE_HZ, seed=options.seed)
     for entry, spec in zip(config["venues"], options.venues):
         name, _, dialect = spec.partition(":")
         entry["name"] = name
         if dialect:
             entry["dialect"] = dialect
-    fd, path = tempfile.mkstemp(prefix="rayarb-chaos-load-", suffix=".yaml")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(config, handle)
-    return VenueProcess(None, config_path=path, seed=options.seed)
+    return config
 
 
 def _books_per_second(samples: list[dict]) -> float | None:

@@ -20,7 +20,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest, values
 
 from metrics.definitions import RayarbMetrics
-from metrics.exporter import ClusterMetricsExport, metrics_runtime_env, new_base_dir
+from metrics.exporter import ClusterMetricsExport, metrics_runtime_env, run_base_dir
 from tests.metrics.prometheus_harness import (
     PrometheusHarness,
     check_metrics_exposition,
@@ -85,7 +85,7 @@ def cluster(workdir, prometheus):
         nodes.add_node(num_cpus=1, resources={"worker_node": 1}, object_store_memory=100 * 1024 * 1024)
         nodes.wait_for_nodes(timeout=TIMEOUT_S)
         ray.init(address=nodes.address, logging_level="warning", log_to_driver=False)
-        base_dir = new_base_dir(workdir)
+        base_dir = run_base_dir(os.path.join(workdir, "run"), root=workdir)
         runtime_env = metrics_runtime_env(base_dir)
         export = ClusterMetricsExport(base_dir, os.path.join(workdir, "sd", "rayarb-test.json"), local_port=0,
                                       runtime_env=runtime_env)

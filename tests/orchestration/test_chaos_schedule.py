@@ -3,7 +3,6 @@ from the seed; unknown kinds refused in one line. And the invariants on hand-mad
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -51,15 +50,10 @@ def test_fault_kinds_are_parsed_and_unknown_ones_refused():
 
 def test_a_load_campaign_quotes_every_load_symbol_on_the_campaigns_venues_and_counts_books_per_second():
     from orchestration.chaos.campaign import (LOAD_SYMBOLS, LOAD_UPDATE_HZ, ChaosOptions, _books_per_second,
-                                              _venue_process, command_line)
+                                              _load_sim_config, command_line)
 
     options = ChaosOptions(duration_s=600, kinds=(), load=True)
-    process = _venue_process(options)  # not started: its command and config file only
-    import yaml
-
-    path = Path(process.command[process.command.index("--config") + 1])
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    path.unlink()
+    config = _load_sim_config(options)  # the venues' config, nothing started
     assert [(v["name"], v.get("dialect", "binance")) for v in config["venues"]] == [
         ("alpha", "binance"), ("beta", "okx"), ("gamma", "binance")]
     assert len(config["symbols"]) == LOAD_SYMBOLS and config["market"]["update_hz"] == LOAD_UPDATE_HZ
