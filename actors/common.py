@@ -1,4 +1,7 @@
-"""What every rayarb actor shares: actor names and the description of one deployment (peers: ``actors.peers``)."""
+"""What every rayarb actor shares: actor names and the description of one deployment (peers: ``actors.peers``).
+
+Kept light (no ccxt, no pandas): every actor process imports it, and what it imports is paid at each actor start.
+"""
 from __future__ import annotations
 
 import uuid
@@ -6,7 +9,6 @@ from decimal import Decimal
 from dataclasses import dataclass
 
 from actors.transport import ChannelSettings
-from actors.exchange import VenueSpec
 from execution.sharding import shard_symbols
 from orchestration.config import RetryConfig, RiskConfig, StrategyConfig, SupervisorConfig
 
@@ -16,6 +18,24 @@ POSITION_TRACKER = "position_tracker"
 SUPERVISOR = "supervisor"
 EXCHANGE_PREFIX = "exchange:"
 HEAD_RESOURCE = "rayarb_head"  # custom resource of the node that holds the journal (see ray_cluster.yaml)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    """Everything an exchange actor needs to connect. It holds no keys: those are delivered sealed to the actor's own
+    process (``actors.credentials``), so this spec can go anywhere (the supervisor, Ray's GCS, reports)."""
+
+    name: str
+    exchange_id: str
+    url: str | None
+    paper: bool
+    testnet: bool = False
+    simulator: bool = False  # a rayarb simulator venue: no rate limiter in the client
+
+    @property
+    def signs(self) -> bool:
+        """Orders and balances need the venue's keys (everything but paper trading)."""
+        return not self.paper
 
 
 def exchange_actor_name(venue: str) -> str:

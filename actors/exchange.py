@@ -14,11 +14,11 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from actors.transport import Channels, ChannelSettings, ServesChannel
+from actors.common import VenueSpec
 from actors.conflation import ConflatingPublisher
 from actors.credentials import CredentialsInbox, CredentialsRefused
 from actors.exchange_orders import ExchangeOrders, note_request_time, note_request_times
@@ -47,24 +47,6 @@ PUSH_TIMEOUT_S = 2.0
 # The config's retry section by default (orchestration.config.RetryConfig): retries of reads and cancels end within
 # the callers' timeouts (the order manager waits 5 s for a lookup).
 READ_RETRY_POLICY = RetryPolicy(**RetryConfig().model_dump())
-
-
-@dataclass(frozen=True, slots=True)
-class VenueSpec:
-    """Everything an exchange actor needs to connect. It holds no keys: those are delivered sealed to the actor's own
-    process (``actors.credentials``), so this spec can go anywhere (the supervisor, Ray's GCS, reports)."""
-
-    name: str
-    exchange_id: str
-    url: str | None
-    paper: bool
-    testnet: bool = False
-    simulator: bool = False  # a rayarb simulator venue: no rate limiter in the client
-
-    @property
-    def signs(self) -> bool:
-        """Orders and balances need the venue's keys (everything but paper trading)."""
-        return not self.paper
 
 
 def _ray_node_id() -> str | None:

@@ -179,6 +179,35 @@ def idle_gap(received: list[tuple[float, str, str]], legs: dict[str, tuple[float
     return summarize_latencies(gaps)["p50"] if gaps else None
 
 
+def ray_restart_floor(kills: int) -> list[float]:
+    """SIGKILL an actor with nothing to import or set up ``kills`` times in the run's own Ray: seconds until its new
+    process answers, polled as ``kill_one`` polls the rayarb actors. What Ray's restart alone costs: the kills'
+    baseline."""
+    import ray
+
+    class Empty:  # defined here so Ray ships it by value: its new process imports nothing of rayarb
+        def pid(self) -> int:
+            return os.getpid()
+
+    empty = ray.remote(Empty).options(max_restarts=-1, max_task_retries=0, num_cpus=0).remote()
+    seconds = []
+    try:
+        for _ in range(kills):
+            pid = _get(empty.pid.remote(), 60)
+            killed_at = time.time()
+            os.kill(pid, signal.SIGKILL)
+            while time.time() - killed_at < RECOVERY_TIMEOUT_S:
+                try:
+                    if _get(empty.pid.remote()) != pid:
+                        seconds.append(time.time() - killed_at)
+                        break
+                except Exception:  # the dead process: Ray reports it unavailable, then the next call goes to the new one
+                    time.sleep(0.05)
+    finally:
+        ray.kill(empty)
+    return seconds
+
+
 def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     with VenueProcess(VENUES, seed=11) as sim:
         sim.start(timeout_s=120)
@@ -203,6 +232,7 @@ def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
                     kills.append({"type": kind, **kill_one(name, venue, live_journal)})
             live_journal.close()
             wait_until_trading(job, orders, time.time())
+            floor = ray_restart_floor(args.kills)
         finally:
             job.stop()
             finish(run)
@@ -210,7 +240,7 @@ def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     legs = arbitrage_legs(job)
     for kill in kills:
         kill["to_next_order_s"] = next_order_after(kill, received, legs, kill["venue"])
-    return {"kills": kills, "idle_gap_s": idle_gap(received, legs, first_kill)}
+    return {"kills": kills, "idle_gap_s": idle_gap(received, legs, first_kill), "ray_floor_s": floor}
 
 
 def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
@@ -259,6 +289,11 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
     figures = []
     if result.get("idle_gap_s") is not None:
         figures.append(Figure("gap between opportunities with nothing killed p50", round(result["idle_gap_s"], 3), "s"))
+    if result.get("ray_floor_s"):
+        floor = summarize_latencies(result["ray_floor_s"])
+        figures += [Figure(f"baseline: an empty actor killed -> its new process answers p50 "
+                           f"({len(result['ray_floor_s'])} kills)", _r(floor["p50"]), "s"),
+                    Figure("baseline: an empty actor killed -> its new process answers max", _r(floor["max"]), "s")]
     for kind in TYPES:
         kills = [k for k in result.get("kills", []) if k["type"] == kind]
         if not kills:

@@ -19,11 +19,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, localcontext
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from execution import money
 from execution.types import ZERO, Fill, Side
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a report is made: the tracker's process need not pay for pandas to start
 
 logger = logging.getLogger(__name__)
 
@@ -310,6 +312,8 @@ class PositionTracker:
                 "mark": mark,
                 "trades": position.trades,
             })
+        import pandas as pd
+
         columns = ["venue", "symbol", "base", "quote", "amount", "avg_cost", "cost_basis", "realized_pnl",
                    "unrealized_pnl", "fees_base", "fees_quote", "fees_other", "mark", "trades"]
         frame = pd.DataFrame(rows, columns=columns)
@@ -336,6 +340,8 @@ class PositionTracker:
 
 def read_report(path: str | Path) -> pd.DataFrame:
     """Read a report written by ``to_csv`` or ``to_parquet`` with money columns back as ``Decimal``."""
+    import pandas as pd
+
     target = Path(path)
     if target.suffix == ".parquet":
         frame = pd.read_parquet(target)

@@ -19,6 +19,8 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
         assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
         assert 0 < figures[f"{kind} killed -> its new process answers p50"]["value"] < bench_recovery.RECOVERY_TIMEOUT_S
     assert result["kills"][0]["venue"] == "alpha"
+    floor = figures["baseline: an empty actor killed -> its new process answers p50 (1 kills)"]  # Ray's restart alone
+    assert floor["unit"] == "s" and 0 < floor["value"] < bench_recovery.RECOVERY_TIMEOUT_S
 
 
 @pytest.mark.ray
