@@ -201,7 +201,7 @@ def ray_restart_floor(kills: int) -> list[float]:
                     if _get(empty.pid.remote()) != pid:
                         seconds.append(time.time() - killed_at)
                         break
-                except Exception:  # the dead process: Ray reports it unavailable, then the next call goes to the new one
+                except Exception:  # unavailable while Ray restarts it; then a call reaches the new process
                     time.sleep(0.05)
     finally:
         ray.kill(empty)

@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from types import MappingProxyType
 
 from actors.common import HEAD_RESOURCE
-from orchestration.ray_runtime import ensure_auth_mode_env, loopback_node_address, shutdown_ray
+from orchestration.ray_runtime import (FAIL_FAST_ON_DEAD_ACTORS, ensure_auth_mode_env, loopback_node_address,
+                                       shutdown_ray)
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ WORKER_NODES = 2
 # Read-only: Ray adds its spilling settings to the _system_config dict it is given, so each cluster gets a copy.
 FAST_NODE_DEATH = MappingProxyType({"health_check_period_ms": 500, "health_check_failure_threshold": 3,
                                     "health_check_initial_delay_ms": 0})
+# The head's system config (as ray_cluster.yaml's): fast node death, and calls to a dead actor failing at once.
+CLUSTER_SYSTEM_CONFIG = MappingProxyType({**FAST_NODE_DEATH, **FAIL_FAST_ON_DEAD_ACTORS})
 
 
 class NodeCluster:
@@ -101,7 +104,7 @@ def started_cluster(workers: int = WORKER_NODES, node_cpus: int = NODE_CPUS) -> 
     try:
         cluster = Cluster(initialize_head=False, shutdown_at_exit=True)
         cluster.add_node(num_cpus=node_cpus, object_store_memory=OBJECT_STORE_BYTES, resources={HEAD_RESOURCE: 1},
-                         temp_dir=temp_dir, include_dashboard=False, _system_config=dict(FAST_NODE_DEATH))
+                         temp_dir=temp_dir, include_dashboard=False, _system_config=dict(CLUSTER_SYSTEM_CONFIG))
         nodes = NodeCluster(cluster, temp_dir, node_cpus)
         for _ in range(workers):
             nodes.add_worker()

@@ -75,6 +75,12 @@ LOOPBACK_NODE_IP = "127.0.0.1"
 LOCAL_ONLY_SWITCH_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # ray.init(address=...) retries an unreachable GCS for minutes; a TCP probe first turns that into a quick, clear error.
 CONNECT_PROBE_TIMEOUT_S = 5.0
+# A call to an actor whose process is gone fails at once (ActorUnavailableError while Ray restarts it) instead of
+# being held 1 s for the GCS to say whether the actor is dead for good, Ray's default; KubeRay sets the same for Ray
+# Serve's services. Ray restarts a SIGKILLed actor in ~0.5 s, so the supervisor's heartbeat (and any caller) reaches
+# the new process 0.6-0.9 s after the kill instead of 1.8-2.0 s (benchmarks/bench_recovery.py). The config of the
+# cluster, not of one process: set where a Ray is started (here, orchestration.local_cluster, ray_cluster.yaml).
+FAIL_FAST_ON_DEAD_ACTORS = {"timeout_ms_task_wait_for_death_info": 0}
 
 
 class RayStartError(UserError):
@@ -204,6 +210,7 @@ def start_or_join_ray(
             _temp_dir=str(Path(temp_dir).resolve()) if temp_dir is not None else None,
             _metrics_export_port=metrics_export_port,
             object_store_memory=object_store_memory,
+            _system_config=dict(FAIL_FAST_ON_DEAD_ACTORS),
         )
     else:
         kwargs["address"] = address

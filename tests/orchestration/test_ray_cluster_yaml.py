@@ -136,11 +136,15 @@ def test_validate_config_itself_rejects_an_inconsistent_prepared_config():
 
 
 def test_the_head_declares_a_lost_node_dead_in_seconds_as_the_cluster_tests_do():
-    """Ray's default (five missed 3 s health checks) would leave a lost node's actors unrestarted for ~15 s."""
+    """Ray's default (five missed 3 s health checks) would leave a lost node's actors unrestarted for ~15 s, and a
+    call to a killed actor held 1 s before it fails."""
     from ray.scripts.scripts import start
 
-    from tests.cluster.nodes import FAST_NODE_DEATH
+    from orchestration.ray_runtime import FAIL_FAST_ON_DEAD_ACTORS
+    from tests.cluster.nodes import CLUSTER_SYSTEM_CONFIG
 
     _, head_args = ray_start_args(load()["head_start_ray_commands"])
-    assert json.loads(option(head_args, "--system-config")) == dict(FAST_NODE_DEATH)
+    assert json.loads(option(head_args, "--system-config")) == dict(CLUSTER_SYSTEM_CONFIG)
+    assert CLUSTER_SYSTEM_CONFIG["timeout_ms_task_wait_for_death_info"] == FAIL_FAST_ON_DEAD_ACTORS[
+        "timeout_ms_task_wait_for_death_info"] == 0
     assert "--system-config" in {name for parameter in start.params for name in parameter.opts}
