@@ -16,17 +16,20 @@ from actors.common import Deployment, new_incarnation
 from actors.peers import Peers
 from actors.telemetry import process_metrics
 from actors.transport import Channels, ServesChannel
+from execution.log import install_redaction
 
 
 class DeploymentActor(ServesChannel):
     def __init__(self, deployment: Deployment) -> None:
+        install_redaction()  # before this process logs anything of the run
         self.deployment = deployment
         self.incarnation = new_incarnation()
         self.peers = Peers()
         self.channel_settings = deployment.channels
         self.channels = Channels(self.peers, deployment.channels)
         self.node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards)
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards,
+                                       metrics_dir=deployment.metrics_dir)
 
     def identity(self) -> dict[str, Any]:
         """The start of every health answer: which process this is, and on which Ray node."""

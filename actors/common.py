@@ -69,6 +69,7 @@ class Deployment:
     cpu_wake_latency_us: int | None = None  # bound asked for while hot-path actors live (actors.hot_path); None = none
     retry: RetryConfig = RetryConfig()  # how the exchange actors retry reads and cancels
     detector_shards: int = 1  # detector actors, each detecting on its share of the symbols (execution.sharding)
+    metrics_dir: str | None = None  # where every actor writes its metric files (metrics.exporter); None: in-process
 
     @property
     def venue_names(self) -> tuple[str, ...]:

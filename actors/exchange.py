@@ -31,7 +31,7 @@ from actors.supervision import StartRefused
 from orchestration.config import RetryConfig
 from execution.error_handler import (ErrorClass, RetryableError, RetryPolicy, TimestampOutsideWindow, call_with_retry,
                                      error_class)
-from execution.log import redact, register_secret
+from execution.log import install_redaction, redact, register_secret
 from execution.api.other_exchange_api import float_book_from_ccxt
 from execution.api.market_data import MarketDataError, checked_market_rules, fetch_fee_table, rules_with_fees
 from execution.api.venue import make_exchange
@@ -66,7 +66,8 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
                  balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None,
                  realtime_priority: int = 0, cpu_wake_latency_us: int | None = None,
-                 retry_policy: RetryPolicy = READ_RETRY_POLICY) -> None:
+                 retry_policy: RetryPolicy = READ_RETRY_POLICY, metrics_dir: str | None = None) -> None:
+        install_redaction()  # before this process logs anything of the run (a venue's replies may echo a key)
         self.venue = venue
         self.symbols = list(symbols)
         # How book snapshots, balances, order lookups and cancels are retried (``_retried``); never order creation.
@@ -87,7 +88,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._tasks: list[asyncio.Task] = []
         self._paper_balances = paper_balances
         self._paper: PaperVenue | None = None
-        self.metrics = process_metrics([venue.name], self.symbols)
+        self.metrics = process_metrics([venue.name], self.symbols, metrics_dir=metrics_dir)
         self.incarnation = uuid.uuid4().hex
         self._node_id = _ray_node_id()
         self._started = asyncio.Event()

@@ -33,6 +33,7 @@ from actors.common import (
 )
 from actors.peers import NAMESPACE, Peers
 from execution.error_handler import RetryPolicy
+from execution.log import install_redaction
 from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings, hung_process
 from actors.telemetry import process_metrics
 
@@ -84,6 +85,7 @@ def create_actor(deployment: Deployment, name: str) -> Any:
         args: tuple = (venue, list(deployment.symbols))
         kwargs: dict[str, Any] = {"channels": deployment.channels, "realtime_priority": deployment.realtime_priority,
                                   "cpu_wake_latency_us": deployment.cpu_wake_latency_us,
+                                  "metrics_dir": deployment.metrics_dir,
                                   "retry_policy": RetryPolicy(**deployment.retry.model_dump())}
         if venue.paper:
             kwargs["paper_balances"] = dict(deployment.paper_balances)
@@ -210,9 +212,11 @@ class SupervisorActor:
     """Named ``supervisor``. The driver calls ``start`` once, then ``begin_trading`` when the baseline is taken."""
 
     def __init__(self, deployment: Deployment) -> None:
+        install_redaction()  # before this process logs anything of the run
         self.deployment = deployment
         self.incarnation = new_incarnation()
-        self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards)
+        self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards,
+                                       metrics_dir=deployment.metrics_dir)
         self.trading = False
         self.detector_enabled = False  # as last set by this supervisor
         self.baseline: dict | None = None

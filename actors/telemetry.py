@@ -1,5 +1,5 @@
 """The metrics of one actor process: ``RayarbMetrics`` built once, after the process joined its node's multiprocess
-metrics directory (``metrics.exporter``), with every configured label initialised."""
+metrics directory under the run's ``metrics_dir`` (``metrics.exporter``), with every configured label initialised."""
 from __future__ import annotations
 
 import functools
@@ -10,14 +10,16 @@ from metrics.exporter import enable_multiprocess
 
 
 @functools.cache
-def _process_metrics() -> RayarbMetrics:
-    enable_multiprocess()
+def _process_metrics(metrics_dir: str | None) -> RayarbMetrics:
+    enable_multiprocess(metrics_dir)
     return RayarbMetrics()
 
 
-def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (),
-                    detector_shards: int = 1) -> RayarbMetrics:
-    metrics = _process_metrics()
+def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (), detector_shards: int = 1, *,
+                    metrics_dir: str | None = None) -> RayarbMetrics:
+    """``metrics_dir``: the run's base directory of metric files (``Deployment.metrics_dir``); None: in-process only
+    (unless RAYARB_METRICS_DIR names one)."""
+    metrics = _process_metrics(metrics_dir)
     exchanges, symbols = tuple(exchanges), tuple(symbols)
     if exchanges or symbols:
         metrics.init_labels(exchanges, symbols, detector_shards)

@@ -5,9 +5,8 @@ writes its metric values to mmap'd files in a per-node directory ``<base_dir>/<n
 reads that directory at each scrape (``MultiProcessCollector``) and serves the sum of all processes of the node, the
 files of dead processes included, so counters only go up across actor restarts.
 
-- ``metrics_runtime_env(base_dir)``: the runtime_env the driver gives every rayarb actor (names the base directory).
-- ``enable_multiprocess()``: called first thing in every rayarb actor (and in the driver) before ``RayarbMetrics`` is
-  built; switches prometheus_client to multiprocess values even when it was imported before (the driver imports it
+- ``enable_multiprocess(base_dir)``: called first thing in every rayarb actor (the run's base directory is
+  ``Deployment.metrics_dir``) before ``RayarbMetrics`` is built; switches prometheus_client to multiprocess values even when it was imported before (the driver imports it
   during ``ray.init``).
 - ``serve_directory(path, port)``: serves one node's directory on 127.0.0.1:port (``rayarb run --metrics-port``).
 - ``NodeMetricsExporter`` / ``ClusterMetricsExport``: one small exporter actor pinned to each other node, and a
@@ -49,7 +48,7 @@ class MetricsDirError(OSError):
 def run_base_dir(run_dir: str | os.PathLike[str], root: str | None = None) -> str:
     """The base directory of one run directory's metric files, the same for every driver of that run: a
     ``rayarb run --resume`` whose actors lived through the driver before it (they are detached, and write where that
-    driver's runtime_env said) serves the files they go on writing, and its counters go on from theirs. Private to
+    driver's Deployment said) serves the files they go on writing, and its counters go on from theirs. Private to
     this user (0700); a path there that is anything else (another user's, a symlink) is ``MetricsDirError``."""
     digest = hashlib.sha256(os.path.abspath(os.fspath(run_dir)).encode()).hexdigest()[:16]
     path = os.path.join(root or tempfile.gettempdir(), f"rayarb-metrics-{digest}")
@@ -71,11 +70,6 @@ def default_file_sd_path(run_id: str) -> str:
 def node_metrics_dir(base_dir: str, node_id: str) -> str:
     """The directory holding the metric files of every rayarb process on one node."""
     return os.path.join(base_dir, node_id)
-
-
-def metrics_runtime_env(base_dir: str) -> dict:
-    """The runtime_env fragment that tells every rayarb actor where its node's metric files go."""
-    return {"env_vars": {BASE_DIR_ENV: base_dir}}
 
 
 def _current_node_id() -> str:
@@ -242,13 +236,12 @@ class ClusterMetricsExport:
     """
 
     def __init__(self, base_dir: str, file_sd_path: str, host: str = DEFAULT_BIND_HOST,
-                 local_port: int | None = 0, node_port: int = 0, runtime_env: dict | None = None) -> None:
+                 local_port: int | None = 0, node_port: int = 0) -> None:
         self.base_dir = base_dir
         self.file_sd_path = file_sd_path
         self.host = host
         self.local_port = local_port
         self.node_port = node_port
-        self.runtime_env = runtime_env
         self.local_server: MetricsServer | None = None
         self.local_node_id: str | None = None
         self._actors: dict[str, object] = {}
@@ -281,8 +274,6 @@ class ClusterMetricsExport:
                 continue
             options = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node_id, soft=False),
                        "name": f"rayarb_metrics_exporter_{node_id[:16]}", "get_if_exists": True}
-            if self.runtime_env:
-                options["runtime_env"] = self.runtime_env
             self._actors[node_id] = exporter_actor_class().options(**options).remote(
                 self.base_dir, self.host, self.node_port)
         # Ask every exporter again: a restarted one may listen on another port, a dead node's one is dropped.

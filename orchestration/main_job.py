@@ -12,7 +12,6 @@ baseline, trading, the stop, the reconciliation, the report); what stands alone 
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import ssl
@@ -66,6 +65,7 @@ class MainJob:
         self.courier: CredentialCourier | None = None
         self._display = StatusDisplay(self.status_stream)  # redrawn in place on a terminal, else one line each
         self.metrics_export: Any = None
+        self.metrics_dir: str | None = None  # the run's metric files (metrics.exporter.run_base_dir)
         self.supervisor: Any = None
         self.supervisor_incarnation: str | None = None  # the supervisor process that was started
         self.adopted_baseline: dict | None = None  # the balance baseline of a running run this driver resumes
@@ -156,7 +156,7 @@ class MainJob:
                           channels=self._channel_settings(config),
                           realtime_priority=config.run.realtime_priority,
                           cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry,
-                          detector_shards=config.detector.shards)
+                          detector_shards=config.detector.shards, metrics_dir=self.metrics_dir)
 
     def _adopt_running_run(self, deployment: Any) -> Any:
         """The run to drive: ``deployment``, or, when this run's supervisor still runs (its driver was killed; this
@@ -198,21 +198,18 @@ class MainJob:
                             f"{getattr(e, 'strerror', None) or e}") from None
 
     def _start_ray_and_metrics(self) -> None:
-        from metrics.exporter import (ClusterMetricsExport, MetricsDirError, default_file_sd_path, metrics_runtime_env,
-                                      run_base_dir)
+        from metrics.exporter import ClusterMetricsExport, MetricsDirError, default_file_sd_path, run_base_dir
 
         try:
-            base_dir = run_base_dir(self.run_dir)
+            self.metrics_dir = run_base_dir(self.run_dir)  # handed to every actor in the Deployment
         except MetricsDirError as e:
             raise UserError(f"metrics: {e}") from None
-        runtime_env = metrics_runtime_env(base_dir)
-        runtime_env["env_vars"]["RAY_AUTH_MODE"] = os.environ.get("RAY_AUTH_MODE", "disabled")
-        runtime_env["worker_process_setup_hook"] = "execution.log.install_redaction"  # every actor's lines redacted
-        kwargs = dict(self.ray_init_kwargs)
-        start_or_join_ray(self.options.address, runtime_env=runtime_env, **kwargs)
-        self.metrics_export = ClusterMetricsExport(base_dir, default_file_sd_path(self.run_id),
+        # No runtime_env: with one, Ray starts each worker through a second interpreter (~0.5 s of CPU per actor
+        # start and restart, benchmarks/bench_recovery.py); the actors are told what they need in their arguments.
+        start_or_join_ray(self.options.address, **self.ray_init_kwargs)
+        self.metrics_export = ClusterMetricsExport(self.metrics_dir, default_file_sd_path(self.run_id),
                                                    host=self.options.metrics_host,
-                                                   local_port=self.options.metrics_port, runtime_env=runtime_env)
+                                                   local_port=self.options.metrics_port)
         try:
             self.metrics_export.start()
         except OSError as e:

@@ -30,8 +30,7 @@ deletes the file and puts the variables back.
 Ray 2.60 switches token authentication on by default for a new local cluster (creating ~/.ray/auth_token), while a
 process that joins by address only uses a token it can find. Every process rayarb starts must therefore agree on
 ``RAY_AUTH_MODE``; ``ensure_auth_mode_env`` decides it once, in the environment, so Ray's own child processes (raylet,
-workers, actors) inherit the same value, and ``start_or_join_ray`` sets the same value in the ``runtime_env`` it is
-given:
+workers, actors) inherit the same value:
 
 - an explicit ``RAY_AUTH_MODE`` set by the user is always kept (``disabled``: no token even on the own Ray, as the
   test suite's throw-away Rays run; ``token`` with a token already available: that token);
@@ -159,7 +158,6 @@ def start_or_join_ray(
     include_dashboard: bool = False,
     temp_dir: str | os.PathLike[str] | None = None,
     metrics_export_port: int | None = None,
-    runtime_env: dict[str, Any] | None = None,
     object_store_memory: int | None = None,
 ) -> RayRuntimeInfo:
     """Start a private local Ray (``address=None``) or join a cluster (``"auto"`` or ``"host:port"``).
@@ -181,10 +179,6 @@ def start_or_join_ray(
         _probe_address(address, CONNECT_PROBE_TIMEOUT_S)
     auth_before = {name: os.environ.get(name) for name in (AUTH_MODE_ENV, AUTH_TOKEN_ENV, AUTH_TOKEN_PATH_ENV)}
     auth_mode = ensure_auth_mode_env(address)
-    if runtime_env is not None and AUTH_MODE_ENV in (runtime_env.get("env_vars") or {}):
-        # in place: the caller starts more actors with this runtime_env, and a worker in another mode cannot talk to
-        # the raylet and the GCS
-        runtime_env["env_vars"][AUTH_MODE_ENV] = auth_mode
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload from a trading process
     if address is None:
         # Ray starts workers at niceness 15; on the hot path each hop then waits behind any other process
@@ -198,7 +192,7 @@ def start_or_join_ray(
     if address is None and auth_mode == "token" and (auth_before[AUTH_MODE_ENV] is None
                                                      or not _token_available(os.environ)):
         _issue_run_token(auth_before)
-    kwargs: dict[str, Any] = {"namespace": RAYARB_NAMESPACE, "runtime_env": runtime_env}
+    kwargs: dict[str, Any] = {"namespace": RAYARB_NAMESPACE}
     if address is None:
         kwargs.update(
             _node_ip_address=LOOPBACK_NODE_IP,

@@ -18,7 +18,6 @@ from metrics.exporter import (
     ExportTarget,
     MetricsDirError,
     enable_multiprocess,
-    metrics_runtime_env,
     node_metrics_dir,
     prune_dead_processes,
     run_base_dir,
@@ -175,10 +174,6 @@ def test_enable_multiprocess_without_a_base_dir_changes_nothing(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     assert enable_multiprocess(None) is None
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-
-
-def test_runtime_env_names_the_base_dir():
-    assert metrics_runtime_env("/tmp/x") == {"env_vars": {"RAYARB_METRICS_DIR": "/tmp/x"}}
 
 
 def test_file_sd_lists_one_target_per_node(tmp_path):

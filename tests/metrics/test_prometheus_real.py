@@ -20,7 +20,7 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest, values
 
 from metrics.definitions import RayarbMetrics
-from metrics.exporter import ClusterMetricsExport, metrics_runtime_env, run_base_dir
+from metrics.exporter import ClusterMetricsExport, run_base_dir
 from tests.metrics.prometheus_harness import (
     PrometheusHarness,
     check_metrics_exposition,
@@ -86,11 +86,9 @@ def cluster(workdir, prometheus):
         nodes.wait_for_nodes(timeout=TIMEOUT_S)
         ray.init(address=nodes.address, logging_level="warning", log_to_driver=False)
         base_dir = run_base_dir(os.path.join(workdir, "run"), root=workdir)
-        runtime_env = metrics_runtime_env(base_dir)
-        export = ClusterMetricsExport(base_dir, os.path.join(workdir, "sd", "rayarb-test.json"), local_port=0,
-                                      runtime_env=runtime_env)
+        export = ClusterMetricsExport(base_dir, os.path.join(workdir, "sd", "rayarb-test.json"), local_port=0)
         export.start()
-        yield {"export": export, "runtime_env": runtime_env, "base_dir": base_dir}
+        yield {"export": export, "base_dir": base_dir}
     finally:
         if export is not None:
             export.stop()
@@ -108,12 +106,13 @@ def recorder_class():
 
     @ray.remote(num_cpus=0, max_restarts=1, max_task_retries=0)
     class Recorder:
-        """Stands in for a rayarb actor: switches to multiprocess metrics first thing, then records."""
+        """Stands in for a rayarb actor: switches to multiprocess metrics first thing (in the run's ``metrics_dir``,
+        as ``Deployment.metrics_dir`` names it to rayarb's actors), then records."""
 
-        def __init__(self, role: str) -> None:
+        def __init__(self, role: str, metrics_dir: str) -> None:
             from metrics.exporter import enable_multiprocess
 
-            self.path = enable_multiprocess()
+            self.path = enable_multiprocess(metrics_dir)
             self.metrics = RayarbMetrics(None)
             self.metrics.init_labels(EXCHANGES, SYMBOLS)
             if ray.get_runtime_context().was_current_actor_reconstructed:
@@ -187,8 +186,8 @@ def test_head_node_actor_exact_fresh_and_monotonic_across_sigkill(cluster, prome
     import ray
 
     prom = prometheus
-    recorder = recorder_class().options(runtime_env=cluster["runtime_env"], resources={"head_node": 0.01}).remote(
-        "order_manager")
+    recorder = recorder_class().options(resources={"head_node": 0.01}).remote(
+        "order_manager", cluster["base_dir"])
     first = ray.get(recorder.where.remote(), timeout=TIMEOUT_S)
     assert first["path"] == os.path.join(cluster["base_dir"], first["node_id"])
     prom.wait_for_healthy_targets(2, timeout_s=TIMEOUT_S)
@@ -250,9 +249,8 @@ def test_two_nodes_one_target_each_one_scrape_config(cluster, prometheus):
     assert len(targets) == 2 and len({t.node_id for t in targets}) == 2
     assert all(t.address.startswith("127.0.0.1:") for t in targets)
     Recorder = recorder_class()
-    on_head = Recorder.options(runtime_env=cluster["runtime_env"], resources={"head_node": 0.01}).remote("detector")
-    on_worker = Recorder.options(runtime_env=cluster["runtime_env"], resources={"worker_node": 0.01}).remote(
-        "detector")
+    on_head = Recorder.options(resources={"head_node": 0.01}).remote("detector", cluster["base_dir"])
+    on_worker = Recorder.options(resources={"worker_node": 0.01}).remote("detector", cluster["base_dir"])
     head_node = ray.get(on_head.where.remote(), timeout=TIMEOUT_S)["node_id"]
     worker_node = ray.get(on_worker.where.remote(), timeout=TIMEOUT_S)["node_id"]
     assert head_node != worker_node

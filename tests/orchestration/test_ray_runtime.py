@@ -175,11 +175,10 @@ def test_local_ray_runs_with_a_fresh_token_that_a_joining_process_needs(clean_au
     metrics_port = free_port()
     token_path = None
     try:
-        runtime_env = {"env_vars": {"RAY_AUTH_MODE": "disabled"}}  # as main_job passes it before the mode is decided
         info = start_or_join_ray(num_cpus=1, temp_dir=temp_dir, metrics_export_port=metrics_port,
-                                 object_store_memory=100 * 1024 * 1024, runtime_env=runtime_env)
+                                 object_store_memory=100 * 1024 * 1024)
         assert info.started_locally and info.namespace == RAYARB_NAMESPACE == "rayarb"
-        assert info.auth_mode == "token" == os.environ["RAY_AUTH_MODE"] == runtime_env["env_vars"]["RAY_AUTH_MODE"]
+        assert info.auth_mode == "token" == os.environ["RAY_AUTH_MODE"]
         assert info.address.startswith("127.0.0.1:")
         assert info.dashboard_url is None and info.metrics_export_port == metrics_port
         assert info.session_dir and info.session_dir.startswith(temp_dir)
