@@ -6,8 +6,8 @@ reads that directory at each scrape (``MultiProcessCollector``) and serves the s
 files of dead processes included, so counters only go up across actor restarts.
 
 - ``enable_multiprocess(base_dir)``: called first thing in every rayarb actor (the run's base directory is
-  ``Deployment.metrics_dir``) before ``RayarbMetrics`` is built; switches prometheus_client to multiprocess values even when it was imported before (the driver imports it
-  during ``ray.init``).
+  ``Deployment.metrics_dir``) before ``RayarbMetrics`` is built; switches prometheus_client to multiprocess values
+  even when it was imported before (the driver imports it during ``ray.init``).
 - ``serve_directory(path, port)``: serves one node's directory on 127.0.0.1:port (``rayarb run --metrics-port``).
 - ``NodeMetricsExporter`` / ``ClusterMetricsExport``: one small exporter actor pinned to each other node, and a
   Prometheus file_sd JSON listing one target per node.
