@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -252,9 +253,14 @@ def test_nothing_a_run_leaves_holds_a_key_a_secret_or_a_signature(venues, tmp_pa
     runs: list[CliRun] = []
     try:
         # a run that trades, its metrics scraped while it does
-        trading = CliRun(["--config", good, "--duration", "8", "--run-dir", str(run_dirs), "--metrics-port", "0"],
+        trading = CliRun(["--config", good, "--duration", "60", "--run-dir", str(run_dirs), "--metrics-port", "0"],
                          {**base_env, **key_environment(venues)}, scrape=True)
         runs.append(trading)
+        deadline = time.monotonic() + 120
+        while len(trading.scraped) < 2 and trading.scrape_error is None and trading.process.poll() is None:
+            assert time.monotonic() < deadline, "the trading run was not scraped"
+            time.sleep(0.2)
+        trading.process.send_signal(signal.SIGINT)  # scraped while trading: ended as an operator's Ctrl-C ends it
         assert trading.wait(180) == 0, trading.stderr.decode()[-3000:]
         assert len(trading.scraped) == 2, trading.scrape_error
         assert b"rayarb_orders_total" in trading.scraped[0]
