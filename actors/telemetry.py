@@ -17,8 +17,8 @@ def _process_metrics(metrics_dir: str | None) -> RayarbMetrics:
 
 def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (), detector_shards: int = 1, *,
                     metrics_dir: str | None = None) -> RayarbMetrics:
-    """``metrics_dir``: the run's base directory of metric files (``Deployment.metrics_dir``); None: in-process only
-    (unless RAYARB_METRICS_DIR names one)."""
+    """``metrics_dir``: the run's base directory of metric files (``Deployment.metrics_dir``); None: in-process
+    only."""
     metrics = _process_metrics(metrics_dir)
     exchanges, symbols = tuple(exchanges), tuple(symbols)
     if exchanges or symbols:

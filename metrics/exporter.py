@@ -33,7 +33,6 @@ from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
-BASE_DIR_ENV = "RAYARB_METRICS_DIR"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_BIND_HOST = "127.0.0.1"
 # metrics/prometheus.yml reads every *.json here; one file per run, so concurrent runs do not overwrite each other.
@@ -80,13 +79,12 @@ def _current_node_id() -> str:
 
 def enable_multiprocess(base_dir: str | None = None, node_id: str | None = None) -> str | None:
     """Make this process write its metrics to its node's directory; returns that directory, or None when no base
-    directory is configured (argument or ``RAYARB_METRICS_DIR``), in which case metrics stay in-process.
+    directory is given (``Deployment.metrics_dir`` is None), in which case metrics stay in-process.
 
     Must run before the process builds ``RayarbMetrics``. prometheus_client picks its value class when it is imported,
     from PROMETHEUS_MULTIPROC_DIR; as it may already be imported (ray.init imports it in the driver), the value class is
     chosen again here. Metrics built before this call stay in-process and are not exported.
     """
-    base_dir = base_dir or os.environ.get(BASE_DIR_ENV)
     if not base_dir:
         return None
     path = node_metrics_dir(base_dir, node_id or _current_node_id())

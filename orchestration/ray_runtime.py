@@ -56,6 +56,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from orchestration.config import UserError
@@ -79,7 +80,7 @@ CONNECT_PROBE_TIMEOUT_S = 5.0
 # Serve's services. Ray restarts a SIGKILLed actor in ~0.5 s, so the supervisor's heartbeat (and any caller) reaches
 # the new process 0.6-0.9 s after the kill instead of 1.8-2.0 s (benchmarks/bench_recovery.py). The config of the
 # cluster, not of one process: set where a Ray is started (here, orchestration.local_cluster, ray_cluster.yaml).
-FAIL_FAST_ON_DEAD_ACTORS = {"timeout_ms_task_wait_for_death_info": 0}
+FAIL_FAST_ON_DEAD_ACTORS = MappingProxyType({"timeout_ms_task_wait_for_death_info": 0})
 
 
 class RayStartError(UserError):

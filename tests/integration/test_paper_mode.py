@@ -9,7 +9,7 @@ import pytest
 from orchestration.config import ConfigError, Mode, resolve_mode
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
-from tests.integration.runs import BackgroundRun, account_balances, actor, make_job, run_config, sim_get, wait_for
+from tests.integration.runs import account_balances, actor, make_job, run_config, run_until, sim_get
 
 pytestmark = pytest.mark.ray
 
@@ -28,13 +28,8 @@ def test_paper_run_trades_on_live_books_and_sends_nothing(venues, tmp_path):
     job = make_job(venues, tmp_path, duration_s=None, run={"paper": True, "paper_balances": {"USDT": 50000, "BTC": 1,
                                                                                              "ETH": 20}})
     assert job.options.mode is Mode.PAPER
-    run = BackgroundRun(job).start()
-    try:  # trades until some paper fills are journaled (a run that ended early is reported by join below)
-        wait_for("paper fills", lambda: not run.thread.is_alive() or ray.get(
-            actor("order_manager").summary.remote(1), timeout=10)["fills"] >= 4, timeout_s=180, interval_s=0.5)
-    finally:
-        job.stop()  # as a user's Ctrl-C: the run ends and reports as at the end of its --duration
-    assert run.join(180) == 0
+    assert run_until(job, "paper fills", lambda: ray.get(
+        actor("order_manager").summary.remote(1), timeout=10)["fills"] >= 4) == 0
     report = load_run_report(job.run_dir)
     assert report.report["mode"] == "paper"
     assert report.report["fills"]["count"] > 0  # fills simulated against the venues' live books

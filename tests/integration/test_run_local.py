@@ -13,13 +13,12 @@ from execution.journal import Journal
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (
-    BackgroundRun,
     account_balances,
     account_orders,
     account_trades,
     assert_positions_are_the_balance_changes,
     make_job,
-    wait_for,
+    run_until,
 )
 
 pytestmark = pytest.mark.ray
@@ -45,19 +44,13 @@ def test_a_short_run_trades_and_every_number_agrees_with_the_venues(venues, tmp_
     dialects = {e.name: e.dialect for e in venues}
     assert dialects == {"alpha": "binance", OKX_VENUE: "okx", "gamma": "binance"}
     job = make_job(venues, tmp_path, duration_s=None, run={"channels": channels, "profile": profile})
-    run = BackgroundRun(job).start()
     urls = {e.name: e.url for e in venues}
 
     def both_dialects_filled() -> bool:  # a fill at the OKX venue is a leg of an opportunity crossing the dialects
         return all(any(account_trades(url) for name, url in urls.items() if (name == OKX_VENUE) == okx)
                    for okx in (True, False))
 
-    try:  # trades until both dialects have filled (a run that ended early is reported by join below)
-        wait_for("fills at the OKX-dialect venue and at a Binance-dialect one",
-                 lambda: not run.thread.is_alive() or both_dialects_filled(), timeout_s=180, interval_s=0.5)
-    finally:
-        job.stop()  # as a user's Ctrl-C: the run ends, settles and reports as at the end of its --duration
-    assert run.join(180) == 0
+    assert run_until(job, "fills at the OKX-dialect venue and at a Binance-dialect one", both_dialects_filled) == 0
     after = {e.name: account_balances(e.url) for e in venues}
     run = load_run_report(job.run_dir)
     report = run.report

@@ -170,7 +170,6 @@ def test_observation_cost_in_multiprocess_mode_is_a_few_microseconds(tmp_path, w
 
 
 def test_enable_multiprocess_without_a_base_dir_changes_nothing(monkeypatch):
-    monkeypatch.delenv("RAYARB_METRICS_DIR", raising=False)
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     assert enable_multiprocess(None) is None
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
