@@ -30,6 +30,7 @@ from actors.base import DeploymentActor
 from actors.common import POSITION_TRACKER, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
 from actors.order_io import CALL_TIMEOUT_S, LEG_TIMEOUT_S, ActorIO, VenueAdapter
+from execution.api import load_ccxt
 from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
 from execution.hedging import hedge_exposure
 from execution.journal import Journal
@@ -70,6 +71,7 @@ class OrderManagerActor(DeploymentActor):
 
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
+        load_ccxt()  # validation rounds with ccxt's helpers: imported now, not on the first order
         # checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit; a new order is
         # written ahead to the intent log (one write) and reaches SQLite once its request is out
         self.journal = Journal(deployment.journal_path, checkpoint_in_background=True, intent_log=True)

@@ -1,0 +1,14 @@
+"""The one package that talks to ccxt (the rest of rayarb must not import it).
+
+Its modules import ccxt when first used, not when imported: importing ccxt loads every exchange class it has (~0.5-1 s
+of CPU), and Ray imports an actor's module in every process that makes a handle to that actor, so the detector, the
+position tracker and the supervisor, which only call the exchange actors and the order manager, would pay for it on
+every start and restart. A process that will use ccxt calls ``load_ccxt`` while it starts, so its first order does
+not pay for the import either.
+"""
+from __future__ import annotations
+
+
+def load_ccxt() -> None:
+    """Import ccxt now, in a process that will check orders with its precision helpers or translate its errors."""
+    import ccxt  # noqa: F401

@@ -11,14 +11,13 @@ Use ``with ccxt_errors(exchange_id, client_order_id=..., creating_order=True, cl
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
-
-import ccxt
 
 from execution.error_handler import (
     AmbiguousOrderError,
@@ -247,27 +246,31 @@ def attach_venue_replies(exchange: Any) -> None:
 # --- ccxt's classes: for what carries no venue code (transport failures, local checks, other venues) ---------------
 # Most specific first: ccxt's classes inherit from each other (OrderNotFound is an InvalidOrder, BadSymbol a
 # BadRequest, OnMaintenance an ExchangeNotAvailable, ...). RateLimitExceeded and DDoSProtection are siblings.
-_TABLE: tuple[tuple[type[BaseException], type[RayarbError]], ...] = (
-    (ccxt.OrderNotFound, OrderNotFound),
-    (ccxt.DuplicateOrderId, DuplicateClientOrderId),
-    (ccxt.InsufficientFunds, InsufficientFunds),
-    (ccxt.AuthenticationError, AuthenticationFailed),
-    (ccxt.BadSymbol, BadSymbol),
-    (ccxt.InvalidOrder, InvalidOrder),
-    (ccxt.BadRequest, BadRequest),
-    (ccxt.ArgumentsRequired, BadRequest),
-    (ccxt.NotSupported, BadRequest),
-    (ccxt.ExchangeError, ExchangeRefused),
-    (ccxt.RateLimitExceeded, RateLimited),
-    (ccxt.DDoSProtection, RateLimited),
-    (ccxt.InvalidNonce, TimestampOutsideWindow),
-    (ccxt.RequestTimeout, RequestTimedOut),
-    (ccxt.ExchangeNotAvailable, ExchangeUnavailable),
-    (ccxt.NetworkError, NetworkFailure),  # ChecksumError included: retry after resync
-    (ccxt.OperationFailed, NetworkFailure),  # BadResponse (an unreadable answer), CancelPending
-    (TimeoutError, RequestTimedOut),  # asyncio.wait_for around a ccxt call
-    (ConnectionError, NetworkFailure),
-)
+@functools.cache
+def _by_class() -> tuple[tuple[type[BaseException], type[RayarbError]], ...]:
+    import ccxt  # on first use (execution/api/__init__.py)
+
+    return (
+        (ccxt.OrderNotFound, OrderNotFound),
+        (ccxt.DuplicateOrderId, DuplicateClientOrderId),
+        (ccxt.InsufficientFunds, InsufficientFunds),
+        (ccxt.AuthenticationError, AuthenticationFailed),
+        (ccxt.BadSymbol, BadSymbol),
+        (ccxt.InvalidOrder, InvalidOrder),
+        (ccxt.BadRequest, BadRequest),
+        (ccxt.ArgumentsRequired, BadRequest),
+        (ccxt.NotSupported, BadRequest),
+        (ccxt.ExchangeError, ExchangeRefused),
+        (ccxt.RateLimitExceeded, RateLimited),
+        (ccxt.DDoSProtection, RateLimited),
+        (ccxt.InvalidNonce, TimestampOutsideWindow),
+        (ccxt.RequestTimeout, RequestTimedOut),
+        (ccxt.ExchangeNotAvailable, ExchangeUnavailable),
+        (ccxt.NetworkError, NetworkFailure),  # ChecksumError included: retry after resync
+        (ccxt.OperationFailed, NetworkFailure),  # BadResponse (an unreadable answer), CancelPending
+        (TimeoutError, RequestTimedOut),  # asyncio.wait_for around a ccxt call
+        (ConnectionError, NetworkFailure),
+    )
 
 
 def _dialect(error: BaseException) -> str | None:
@@ -344,7 +347,7 @@ def translate_ccxt_error(error: BaseException, *, exchange: str | None = None, c
     text = _one_line(str(error))
     target = _by_code(error)
     if target is None:
-        for source, rayarb_class in _TABLE:
+        for source, rayarb_class in _by_class():
             if isinstance(error, source):
                 target = rayarb_class
                 break

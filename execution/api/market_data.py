@@ -15,8 +15,6 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import ccxt
-
 from execution import money
 from execution.api.precision import rules_from_market
 from execution.error_handler import FatalError
@@ -127,6 +125,8 @@ async def fetch_fee_table(exchange: Any, venue: str, *, timeout_s: float = 30.0,
             return {symbol: await exchange.fetch_trading_fee(symbol) for symbol in wanted}
     else:
         return None
+    import ccxt  # loaded already: the exchange is a ccxt client (execution/api/__init__.py)
+
     try:
         async with asyncio.timeout(timeout_s):
             return await fetch()

@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import ccxt.async_support as ccxt_async
-
 from execution import money
 from execution.api.errors import ccxt_errors
 from execution.api.market_data import checked_market_rules
@@ -75,6 +73,8 @@ async def initialize_exchange_api(
     credential), ``VenueConfigError`` (bad url), and rayarb's translated errors for connection/authentication
     failures. The exchange is closed again when initialization fails.
     """
+    import ccxt.async_support as ccxt_async  # on first use (execution/api/__init__.py)
+
     if not isinstance(exchange_name, str) or exchange_name not in ccxt_async.exchanges:
         raise UnknownExchangeError(f"unknown exchange {exchange_name!r}: not a ccxt exchange id")
     if require_keys:

@@ -6,18 +6,21 @@ when a limit must never be more aggressive than asked, or to nearest for display
 """
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
-
-from ccxt.base.decimal_to_precision import (
-    ROUND,
-    TICK_SIZE,
-    TRUNCATE,
-    decimal_to_precision,
-)
 
 from execution import money
 from execution.types import MarketRules, Side
+
+
+@functools.cache
+def _ccxt() -> ModuleType:
+    """ccxt's ``decimal_to_precision`` module, imported on first use (execution/api/__init__.py)."""
+    from ccxt.base import decimal_to_precision
+
+    return decimal_to_precision
 
 
 def _dec(value: Any, default: Decimal | None = None) -> Decimal | None:
@@ -52,12 +55,15 @@ def rules_from_market(exchange: str, market: dict[str, Any]) -> MarketRules:
 
 def truncate_amount(rules: MarketRules, amount: Decimal) -> Decimal:
     """Amount truncated (never rounded up) to the lot step."""
-    return Decimal(decimal_to_precision(str(amount), TRUNCATE, str(rules.amount_step), TICK_SIZE))
+    helpers = _ccxt()
+    return Decimal(helpers.decimal_to_precision(str(amount), helpers.TRUNCATE, str(rules.amount_step),
+                                                helpers.TICK_SIZE))
 
 
 def round_price(rules: MarketRules, price: Decimal) -> Decimal:
     """Price rounded to the nearest tick."""
-    return Decimal(decimal_to_precision(str(price), ROUND, str(rules.price_tick), TICK_SIZE))
+    helpers = _ccxt()
+    return Decimal(helpers.decimal_to_precision(str(price), helpers.ROUND, str(rules.price_tick), helpers.TICK_SIZE))
 
 
 def passive_price(rules: MarketRules, side: Side, price: Decimal) -> Decimal:

@@ -10,20 +10,18 @@ there, a third of ccxt's work between "place this order" and the request leaving
 """
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-import ccxt
-import ccxt.async_support as ccxt_async
-import ccxt.pro as ccxt_pro
-
 from execution.api.errors import attach_venue_replies
 
 Flavour = Literal["sync", "async", "pro"]
-_MODULES = {"sync": ccxt, "async": ccxt_async, "pro": ccxt_pro}
+# Imported when an exchange is first built (see execution/api/__init__.py for why not before)
+_MODULES = {"sync": "ccxt", "async": "ccxt.async_support", "pro": "ccxt.pro"}
 
 # Options that keep load_markets to GET /api/v3/exchangeInfo and open-order queries possible without a symbol.
 SPOT_ONLY_OPTIONS: dict[str, Any] = {
@@ -88,7 +86,7 @@ def make_exchange(
     """
     if flavour not in _MODULES:
         raise VenueConfigError(f"flavour must be one of {sorted(_MODULES)}, got {flavour!r}")
-    module = _MODULES[flavour]
+    module = importlib.import_module(_MODULES[flavour])
     if not isinstance(exchange_id, str) or not hasattr(module, exchange_id) or exchange_id not in module.exchanges:
         raise VenueConfigError(f"unknown ccxt exchange id {exchange_id!r}")
     config: dict[str, Any] = {"timeout": timeout_ms, "options": {**SPOT_ONLY_OPTIONS, **(options or {})}}
