@@ -26,7 +26,8 @@ from orchestration.chaos.driver import RunDriver, campaign_ray
 from orchestration.chaos.harness import actor, wait_for
 from orchestration.chaos.injectors import Applied, Injector
 from orchestration.chaos.invariants import RECOVERY_TIMEOUT_S, Records, check_all, net_exposure, rss_first_and_last
-from orchestration.chaos.schedule import ALL_KINDS, NODE_FAULTS, Fault, build_schedule, kinds_for_nodes
+from orchestration.chaos.schedule import (ALL_KINDS, HOLD_S, NODE_FAULTS, SHORT_HOLD_S, Fault, build_schedule,
+                                          kinds_for_nodes)
 from orchestration.config import UserError
 from simulator.client import account_balances, account_orders, account_trades
 from simulator.loads import unified_symbols
@@ -143,7 +144,8 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
             from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
 
             names = [exchange_actor_name(n) for n in urls] + [DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR]
-            injector = Injector(urls, Path(), driver=driver, cluster=cluster, actor_names=tuple(names))
+            injector = Injector(urls, Path(), driver=driver, cluster=cluster, actor_names=tuple(names),
+                                hold_s=SHORT_HOLD_S if options.short else HOLD_S)
             try:
                 driver.start()
                 driver.wait_trading(FIRST_ORDER_TIMEOUT_S)

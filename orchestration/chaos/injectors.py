@@ -73,11 +73,13 @@ def _replaced(name: str, old_incarnation: str) -> Any:
 class Injector:
     """Applies faults to one run: ``urls`` the venues' addresses by name, ``run_dir`` the run's journal directory;
     ``driver`` the run's driver process (``RunDriver``: driver_restart), ``cluster`` the local cluster
-    (``NodeCluster``: node_lost), ``actor_names`` the run's actors (the supervisor among them)."""
+    (``NodeCluster``: node_lost), ``actor_names`` the run's actors (the supervisor among them); ``hold_s`` how long
+    a venue fault is left on."""
 
     def __init__(self, urls: dict[str, str], run_dir: Path, *, driver: Any = None, cluster: Any = None,
-                 actor_names: tuple[str, ...] = ()) -> None:
+                 actor_names: tuple[str, ...] = (), hold_s: float = HOLD_S) -> None:
         self.urls = urls
+        self.hold_s = hold_s
         self.run_dir = run_dir
         self.driver = driver
         self.cluster = cluster
@@ -115,7 +117,7 @@ class Injector:
             venue[fault.params["asset"]] = venue.get(fault.params["asset"], Decimal(0)) + delta
             return
         _post(url, "/_sim/faults", fault.params)
-        time.sleep(max(HOLD_S, float(fault.params.get("down_for_s", 0)) + 0.5))  # the fault's duration is the fault
+        time.sleep(max(self.hold_s, float(fault.params.get("down_for_s", 0)) + 0.5))  # the fault's duration is the fault
         _post(url, "/_sim/faults", {"clear": True})
 
     # ----- actor faults -----

@@ -45,6 +45,7 @@ SYSTEM_FAULTS = (
 NODE_FAULTS = ("node_lost",)  # the kinds that need worker nodes besides the head
 ALL_KINDS = tuple(VENUE_FAULTS) + ACTOR_FAULTS + SYSTEM_FAULTS
 HOLD_S = 2.0  # how long a venue fault is left on before it is cleared
+SHORT_HOLD_S = 1.0  # the same in --short (orders reach the venues several times a second)
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,15 +261,37 @@ def test_nothing_a_run_leaves_holds_a_key_a_secret_or_a_signature(venues, tmp_pa
             assert time.monotonic() < deadline, "the trading run was not scraped"
             time.sleep(0.2)
         trading.process.send_signal(signal.SIGINT)  # scraped while trading: ended as an operator's Ctrl-C ends it
+
+        # the operator's mistakes, all started at once (each run is its own process with its own Ray, if any)
+        def mistake(args: list[str], env_extra: dict[str, str] | None = None) -> CliRun:
+            runs.append(CliRun(args, {**base_env, **key_environment(venues), **(env_extra or {})}))
+            return runs[-1]
+
+        started = time.monotonic()
+        # a secret the venue refuses
+        refused = mistake(["--config", good, "--duration", "60", "--run-dir", str(run_dirs), "--metrics-port", "0"],
+                          key_environment(venues, wrong_secret_for="beta"))
+        # a symbol no venue lists
+        unlisted = mistake(["--config", config_file("unlisted", venue_config(venues, symbols=("DOGE/USDT",))),
+                            "--duration", "60", "--run-dir", str(run_dirs), "--metrics-port", "0"])
+        # a key pasted where the NAME of its variable belongs
+        alpha = venues["alpha"]
+        pasted = mistake(["--config", config_file("pasted", venue_config(venues, key_env={"alpha": alpha.api_key}))])
+        # a run directory that cannot be written (a file stands where it should be)
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        unwritable = mistake(["--config", good, "--run-dir", str(blocker / "runs")])
+        # a metrics port already taken
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            busy = mistake(["--config", good, "--run-dir", str(run_dirs), "--metrics-port", str(port)])
+            assert busy.wait(60) == 1
+
         assert trading.wait(180) == 0, trading.stderr.decode()[-3000:]
         assert len(trading.scraped) == 2, trading.scrape_error
         assert b"rayarb_orders_total" in trading.scraped[0]
 
-        # a secret the venue refuses: one line naming the venue, well before the start-up timeout
-        refused = CliRun(["--config", good, "--duration", "60", "--run-dir", str(run_dirs), "--metrics-port", "0"],
-                         {**base_env, **key_environment(venues, wrong_secret_for="beta")})
-        runs.append(refused)
-        started = time.monotonic()
+        # refused: one line naming the venue, well before the start-up timeout
         assert refused.wait(180) == 1
         assert time.monotonic() - started < 90
         assert len(refused.operator_lines()) == 1, refused.stderr.decode()[-3000:]
@@ -277,43 +299,20 @@ def test_nothing_a_run_leaves_holds_a_key_a_secret_or_a_signature(venues, tmp_pa
             "rayarb run: venues.beta: the venue refused the API key or secret (AuthenticationError: ")
         assert "Signature for this request is not valid" in refused.operator_lines()[0]
 
-        # a symbol no venue lists
-        unlisted = CliRun(["--config", config_file("unlisted", venue_config(venues, symbols=("DOGE/USDT",))),
-                           "--duration", "60", "--run-dir", str(run_dirs), "--metrics-port", "0"],
-                          {**base_env, **key_environment(venues)})
-        runs.append(unlisted)
         assert unlisted.wait(180) == 1
         assert unlisted.operator_lines() in (["rayarb run: symbols: DOGE/USDT not listed by venue alpha"],
                                              ["rayarb run: symbols: DOGE/USDT not listed by venue beta"],
                                              ["rayarb run: symbols: DOGE/USDT not listed by venue alpha; "
                                               "symbols: DOGE/USDT not listed by venue beta"]), unlisted.stderr[-3000:]
 
-        # a key pasted where the NAME of its variable belongs
-        alpha = venues["alpha"]
-        pasted = CliRun(["--config", config_file("pasted", venue_config(venues, key_env={"alpha": alpha.api_key}))],
-                        {**base_env, **key_environment(venues)})
-        runs.append(pasted)
         assert pasted.wait(60) == 2
         assert pasted.operator_lines() == [f"rayarb run: {tmp_path / 'pasted.yaml'}: venues.alpha.api_key_env: must "
                                            "be the NAME of an environment variable (letters, digits, underscore), "
                                            "not a key"]
 
-        # a metrics port already taken
-        with socket.create_server(("127.0.0.1", 0)) as taken:
-            port = taken.getsockname()[1]
-            busy = CliRun(["--config", good, "--run-dir", str(run_dirs), "--metrics-port", str(port)],
-                          {**base_env, **key_environment(venues)})
-            runs.append(busy)
-            assert busy.wait(60) == 1
         assert len(busy.operator_lines()) == 1
         assert busy.operator_lines()[0].startswith(f"rayarb run: metrics port 127.0.0.1:{port} is not available")
 
-        # a run directory that cannot be written (a file stands where it should be)
-        blocker = tmp_path / "a-file"
-        blocker.write_text("")
-        unwritable = CliRun(["--config", good, "--run-dir", str(blocker / "runs")],
-                            {**base_env, **key_environment(venues)})
-        runs.append(unwritable)
         assert unwritable.wait(60) == 1
         assert len(unwritable.operator_lines()) == 1
         assert unwritable.operator_lines()[0].startswith(f"rayarb run: cannot write the run directory {blocker}")
