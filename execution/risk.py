@@ -216,6 +216,7 @@ class RiskEngine:
         self._outcomes: Counter[str] = Counter()
         self._one_legged_ids: list[str] = []
         self._symbols: dict[str, _SymbolBook] = {}
+        self._realised: Decimal | None = None  # realised_total, until the next fill
         self._fill_keys: set[tuple[str, str, str]] = set()
         self.trip: Trip | None = None  # the latched trip (None: trading allowed)
         self.trip_seq: int | None = None  # its journal row, once journaled
@@ -359,6 +360,7 @@ class RiskEngine:
         if key in self._fill_keys:
             return False
         self._fill_keys.add(key)
+        self._realised = None
         book = self._symbols.setdefault(fill.symbol, _SymbolBook())
         base, quote = split_symbol(fill.symbol)
         book.add(fill.side, fill.amount, fill.price)
@@ -397,7 +399,11 @@ class RiskEngine:
         return out
 
     def realised_total(self) -> Decimal:
-        return sum(self.realised_profit().values(), ZERO)
+        """Every quote asset's realised profit added up (the loss limit's figure); it changes with fills alone, and is
+        checked after every order event."""
+        if self._realised is None:
+            self._realised = sum(self.realised_profit().values(), ZERO)
+        return self._realised
 
     def open_exposure(self) -> dict[str, Decimal]:
         """Per symbol, base bought minus base sold over every journaled fill (gross of fees): what the legs, unwinds
@@ -429,16 +435,17 @@ class RiskEngine:
             return None
         since = self.one_legged - self._one_legged_baseline
         realised = self.realised_total() - self._realised_baseline
-        common = {"one_legged_since_reset": since, "max_one_legged": self.limits.max_one_legged,
+        if since >= self.limits.max_one_legged:
+            rule, reason = RULE_ONE_LEGGED, f"{since} one-legged outcomes (limit {self.limits.max_one_legged})"
+        elif -realised >= self.limits.loss_limit:
+            rule, reason = RULE_LOSS_LIMIT, f"realised loss {-realised} reached the limit {self.limits.loss_limit}"
+        else:
+            return None
+        detail = {"one_legged_since_reset": since, "max_one_legged": self.limits.max_one_legged,
                   "realised_since_reset": str(realised), "loss_limit": str(self.limits.loss_limit),
                   "one_legged_opportunities": self._one_legged_ids[-_DETAIL_OPPORTUNITIES:],
                   "outcomes": self.outcomes()}
-        if since >= self.limits.max_one_legged:
-            self.trip = Trip(RULE_ONE_LEGGED, f"{since} one-legged outcomes (limit {self.limits.max_one_legged})",
-                             self._clock(), common, self.actor)
-        elif -realised >= self.limits.loss_limit:
-            self.trip = Trip(RULE_LOSS_LIMIT, f"realised loss {-realised} reached the limit {self.limits.loss_limit}",
-                             self._clock(), common, self.actor)
+        self.trip = Trip(rule, reason, self._clock(), detail, self.actor)
         return self.trip
 
     def trip_journaled(self, seq: int) -> None:

@@ -278,7 +278,7 @@ class OrderManager(OrderValidation, Reconciliation):
                 ts_init=event.ts_init, exchange_order_id=order.exchange_order_id, filled=order.known_filled,
                 reason=getattr(event, "reason", None) or None, not_found_count=order.not_found_count)
         self._track(order)  # its exchange order id may be new, and it may have become terminal
-        if before is not order.status:
+        if before is not order.status and logger.isEnabledFor(logging.INFO):  # its fields cost even when not logged
             logger.info("order %s -> %s", before.value, order.status.value, extra=order_fields(order))
         self._emit(event)
         if is_new_fill:
