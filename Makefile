@@ -35,8 +35,12 @@ prometheus:
 		fi; \
 	fi
 
+# The tests that start no Ray (the domain and the simulator) run on every core; then the rest, one at a time, since
+# each starts its own Ray and venues. ARGS: pytest options, given to both.
+NO_RAY_TESTS := tests/execution tests/simulator
 test: $(STAMP) prometheus
-	$(BIN)/pytest -m "not slow" $(ARGS)
+	$(BIN)/pytest -m "not slow" -n auto $(NO_RAY_TESTS) $(ARGS)
+	$(BIN)/pytest -m "not slow" $(addprefix --ignore=,$(NO_RAY_TESTS)) $(ARGS)
 
 test-full: $(STAMP) prometheus
 	$(BIN)/pytest $(ARGS)

@@ -36,6 +36,13 @@ SPOT_ONLY_OPTIONS: dict[str, Any] = {
 LOCAL_DIALECTS = frozenset({"binance", "okx"})
 
 
+def exchange_ids() -> frozenset[str]:
+    """Every exchange id ccxt knows (imports ccxt)."""
+    import ccxt
+
+    return frozenset(ccxt.exchanges)
+
+
 class VenueConfigError(ValueError):
     """The exchange cannot be built as asked: unknown ccxt id, bad URL, or a dialect a local venue does not speak."""
 
