@@ -31,5 +31,5 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     result = bench_recovery.main(["--kills", "0", "--node-losses", "1", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     assert len(result["losses"]) == 1 and result["losses"][0]["moved"]
-    p50 = figures["worker node lost -> next order p50 (1 losses)"]
+    p50 = figures["worker node lost with rayarb actors on it -> next order p50 (1 of 1 losses)"]
     assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
