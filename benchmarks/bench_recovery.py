@@ -308,6 +308,12 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             Figure(f"{kind} killed -> its new process answers p50", _r(summarize_latencies(back)["p50"]), "s"),
             Figure(f"{kind} killed -> supervisor has rewired it p50", _r(summarize_latencies(rewired)["p50"]), "s"),
         ]
+        # what of the next order's wait is the market's: from rayarb being whole again to the next crossing taken
+        waits = [max(0.0, k["to_next_order_s"] - k["rewired_s"]) for k in kills
+                 if k["to_next_order_s"] is not None and k["rewired_s"] is not None]
+        if waits:
+            figures.append(Figure(f"{kind} killed: rewired -> next order p50 (the market's next crossing)",
+                                  _r(summarize_latencies(waits)["p50"]), "s"))
         if len(to_order) < len(kills):
             figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",
                                   len(kills) - len(to_order), "kills", target="0"))

@@ -18,6 +18,9 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
         p50 = figures[f"{kind} killed -> next order p50 (1 kills)"]
         assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
         assert 0 < figures[f"{kind} killed -> its new process answers p50"]["value"] < bench_recovery.RECOVERY_TIMEOUT_S
+        kill = next(k for k in result["kills"] if k["type"] == kind)  # the market's part: rewired -> next order
+        wait = figures[f"{kind} killed: rewired -> next order p50 (the market's next crossing)"]["value"]
+        assert wait == round(max(0.0, kill["to_next_order_s"] - kill["rewired_s"]), 3) < p50["value"]
     assert result["kills"][0]["venue"] == "alpha"
     floor = figures["baseline: an empty actor killed -> its new process answers p50 (1 kills)"]  # Ray's restart alone
     assert floor["unit"] == "s" and 0 < floor["value"] < bench_recovery.RECOVERY_TIMEOUT_S
