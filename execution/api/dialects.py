@@ -9,7 +9,8 @@ Each difference has one place (docs/architecture.md, "Venue dialects", lists the
   ccxt's order has no status, amount or fills. ``answers_ids_only`` recognises such an answer by what it lacks (not by
   the venue's name: any dialect that answers so is handled), and ``settle_acknowledged_order`` turns it into a settled
   ``OrderSnapshot`` by looking the order up by client order id (``fetch_order``) with its trades
-  (``fetch_order_trades``), the fills then deduplicated by trade id like every other. A lookup that fails leaves the
+  (``fetch_order_trades``, unless the order's answer describes its only trade whole: ``only_trade``), the fills then
+  deduplicated by trade id like every other. A lookup that fails leaves the
   outcome unknown (``AmbiguousOrderError``): the order manager looks the order up again later; it is never resent.
 """
 from __future__ import annotations
@@ -57,11 +58,38 @@ def answers_ids_only(order: Mapping[str, Any]) -> bool:
     return order.get("status") is None and order.get("amount") is None and order.get("filled") is None
 
 
+def only_trade(order: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The order's one trade as a ccxt unified trade, when the order's lookup describes it whole; else None (its
+    trades must be fetched). OKX's order carries its last fill (``tradeId``, ``fillPx``, ``fillSz``, ``fillTime``)
+    beside what filled in all (``accFillSz``) and the order's fee: when the last fill is all that filled, it is the
+    order's only trade and its fee the order's, the same trade ``fetch_order_trades`` would return. A maker rebate,
+    booked apart from the fee, or anything missing or unreadable sends the lookup to the trades."""
+    info = order.get("info")
+    if not isinstance(info, Mapping):
+        return None
+    trade_id, price, size, fill_time = (info.get(k) for k in ("tradeId", "fillPx", "fillSz", "fillTime"))
+    fee = order.get("fee") or {}
+    if not (trade_id and price and size and fill_time and fee.get("currency")) or info.get("fee") in (None, ""):
+        return None
+    try:
+        if Decimal(size) <= 0 or Decimal(size) != Decimal(str(info.get("accFillSz"))) or \
+                Decimal(str(info.get("rebate") or 0)) != 0:
+            return None
+        cost = -Decimal(str(info["fee"]))  # OKX charges a negative fee
+        timestamp = int(fill_time)
+    except (ArithmeticError, ValueError):  # decimal.InvalidOperation is an ArithmeticError
+        return None
+    return {"id": str(trade_id), "order": order.get("id"), "symbol": order.get("symbol"), "side": order.get("side"),
+            "price": price, "amount": size, "fee": {"cost": str(cost), "currency": fee["currency"]},
+            "timestamp": timestamp}
+
+
 async def settle_acknowledged_order(exchange: Any, venue: str, symbol: str, client_order_id: str, *,
                                     attempts: int = SETTLE_ATTEMPTS, pause_s: float = SETTLE_PAUSE_S,
                                     timeout_s: float = 5.0) -> OrderSnapshot:
     """The order the venue acknowledged with ids only, as the venue now knows it, with its fills: looked up by client
-    order id (``fetch_order``) and its trades (``fetch_order_trades``, when something filled). An order still open is
+    order id (``fetch_order``) and its trades (``fetch_order_trades``, when something filled in more than the one
+    trade the order's answer describes). An order still open is
     looked up again (``attempts`` in all, ``pause_s`` apart; an IOC ends at once) and returned as it is if it stays
     open (the order manager settles it later). A partly filled IOC comes back canceled with its fills.
 
@@ -78,7 +106,8 @@ async def settle_acknowledged_order(exchange: Any, venue: str, symbol: str, clie
                     filled = Decimal(str(raw.get("filled") or 0))
                     trades = None
                     if raw.get("id") and filled > 0:
-                        trades = await exchange.fetch_order_trades(raw["id"], symbol)
+                        only = only_trade(raw)
+                        trades = [only] if only is not None else await exchange.fetch_order_trades(raw["id"], symbol)
                 snapshot = order_snapshot_from_ccxt(venue, raw, client_order_id=client_order_id, trades=trades)
                 if snapshot.status not in _OPEN and sum((f.amount for f in snapshot.fills), Decimal(0)) == \
                         snapshot.filled:

@@ -106,6 +106,39 @@ async def test_an_ioc_acknowledged_with_ids_only_comes_back_settled_with_its_fil
     assert {a: connection.balances_cache[a][0] for a in ("BTC", "USDT")} == {a: free[a] for a in ("BTC", "USDT")}
 
 
+def trades_requests(seen: Counter) -> int:
+    return sum(n for (method, path, _), n in seen.items() if method == "GET" and "fills" in path)
+
+
+async def test_an_ioc_filled_in_one_trade_is_settled_from_the_order_alone_with_the_fill_its_trades_give(connection):
+    """The order's lookup names its last fill; when that fill is all that filled, the trades are not fetched, and the
+    fill recorded is the one ``fetch_order_trades`` returns for it (same trade id, amount, price, fee)."""
+    connection, okx = connection
+    seen = count_requests(okx)
+    outcome = await connection.submit_order(order(Side.BUY, await connection.latest_book(SYMBOL), "rxOkxOne1"))
+    snapshot = outcome.snapshot
+    assert snapshot.status is S.FILLED and len(snapshot.fills) == 1
+    assert trades_requests(seen) == 0
+    from execution.api.orders import fills_from_ccxt_trades
+    trades = await connection._rest.fetch_order_trades(snapshot.exchange_order_id, SYMBOL)
+    assert snapshot.fills == fills_from_ccxt_trades("beta", trades, client_order_id="rxOkxOne1", side=Side.BUY,
+                                                    symbol=SYMBOL, exchange_order_id=snapshot.exchange_order_id)
+
+
+async def test_an_ioc_filled_in_several_trades_is_settled_with_every_trade_fetched(connection):
+    connection, okx = connection
+    seen = count_requests(okx)
+    book = await connection.latest_book(SYMBOL)
+    first_level = book.asks[0][1]
+    outcome = await connection.submit_order(order(Side.BUY, book, "rxOkxMany1", amount=str(
+        (D(str(first_level)) * 3).quantize(D("0.0001")))))
+    snapshot = outcome.snapshot
+    assert snapshot.status is S.FILLED and len(snapshot.fills) > 1
+    assert trades_requests(seen) == 1
+    assert sum(f.amount for f in snapshot.fills) == snapshot.filled
+    assert len({f.trade_id for f in snapshot.fills}) == len(snapshot.fills)
+
+
 async def test_an_ioc_that_cannot_fill_comes_back_canceled_with_nothing_filled(connection):
     connection, okx = connection
     outcome = await connection.submit_order(order(Side.BUY, await connection.latest_book(SYMBOL), "rxOkxMiss1",
