@@ -15,8 +15,10 @@ nothing killed (p50, before the first kill) is given too: the next order can com
 
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
 nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
-killed (every process at once) and a fresh worker node added; kill -> the first arbitrage leg created after it reaching
-any venue. (Ray kills the node's raylet at once; its worker processes exit when they notice, so an actor on it may
+killed (every process at once) and a fresh worker node added; kill -> trading again where the loss stopped it: the
+first arbitrage leg created after it reaching any venue when the node held the detector or the order manager (every
+order needs them), and reaching each venue whose exchange actor it held (the latest of those). A loss that took neither
+(only the supervisor or the position tracker, or no rayarb actor) stops no trading and is reported apart. (Ray kills the node's raylet at once; its worker processes exit when they notice, so an actor on it may
 still act for some milliseconds.)
 
     python -m benchmarks.bench_recovery [--kills 10] [--node-losses 10] [--types exchange,detector,...]
@@ -39,6 +41,7 @@ from typing import Any
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
+from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, is_detector  # noqa: E402
 from orchestration.config.models import SupervisorConfig  # noqa: E402
 from orchestration.main_job import MainJob  # noqa: E402
 from orchestration.report import summarize_latencies  # noqa: E402
@@ -141,6 +144,14 @@ def kill_one(name: str, target_venue: str | None, journal: Any) -> dict[str, Any
             break
         time.sleep(0.05)
     return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue}
+
+
+def trading_stopped(moved: list[str]) -> list[str | None]:
+    """What losing the actors ``moved`` stops, as the orders that show trading again: None (an order to any venue)
+    when the detector or the order manager went, which every order needs; each venue whose exchange actor went. Empty
+    when neither went (the supervisor, the position tracker): trading goes on."""
+    needs: list[str | None] = [None] if any(n == ORDER_MANAGER or is_detector(n) for n in moved) else []
+    return needs + sorted(n[len(EXCHANGE_PREFIX):] for n in moved if n.startswith(EXCHANGE_PREFIX))
 
 
 def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]],
@@ -267,11 +278,14 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
                 per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
                 victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
                 moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
+                needs = trading_stopped(moved) or [None]  # stopped nothing: the next order anywhere
                 killed_at = time.time()
                 cluster.remove_worker(victim)
-                wait_for("an arbitrage leg after the node loss", lambda: leg_sent_since(live_journal, killed_at, None),
+                wait_for("trading again after the node loss",
+                         lambda: all(leg_sent_since(live_journal, killed_at, v) for v in needs),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
-                losses.append({"killed_at": killed_at, "moved": moved, "venue": None})
+                losses.append({"killed_at": killed_at, "moved": moved, "stopped": bool(trading_stopped(moved)),
+                               "needs": needs})
                 cluster.add_worker()  # the cluster keeps its size for the next loss
             live_journal.close()
             wait_until_trading(job, orders, time.time())
@@ -281,7 +295,8 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         received = orders.all()
     legs = arbitrage_legs(job)
     for loss in losses:
-        loss["to_next_order_s"] = next_order_after(loss, received, legs, None)
+        waits = [next_order_after(loss, received, legs, venue) for venue in loss["needs"]]
+        loss["to_next_order_s"] = None if None in waits else max(waits)
     return {"losses": losses}
 
 
@@ -319,15 +334,16 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
                                   len(kills) - len(to_order), "kills", target="0"))
     losses = result.get("losses", [])
     if losses:
-        # a loss that took no rayarb actor with it stops nothing: its figures are apart (the restarted actors stay
-        # where Ray put them, so after a few losses the worker lost may hold none)
-        for label, group in (("with rayarb actors on it", [x for x in losses if x["moved"]]),
-                             ("with no rayarb actor on it", [x for x in losses if not x["moved"]])):
+        # a loss that took no actor trading needs stops nothing: its figures are apart (the restarted actors stay
+        # where Ray put them, so after a few losses the worker lost may hold none, or only the supervisor)
+        for label, group in (("with an exchange actor, the detector or the order manager on it",
+                              [x for x in losses if x["stopped"]]),
+                             ("with none of them on it", [x for x in losses if not x["stopped"]])):
             to_order = [x["to_next_order_s"] for x in group if x["to_next_order_s"] is not None]
             if not group:
                 continue
             s = summarize_latencies(to_order)
-            target = "<= 3 s" if group[0]["moved"] else None
+            target = "<= 3 s" if group[0]["stopped"] else None
             figures += [Figure(f"worker node lost {label} -> next order p50 ({len(group)} of {len(losses)} losses)",
                                _r(s["p50"]), "s", target=target),
                         Figure(f"worker node lost {label} -> next order max", _r(s["max"]), "s", target=target)]
@@ -367,7 +383,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            command.strip(), figures, path=args.results,
            notes="Supervisor at its default settings (heartbeat every 0.2 s, 1 s timeout, 3 misses). Next order = the "
                  "venue's receipt of the first order created after the kill (to the killed exchange actor's own venue "
-                 "after an exchange kill); it can come no sooner than the market offers a crossing.")
+                 "after an exchange kill; after a node loss, to every venue the loss stopped); it can come no sooner than the "
+                 "market offers a crossing.")
     return result
 
 
