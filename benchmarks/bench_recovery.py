@@ -18,8 +18,9 @@ nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker no
 killed (every process at once) and a fresh worker node added; kill -> trading again where the loss stopped it: the
 first arbitrage leg created after it reaching any venue when the node held the detector or the order manager (every
 order needs them), and reaching each venue whose exchange actor it held (the latest of those). A loss that took neither
-(only the supervisor or the position tracker, or no rayarb actor) stops no trading and is reported apart. (Ray kills the node's raylet at once; its worker processes exit when they notice, so an actor on it may
-still act for some milliseconds.)
+(only the supervisor or the position tracker, or no rayarb actor) stops no trading and is reported apart. (Ray kills
+the node's raylet at once; its worker processes exit when they notice, so an actor on it may still act for some
+milliseconds.)
 
     python -m benchmarks.bench_recovery [--kills 10] [--node-losses 10] [--types exchange,detector,...]
 """
@@ -40,8 +41,8 @@ from typing import Any
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from benchmarks.results import RESULTS, Figure, record  # noqa: E402
 from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, is_detector  # noqa: E402
+from benchmarks.results import RESULTS, Figure, record  # noqa: E402
 from orchestration.config.models import SupervisorConfig  # noqa: E402
 from orchestration.main_job import MainJob  # noqa: E402
 from orchestration.report import summarize_latencies  # noqa: E402
@@ -383,8 +384,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            command.strip(), figures, path=args.results,
            notes="Supervisor at its default settings (heartbeat every 0.2 s, 1 s timeout, 3 misses). Next order = the "
                  "venue's receipt of the first order created after the kill (to the killed exchange actor's own venue "
-                 "after an exchange kill; after a node loss, to every venue the loss stopped); it can come no sooner than the "
-                 "market offers a crossing.")
+                 "after an exchange kill; after a node loss, to every venue the loss stopped); it can come no sooner "
+                 "than the market offers a crossing.")
     return result
 
 

@@ -10,8 +10,8 @@ Each difference has one place (docs/architecture.md, "Venue dialects", lists the
   the venue's name: any dialect that answers so is handled), and ``settle_acknowledged_order`` turns it into a settled
   ``OrderSnapshot`` by looking the order up by client order id (``fetch_order``) with its trades
   (``fetch_order_trades``, unless the order's answer describes its only trade whole: ``only_trade``), the fills then
-  deduplicated by trade id like every other. A lookup that fails leaves the
-  outcome unknown (``AmbiguousOrderError``): the order manager looks the order up again later; it is never resent.
+  deduplicated by trade id like every other. A lookup that fails leaves the outcome unknown (``AmbiguousOrderError``):
+  the order manager looks the order up again later; it is never resent.
 """
 from __future__ import annotations
 
@@ -89,9 +89,9 @@ async def settle_acknowledged_order(exchange: Any, venue: str, symbol: str, clie
                                     timeout_s: float = 5.0) -> OrderSnapshot:
     """The order the venue acknowledged with ids only, as the venue now knows it, with its fills: looked up by client
     order id (``fetch_order``) and its trades (``fetch_order_trades``, when something filled in more than the one
-    trade the order's answer describes). An order still open is
-    looked up again (``attempts`` in all, ``pause_s`` apart; an IOC ends at once) and returned as it is if it stays
-    open (the order manager settles it later). A partly filled IOC comes back canceled with its fills.
+    trade the order's answer describes). An order still open is looked up again (``attempts`` in all, ``pause_s``
+    apart; an IOC ends at once) and returned as it is if it stays open (the order manager settles it later). A partly
+    filled IOC comes back canceled with its fills.
 
     Raises ``AmbiguousOrderError`` when the lookup fails or its answer does not parse: the order exists but its
     outcome is unknown; it is looked up again by client order id, never resent."""

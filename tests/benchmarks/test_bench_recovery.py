@@ -36,7 +36,8 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     [loss] = result["losses"]
     assert loss["moved"]  # the worker holding the most actors was lost
     # what it stopped: every venue's orders with the detector or the order manager, else its exchange actors' venues
-    assert loss["stopped"] == any(n.startswith("exchange:") or n in ("detector", "order_manager") for n in loss["moved"])
+    assert loss["stopped"] == any(n.startswith("exchange:") or n in ("detector", "order_manager")
+                                  for n in loss["moved"])
     assert {v for v in loss["needs"] if v} == {n.split(":", 1)[1] for n in loss["moved"] if n.startswith("exchange:")}
     label = ("with an exchange actor, the detector or the order manager on it" if loss["stopped"]
              else "with none of them on it")
