@@ -16,6 +16,7 @@ import pytest
 
 from actors.credentials import seal
 from actors.exchange import ExchangeConnection, VenueSpec
+from execution.api.orders import fills_from_ccxt_trades
 from execution.api.venue import make_exchange
 from execution.error_handler import AmbiguousOrderError, ErrorClass, error_class
 from execution.messages import SubmitOrder
@@ -119,7 +120,6 @@ async def test_an_ioc_filled_in_one_trade_is_settled_from_the_order_alone_with_t
     snapshot = outcome.snapshot
     assert snapshot.status is S.FILLED and len(snapshot.fills) == 1
     assert trades_requests(seen) == 0
-    from execution.api.orders import fills_from_ccxt_trades
     trades = await connection._rest.fetch_order_trades(snapshot.exchange_order_id, SYMBOL)
     assert snapshot.fills == fills_from_ccxt_trades("beta", trades, client_order_id="rxOkxOne1", side=Side.BUY,
                                                     symbol=SYMBOL, exchange_order_id=snapshot.exchange_order_id)
