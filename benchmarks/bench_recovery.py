@@ -279,14 +279,14 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
                 per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
                 victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
                 moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
-                needs = trading_stopped(moved) or [None]  # stopped nothing: the next order anywhere
+                stopped = trading_stopped(moved)
+                needs = stopped or [None]  # stopped nothing: the next order anywhere
                 killed_at = time.time()
                 cluster.remove_worker(victim)
                 wait_for("trading again after the node loss",
                          lambda: all(leg_sent_since(live_journal, killed_at, v) for v in needs),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
-                losses.append({"killed_at": killed_at, "moved": moved, "stopped": bool(trading_stopped(moved)),
-                               "needs": needs})
+                losses.append({"killed_at": killed_at, "moved": moved, "stopped": bool(stopped), "needs": needs})
                 cluster.add_worker()  # the cluster keeps its size for the next loss
             live_journal.close()
             wait_until_trading(job, orders, time.time())

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from execution.api.errors import ccxt_errors
-from execution.api.orders import MalformedOrderError, order_snapshot_from_ccxt
+from execution.api.orders import MalformedOrderError, order_snapshot_from_ccxt, to_decimal
 from execution.error_handler import AmbiguousOrderError, RayarbError
 from execution.types import OrderSnapshot, OrderStatus
 
@@ -71,13 +71,14 @@ def only_trade(order: Mapping[str, Any]) -> dict[str, Any] | None:
     fee = order.get("fee") or {}
     if not (trade_id and price and size and fill_time and fee.get("currency")) or info.get("fee") in (None, ""):
         return None
-    try:
-        if Decimal(size) <= 0 or Decimal(size) != Decimal(str(info.get("accFillSz"))) or \
-                Decimal(str(info.get("rebate") or 0)) != 0:
+    try:  # numbers by the one rule of every order answer (finite decimals)
+        amount = to_decimal(size, "fill size")
+        if amount <= 0 or amount != to_decimal(info.get("accFillSz"), "filled") or \
+                to_decimal(info.get("rebate") or 0, "rebate") != 0:
             return None
-        cost = -Decimal(str(info["fee"]))  # OKX charges a negative fee
+        cost = -to_decimal(info["fee"], "fee")  # OKX charges a negative fee
         timestamp = int(fill_time)
-    except (ArithmeticError, ValueError):  # decimal.InvalidOperation is an ArithmeticError
+    except (MalformedOrderError, ValueError):
         return None
     return {"id": str(trade_id), "order": order.get("id"), "symbol": order.get("symbol"), "side": order.get("side"),
             "price": price, "amount": size, "fee": {"cost": str(cost), "currency": fee["currency"]},
