@@ -215,14 +215,9 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         await self._publisher.close()
         await self.close_channel()
         self.channels.close()
-        for client in (self._stream, self._rest):
-            if client is not None:
-                try:
-                    await asyncio.wait_for(client.close(), 5)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    pass
+        # together: each close waits for its TLS connections to shut down (ccxt's timeout_on_exit, 0.25 s)
+        clients = [client for client in (self._stream, self._rest) if client is not None]
+        await asyncio.gather(*(asyncio.wait_for(client.close(), 5) for client in clients), return_exceptions=True)
 
     async def health(self) -> dict[str, Any]:
         now = time.time()

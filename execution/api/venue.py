@@ -114,6 +114,8 @@ def make_exchange(
         raise VenueConfigError(f"a local venue speaks Binance's dialect; exchange id {exchange_id!r} cannot use url={url!r}")
     base = _local_base(url)
     config["enableRateLimit"] = bool(rate_limit)
+    if base.startswith("http:"):  # ccxt waits this long at close for TLS connections to shut down: there are none
+        config["timeout_on_exit"] = 0
     exchange = _new_exchange(module, exchange_id, config)
     point_at_local_venue(exchange, base)
     return exchange
