@@ -2,7 +2,8 @@
 
 Each is created with the run's ``Deployment`` and keeps it; reports a fresh ``incarnation`` per process (the
 supervisor rewires an actor whose incarnation changed); calls its peers by name through Ray (``peers``) and, for the
-hot path, over direct channels (``channels``, served per ``channel_settings``); and records the run's metrics
+hot path, over direct channels (``channels``, served per ``channel_settings``), a name routed where the supervisor says
+(``set_route``); and records the run's metrics
 (``metrics``). ``health`` starts from ``identity()``.
 """
 from __future__ import annotations
@@ -30,6 +31,12 @@ class DeploymentActor(ServesChannel):
         self.node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards,
                                        metrics_dir=deployment.metrics_dir)
+
+    async def set_route(self, name: str, actor: str) -> None:
+        """Calls to the actor ``name`` go to ``actor`` from now on: the supervisor's word when a venue's standby
+        exchange actor took it over (and to every new process of this actor)."""
+        self.peers.route(name, actor)
+        self.channels.drop(name)
 
     def identity(self) -> dict[str, Any]:
         """The start of every health answer: which process this is, and on which Ray node."""

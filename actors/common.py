@@ -38,8 +38,23 @@ class VenueSpec:
         return not self.paper
 
 
+STANDBY_SUFFIX = "~2"  # the second exchange actor of a venue (supervisor.exchange_standby)
+
+
 def exchange_actor_name(venue: str) -> str:
+    """The venue's exchange actor, and the name its callers use for whichever of its actors is active (``Peers``
+    routes it to the second one after a failover)."""
     return EXCHANGE_PREFIX + venue
+
+
+def venue_of(name: str) -> str:
+    """The venue of an exchange actor's name (either of its two)."""
+    return name[len(EXCHANGE_PREFIX):].removesuffix(STANDBY_SUFFIX)
+
+
+def exchange_pair(venue: str) -> tuple[str, str]:
+    """A venue's two exchange actors when it has a standby: the first active at the start."""
+    return exchange_actor_name(venue), exchange_actor_name(venue) + STANDBY_SUFFIX
 
 
 def detector_actor_name(shard: int, shards: int) -> str:
@@ -84,10 +99,16 @@ class Deployment:
         """The symbols the detector shard ``name`` detects on (and the books it is sent)."""
         return shard_symbols(self.symbols, self.detector_shards)[self.detector_names.index(name)]
 
+    def exchange_actors(self, venue: str) -> tuple[str, ...]:
+        """The venue's exchange actors: with ``supervisor.exchange_standby``, two for a signed venue (a paper venue's
+        balances live in its one actor's memory)."""
+        spec = next(v for v in self.venues if v.name == venue)
+        return exchange_pair(venue) if self.supervisor.exchange_standby and spec.signs else (exchange_actor_name(venue),)
+
     @property
     def actor_names(self) -> tuple[str, ...]:
-        return (tuple(exchange_actor_name(v) for v in self.venue_names) + (POSITION_TRACKER, ORDER_MANAGER)
-                + self.detector_names)
+        return (tuple(name for v in self.venue_names for name in self.exchange_actors(v))
+                + (POSITION_TRACKER, ORDER_MANAGER) + self.detector_names)
 
 
 def new_incarnation() -> str:

@@ -2,8 +2,10 @@
 
 It owns the venue's ccxt clients (async REST and ccxt.pro), keeps order books current through ``watch_order_book``
 (REST polling while the stream is down), pushes conflated books to subscribers, and places, looks up and cancels
-orders. In paper mode orders are filled locally against the live book and nothing is sent. Thin: the domain work is in
-``execution/``. Placing, looking up and cancelling orders is ``actors.exchange_orders`` (this actor's base class).
+orders. In paper mode orders are filled locally against the live book and nothing is sent. With
+``supervisor.exchange_standby`` a venue has two: the standby is started like the active one (keys, clients, markets,
+its order connection) but streams no book and publishes nothing until the supervisor ``activate``s it. Thin: the
+domain work is in ``execution/``. Placing, looking up and cancelling orders is ``actors.exchange_orders`` (this actor's base class).
 """
 from __future__ import annotations
 
@@ -102,6 +104,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._inbox = CredentialsInbox() if venue.signs else None
         self._forever = asyncio.Event()  # never set: what a long poll waits on when there is nothing to ask for
         self._clock_resync: asyncio.Task | None = None
+        self.active = False  # streaming books and balances to the subscribers (a standby does not)
 
     # ----- keys -----
     async def credentials_wanted(self, wait_s: float) -> bytes | None:
@@ -124,7 +127,9 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         register_secret(credentials.api_key, credentials.secret, credentials.passphrase)
 
     # ----- lifecycle -----
-    async def start(self) -> dict[str, MarketRules]:
+    async def start(self, active: bool = True) -> dict[str, MarketRules]:
+        """Connect (idempotent); ``active``: stream the books and balances to the subscribers at once, else wait as
+        the venue's standby until ``activate``."""
         if self._started.is_set():
             return self._rules
         v = self.venue
@@ -159,14 +164,27 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         if v.paper:
             balances = self._paper_balances if self._paper_balances is not None else {}
             self._paper = PaperVenue(v.name, self._rules, balances)
+        if active:
+            self._start_streaming()
+        self.scheduling = prepare_hot_path_thread(self._realtime_priority, self._cpu_wake_latency_us)
+        self._started.set()
+        logger.info("exchange %s started (%s, paper=%s%s)", v.name, v.url or v.exchange_id, v.paper,
+                    "" if active else ", standby")
+        return self._rules
+
+    async def activate(self) -> None:
+        """Take the venue over from its dead active actor: stream its books and balances to the subscribers."""
+        await self._until_started()
+        if not self.active:
+            self._start_streaming()
+            logger.info("exchange %s: standby active", self.venue.name)
+
+    def _start_streaming(self) -> None:
+        self.active = True
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._follow_book(s)) for s in self.symbols]
         self._tasks.append(loop.create_task(self._follow_balances()))
         self._tasks.append(loop.create_task(self._report_book_rates()))
-        self.scheduling = prepare_hot_path_thread(self._realtime_priority, self._cpu_wake_latency_us)
-        self._started.set()
-        logger.info("exchange %s started (%s, paper=%s)", v.name, v.url or v.exchange_id, v.paper)
-        return self._rules
 
     async def _check_keys(self) -> None:
         """One signed request before anything else: a wrong key or secret is the operator's to fix, said in one line
@@ -224,7 +242,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         return {
             "incarnation": self.incarnation, "pid": os.getpid(), "node_id": self._node_id,
             "venue": self.venue.name,
-            "started": self._started.is_set(),
+            "started": self._started.is_set(), "active": self.active,
             "book_age_s": {s: round(b.age(now), 3) for s, b in self._books.items()},
             "stream_up": dict(self._stream_up),
             "subscribers": self._publisher.subscribers,
@@ -251,6 +269,8 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             self._publish_balances()
 
     def _publish_balances(self) -> None:
+        if not self.active:  # a standby's balances would race the active actor's
+            return
         free = {asset: free for asset, (free, _locked) in self.balances_cache.items()}
         self._publisher.publish("balances", ("balances", self.venue.name, free))
 

@@ -1,6 +1,7 @@
 """Calls to peer actors by name, through Ray.
 
-Actors find each other by name in the ``rayarb`` namespace. A handle is cached; when a call finds the actor dead the
+Actors find each other by name in the ``rayarb`` namespace; a name may be routed to another actor (``route``: a venue's
+standby exchange actor that took over). A handle is cached; when a call finds the actor dead the
 handle is dropped, so the next call looks the (possibly recreated) actor up again; a call that may be repeated
 (``idempotent``) is made once more at once through the new handle when the cached one was of a dead actor (the
 supervisor recreated it under its name). Every call has a timeout.
@@ -21,11 +22,18 @@ class Peers:
 
     def __init__(self) -> None:
         self._handles: dict[str, Any] = {}
+        self._routes: dict[str, str] = {}
+
+    def route(self, name: str, actor: str) -> None:
+        """Calls to ``name`` go to the actor named ``actor`` from now on (``name`` itself: the default)."""
+        if self._routes.get(name, name) != actor:
+            self._routes[name] = actor
+            self.forget(name)
 
     def get(self, name: str) -> Any:
         handle = self._handles.get(name)
         if handle is None:
-            handle = ray.get_actor(name, namespace=NAMESPACE)
+            handle = ray.get_actor(self._routes.get(name, name), namespace=NAMESPACE)
             self._handles[name] = handle
         return handle
 
@@ -34,7 +42,8 @@ class Peers:
         0.4 s in an actor while the cluster is busy), so it runs on a worker thread."""
         handle = self._handles.get(name)
         if handle is None:
-            handle = await asyncio.wait_for(asyncio.to_thread(ray.get_actor, name, namespace=NAMESPACE), timeout_s)
+            actor = self._routes.get(name, name)
+            handle = await asyncio.wait_for(asyncio.to_thread(ray.get_actor, actor, namespace=NAMESPACE), timeout_s)
             self._handles[name] = handle
         return handle
 

@@ -77,6 +77,10 @@ class ActorControl(Protocol):
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         """Start the actor and rewire it and its peers; ``first`` is the initial start of the run."""
 
+    async def on_down(self, name: str) -> None:
+        """The actor's process is dead, or was just killed (at every heartbeat until it is back): hand its work to
+        a standby, if it has one."""
+
 
 @dataclass
 class SupervisorSettings:
@@ -169,11 +173,13 @@ class Supervisor:
             if state.answered:  # a new process is coming: give it the start-up grace
                 state.answered = False
                 state.since = self._clock()
+            await self.control.on_down(state.name)
             return
         except ActorGone:
             state.up = False
             self._record(state.name, "dead: recreating")
             await self._replace(state, kill=False)
+            await self.control.on_down(state.name)
             return
         except Exception as exc:
             state.last_error = type(exc).__name__
@@ -184,6 +190,7 @@ class Supervisor:
                 state.up = False
                 self._record(state.name, f"unhealthy {state.failures}x ({state.last_error}): replacing")
                 await self._replace(state, kill=True)
+                await self.control.on_down(state.name)
             return
         state.failures = 0
         state.up = True

@@ -5,6 +5,11 @@ Actors are detached and named (so they outlive a crashed supervisor, which re-ad
 automatically (``max_restarts=-1``) and never retry a method (``max_task_retries=0``: a retried submit could send an
 order twice). After any new incarnation the actor is started again and its links rebuilt; after an exchange actor or
 the order manager comes back, orders in flight are reconciled by client order id.
+
+With ``supervisor.exchange_standby`` a signed venue has two exchange actors, one active. When the active one dies (or is
+killed as hung) and the other is up, the other takes the venue over at once: every caller of the venue's exchange actor
+is routed to it, it starts streaming, and the order manager reconciles the venue's orders in flight through it. The
+dead one comes back (Ray restarts it) as the standby.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from actors.common import (
     exchange_actor_name,
     is_detector,
     new_incarnation,
+    venue_of,
 )
 from actors.peers import NAMESPACE, Peers
 from execution.error_handler import RetryPolicy
@@ -81,7 +87,7 @@ def shard_node(shard: int) -> str | None:
 def create_actor(deployment: Deployment, name: str) -> Any:
     cls = actor_class(name)
     if name.startswith(EXCHANGE_PREFIX):
-        venue = next(v for v in deployment.venues if exchange_actor_name(v.name) == name)
+        venue = next(v for v in deployment.venues if v.name == venue_of(name))
         args: tuple = (venue, list(deployment.symbols))
         kwargs: dict[str, Any] = {"channels": deployment.channels, "realtime_priority": deployment.realtime_priority,
                                   "cpu_wake_latency_us": deployment.cpu_wake_latency_us,
@@ -111,6 +117,7 @@ class RayActorControl:
         self.owner = owner
         self.deployment = owner.deployment
         self.peers = Peers()
+        self.active: dict[str, str] = {}  # venue -> its active exchange actor, when it has a standby
 
     async def ensure(self, name: str) -> None:
         self.peers.forget(name)
@@ -173,23 +180,88 @@ class RayActorControl:
         """What an exchange actor sends the detector ``name``: its shard's books (None: every book, one detector)."""
         return None if self.deployment.detector_shards == 1 else list(self.deployment.detector_symbols(name))
 
+    async def active_exchange(self, venue: str) -> str:
+        """The venue's active exchange actor. A supervisor adopting a running run asks the venue's actors first."""
+        if venue not in self.active:
+            members = self.deployment.exchange_actors(venue)
+            answers = await asyncio.gather(*(self._call(m, "health", timeout_s=1.0) for m in members),
+                                           return_exceptions=True) if len(members) > 1 else [{}]
+            self.active.setdefault(venue, next((m for m, a in zip(members, answers)
+                                                if isinstance(a, dict) and a.get("active")), members[0]))
+        return self.active[venue]
+
+    async def route_exchanges(self, callers: tuple[str, ...], venues: tuple[str, ...] | None = None, *,
+                              strict: bool = False) -> None:
+        """Tell ``callers`` which actor each venue's exchange actor name leads to (after a failover, or to a new
+        process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise then (the
+        caller's own rewiring, retried at the next heartbeat)."""
+        venues = tuple(v for v in (venues or self.deployment.venue_names) if len(self.deployment.exchange_actors(v)) > 1)
+        routes = [(exchange_actor_name(v), await self.active_exchange(v)) for v in venues]
+        results = await asyncio.gather(*(self._call(c, "set_route", role, actor) for c in callers
+                                         for role, actor in routes), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed and strict:
+            raise failed[0]
+        for result in failed:
+            logger.warning("supervisor: a route not given (%s); given when its actor is rewired", type(result).__name__)
+
+    def _down(self, name: str) -> bool:
+        """``name`` was up once in this supervisor's watch and is not now (dead, restarting, or killed as hung)."""
+        state = self.owner.supervisor.actors.get(name)
+        return state is not None and state.incarnation is not None and not state.up
+
+    def _wired(self, name: str) -> bool:
+        state = self.owner.supervisor.actors.get(name)
+        return state is not None and state.up and state.wired
+
+    async def _take_over(self, venue: str, actor: str) -> None:
+        """``actor`` becomes the venue's active exchange actor: its callers are routed to it first, so that no leg
+        goes to the dead one once books flow again."""
+        self.active[venue] = actor
+        await self.route_exchanges((ORDER_MANAGER, POSITION_TRACKER, *self.deployment.detector_names), (venue,))
+
+    async def on_down(self, name: str) -> None:
+        """A venue's active exchange actor is dead: its standby, if up and wired, takes the venue over at once."""
+        if not name.startswith(EXCHANGE_PREFIX):
+            return
+        venue = venue_of(name)
+        members = self.deployment.exchange_actors(venue)
+        if len(members) < 2 or await self.active_exchange(venue) != name:
+            return
+        standby = next(m for m in members if m != name)
+        if not self._wired(standby):
+            return  # nothing to take over with: the dead one's new process takes the venue back
+        await self._take_over(venue, standby)
+        await self._call(standby, "activate")
+        logger.warning("supervisor: %s is down; %s took %s over", name, standby, venue)
+        await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
+
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         d = self.deployment
         exchanges = [exchange_actor_name(v) for v in d.venue_names]
         if name.startswith(EXCHANGE_PREFIX):
-            await self._call(name, "start", timeout_s=START_TIMEOUT_S)
+            venue = venue_of(name)
+            active = await self.active_exchange(venue)
+            if active != name and self._down(active):  # not taken over (no standby was up then): this one takes it
+                await self._take_over(venue, name)
+            active = self.active[venue] == name
+            await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
+            if active:  # a new process of the active one, or an adopted one: streaming either way
+                await self._call(name, "activate")
             for detector in d.detector_names:
                 await self._call(name, "subscribe", detector, False, self.detector_symbols(detector))
             await self._call(name, "subscribe", ORDER_MANAGER, True)
-            if not first:
-                await self._call(ORDER_MANAGER, "reconcile", name[len(EXCHANGE_PREFIX):], timeout_s=START_TIMEOUT_S)
+            if not first and active:
+                await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
         elif is_detector(name):
+            await self.route_exchanges((name,), strict=True)
             await self._call(name, "start", timeout_s=START_TIMEOUT_S)
             await asyncio.gather(*(self._call(ex, "subscribe", name, False, self.detector_symbols(name))
                                    for ex in exchanges))
             # never on the supervisor's word alone: the risk engine's too
             await self.enable_detector_if_allowed((name,))
         elif name == ORDER_MANAGER:
+            await self.route_exchanges((ORDER_MANAGER,), strict=True)
             await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
             await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in exchanges))
             if not first:
@@ -203,6 +275,7 @@ class RayActorControl:
                     logger.warning("supervisor: detector not reached after the order manager's start (%s)",
                                    type(exc).__name__)
         elif name == POSITION_TRACKER:
+            await self.route_exchanges((POSITION_TRACKER,), strict=True)
             await self._call(POSITION_TRACKER, "start", self.owner.baseline)
             if not first:
                 await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)

@@ -13,6 +13,10 @@ simulator venues (alpha and gamma Binance, beta OKX), trading the market's own c
 Between kills the run trades again and the supervisor reports every actor up. The gap between opportunities with
 nothing killed (p50, before the first kill) is given too: the next order can come no sooner than the market offers one.
 
+With ``--standby-kills N``: the same run with ``supervisor.exchange_standby`` on (a second, started exchange actor per
+venue that takes the venue over when the active one dies), and the venues' active exchange actors SIGKILLed N times in
+rotation: kill -> the first arbitrage leg created after it reaching that venue, now through the standby.
+
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
 nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
 killed (every process at once) and a fresh worker node added; kill -> trading again where the loss stopped it: the
@@ -22,7 +26,7 @@ order needs them), and reaching each venue whose exchange actor it held (the lat
 the node's raylet at once; its worker processes exit when they notice, so an actor on it may still act for some
 milliseconds.)
 
-    python -m benchmarks.bench_recovery [--kills 10] [--node-losses 10] [--types exchange,detector,...]
+    python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--types exchange,...]
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ from typing import Any
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, is_detector  # noqa: E402
+from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, exchange_pair, is_detector  # noqa: E402
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
 from orchestration.config.models import SupervisorConfig  # noqa: E402
 from orchestration.main_job import MainJob  # noqa: E402
@@ -50,6 +54,7 @@ from simulator.launcher import VenueProcess  # noqa: E402
 from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
 
 TYPES = ("exchange", "detector", "order_manager", "position_tracker", "supervisor")
+WITH_STANDBY = "exchange with a standby"  # the active exchange actor killed, supervisor.exchange_standby on
 VENUES = ("alpha", "beta:okx", "gamma")
 STARTUP_S = 240.0
 RECOVERY_TIMEOUT_S = 90.0  # a kill not followed by an order within this is recorded as not recovered
@@ -63,10 +68,13 @@ def _get(ref: Any, timeout_s: float = 5.0) -> Any:
     return ray.get(ref, timeout=timeout_s)
 
 
-def production_job(venues: Any, run_dir: Path, address: str | None = None, run: dict | None = None) -> MainJob:
-    """A run of ``venues`` trading the market's crossings, with the supervisor's default (production) settings."""
+def production_job(venues: Any, run_dir: Path, address: str | None = None, run: dict | None = None,
+                   standby: bool = False) -> MainJob:
+    """A run of ``venues`` trading the market's crossings, with the supervisor's default (production) settings (and a
+    standby exchange actor per venue with ``standby``)."""
     local = make_job(venues, run_dir, duration_s=None, run=run, cooldown_s=0.0)
-    config = local.options.config.model_copy(update={"supervisor": SupervisorConfig()})
+    supervisor = SupervisorConfig(exchange_standby=standby)
+    config = local.options.config.model_copy(update={"supervisor": supervisor})
     return MainJob(dataclasses.replace(local.options, config=config, address=address), status_stream=io.StringIO())
 
 
@@ -76,6 +84,17 @@ def finish(run: BackgroundRun) -> None:
         run.join(300)
     except Exception as exc:
         print(f"the run did not end cleanly: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def active_exchange(venue: str) -> str:
+    """The venue's exchange actor that is active (of two, with a standby)."""
+    for name in exchange_pair(venue):
+        try:
+            if _get(actor(name).health.remote())["active"]:
+                return name
+        except Exception:  # restarting
+            continue
+    raise RuntimeError(f"no active exchange actor for {venue}")
 
 
 def pid_of(name: str) -> int | None:
@@ -220,11 +239,14 @@ def ray_restart_floor(kills: int) -> list[float]:
     return seconds
 
 
-def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
+    """Each of ``args.types`` killed ``args.kills`` times; with ``standby``, the venues' active exchange actors
+    ``args.standby_kills`` times, with supervisor.exchange_standby on."""
+    plan = [(WITH_STANDBY, args.standby_kills)] if standby else [(kind, args.kills) for kind in args.types]
     with VenueProcess(VENUES, seed=11) as sim:
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
-        job = production_job(sim.venues, directory / "actors")
+        job = production_job(sim.venues, directory / ("standby" if standby else "actors"), standby=standby)
         run = BackgroundRun(job).start()
         kills: list[dict[str, Any]] = []
         try:
@@ -236,15 +258,15 @@ def actor_kills(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             from execution.journal import Journal
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
-            for kind in args.types:
-                for k in range(args.kills):
+            for kind, count in plan:
+                for k in range(count):
                     wait_until_trading(job, orders, 0.0)
-                    venue = venues[k % len(venues)] if kind == "exchange" else None
-                    name = f"exchange:{venue}" if venue else kind
+                    venue = venues[k % len(venues)] if kind in ("exchange", WITH_STANDBY) else None
+                    name = active_exchange(venue) if kind == WITH_STANDBY else f"exchange:{venue}" if venue else kind
                     kills.append({"type": kind, **kill_one(name, venue, live_journal)})
             live_journal.close()
             wait_until_trading(job, orders, time.time())
-            floor = ray_restart_floor(args.kills)
+            floor = [] if standby else ray_restart_floor(args.kills)
         finally:
             job.stop()
             finish(run)
@@ -310,7 +332,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         figures += [Figure(f"baseline: an empty actor killed -> its new process answers p50 "
                            f"({len(result['ray_floor_s'])} kills)", _r(floor["p50"]), "s"),
                     Figure("baseline: an empty actor killed -> its new process answers max", _r(floor["max"]), "s")]
-    for kind in TYPES:
+    for kind in (*TYPES, WITH_STANDBY):
         kills = [k for k in result.get("kills", []) if k["type"] == kind]
         if not kills:
             continue
@@ -359,6 +381,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10, help="kills per actor type")
     parser.add_argument("--types", default=",".join(TYPES), help="actor types to kill, comma-separated")
+    parser.add_argument("--standby-kills", type=int, default=10,
+                        help="active exchange actors killed with a standby per venue (0: no such phase)")
     parser.add_argument("--node-losses", type=int, default=10, help="worker nodes lost (0: no cluster phase)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of trading before the first kill")
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
@@ -371,6 +395,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rayarb-bench-recovery-") as directory:
         if args.types:
             result.update(actor_kills(args, Path(directory)))
+        if args.standby_kills:
+            standby = actor_kills(args, Path(directory), standby=True)
+            result["kills"] = result.get("kills", []) + standby["kills"]
+            result.setdefault("idle_gap_s", standby["idle_gap_s"])
         if args.node_losses:
             result.update(node_losses(args, Path(directory)))
     figures = figures_of(result)

@@ -37,34 +37,37 @@ def forget_key_variables(config: Config | None, environ: MutableMapping[str, str
 
 
 class CredentialCourier:
-    """Delivers ``credentials`` (venue name -> keys) to the exchange actors ``actor_name(venue)`` for as long as it
-    runs. ``delivered`` counts deliveries per venue (one per exchange-actor process)."""
+    """Delivers ``credentials`` (venue name -> keys) to the exchange actors ``actor_names(venue)`` (a venue's actor,
+    and its standby) for as long as it runs. ``delivered`` counts deliveries per venue (one per exchange-actor
+    process)."""
 
-    def __init__(self, credentials: Mapping[str, Credentials], actor_name: Any, namespace: str) -> None:
+    def __init__(self, credentials: Mapping[str, Credentials], actor_names: Any, namespace: str) -> None:
         self._credentials = dict(credentials)
-        self._actor_name = actor_name
+        self._actor_names = actor_names
         self._namespace = namespace
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
         self.delivered: dict[str, int] = {venue: 0 for venue in self._credentials}
 
     def start(self) -> None:
         for venue in self._credentials:
-            thread = threading.Thread(target=self._serve, args=(venue,), name=f"credentials:{venue}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for name in self._actor_names(venue):
+                thread = threading.Thread(target=self._serve, args=(venue, name), name=f"credentials:{name}",
+                                          daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout_s)
 
-    def _serve(self, venue: str) -> None:
+    def _serve(self, venue: str, name: str) -> None:
         import ray
 
         from actors.credentials import seal
 
-        name = self._actor_name(venue)
         while not self._stop.is_set():
             try:
                 actor = ray.get_actor(name, namespace=self._namespace)
@@ -77,5 +80,6 @@ class CredentialCourier:
                 logger.debug("credentials for %s not delivered yet: %s", name, type(exc).__name__)
                 self._stop.wait(RETRY_S)
                 continue
-            self.delivered[venue] += 1
-            logger.info("keys of %s delivered to its exchange actor", venue)
+            with self._lock:
+                self.delivered[venue] += 1
+            logger.info("keys of %s delivered to %s", venue, name)

@@ -136,11 +136,10 @@ class MainJob:
         return credentials
 
     def _start_courier(self, credentials: dict[str, Credentials]) -> None:
-        from actors.common import exchange_actor_name
         from actors.peers import NAMESPACE
 
-        if credentials:
-            self.courier = CredentialCourier(credentials, exchange_actor_name, NAMESPACE)
+        if credentials:  # to each of a venue's exchange actors (its standby too)
+            self.courier = CredentialCourier(credentials, self.deployment.exchange_actors, NAMESPACE)
             self.courier.start()
 
     def _deployment(self, config: Config) -> Any:

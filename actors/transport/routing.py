@@ -105,6 +105,13 @@ class Channels:
             self._clients[name] = client
             return client
 
+    def drop(self, name: str) -> None:
+        """Close the connection to ``name`` (it now leads to another actor): the next call opens one anew."""
+        client = self._clients.pop(name, None)
+        if client is not None:
+            client.close()
+        self._retry_at.pop(name, None)
+
     def close(self) -> None:
         for client in self._clients.values():
             client.close()

@@ -49,6 +49,9 @@ class FakeActors:
     async def on_new_incarnation(self, name, first):
         self.calls.append(("wire-first" if first else "rewire", name))
 
+    async def on_down(self, name):
+        self.calls.append(("down", name))
+
 
 def make(names=("a", "b"), **settings):
     clock = FakeClock()

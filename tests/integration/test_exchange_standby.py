@@ -1,0 +1,83 @@
+"""supervisor.exchange_standby: a venue's second exchange actor, started with its keys but streaming nothing, takes the
+venue over when the active one dies; the dead one comes back as the standby. Orders go on through whichever is active,
+no client order id reaches a venue twice, and every order a venue knows is in the journal."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import signal
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+import ray
+
+from actors.common import SUPERVISOR
+from orchestration.main_job import MainJob
+from orchestration.report import load_run_report
+from simulator.launcher import VenueProcess
+from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for
+
+pytestmark = pytest.mark.ray
+
+PRIMARY, STANDBY = "exchange:alpha", "exchange:alpha~2"
+
+
+def health(name: str) -> dict:
+    return ray.get(actor(name).health.remote(), timeout=5)
+
+
+def requests_sent(name: str) -> int:
+    return (health(name).get("order_entry") or {}).get("requests_sent", 0)
+
+
+def with_standby(job: MainJob) -> MainJob:
+    config = job.options.config
+    supervisor = config.supervisor.model_copy(update={"exchange_standby": True})
+    options = dataclasses.replace(job.options, config=config.model_copy(update={"supervisor": supervisor}))
+    return MainJob(options, status_stream=io.StringIO())
+
+
+def all_up() -> bool:
+    return ray.get(actor(SUPERVISOR).all_up.remote(), timeout=5)
+
+
+def test_the_standby_takes_the_venue_over_and_the_dead_one_comes_back_as_the_standby(tmp_path):
+    with VenueProcess(("alpha", "beta:okx"), seed=4) as venues:
+        venues.start(timeout_s=60)
+        run = BackgroundRun(with_standby(make_job(venues.venues, tmp_path, duration_s=None, cooldown_s=0.05))).start()
+        try:
+            wait_for("trading with both of alpha's actors up", lambda: run.error is None and all_up()
+                     and requests_sent(PRIMARY) > 0, timeout_s=180, interval_s=0.2)
+            # started alike (keyed, its order connection open), but only the active one streams and sends
+            assert health(PRIMARY)["active"] and not health(STANDBY)["active"]
+            assert health(STANDBY)["started"] and not health(STANDBY)["book_age_s"] and requests_sent(STANDBY) == 0
+
+            for dead, taking_over in ((PRIMARY, STANDBY), (STANDBY, PRIMARY)):
+                sent_before = requests_sent(taking_over)
+                info = health(dead)
+                os.kill(info["pid"], signal.SIGKILL)
+                wait_for(f"{taking_over} active and sending alpha's legs",
+                         lambda: health(taking_over)["active"] and requests_sent(taking_over) > sent_before,
+                         timeout_s=60, interval_s=0.1)
+                wait_for(f"{dead} back", lambda: health(dead)["incarnation"] != info["incarnation"] and all_up(),
+                         timeout_s=60, interval_s=0.2)
+                assert not health(dead)["active"]  # back as the standby: it streams nothing
+                status = ray.get(actor(SUPERVISOR).status.remote(), timeout=5)["actors"]
+                assert status[dead]["restarts"] >= 1 and status[taking_over]["up"]
+        finally:
+            run.job.stop()
+            assert run.join(180) == 0
+
+        report = load_run_report(run.job.run_dir)
+        journal = {row["client_order_id"]: row for row in report.orders}
+        for e in venues.venues:
+            orders = account_orders(e.url)
+            assert orders
+            counts = Counter(o["clientOrderId"] for o in orders)
+            assert [cid for cid, n in counts.items() if n > 1] == [], f"client order id placed twice at {e.name}"
+            for order in orders:
+                row = journal.get(order["clientOrderId"])
+                assert row is not None, f"{e.name} order {order['clientOrderId']} is not in the journal"
+                assert row["filled"] == Decimal(order["executedQty"]), (row, order)
