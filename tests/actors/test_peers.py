@@ -58,3 +58,16 @@ async def test_a_handle_of_a_recreated_actor_is_replaced_for_a_repeatable_call(l
         await peers.call("venue", "read", timeout_s=30)
     assert await peers.call("venue", "read", timeout_s=30) == 3
     del first, second, third
+
+
+async def test_a_routed_name_leads_to_the_actor_it_was_routed_to_and_back(local_ray):
+    first = Counter.options(name="exchange:alpha", namespace=NAMESPACE).remote(1)
+    standby = Counter.options(name="exchange:alpha~2", namespace=NAMESPACE).remote(2)
+    peers = Peers()
+    assert await peers.call("exchange:alpha", "read", timeout_s=30) == 1
+    peers.route("exchange:alpha", "exchange:alpha~2")  # the cached handle is dropped with the old route
+    assert await peers.call("exchange:alpha", "read", timeout_s=30) == 2
+    assert peers.get("exchange:alpha") is peers.get("exchange:alpha")
+    peers.route("exchange:alpha", "exchange:alpha")
+    assert await peers.call("exchange:alpha", "read", timeout_s=30) == 1
+    del first, standby
