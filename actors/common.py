@@ -102,8 +102,8 @@ class Deployment:
     def exchange_actors(self, venue: str) -> tuple[str, ...]:
         """The venue's exchange actors: with ``supervisor.exchange_standby``, two for a signed venue (a paper venue's
         balances live in its one actor's memory)."""
-        spec = next(v for v in self.venues if v.name == venue)
-        return exchange_pair(venue) if self.supervisor.exchange_standby and spec.signs else (exchange_actor_name(venue),)
+        standby = self.supervisor.exchange_standby and next(v for v in self.venues if v.name == venue).signs
+        return exchange_pair(venue) if standby else (exchange_actor_name(venue),)
 
     @property
     def actor_names(self) -> tuple[str, ...]:

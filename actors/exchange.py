@@ -5,7 +5,8 @@ It owns the venue's ccxt clients (async REST and ccxt.pro), keeps order books cu
 orders. In paper mode orders are filled locally against the live book and nothing is sent. With
 ``supervisor.exchange_standby`` a venue has two: the standby is started like the active one (keys, clients, markets,
 its order connection) but streams no book and publishes nothing until the supervisor ``activate``s it. Thin: the
-domain work is in ``execution/``. Placing, looking up and cancelling orders is ``actors.exchange_orders`` (this actor's base class).
+domain work is in ``execution/``. Placing, looking up and cancelling orders is ``actors.exchange_orders`` (this
+actor's base class).
 """
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ from actors.telemetry import process_metrics
 logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
+ROUTE_TIMEOUT_S = 2.0  # telling a caller where a venue's exchange actor is: a hung caller must not hold up a failover
 CALL_TIMEOUT_S = 30.0
 
 
@@ -195,9 +196,10 @@ class RayActorControl:
         """Tell ``callers`` which actor each venue's exchange actor name leads to (after a failover, or to a new
         process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise then (the
         caller's own rewiring, retried at the next heartbeat)."""
-        venues = tuple(v for v in (venues or self.deployment.venue_names) if len(self.deployment.exchange_actors(v)) > 1)
+        d = self.deployment
+        venues = tuple(v for v in (venues or d.venue_names) if len(d.exchange_actors(v)) > 1)
         routes = [(exchange_actor_name(v), await self.active_exchange(v)) for v in venues]
-        results = await asyncio.gather(*(self._call(c, "set_route", role, actor) for c in callers
+        results = await asyncio.gather(*(self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S) for c in callers
                                          for role, actor in routes), return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)]
         if failed and strict:
@@ -238,7 +240,7 @@ class RayActorControl:
 
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         d = self.deployment
-        exchanges = [exchange_actor_name(v) for v in d.venue_names]
+        exchanges = [name for v in d.venue_names for name in d.exchange_actors(v)]  # a standby too: it may take over
         if name.startswith(EXCHANGE_PREFIX):
             venue = venue_of(name)
             active = await self.active_exchange(venue)
@@ -289,7 +291,9 @@ class SupervisorActor:
         self.deployment = deployment
         self.incarnation = new_incarnation()
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards,
-                                       metrics_dir=deployment.metrics_dir)
+                                       metrics_dir=deployment.metrics_dir,
+                                       standby_exchanges=[v for v in deployment.venue_names
+                                                          if len(deployment.exchange_actors(v)) > 1])
         self.trading = False
         self.detector_enabled = False  # as last set by this supervisor
         self.baseline: dict | None = None

@@ -16,11 +16,11 @@ def _process_metrics(metrics_dir: str | None) -> RayarbMetrics:
 
 
 def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (), detector_shards: int = 1, *,
-                    metrics_dir: str | None = None) -> RayarbMetrics:
+                    metrics_dir: str | None = None, standby_exchanges: Iterable[str] = ()) -> RayarbMetrics:
     """``metrics_dir``: the run's base directory of metric files (``Deployment.metrics_dir``); None: in-process
-    only."""
+    only. ``standby_exchanges``: the exchanges with a standby exchange actor (the supervisor's metrics)."""
     metrics = _process_metrics(metrics_dir)
     exchanges, symbols = tuple(exchanges), tuple(symbols)
     if exchanges or symbols:
-        metrics.init_labels(exchanges, symbols, detector_shards)
+        metrics.init_labels(exchanges, symbols, detector_shards, standby_exchanges)
     return metrics
