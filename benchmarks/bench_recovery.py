@@ -45,7 +45,7 @@ from typing import Any
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, exchange_pair, is_detector  # noqa: E402
+from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, exchange_pair, is_detector, venue_of  # noqa: E402
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
 from orchestration.config.models import SupervisorConfig  # noqa: E402
 from orchestration.main_job import MainJob  # noqa: E402
@@ -86,14 +86,13 @@ def finish(run: BackgroundRun) -> None:
         print(f"the run did not end cleanly: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
-def active_exchange(venue: str) -> str:
-    """The venue's exchange actor that is active (of two, with a standby)."""
-    for name in exchange_pair(venue):
-        try:
-            if _get(actor(name).health.remote())["active"]:
-                return name
-        except Exception:  # restarting
-            continue
+def active_exchange(venue: str) -> tuple[str, str]:
+    """The venue's exchange actor that is active, and its standby (with a standby)."""
+    first, second = exchange_pair(venue)
+    if active(first):
+        return first, second
+    if active(second):
+        return second, first
     raise RuntimeError(f"no active exchange actor for {venue}")
 
 
@@ -142,17 +141,27 @@ def leg_sent_since(journal: Any, wall: float, venue: str | None) -> bool:
                for o in journal.orders())
 
 
-def kill_one(name: str, target_venue: str | None, journal: Any) -> dict[str, Any]:
+def active(name: str) -> bool:
+    try:
+        return bool(_get(actor(name).health.remote())["active"])
+    except Exception:  # restarting
+        return False
+
+
+def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | None = None) -> dict[str, Any]:
     """SIGKILL ``name``'s process and follow its recovery: seconds until its new process answers (Ray's restart), until
-    the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue."""
+    the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue; with
+    ``standby`` (the venue's other exchange actor), until it is active."""
     wait_for(f"{name}'s pid", lambda: pid_of(name) is not None, timeout_s=60, interval_s=0.1)
     pid = pid_of(name)
     restarts = None if name == "supervisor" else restarts_seen(name)
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
-    back = rewired = None
+    back = rewired = taken_over = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while time.monotonic() < deadline:
+        if standby is not None and taken_over is None and active(standby):
+            taken_over = time.time() - killed_at
         if back is None:
             now_pid = pid_of(name)
             if now_pid is not None and now_pid != pid:
@@ -163,7 +172,8 @@ def kill_one(name: str, target_venue: str | None, journal: Any) -> dict[str, Any
         if rewired is not None and leg_sent_since(journal, killed_at, target_venue):
             break
         time.sleep(0.05)
-    return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue}
+    return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue,
+            "taken_over_s": taken_over}
 
 
 def trading_stopped(moved: list[str]) -> list[str | None]:
@@ -171,7 +181,7 @@ def trading_stopped(moved: list[str]) -> list[str | None]:
     when the detector or the order manager went, which every order needs; each venue whose exchange actor went. Empty
     when neither went (the supervisor, the position tracker): trading goes on."""
     needs: list[str | None] = [None] if any(n == ORDER_MANAGER or is_detector(n) for n in moved) else []
-    return needs + sorted(n[len(EXCHANGE_PREFIX):] for n in moved if n.startswith(EXCHANGE_PREFIX))
+    return needs + sorted({venue_of(n) for n in moved if n.startswith(EXCHANGE_PREFIX)})
 
 
 def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]],
@@ -262,8 +272,11 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
                 for k in range(count):
                     wait_until_trading(job, orders, 0.0)
                     venue = venues[k % len(venues)] if kind in ("exchange", WITH_STANDBY) else None
-                    name = active_exchange(venue) if kind == WITH_STANDBY else f"exchange:{venue}" if venue else kind
-                    kills.append({"type": kind, **kill_one(name, venue, live_journal)})
+                    if kind == WITH_STANDBY:
+                        name, standby = active_exchange(venue)
+                    else:
+                        name, standby = (f"exchange:{venue}" if venue else kind), None
+                    kills.append({"type": kind, **kill_one(name, venue, live_journal, standby)})
             live_journal.close()
             wait_until_trading(job, orders, time.time())
             floor = [] if standby else ray_restart_floor(args.kills)
@@ -346,11 +359,17 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             Figure(f"{kind} killed -> its new process answers p50", _r(summarize_latencies(back)["p50"]), "s"),
             Figure(f"{kind} killed -> supervisor has rewired it p50", _r(summarize_latencies(rewired)["p50"]), "s"),
         ]
-        # what of the next order's wait is the market's: from rayarb being whole again to the next crossing taken
-        waits = [max(0.0, k["to_next_order_s"] - k["rewired_s"]) for k in kills
-                 if k["to_next_order_s"] is not None and k["rewired_s"] is not None]
+        # what of the next order's wait is the market's: from rayarb being whole again (the supervisor has rewired the
+        # killed actor; with a standby, the standby has taken the venue over) to the next crossing taken
+        whole_key, whole = ("taken_over_s", "the standby took over") if kind == WITH_STANDBY else ("rewired_s", "rewired")
+        if kind == WITH_STANDBY:
+            taken_over = [k["taken_over_s"] for k in kills if k["taken_over_s"] is not None]
+            figures.append(Figure(f"{kind} killed -> the standby has taken the venue over p50",
+                                  _r(summarize_latencies(taken_over)["p50"]), "s"))
+        waits = [max(0.0, k["to_next_order_s"] - k[whole_key]) for k in kills
+                 if k["to_next_order_s"] is not None and k[whole_key] is not None]
         if waits:
-            figures.append(Figure(f"{kind} killed: rewired -> next order p50 (the market's next crossing)",
+            figures.append(Figure(f"{kind} killed: {whole} -> next order p50 (the market's next crossing)",
                                   _r(summarize_latencies(waits)["p50"]), "s"))
         if len(to_order) < len(kills):
             figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",

@@ -7,13 +7,13 @@ from benchmarks import bench_recovery
 
 
 @pytest.mark.ray
-@pytest.mark.slow  # a whole run and two kills: ~60 s
+@pytest.mark.slow  # two whole runs and three kills: ~90 s
 def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--node-losses", "0",
-                                  "--idle", "1", "--results", str(results)])
+    result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--standby-kills", "1",
+                                  "--node-losses", "0", "--idle", "1", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
-    assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager"]
+    assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", bench_recovery.WITH_STANDBY]
     for kind in ("exchange", "order_manager"):
         p50 = figures[f"{kind} killed -> next order p50 (1 kills)"]
         assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
@@ -22,6 +22,11 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
         wait = figures[f"{kind} killed: rewired -> next order p50 (the market's next crossing)"]["value"]
         assert wait == round(max(0.0, kill["to_next_order_s"] - kill["rewired_s"]), 3) < p50["value"]
     assert result["kills"][0]["venue"] == "alpha"
+    standby = result["kills"][2]  # the active exchange actor killed, its standby on: taken over before the next order
+    assert (standby["name"], standby["venue"]) == ("exchange:alpha", "alpha")
+    assert 0 < standby["taken_over_s"] <= standby["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
+    assert figures[f"{bench_recovery.WITH_STANDBY} killed -> the standby has taken the venue over p50"]["value"] == \
+        round(standby["taken_over_s"], 3)
     floor = figures["baseline: an empty actor killed -> its new process answers p50 (1 kills)"]  # Ray's restart alone
     assert floor["unit"] == "s" and 0 < floor["value"] < bench_recovery.RECOVERY_TIMEOUT_S
 
@@ -31,7 +36,8 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
 @pytest.mark.slow  # a cluster, a run and one node lost: ~60 s
 def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "0", "--node-losses", "1", "--results", str(results)])
+    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "1",
+                                  "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     [loss] = result["losses"]
     assert loss["moved"]  # the worker holding the most actors was lost
