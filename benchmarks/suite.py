@@ -29,7 +29,7 @@ SUITE: dict[str, tuple[str, list[str]]] = {
     "scale_out": ("benchmarks.bench_scale_out", ["--shards", "1,2,4", "--venues", "5", "--symbols", "20",
                                                  "--nodes", "4", "--seconds", "30", "--warmup", "10"]),
     "profile": ("benchmarks.bench_profile", ["--load", "3x2", "--seconds", "60", "--warmup", "15"]),
-    "recovery": ("benchmarks.bench_recovery", ["--kills", "10", "--node-losses", "10"]),
+    "recovery": ("benchmarks.bench_recovery", ["--kills", "10", "--standby-kills", "10", "--node-losses", "10"]),
     "side_by_side_3x2": ("benchmarks.bench_side_by_side", ["--load", "3x2", "--seconds", "120", "--rounds", "2"]),
     "side_by_side_5x20": ("benchmarks.bench_side_by_side", ["--load", "5x20", "--seconds", "120", "--rounds", "2"]),
     "side_by_side_5x20fast": ("benchmarks.bench_side_by_side", ["--load", "5x20fast", "--seconds", "120",
