@@ -75,6 +75,11 @@ LOOPBACK_NODE_IP = "127.0.0.1"
 LOCAL_ONLY_SWITCH_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # ray.init(address=...) retries an unreachable GCS for minutes; a TCP probe first turns that into a quick, clear error.
 CONNECT_PROBE_TIMEOUT_S = 5.0
+# A joining process asks the GCS for the cluster's id up to this many times, 1 s apart (Ray's own default is 20, for any
+# error: a refused token, which no retry mends, took 20 s to be said). The TCP probe has already found it listening.
+# Ray's RAY_gcs_server_port_wait_time_s, when the operator sets it, is kept.
+GCS_CONNECT_ENV = "RAY_gcs_server_port_wait_time_s"
+JOIN_GCS_ATTEMPTS = 3
 # A call to an actor whose process is gone fails at once (ActorUnavailableError while Ray restarts it) instead of
 # being held 1 s for the GCS to say whether the actor is dead for good, Ray's default; KubeRay sets the same for Ray
 # Serve's services. Ray restarts a SIGKILLed actor in ~0.5 s, so the supervisor's heartbeat (and any caller) reaches
@@ -211,7 +216,8 @@ def start_or_join_ray(
         kwargs["address"] = address
     try:
         local = address is None or _is_loopback_address(address)
-        with loopback_node_address() if local else contextlib.nullcontext():
+        with (loopback_node_address() if local else contextlib.nullcontext(),
+              contextlib.nullcontext() if address is None else _bounded_gcs_connect()):
             context = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         shutdown_ray()  # a half-started Ray, and the run's token
@@ -312,6 +318,20 @@ def loopback_node_address() -> Iterator[None]:
             os.environ.pop(LOCAL_ONLY_SWITCH_ENV, None)
         else:
             os.environ[LOCAL_ONLY_SWITCH_ENV] = saved_env
+
+
+@contextlib.contextmanager
+def _bounded_gcs_connect() -> Iterator[None]:
+    """Within the block a join asks the GCS ``JOIN_GCS_ATTEMPTS`` times before it gives up (unless the operator set
+    Ray's own limit); the variable is restored afterwards."""
+    if GCS_CONNECT_ENV in os.environ:
+        yield
+        return
+    os.environ[GCS_CONNECT_ENV] = str(JOIN_GCS_ATTEMPTS)
+    try:
+        yield
+    finally:
+        os.environ.pop(GCS_CONNECT_ENV, None)
 
 
 def _is_loopback_address(address: str) -> bool:

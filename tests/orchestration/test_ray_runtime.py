@@ -20,7 +20,10 @@ import pytest
 import ray
 
 from orchestration.ray_runtime import (
+    GCS_CONNECT_ENV,
+    JOIN_GCS_ATTEMPTS,
     RAYARB_NAMESPACE,
+    _bounded_gcs_connect,
     _refresh_ray_config,
     RayStartError,
     ensure_auth_mode_env,
@@ -277,3 +280,14 @@ def test_an_explicitly_disabled_local_ray_has_no_token(clean_auth_env, monkeypat
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert os.environ["RAY_AUTH_MODE"] == "disabled"
     assert not (clean_auth_env / ".ray" / "auth_token").exists()  # Ray's default would have created it
+
+
+def test_a_join_asks_the_gcs_a_few_times_unless_the_operator_set_rays_own_limit(monkeypatch):
+    monkeypatch.delenv(GCS_CONNECT_ENV, raising=False)
+    with _bounded_gcs_connect():  # a refused token is not mended by Ray's 20 retries a second apart
+        assert os.environ[GCS_CONNECT_ENV] == str(JOIN_GCS_ATTEMPTS)
+    assert GCS_CONNECT_ENV not in os.environ
+    monkeypatch.setenv(GCS_CONNECT_ENV, "120")  # a head restarting over a large state: the operator's budget
+    with _bounded_gcs_connect():
+        assert os.environ[GCS_CONNECT_ENV] == "120"
+    assert os.environ[GCS_CONNECT_ENV] == "120"
