@@ -156,6 +156,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                             "default 0, a plain local Ray)")
     chaos.add_argument("--run-dir", metavar="DIR", default="runs", help="where the run goes (default %(default)s)")
     chaos.add_argument("--short", action="store_true", help="every fault kind once, back to back (CI)")
+    chaos.add_argument("--standby", action="store_true",
+                       help="a standby exchange actor per venue (supervisor.exchange_standby): exchange faults hit the "
+                            "active one")
     chaos.add_argument("--load", action="store_true",
                        help="the venues quote 10 symbols as fast as the simulator can (with --faults none: load alone)")
     chaos.add_argument("--log-level", default="WARNING", type=_log_level, metavar="LEVEL",
@@ -244,7 +247,7 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
                            kinds=kinds_for_nodes(parse_kinds(args.faults), args.nodes, asked=asked),
                            venues=check_venues(tuple(v.strip() for v in args.venues.split(",") if v.strip())),
                            address=args.address, run_dir=Path(args.run_dir), short=args.short, nodes=args.nodes,
-                           load=args.load)
+                           load=args.load, standby=args.standby)
     if not asked and not args.nodes:
         print("node_lost left out: no worker node to lose (--nodes 1 or more adds one)", file=sys.stderr)
     result = run_campaign(options, status=lambda line: print(line, file=sys.stderr))

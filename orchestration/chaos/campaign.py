@@ -52,6 +52,7 @@ class ChaosOptions:
     short: bool = False
     nodes: int = 0  # worker nodes besides the head (a local cluster); 0: a plain local Ray
     load: bool = False  # LOAD_SYMBOLS symbols quoted LOAD_UPDATE_HZ times a second per venue and symbol
+    standby: bool = False  # supervisor.exchange_standby: exchange faults hit a venue's active actor, its standby takes over
 
 
 # --load: the highest opportunity rate the simulator can produce for three venues: 10 symbols at an update rate beyond
@@ -140,10 +141,14 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
             # Ray started here is this host alone: the hot path's channels on loopback (a joined cluster: its nodes)
             run = {"channels": "127.0.0.1"} if options.address is None else {}
             symbols = {"symbols": unified_symbols(LOAD_SYMBOLS)} if options.load else {}
-            driver = RunDriver(endpoints, address, Path(options.run_dir), cooldown_s=0.05, run=run, **symbols)
-            from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
+            driver = RunDriver(endpoints, address, Path(options.run_dir), cooldown_s=0.05, run=run,
+                               supervisor={"exchange_standby": options.standby}, **symbols)
+            from actors.common import (DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name,
+                                       exchange_pair)
 
-            names = [exchange_actor_name(n) for n in urls] + [DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR]
+            exchanges = [name for n in urls
+                         for name in (exchange_pair(n) if options.standby else (exchange_actor_name(n),))]
+            names = exchanges + [DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR]
             injector = Injector(urls, Path(), driver=driver, cluster=cluster, actor_names=tuple(names),
                                 hold_s=SHORT_HOLD_S if options.short else HOLD_S)
             try:
@@ -278,7 +283,7 @@ def _check(options: ChaosOptions, run_dir: Path, urls: dict[str, str], before: d
         in_flight = max(in_flight, s.get("in_flight") or 0)
     exposure = net_exposure(records)
     figures = {
-        "seed": options.seed, "duration_s": options.duration_s, "short": options.short,
+        "seed": options.seed, "duration_s": options.duration_s, "short": options.short, "standby": options.standby,
         "venues": list(options.venues), "nodes": options.nodes,
         "faults": len(applied), "fault_kinds": len(kinds), "faults_by_kind": dict(sorted(kinds.items())),
         "faults_not_completed": {str(a.fault.index): a.detail["error"] for a in applied if "error" in a.detail},
@@ -328,6 +333,8 @@ def command_line(options: ChaosOptions) -> str:
         parts.append(f"--nodes {options.nodes}")
     if options.load:
         parts.append("--load")
+    if options.standby:
+        parts.append("--standby")
     return " ".join(parts)
 
 

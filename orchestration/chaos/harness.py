@@ -38,7 +38,7 @@ def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, 
 
 
 def raw_run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
-                   symbols: list[str] | None = None, **strategy) -> dict[str, Any]:
+                   symbols: list[str] | None = None, supervisor: dict | None = None, **strategy) -> dict[str, Any]:
     """The config of a run against these venues as plain data (a YAML file's content): keys by variable name only."""
     return {
         "venues": {e.name: venue_entry(e) for e in endpoints},
@@ -46,7 +46,8 @@ def raw_run_config(endpoints, *, run: dict | None = None, risk: dict | None = No
         "detector": detector or {},
         "strategy": {"min_profit_bps": 1, "cooldown_s": 0.2, "max_notional_per_trade": "500", **strategy},
         "risk": {"max_open_exposure": "100000", "loss_limit": "1000", "max_one_legged": 1000, **(risk or {})},
-        "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3},
+        "supervisor": {"heartbeat_period_s": 0.3, "heartbeat_timeout_s": 1.5, "failures_before_restart": 3,
+                       **(supervisor or {})},
         "run": run or {},
     }
 

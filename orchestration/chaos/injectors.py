@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name
+from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_pair
 from orchestration.chaos.harness import actor, wait_for
 from orchestration.chaos.schedule import HOLD_S, Fault
 from simulator.client import ACCOUNT, account_orders, sim_post
@@ -143,14 +143,14 @@ class Injector:
                 for url in self.urls.values():
                     _post(url, "/_sim/faults", {"clear": True})
         elif kind == "hung_actor":
-            name = exchange_actor_name(fault.target)
+            name = self._exchange_actor(fault.target)
             info = _call(name, "health")
             old = info["incarnation"]
             os.kill(info["pid"], signal.SIGSTOP)
             applied.detail["stopped_pid"] = info["pid"]
         else:
             how, _, type_ = kind.partition("_")
-            name = exchange_actor_name(fault.target) if type_ == "exchange" else _TYPE_ACTOR[type_]
+            name = self._exchange_actor(fault.target) if type_ == "exchange" else _TYPE_ACTOR[type_]
             info = _call(name, "health")
             old = info["incarnation"]
             if how == "sigkill":
@@ -163,6 +163,17 @@ class Injector:
         if stopped is not None:  # the hung process, replaced: ended so it holds nothing
             with contextlib.suppress(ProcessLookupError):
                 os.kill(stopped, signal.SIGKILL)
+
+    def _exchange_actor(self, venue: str) -> str:
+        """The venue's exchange actor, or with a standby the active one of its two (the one whose loss matters)."""
+        first, second = exchange_pair(venue)
+        if second not in self.actor_names:
+            return first
+        for name in (first, second):
+            with contextlib.suppress(Exception):  # one may be restarting
+                if _call(name, "health")["active"]:
+                    return name
+        return first
 
     # ----- the kill switch -----
     def _kill_switch(self, applied: Applied) -> None:

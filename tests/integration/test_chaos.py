@@ -23,3 +23,16 @@ def test_every_fault_kind_once_breaks_no_invariant(tmp_path):
     assert {name: lines for name, lines in result.violations.items() if lines} == {}
     assert figures["attempts"] > 0 and figures["orders"] > 0 and figures["recovery_s"]["count"] == len(ALL_KINDS)
     assert (result.run_dir / "driver-2.log").is_file()  # the driver's second life, after driver_restart, logged
+
+
+@pytest.mark.slow  # make test-full: ~90 s; the standby's takeover is in make test (tests/integration/test_exchange_standby.py)
+def test_exchange_faults_with_a_standby_break_no_invariant(tmp_path):
+    # the active exchange actor killed (SIGKILL, ray.kill) and hung, a standby exchange actor per venue taking over
+    kinds = ("sigkill_exchange", "raykill_exchange", "hung_actor")
+    result = run_campaign(ChaosOptions(seed=7, short=True, kinds=kinds, run_dir=tmp_path, standby=True))
+    figures = json.loads((result.run_dir / "chaos.json").read_text())
+    assert figures["standby"] and figures["faults_not_completed"] == {}
+    assert sorted(figures["faults_by_kind"]) == sorted(kinds)
+    assert {name: lines for name, lines in result.violations.items() if lines} == {}
+    assert figures["recovery_s"]["count"] == len(kinds) and figures["orders"] > 0
+    assert figures["command"].endswith("--standby")
