@@ -51,6 +51,7 @@ from orchestration.config.models import SupervisorConfig  # noqa: E402
 from orchestration.main_job import MainJob  # noqa: E402
 from orchestration.report import summarize_latencies  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
+from orchestration.chaos.harness import active_exchange_actor  # noqa: E402
 from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
 
 TYPES = ("exchange", "detector", "order_manager", "position_tracker", "supervisor")
@@ -84,16 +85,6 @@ def finish(run: BackgroundRun) -> None:
         run.join(300)
     except Exception as exc:
         print(f"the run did not end cleanly: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
-def active_exchange(venue: str) -> tuple[str, str]:
-    """The venue's exchange actor that is active, and its standby (with a standby)."""
-    first, second = exchange_pair(venue)
-    if active(first):
-        return first, second
-    if active(second):
-        return second, first
-    raise RuntimeError(f"no active exchange actor for {venue}")
 
 
 def pid_of(name: str) -> int | None:
@@ -141,13 +132,6 @@ def leg_sent_since(journal: Any, wall: float, venue: str | None) -> bool:
                for o in journal.orders())
 
 
-def active(name: str) -> bool:
-    try:
-        return bool(_get(actor(name).health.remote())["active"])
-    except Exception:  # restarting
-        return False
-
-
 def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | None = None) -> dict[str, Any]:
     """SIGKILL ``name``'s process and follow its recovery: seconds until its new process answers (Ray's restart), until
     the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue; with
@@ -160,7 +144,7 @@ def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | N
     back = rewired = taken_over = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if standby is not None and taken_over is None and active(standby):
+        if standby is not None and taken_over is None and active_exchange_actor(target_venue) == standby:
             taken_over = time.time() - killed_at
         if back is None:
             now_pid = pid_of(name)
@@ -273,7 +257,10 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
                     wait_until_trading(job, orders, 0.0)
                     venue = venues[k % len(venues)] if kind in ("exchange", WITH_STANDBY) else None
                     if kind == WITH_STANDBY:
-                        name, standby = active_exchange(venue)
+                        wait_for(f"{venue}'s active exchange actor", lambda: active_exchange_actor(venue) is not None,
+                                 timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.1)
+                        name = active_exchange_actor(venue)
+                        standby = next(n for n in exchange_pair(venue) if n != name)
                     else:
                         name, standby = (f"exchange:{venue}" if venue else kind), None
                     kills.append({"type": kind, **kill_one(name, venue, live_journal, standby)})

@@ -99,6 +99,22 @@ def actor(name: str) -> Any:
     return ray.get_actor(name, namespace=NAMESPACE)
 
 
+def active_exchange_actor(venue: str) -> str | None:
+    """Which of the venue's two exchange actors (supervisor.exchange_standby) says it is active; None while neither
+    does (one restarting, the other not yet taken over)."""
+    import ray
+
+    from actors.common import exchange_pair
+
+    for name in exchange_pair(venue):
+        try:
+            if ray.get(actor(name).health.remote(), timeout=5)["active"]:
+                return name
+        except Exception:  # restarting, or not created
+            continue
+    return None
+
+
 def wait_for(what: str, predicate: Any, timeout_s: float = WAIT_S, interval_s: float = 0.1) -> None:
     """Wait until ``predicate()`` holds; an exception counts as not yet (the actor may be dead or restarting)."""
     deadline = time.monotonic() + timeout_s

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_pair
-from orchestration.chaos.harness import actor, wait_for
+from orchestration.chaos.harness import active_exchange_actor, actor, wait_for
 from orchestration.chaos.schedule import HOLD_S, Fault
 from simulator.client import ACCOUNT, account_orders, sim_post
 
@@ -167,13 +167,7 @@ class Injector:
     def _exchange_actor(self, venue: str) -> str:
         """The venue's exchange actor, or with a standby the active one of its two (the one whose loss matters)."""
         first, second = exchange_pair(venue)
-        if second not in self.actor_names:
-            return first
-        for name in (first, second):
-            with contextlib.suppress(Exception):  # one may be restarting
-                if _call(name, "health")["active"]:
-                    return name
-        return first
+        return (active_exchange_actor(venue) if second in self.actor_names else None) or first
 
     # ----- the kill switch -----
     def _kill_switch(self, applied: Applied) -> None:
