@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, ActorUnavailableError
+from ray.exceptions import ActorDiedError, ActorUnavailableError, ActorUnschedulableError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.common import (
@@ -62,7 +62,7 @@ def actor_class(name: str) -> type:
     return {ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[name]
 
 
-def actor_options(deployment: Deployment, name: str) -> dict[str, Any]:
+def actor_options(deployment: Deployment, name: str, avoid_node: str | None = None) -> dict[str, Any]:
     options: dict[str, Any] = dict(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
                                    max_restarts=-1, max_task_retries=0, num_cpus=0, max_concurrency=1000,
                                    # num_cpus=0 actors would all pack onto the supervisor's node: spread them, so
@@ -70,6 +70,10 @@ def actor_options(deployment: Deployment, name: str) -> dict[str, Any]:
                                    scheduling_strategy="SPREAD")
     if is_detector(name) and deployment.detector_shards > 1:
         node = shard_node(deployment.detector_names.index(name))
+        if node is not None:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+    if name.startswith(EXCHANGE_PREFIX) and len(deployment.exchange_actors(venue_of(name))) > 1:
+        node = pair_node(deployment, name, avoid_node)
         if node is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     if deployment.pin_stateful_to_head and name in (ORDER_MANAGER, POSITION_TRACKER):
@@ -85,7 +89,21 @@ def shard_node(shard: int) -> str | None:
     return nodes[shard % len(nodes)] if len(nodes) > 1 else None
 
 
-def create_actor(deployment: Deployment, name: str) -> Any:
+def pair_node(deployment: Deployment, name: str, avoid_node: str | None) -> str | None:
+    """The node for one of a venue's two exchange actors on a cluster, so that one node's loss does not take both: at
+    the start, the two on consecutive nodes (the alive nodes in turn, by venue); a replaced one on a node other than
+    ``avoid_node``, its partner's. Hard affinity: one whose node is lost is dead, and the supervisor recreates it here.
+    None on a single node."""
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    if len(nodes) < 2:
+        return None
+    venue = venue_of(name)
+    candidates = [n for n in nodes if n != avoid_node] or nodes
+    turn = deployment.venue_names.index(venue) + deployment.exchange_actors(venue).index(name)
+    return candidates[turn % len(candidates)]
+
+
+def create_actor(deployment: Deployment, name: str, avoid_node: str | None = None) -> Any:
     cls = actor_class(name)
     if name.startswith(EXCHANGE_PREFIX):
         venue = next(v for v in deployment.venues if v.name == venue_of(name))
@@ -100,7 +118,7 @@ def create_actor(deployment: Deployment, name: str) -> Any:
         args, kwargs = (deployment, deployment.detector_names.index(name)), {}
     else:
         args, kwargs = (deployment,), {}
-    return ray.remote(cls).options(**actor_options(deployment, name)).remote(*args, **kwargs)
+    return ray.remote(cls).options(**actor_options(deployment, name, avoid_node)).remote(*args, **kwargs)
 
 
 def _cmdline(pid: int) -> bytes | None:
@@ -122,7 +140,15 @@ class RayActorControl:
 
     async def ensure(self, name: str) -> None:
         self.peers.forget(name)
-        create_actor(self.deployment, name)
+        create_actor(self.deployment, name, avoid_node=self._partner_node(name))
+
+    def _partner_node(self, name: str) -> str | None:
+        """Where the other of a venue's two exchange actors runs, as its last health answer said (None: no partner)."""
+        if not name.startswith(EXCHANGE_PREFIX):
+            return None
+        partner = [m for m in self.deployment.exchange_actors(venue_of(name)) if m != name]
+        state = self.owner.supervisor.actors.get(partner[0]) if partner else None
+        return None if state is None else state.last_health.get("node_id")
 
     async def health(self, name: str, timeout_s: float) -> dict[str, Any]:
         try:
@@ -131,7 +157,7 @@ class RayActorControl:
             raise ActorGone(name) from None
         try:
             return await asyncio.wait_for(handle.health.remote(), timeout_s)
-        except ActorDiedError:
+        except (ActorDiedError, ActorUnschedulableError):  # the latter: pinned to a node that is gone
             self.peers.forget(name)
             raise ActorGone(name) from None
         except ActorUnavailableError:
@@ -182,13 +208,16 @@ class RayActorControl:
         return None if self.deployment.detector_shards == 1 else list(self.deployment.detector_symbols(name))
 
     async def active_exchange(self, venue: str) -> str:
-        """The venue's active exchange actor. A supervisor adopting a running run asks the venue's actors first."""
+        """The venue's active exchange actor. A supervisor adopting a running run asks the venue's actors first: the
+        one that says it is active, else one already started (the other may be a new process after a node loss), else
+        one that answers, else the first."""
         if venue not in self.active:
             members = self.deployment.exchange_actors(venue)
             answers = await asyncio.gather(*(self._call(m, "health", timeout_s=1.0) for m in members),
                                            return_exceptions=True) if len(members) > 1 else [{}]
-            self.active.setdefault(venue, next((m for m, a in zip(members, answers)
-                                                if isinstance(a, dict) and a.get("active")), members[0]))
+            answered = [(m, a) for m, a in zip(members, answers) if isinstance(a, dict)]
+            ranked = sorted(answered, key=lambda ma: (not ma[1].get("active"), not ma[1].get("started")))
+            self.active.setdefault(venue, ranked[0][0] if ranked else members[0])
         return self.active[venue]
 
     async def route_exchanges(self, callers: tuple[str, ...], venues: tuple[str, ...] | None = None, *,
@@ -248,8 +277,9 @@ class RayActorControl:
                 await self._take_over(venue, name)
             active = self.active[venue] == name
             await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
-            if active:  # a new process of the active one, or an adopted one: streaming either way
+            if active:  # a new process of the active one, or an adopted one: streaming, and its callers routed to it
                 await self._call(name, "activate")
+                await self.route_exchanges((ORDER_MANAGER, POSITION_TRACKER, *d.detector_names), (venue,))
             for detector in d.detector_names:
                 await self._call(name, "subscribe", detector, False, self.detector_symbols(detector))
             await self._call(name, "subscribe", ORDER_MANAGER, True)

@@ -93,6 +93,17 @@ def test_the_standby_takes_the_venue_over_and_the_dead_one_comes_back_as_the_sta
             wait_for("a new supervisor", lambda: replaced(SUPERVISOR, supervisor), timeout_s=90, interval_s=0.2)
             assert [health(name)["active"] for name in (PRIMARY, STANDBY)] == [False, True]
             take_over(STANDBY, PRIMARY)
+            # the supervisor and the active actor lost together: the new supervisor may find the active one's new
+            # process answering but not started, and gives alpha to the one that is started
+            supervisor, sent_before = health(SUPERVISOR)["incarnation"], requests_sent(STANDBY)
+            dead = health(PRIMARY)
+            ray.kill(actor(SUPERVISOR))
+            os.kill(dead["pid"], signal.SIGKILL)
+            wait_for("a new supervisor", lambda: replaced(SUPERVISOR, supervisor), timeout_s=90, interval_s=0.2)
+            wait_for(f"{STANDBY} active and sending alpha's legs",
+                     lambda: health(STANDBY)["active"] and requests_sent(STANDBY) > sent_before, timeout_s=60)
+            wait_for(f"{PRIMARY} back", lambda: replaced(PRIMARY, dead["incarnation"]), timeout_s=60, interval_s=0.2)
+            assert [health(name)["active"] for name in (PRIMARY, STANDBY)] == [False, True]
         finally:
             run.job.stop()
             assert run.join(180) == 0

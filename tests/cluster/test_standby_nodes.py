@@ -1,0 +1,86 @@
+"""A venue's two exchange actors (supervisor.exchange_standby) on a head and two worker nodes: they start on different
+nodes, so losing the node of the active one leaves the standby to take the venue over; the lost one is recreated on a
+node other than its partner's. The run agrees with the venues afterwards: no client order id twice, every venue order
+in the journal with its fill.
+
+Slow (``make test-full``): ``make test`` has the takeover on one node (tests/integration/test_exchange_standby.py)."""
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+import ray
+
+from actors.common import SUPERVISOR, exchange_pair
+from actors.peers import NAMESPACE
+from orchestration.chaos.harness import active_exchange_actor
+from orchestration.main_job import MainJob
+from orchestration.report import load_run_report
+from simulator.launcher import VenueProcess
+from tests.cluster.test_node_loss import actor_placement, call
+from tests.integration.runs import BackgroundRun, account_orders, make_job, wait_for
+
+pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.slow]
+
+VENUES = ("alpha", "gamma")  # Binance's dialect: its order connection counts the requests an actor sent
+
+
+def requests_sent(name: str) -> int:
+    return ((call(name, "health") or {}).get("order_entry") or {}).get("requests_sent", 0)
+
+
+def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_leaves_one(node_cluster, tmp_path):
+    with VenueProcess(VENUES, seed=8) as venues:
+        venues.start(timeout_s=60)
+        local = make_job(venues.venues, tmp_path, duration_s=None, run={"channels": "127.0.0.1"}, cooldown_s=0.05)
+        config = local.options.config
+        supervisor = config.supervisor.model_copy(update={"exchange_standby": True})
+        options = dataclasses.replace(local.options, address=node_cluster.address,
+                                      config=config.model_copy(update={"supervisor": supervisor}))
+        job = MainJob(options, status_stream=io.StringIO())
+        run = BackgroundRun(job).start()
+        try:
+            wait_for("the run to trade with every actor up", lambda: run.error is None and bool(call(SUPERVISOR, "all_up"))
+                     and any(requests_sent(active_exchange_actor(v.name) or "") for v in venues.venues),
+                     timeout_s=120, interval_s=0.5)
+            pairs = {v.name: exchange_pair(v.name) for v in venues.venues}
+            placed = actor_placement([n for pair in pairs.values() for n in pair])
+            for venue, (first, second) in pairs.items():
+                assert placed[first][0] != placed[second][0], f"{venue}'s two exchange actors share a node: {placed}"
+            # the venue whose active actor is on a worker node (one of the two is: there is one head)
+            venue, active = next((v, a) for v in pairs if (a := active_exchange_actor(v)) is not None
+                                 and placed[a][0] in node_cluster.workers)
+            standby = next(n for n in pairs[venue] if n != active)
+            victim, sent_before = placed[active][0], requests_sent(standby)
+            node_cluster.remove_worker(victim)
+            try:
+                wait_for(f"{standby} active and sending {venue}'s legs",
+                         lambda: active_exchange_actor(venue) == standby and requests_sent(standby) > sent_before,
+                         timeout_s=60, interval_s=0.1)
+            except AssertionError as e:
+                states = {a["Name"]: (a["State"], a["Address"]["NodeID"][:8]) for a in ray._private.state.actors().values()
+                          if a["Name"] in pairs[venue]}
+                raise AssertionError(f"{e}; actors {states}; supervisor {call(SUPERVISOR, 'status')}; "
+                                     f"standby {call(standby, 'health')}") from None
+            wait_for(f"{active} recreated on a node of its own", lambda: (
+                (where := actor_placement([active, standby])).get(active, (None, None))[1] == "ALIVE"
+                and where[active][0] not in (victim, where[standby][0]) and bool(call(SUPERVISOR, "all_up"))),
+                timeout_s=90, interval_s=0.2)
+            assert not ray.get(ray.get_actor(active, namespace=NAMESPACE).health.remote(), timeout=10)["active"]
+        finally:
+            job.stop()
+            assert run.join(120) == 0
+
+        report = load_run_report(job.run_dir)
+        journal = {row["client_order_id"]: row for row in report.orders}
+        for e in venues.venues:
+            orders = account_orders(e.url)
+            counts = Counter(o["clientOrderId"] for o in orders)
+            assert [cid for cid, n in counts.items() if n > 1] == [], f"client order id placed twice at {e.name}"
+            for order in orders:
+                row = journal.get(order["clientOrderId"])
+                assert row is not None, f"{e.name} order {order['clientOrderId']} is not in the journal"
+                assert row["filled"] == Decimal(order["executedQty"]), (row, order)
