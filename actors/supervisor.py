@@ -228,8 +228,8 @@ class RayActorControl:
         d = self.deployment
         venues = tuple(v for v in (venues or d.venue_names) if len(d.exchange_actors(v)) > 1)
         routes = [(exchange_actor_name(v), await self.active_exchange(v)) for v in venues]
-        results = await asyncio.gather(*(self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S) for c in callers
-                                         for role, actor in routes), return_exceptions=True)
+        results = await asyncio.gather(*(self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
+                                         for c in callers for role, actor in routes), return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)]
         if failed and strict:
             raise failed[0]
@@ -245,11 +245,10 @@ class RayActorControl:
         state = self.owner.supervisor.actors.get(name)
         return state is not None and state.up and state.wired
 
-    async def _take_over(self, venue: str, actor: str) -> None:
-        """``actor`` becomes the venue's active exchange actor: its callers are routed to it first, so that no leg
-        goes to the dead one once books flow again."""
-        self.active[venue] = actor
-        await self.route_exchanges((ORDER_MANAGER, POSITION_TRACKER, *self.deployment.detector_names), (venue,))
+    @property
+    def exchange_callers(self) -> tuple[str, ...]:
+        """The actors that call the exchange actors by the venue's name (routed by ``route_exchanges``)."""
+        return (ORDER_MANAGER, POSITION_TRACKER, *self.deployment.detector_names)
 
     async def on_down(self, name: str) -> None:
         """A venue's active exchange actor is dead: its standby, if up and wired, takes the venue over at once."""
@@ -262,24 +261,24 @@ class RayActorControl:
         standby = next(m for m in members if m != name)
         if not self._wired(standby):
             return  # nothing to take over with: the dead one's new process takes the venue back
-        await self._take_over(venue, standby)
+        self.active[venue] = standby
+        await self.route_exchanges(self.exchange_callers, (venue,))  # first: no leg to the dead one once books flow
         await self._call(standby, "activate")
         logger.warning("supervisor: %s is down; %s took %s over", name, standby, venue)
         await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
 
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         d = self.deployment
-        exchanges = [name for v in d.venue_names for name in d.exchange_actors(v)]  # a standby too: it may take over
+        exchanges = [member for v in d.venue_names for member in d.exchange_actors(v)]  # standbys too: they take over
         if name.startswith(EXCHANGE_PREFIX):
             venue = venue_of(name)
-            active = await self.active_exchange(venue)
-            if active != name and self._down(active):  # not taken over (no standby was up then): this one takes it
-                await self._take_over(venue, name)
+            if await self.active_exchange(venue) != name and self._down(self.active[venue]):
+                self.active[venue] = name  # the active one is down and was not taken over (no standby was up then)
             active = self.active[venue] == name
             await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
-            if active:  # a new process of the active one, or an adopted one: streaming, and its callers routed to it
+            if active:  # a new process of the active one, a takeover or an adoption: its callers routed, streaming
+                await self.route_exchanges(self.exchange_callers, (venue,))
                 await self._call(name, "activate")
-                await self.route_exchanges((ORDER_MANAGER, POSITION_TRACKER, *d.detector_names), (venue,))
             for detector in d.detector_names:
                 await self._call(name, "subscribe", detector, False, self.detector_symbols(detector))
             await self._call(name, "subscribe", ORDER_MANAGER, True)
