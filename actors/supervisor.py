@@ -138,17 +138,35 @@ class RayActorControl:
         self.peers = Peers()
         self.active: dict[str, str] = {}  # venue -> its active exchange actor, when it has a standby
 
-    async def ensure(self, name: str) -> None:
+    async def ensure(self, name: str, ask_partner: bool = True) -> None:
+        """Create ``name`` unless it exists; one of a venue's two exchange actors away from the other's node (asked,
+        unless ``ask_partner`` is false: the other is being created too)."""
         self.peers.forget(name)
-        create_actor(self.deployment, name, avoid_node=self._partner_node(name))
+        create_actor(self.deployment, name, avoid_node=await self._partner_node(name) if ask_partner else None)
 
-    def _partner_node(self, name: str) -> str | None:
-        """Where the other of a venue's two exchange actors runs, as its last health answer said (None: no partner)."""
-        if not name.startswith(EXCHANGE_PREFIX):
+    async def exists(self, name: str) -> bool:
+        try:
+            await self.peers.resolve(name, CALL_TIMEOUT_S)
+        except ValueError:  # no actor by that name
+            return False
+        return True
+
+    async def _partner_node(self, name: str) -> str | None:
+        """Where the other of a venue's two exchange actors runs: its last health answer, or asked now (None: no
+        partner, or it does not answer within a second)."""
+        partner = [m for m in self.deployment.exchange_actors(venue_of(name)) if m != name] \
+            if name.startswith(EXCHANGE_PREFIX) else []
+        if not partner:
             return None
-        partner = [m for m in self.deployment.exchange_actors(venue_of(name)) if m != name]
-        state = self.owner.supervisor.actors.get(partner[0]) if partner else None
-        return None if state is None else state.last_health.get("node_id")
+        state = self.owner.supervisor.actors.get(partner[0])
+        if state is not None and state.last_health.get("node_id"):
+            return state.last_health["node_id"]
+        try:
+            return (await self._call(partner[0], "health", timeout_s=1.0)).get("node_id")
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # not created yet, or restarting
+            return None
 
     async def health(self, name: str, timeout_s: float) -> dict[str, Any]:
         try:
@@ -343,8 +361,11 @@ class SupervisorActor:
         """Create every actor (adopting those that already exist) and run the heartbeat loop (idempotent)."""
         if self._loop_task is not None and not self._loop_task.done():
             return
+        # adopting a running run, a lost exchange actor is recreated away from its partner; in a new run the two are
+        # created together here (placed apart by turn: nothing to ask yet)
+        adopting = await self.control.exists(ORDER_MANAGER)
         for name in self.deployment.actor_names:
-            create_actor(self.deployment, name)
+            await self.control.ensure(name, ask_partner=adopting)
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:

@@ -1,6 +1,6 @@
 """A venue's two exchange actors (supervisor.exchange_standby) on a head and two worker nodes: they start on different
-nodes, so losing the node of the active one leaves the standby to take the venue over; the lost one is recreated on a
-node other than its partner's. The run agrees with the venues afterwards: no client order id twice, every venue order
+nodes, so losing the node of the active one (and the supervisor with it) leaves the standby to take the venue over;
+the lost one is recreated on a node other than its partner's. The run agrees with the venues afterwards: no client order id twice, every venue order
 in the journal with its fill.
 
 Slow (``make test-full``): ``make test`` has the takeover on one node (tests/integration/test_exchange_standby.py)."""
@@ -56,6 +56,9 @@ def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_le
             standby = next(n for n in pairs[venue] if n != active)
             victim, sent_before = placed[active][0], requests_sent(standby)
             node_cluster.remove_worker(victim)
+            # and the supervisor with it, as if it had been there (it may be): the new one learns from the actors
+            # which one to trade through, and recreates the lost one away from its partner
+            ray.kill(ray.get_actor(SUPERVISOR, namespace=NAMESPACE))
             try:
                 wait_for(f"{standby} active and sending {venue}'s legs",
                          lambda: active_exchange_actor(venue) == standby and requests_sent(standby) > sent_before,
