@@ -32,9 +32,9 @@ def credentials_of(endpoint) -> Credentials:
 
 
 def run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
-               symbols: list[str] | None = None, **strategy) -> Any:
+               symbols: list[str] | None = None, supervisor: dict | None = None, **strategy) -> Any:
     return parse_config(raw_run_config(endpoints, run=run, risk=risk, detector=detector, symbols=symbols,
-                                       **strategy), source="test")
+                                       supervisor=supervisor, **strategy), source="test")
 
 
 def raw_run_config(endpoints, *, run: dict | None = None, risk: dict | None = None, detector: dict | None = None,
@@ -54,8 +54,10 @@ def raw_run_config(endpoints, *, run: dict | None = None, risk: dict | None = No
 
 def make_job(endpoints, run_dir: Path, duration_s: float | None, *, run: dict | None = None,
              risk: dict | None = None, resume_dir: Path | None = None, detector: dict | None = None,
-             symbols: list[str] | None = None, address: str | None = None, **strategy) -> MainJob:
-    config = run_config(endpoints, run=run, risk=risk, detector=detector, symbols=symbols, **strategy)
+             symbols: list[str] | None = None, address: str | None = None, supervisor: dict | None = None,
+             **strategy) -> MainJob:
+    config = run_config(endpoints, run=run, risk=risk, detector=detector, symbols=symbols, supervisor=supervisor,
+                        **strategy)
     options = RunOptions(config=config, mode=resolve_mode(config, live=False), duration_s=duration_s,
                          run_dir=run_dir, metrics_port=0, address=address,
                          credentials={e.name: credentials_of(e) for e in endpoints})

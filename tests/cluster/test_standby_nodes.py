@@ -6,8 +6,6 @@ in the journal with its fill.
 Slow (``make test-full``): ``make test`` has the takeover on one node (tests/integration/test_exchange_standby.py)."""
 from __future__ import annotations
 
-import dataclasses
-import io
 from collections import Counter
 from decimal import Decimal
 
@@ -17,7 +15,6 @@ import ray
 from actors.common import SUPERVISOR, exchange_pair
 from actors.peers import NAMESPACE
 from orchestration.chaos.harness import active_exchange_actor
-from orchestration.main_job import MainJob
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.cluster.test_node_loss import actor_placement, call
@@ -35,12 +32,8 @@ def requests_sent(name: str) -> int:
 def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_leaves_one(node_cluster, tmp_path):
     with VenueProcess(VENUES, seed=8) as venues:
         venues.start(timeout_s=60)
-        local = make_job(venues.venues, tmp_path, duration_s=None, run={"channels": "127.0.0.1"}, cooldown_s=0.05)
-        config = local.options.config
-        supervisor = config.supervisor.model_copy(update={"exchange_standby": True})
-        options = dataclasses.replace(local.options, address=node_cluster.address,
-                                      config=config.model_copy(update={"supervisor": supervisor}))
-        job = MainJob(options, status_stream=io.StringIO())
+        job = make_job(venues.venues, tmp_path, duration_s=None, run={"channels": "127.0.0.1"}, cooldown_s=0.05,
+                       address=node_cluster.address, supervisor={"exchange_standby": True})
         run = BackgroundRun(job).start()
         try:
             wait_for("the run to trade with every actor up", lambda: run.error is None and bool(call(SUPERVISOR, "all_up"))

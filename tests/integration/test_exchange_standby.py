@@ -1,10 +1,10 @@
 """supervisor.exchange_standby: a venue's second exchange actor, started with its keys but streaming nothing, takes the
-venue over when the active one dies; the dead one comes back as the standby. Orders go on through whichever is active,
-no client order id reaches a venue twice, and every order a venue knows is in the journal."""
+venue over when the active one dies; the dead one comes back as the standby. A new order manager is routed to the
+active one; a new supervisor learns from the two which one is active (the started one, when the active one died with
+the old supervisor). Orders go on through whichever is active, no client order id reaches a venue twice, and every
+order a venue knows is in the journal."""
 from __future__ import annotations
 
-import dataclasses
-import io
 import os
 import signal
 from collections import Counter
@@ -15,7 +15,6 @@ import ray
 from ray.exceptions import RayActorError
 
 from actors.common import ORDER_MANAGER, SUPERVISOR
-from orchestration.main_job import MainJob
 from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for
@@ -31,13 +30,6 @@ def health(name: str) -> dict:
 
 def requests_sent(name: str) -> int:
     return (health(name).get("order_entry") or {}).get("requests_sent", 0)
-
-
-def with_standby(job: MainJob) -> MainJob:
-    config = job.options.config
-    supervisor = config.supervisor.model_copy(update={"exchange_standby": True})
-    options = dataclasses.replace(job.options, config=config.model_copy(update={"supervisor": supervisor}))
-    return MainJob(options, status_stream=io.StringIO())
 
 
 def all_up() -> bool:
@@ -70,7 +62,8 @@ def take_over(dead: str, taking_over: str) -> None:
 def test_the_standby_takes_the_venue_over_and_the_dead_one_comes_back_as_the_standby(tmp_path):
     with VenueProcess(("alpha", "beta:okx"), seed=4) as venues:
         venues.start(timeout_s=60)
-        run = BackgroundRun(with_standby(make_job(venues.venues, tmp_path, duration_s=None, cooldown_s=0.05))).start()
+        run = BackgroundRun(make_job(venues.venues, tmp_path, duration_s=None, cooldown_s=0.05,
+                                     supervisor={"exchange_standby": True})).start()
         try:
             wait_for("trading with both of alpha's actors up", lambda: run.error is None and all_up()
                      and requests_sent(PRIMARY) > 0, timeout_s=180, interval_s=0.2)
