@@ -26,7 +26,11 @@ order needs them), and reaching each venue whose exchange actor it held (the lat
 the node's raylet at once; its worker processes exit when they notice, so an actor on it may still act for some
 milliseconds.)
 
-    python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--types exchange,...]
+With ``--standby-node-losses N``: the node losses again, with ``supervisor.exchange_standby`` on (a venue's two exchange
+actors on different nodes); a lost exchange actor stops its venue only if it was the active one.
+
+    python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
+                                        [--types exchange,...]
 """
 from __future__ import annotations
 
@@ -277,7 +281,9 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
     return {"kills": kills, "idle_gap_s": idle_gap(received, legs, first_kill), "ray_floor_s": floor}
 
 
-def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
+def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
+    """``args.node_losses`` worker nodes lost; with ``standby``, ``args.standby_node_losses`` with
+    supervisor.exchange_standby on (a lost exchange actor stops its venue only if it was the active one)."""
     from tests.cluster.nodes import started_cluster
     from tests.cluster.test_node_loss import actor_placement
 
@@ -286,7 +292,8 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
         # every node is on this host: channels on loopback (as tests/cluster/test_node_loss.py)
-        job = production_job(sim.venues, directory / "nodes", address=cluster.address, run={"channels": "127.0.0.1"})
+        job = production_job(sim.venues, directory / ("standby-nodes" if standby else "nodes"), address=cluster.address,
+                             run={"channels": "127.0.0.1"}, standby=standby)
         run = BackgroundRun(job).start()
         try:
             wait_for("the run to trade", lambda: run.error is None and getattr(job, "baseline", None) is not None
@@ -295,20 +302,23 @@ def node_losses(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
             from execution.journal import Journal
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
-            for _ in range(args.node_losses):
+            for _ in range(args.standby_node_losses if standby else args.node_losses):
                 wait_until_trading(job, orders, 0.0)
                 placed = actor_placement(names)
                 per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
                 victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
                 moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
-                stopped = trading_stopped(moved)
+                active = {v: active_exchange_actor(v) for v in job.deployment.venue_names} if standby else {}
+                stopped = trading_stopped([n for n in moved if not standby or not n.startswith(EXCHANGE_PREFIX)
+                                           or active.get(venue_of(n)) == n])
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
                 killed_at = time.time()
                 cluster.remove_worker(victim)
                 wait_for("trading again after the node loss",
                          lambda: all(leg_sent_since(live_journal, killed_at, v) for v in needs),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
-                losses.append({"killed_at": killed_at, "moved": moved, "stopped": bool(stopped), "needs": needs})
+                losses.append({"killed_at": killed_at, "moved": moved, "stopped": bool(stopped), "needs": needs,
+                               "standby": standby})
                 cluster.add_worker()  # the cluster keeps its size for the next loss
             live_journal.close()
             wait_until_trading(job, orders, time.time())
@@ -361,13 +371,18 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         if len(to_order) < len(kills):
             figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",
                                   len(kills) - len(to_order), "kills", target="0"))
-    losses = result.get("losses", [])
-    if losses:
+    for with_standby in (False, True):
+        losses = [x for x in result.get("losses", []) if x.get("standby", False) == with_standby]
+        if not losses:
+            continue
         # a loss that took no actor trading needs stops nothing: its figures are apart (the restarted actors stay
-        # where Ray put them, so after a few losses the worker lost may hold none, or only the supervisor)
-        for label, group in (("with an exchange actor, the detector or the order manager on it",
-                              [x for x in losses if x["stopped"]]),
-                             ("with none of them on it", [x for x in losses if not x["stopped"]])):
+        # where Ray put them, so after a few losses the worker lost may hold none, or only the supervisor); with a
+        # standby per venue, a lost exchange actor stops its venue only if it was the active one
+        took = ("with an active exchange actor, the detector or the order manager on it, a standby per venue"
+                if with_standby else "with an exchange actor, the detector or the order manager on it")
+        for label, group in ((took, [x for x in losses if x["stopped"]]),
+                             ("with none of them on it" + (", a standby per venue" if with_standby else ""),
+                              [x for x in losses if not x["stopped"]])):
             to_order = [x["to_next_order_s"] for x in group if x["to_next_order_s"] is not None]
             if not group:
                 continue
@@ -390,6 +405,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--standby-kills", type=int, default=10,
                         help="active exchange actors killed with a standby per venue (0: no such phase)")
     parser.add_argument("--node-losses", type=int, default=10, help="worker nodes lost (0: no cluster phase)")
+    parser.add_argument("--standby-node-losses", type=int, default=10,
+                        help="worker nodes lost with a standby exchange actor per venue (0: no such phase)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of trading before the first kill")
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -407,6 +424,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result.setdefault("idle_gap_s", standby["idle_gap_s"])
         if args.node_losses:
             result.update(node_losses(args, Path(directory)))
+        if args.standby_node_losses:
+            result["losses"] = result.get("losses", []) + node_losses(args, Path(directory), standby=True)["losses"]
     figures = figures_of(result)
     print(json.dumps({"figures": {f.name: f.value for f in figures},
                       "kills": [{k: v for k, v in kill.items() if k != "killed_at"}

@@ -11,7 +11,8 @@ from benchmarks import bench_recovery
 def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     results = tmp_path / "results.json"
     result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--standby-kills", "1",
-                                  "--node-losses", "0", "--idle", "1", "--results", str(results)])
+                                  "--node-losses", "0", "--standby-node-losses", "0", "--idle", "1",
+                                  "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", bench_recovery.WITH_STANDBY]
     for kind in ("exchange", "order_manager"):
@@ -37,7 +38,7 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
 def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     results = tmp_path / "results.json"
     result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "1",
-                                  "--results", str(results)])
+                                  "--standby-node-losses", "0", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     [loss] = result["losses"]
     assert loss["moved"]  # the worker holding the most actors was lost
