@@ -6,19 +6,15 @@ in the journal with its fill.
 Slow (``make test-full``): ``make test`` has the takeover on one node (tests/integration/test_exchange_standby.py)."""
 from __future__ import annotations
 
-from collections import Counter
-from decimal import Decimal
-
 import pytest
 import ray
 
 from actors.common import SUPERVISOR, exchange_pair
 from actors.peers import NAMESPACE
 from orchestration.chaos.harness import active_exchange_actor
-from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
 from tests.cluster.test_node_loss import actor_placement, call
-from tests.integration.runs import BackgroundRun, account_orders, make_job, wait_for
+from tests.integration.runs import BackgroundRun, assert_every_venue_order_journaled_once, make_job, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster, pytest.mark.slow]
 
@@ -70,13 +66,4 @@ def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_le
             job.stop()
             assert run.join(120) == 0
 
-        report = load_run_report(job.run_dir)
-        journal = {row["client_order_id"]: row for row in report.orders}
-        for e in venues.venues:
-            orders = account_orders(e.url)
-            counts = Counter(o["clientOrderId"] for o in orders)
-            assert [cid for cid, n in counts.items() if n > 1] == [], f"client order id placed twice at {e.name}"
-            for order in orders:
-                row = journal.get(order["clientOrderId"])
-                assert row is not None, f"{e.name} order {order['clientOrderId']} is not in the journal"
-                assert row["filled"] == Decimal(order["executedQty"]), (row, order)
+        assert_every_venue_order_journaled_once(job.run_dir, venues.venues)

@@ -2,15 +2,17 @@
 ``rayarb chaos`` uses too) and what the tests assert with them."""
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import Any, Callable
 
 from orchestration.chaos.harness import (WAIT_S, BackgroundRun, actor, credentials_of, make_job, run_config,
                                          venue_entry, wait_for)
+from orchestration.report import load_run_report
 from simulator.client import ACCOUNT, account_balances, account_orders, account_trades, sim_get, sim_post
 
 __all__ = ["ACCOUNT", "WAIT_S", "BackgroundRun", "account_balances", "account_orders", "account_trades", "actor",
-           "assert_positions_are_the_balance_changes", "credentials_of", "make_job", "run_config", "run_until",
+           "assert_every_venue_order_journaled_once", "assert_positions_are_the_balance_changes", "credentials_of", "make_job", "run_config", "run_until",
            "sim_get", "sim_post", "venue_entry", "wait_for"]
 
 
@@ -32,3 +34,17 @@ def assert_positions_are_the_balance_changes(positions: dict, before: dict, afte
             change = after[venue].get(asset, Decimal(0)) - before[venue].get(asset, Decimal(0))
             tracked = Decimal(positions.get(venue, {}).get(asset, "0"))
             assert tracked == change, (venue, asset, tracked, change)
+
+
+def assert_every_venue_order_journaled_once(run_dir: Any, endpoints: Any) -> None:
+    """No client order id reached a venue twice, and every order a venue knows is in the run's journal (its report)
+    with the venue's executed amount."""
+    journal = {row["client_order_id"]: row for row in load_run_report(run_dir).orders}
+    for e in endpoints:
+        orders = account_orders(e.url)
+        counts = Counter(o["clientOrderId"] for o in orders)
+        assert [cid for cid, n in counts.items() if n > 1] == [], f"client order id placed twice at {e.name}"
+        for order in orders:
+            row = journal.get(order["clientOrderId"])
+            assert row is not None, f"{e.name} order {order['clientOrderId']} is not in the journal"
+            assert row["filled"] == Decimal(order["executedQty"]), (row, order)

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections import Counter
-from decimal import Decimal
-
 import pytest
 import ray
 from ray.exceptions import RayActorError
 
 from actors.common import ORDER_MANAGER, SUPERVISOR
-from orchestration.report import load_run_report
 from simulator.launcher import VenueProcess
-from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for
+from tests.integration.runs import (BackgroundRun, account_orders, actor, assert_every_venue_order_journaled_once,
+                                    make_job, wait_for)
 
 pytestmark = pytest.mark.ray
 
@@ -101,14 +98,5 @@ def test_the_standby_takes_the_venue_over_and_the_dead_one_comes_back_as_the_sta
             run.job.stop()
             assert run.join(180) == 0
 
-        report = load_run_report(run.job.run_dir)
-        journal = {row["client_order_id"]: row for row in report.orders}
-        for e in venues.venues:
-            orders = account_orders(e.url)
-            assert orders
-            counts = Counter(o["clientOrderId"] for o in orders)
-            assert [cid for cid, n in counts.items() if n > 1] == [], f"client order id placed twice at {e.name}"
-            for order in orders:
-                row = journal.get(order["clientOrderId"])
-                assert row is not None, f"{e.name} order {order['clientOrderId']} is not in the journal"
-                assert row["filled"] == Decimal(order["executedQty"]), (row, order)
+        assert all(account_orders(e.url) for e in venues.venues)
+        assert_every_venue_order_journaled_once(run.job.run_dir, venues.venues)
