@@ -38,7 +38,17 @@ class VenueSpec:
         return not self.paper
 
 
-STANDBY_SUFFIX = "~2"  # the second exchange actor of a venue (supervisor.exchange_standby)
+STANDBY_SUFFIX = "~2"  # the second actor of a role (supervisor.exchange_standby, supervisor.detector_standby)
+
+
+def role_of(name: str) -> str:
+    """The role an actor plays (either of a standby pair plays its first one's): ``exchange:a~2`` -> ``exchange:a``."""
+    return name.removesuffix(STANDBY_SUFFIX)
+
+
+def standby_pair(role: str) -> tuple[str, str]:
+    """A role's two actors when it has a standby: the first active at the start."""
+    return role, role + STANDBY_SUFFIX
 
 
 def exchange_actor_name(venue: str) -> str:
@@ -49,12 +59,12 @@ def exchange_actor_name(venue: str) -> str:
 
 def venue_of(name: str) -> str:
     """The venue of an exchange actor's name (either of its two)."""
-    return name[len(EXCHANGE_PREFIX):].removesuffix(STANDBY_SUFFIX)
+    return role_of(name)[len(EXCHANGE_PREFIX):]
 
 
 def exchange_pair(venue: str) -> tuple[str, str]:
     """A venue's two exchange actors when it has a standby: the first active at the start."""
-    return exchange_actor_name(venue), exchange_actor_name(venue) + STANDBY_SUFFIX
+    return standby_pair(exchange_actor_name(venue))
 
 
 def detector_actor_name(shard: int, shards: int) -> str:
@@ -63,7 +73,8 @@ def detector_actor_name(shard: int, shards: int) -> str:
 
 
 def is_detector(name: str) -> bool:
-    return name == DETECTOR or name.startswith(DETECTOR + ":")
+    """A detector shard's actor (its standby too)."""
+    return role_of(name) == DETECTOR or name.startswith(DETECTOR + ":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +107,34 @@ class Deployment:
         return tuple(detector_actor_name(shard, self.detector_shards) for shard in range(self.detector_shards))
 
     def detector_symbols(self, name: str) -> tuple[str, ...]:
-        """The symbols the detector shard ``name`` detects on (and the books it is sent)."""
-        return shard_symbols(self.symbols, self.detector_shards)[self.detector_names.index(name)]
+        """The symbols the detector shard ``name`` (either of its actors) detects on (and the books it is sent)."""
+        return shard_symbols(self.symbols, self.detector_shards)[self.detector_names.index(role_of(name))]
+
+    def members(self, role: str) -> tuple[str, ...]:
+        """The actors playing ``role`` (an exchange actor's or a detector shard's name): two with a standby, the first
+        active at the start. With ``supervisor.exchange_standby`` a signed venue has two exchange actors (a paper
+        venue's balances live in its one actor's memory); with ``supervisor.detector_standby`` every shard has two."""
+        role = role_of(role)
+        if role.startswith(EXCHANGE_PREFIX):
+            standby = self.supervisor.exchange_standby and next(v for v in self.venues
+                                                                if v.name == venue_of(role)).signs
+        else:
+            standby = is_detector(role) and self.supervisor.detector_standby
+        return standby_pair(role) if standby else (role,)
 
     def exchange_actors(self, venue: str) -> tuple[str, ...]:
-        """The venue's exchange actors: with ``supervisor.exchange_standby``, two for a signed venue (a paper venue's
-        balances live in its one actor's memory)."""
-        standby = self.supervisor.exchange_standby and next(v for v in self.venues if v.name == venue).signs
-        return exchange_pair(venue) if standby else (exchange_actor_name(venue),)
+        """The venue's exchange actors (``members``)."""
+        return self.members(exchange_actor_name(venue))
+
+    @property
+    def detector_actors(self) -> tuple[str, ...]:
+        """Every detector actor: each shard's, and its standby's with ``supervisor.detector_standby``."""
+        return tuple(name for role in self.detector_names for name in self.members(role))
 
     @property
     def actor_names(self) -> tuple[str, ...]:
         return (tuple(name for v in self.venue_names for name in self.exchange_actors(v))
-                + (POSITION_TRACKER, ORDER_MANAGER) + self.detector_names)
+                + (POSITION_TRACKER, ORDER_MANAGER) + self.detector_actors)
 
 
 def new_incarnation() -> str:

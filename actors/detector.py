@@ -3,6 +3,9 @@
 With ``detector.shards`` K > 1 there are K of them, ``detector:0`` .. ``detector:<K-1>``, each detecting on its share
 of the symbols (``execution.sharding``): the exchange actors send each shard only its symbols' books (and every
 venue's balances), and every shard sends its opportunities to the one order manager.
+With ``supervisor.detector_standby`` a shard has a second actor, ``<shard>~2``: started (market rules loaded, its
+channel to the order manager open) but sent no books and never firing until the supervisor ``activate``s it, when the
+shard's active actor dies; the exchange actors then send it their latest books at once.
 Thin: detection and sizing are ``execution.detector``. It keeps at most one opportunity in flight per symbol and venue
 pair (released when the order manager answers or the call times out), so nothing queues up behind a slow order manager.
 """
@@ -38,13 +41,15 @@ class DetectorActor(DeploymentActor):
         self._inventory: dict[str, dict[str, Decimal]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._enabled = False  # the supervisor enables detection once the run's baseline is taken
+        self.active = False  # the shard's detecting actor (a standby's detection stays off until it is activated)
         self._sequence = 0
         # (venue, symbol) -> when its latest book arrived: the book age metric of each decision
         self._book_received_at: dict[tuple[str, str], float] = {}
         self.scheduling = "normal"
 
-    async def start(self) -> None:
-        """Load every venue's market rules (idempotent)."""
+    async def start(self, active: bool = True) -> None:
+        """Load every venue's market rules (idempotent); ``active``: the shard's detecting actor, else its standby
+        until ``activate``."""
         if self.detector is not None:
             return
         names = self.deployment.venue_names
@@ -59,7 +64,8 @@ class DetectorActor(DeploymentActor):
         self.detector = ArbitrageDetector(rules, min_profit_bps=Decimal(strategy.min_profit_bps),
                                           max_book_age_s=strategy.max_book_age_ms / 1000,
                                           max_notional=Decimal(strategy.max_notional_per_trade))
-        self.detector.enabled = self._enabled
+        self.active = active
+        self._apply_enabled()
         await self.channels.connect(ORDER_MANAGER)
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
@@ -71,7 +77,7 @@ class DetectorActor(DeploymentActor):
         return {**self.identity(), "shard": self.name, "symbols": list(self.symbols), "started": d is not None,
                 "updates": d.updates if d else 0, "detected": d.detected if d else 0,
                 "skipped": dict(d.skipped) if d else {}, "in_flight": len(d.in_flight) if d else 0,
-                "enabled": self._enabled, "channel_calls": self.channels.stats(),
+                "enabled": self._enabled, "active": self.active, "channel_calls": self.channels.stats(),
                 "scheduling": self.scheduling}
 
     async def ingest(self, samples: int = 10_000) -> dict[str, Any]:
@@ -84,8 +90,22 @@ class DetectorActor(DeploymentActor):
 
     async def set_enabled(self, enabled: bool) -> None:
         self._enabled = enabled
+        self._apply_enabled()
+
+    async def activate(self) -> None:
+        """Take detection over from the shard's dead active actor (the supervisor then has the books sent here)."""
+        if self.detector is None:
+            raise RuntimeError(f"{self.name}: activated before it was started")
+        if not self.active:
+            self.active = True
+            self._apply_enabled()
+            logger.info("detector %s: standby active", self.name)
+
+    def _apply_enabled(self) -> None:
+        """Detection runs when the supervisor enabled it and this is the shard's active actor: a standby never fires,
+        whatever it was told."""
         if self.detector is not None:
-            self.detector.enabled = enabled
+            self.detector.enabled = self._enabled and self.active
 
     async def on_book(self, item: BookPush) -> None:
         self.on_book_now(item)

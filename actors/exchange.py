@@ -269,6 +269,10 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         if self.balances_cache:
             self._publish_balances()
 
+    async def unsubscribe(self, name: str) -> None:
+        """Push nothing more to the actor ``name`` (a detector shard's actor that is now its standby)."""
+        self._publisher.unsubscribe(name)
+
     def _publish_balances(self) -> None:
         if not self.active:  # a standby's balances would race the active actor's
             return

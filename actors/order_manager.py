@@ -250,7 +250,7 @@ class OrderManagerActor(DeploymentActor):
             logger.error("could not journal the kill switch's trip (%s): %s", trip.reason, exc)
 
     async def _disable_detector(self) -> None:
-        await asyncio.gather(*(self._disable_shard(name) for name in self.deployment.detector_names))
+        await asyncio.gather(*(self._disable_shard(name) for name in self.deployment.detector_actors))
 
     async def _disable_shard(self, name: str) -> None:
         try:

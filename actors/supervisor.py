@@ -10,6 +10,11 @@ With ``supervisor.exchange_standby`` a signed venue has two exchange actors, one
 killed as hung) and the other is up, the other takes the venue over at once: every caller of the venue's exchange actor
 is routed to it, it starts streaming, and the order manager reconciles the venue's orders in flight through it. The
 dead one comes back (Ray restarts it) as the standby.
+
+With ``supervisor.detector_standby`` every detector shard has two actors in the same way: the standby is started (its
+market rules loaded, its channel to the order manager open) but sent no books. When the shard's active actor dies, the
+standby is activated, the exchange actors send it their books (their latest at once) instead of the dead one's, and the
+risk engine's word enables it.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from actors.common import (
     exchange_actor_name,
     is_detector,
     new_incarnation,
+    role_of,
     venue_of,
 )
 from actors.peers import NAMESPACE, Peers
@@ -68,14 +74,13 @@ def actor_options(deployment: Deployment, name: str, avoid_node: str | None = No
                                    # num_cpus=0 actors would all pack onto the supervisor's node: spread them, so
                                    # losing one node costs a few actors (restarted elsewhere), not all of them.
                                    scheduling_strategy="SPREAD")
-    if is_detector(name) and deployment.detector_shards > 1:
-        node = shard_node(deployment.detector_names.index(name))
-        if node is not None:
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-    if name.startswith(EXCHANGE_PREFIX) and len(deployment.exchange_actors(venue_of(name))) > 1:
+    node = None
+    if len(deployment.members(name)) > 1 if name.startswith(EXCHANGE_PREFIX) or is_detector(name) else False:
         node = pair_node(deployment, name, avoid_node)
-        if node is not None:
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
+    elif is_detector(name) and deployment.detector_shards > 1:
+        node = shard_node(deployment.detector_names.index(name))
+    if node is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     if deployment.pin_stateful_to_head and name in (ORDER_MANAGER, POSITION_TRACKER):
         options["resources"] = {HEAD_RESOURCE: 0.001}  # the node that holds the journal
     return options
@@ -90,16 +95,17 @@ def shard_node(shard: int) -> str | None:
 
 
 def pair_node(deployment: Deployment, name: str, avoid_node: str | None) -> str | None:
-    """The node for one of a venue's two exchange actors on a cluster, so that one node's loss does not take both: at
-    the start, the two on consecutive nodes (the alive nodes in turn, by venue); a replaced one on a node other than
-    ``avoid_node``, its partner's. Hard affinity: one whose node is lost is dead, and the supervisor recreates it here.
-    None on a single node."""
+    """The node for one of a role's two actors (a venue's exchange actors, a detector shard's) on a cluster, so that
+    one node's loss does not take both: at the start, the two on consecutive nodes (the alive nodes in turn, by venue
+    or shard); a replaced one on a node other than ``avoid_node``, its partner's. Hard affinity: one whose node is lost
+    is dead, and the supervisor recreates it here. None on a single node."""
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
     if len(nodes) < 2:
         return None
-    venue = venue_of(name)
+    role = role_of(name)
     candidates = [n for n in nodes if n != avoid_node] or nodes
-    turn = deployment.venue_names.index(venue) + deployment.exchange_actors(venue).index(name)
+    order = deployment.detector_names if is_detector(name) else tuple(map(exchange_actor_name, deployment.venue_names))
+    turn = order.index(role) + deployment.members(role).index(name)
     return candidates[turn % len(candidates)]
 
 
@@ -115,7 +121,7 @@ def create_actor(deployment: Deployment, name: str, avoid_node: str | None = Non
         if venue.paper:
             kwargs["paper_balances"] = dict(deployment.paper_balances)
     elif is_detector(name):  # one shard of detection (a single detector is shard 0 of 1)
-        args, kwargs = (deployment, deployment.detector_names.index(name)), {}
+        args, kwargs = (deployment, deployment.detector_names.index(role_of(name))), {}
     else:
         args, kwargs = (deployment,), {}
     return ray.remote(cls).options(**actor_options(deployment, name, avoid_node)).remote(*args, **kwargs)
@@ -136,11 +142,11 @@ class RayActorControl:
         self.owner = owner
         self.deployment = owner.deployment
         self.peers = Peers()
-        self.active: dict[str, str] = {}  # venue -> its active exchange actor, when it has a standby
+        self.active: dict[str, str] = {}  # role -> its active actor, when it has a standby
 
     async def ensure(self, name: str, ask_partner: bool = True) -> None:
-        """Create ``name`` unless it exists; one of a venue's two exchange actors away from the other's node (asked,
-        unless ``ask_partner`` is false: the other is being created too)."""
+        """Create ``name`` unless it exists; one of a role's two actors away from the other's node (asked, unless
+        ``ask_partner`` is false: the other is being created too)."""
         self.peers.forget(name)
         create_actor(self.deployment, name, avoid_node=await self._partner_node(name) if ask_partner else None)
 
@@ -152,10 +158,10 @@ class RayActorControl:
         return True
 
     async def _partner_node(self, name: str) -> str | None:
-        """Where the other of a venue's two exchange actors runs: its last health answer, or asked now (None: no
-        partner, or it does not answer within a second)."""
-        partner = [m for m in self.deployment.exchange_actors(venue_of(name)) if m != name] \
-            if name.startswith(EXCHANGE_PREFIX) else []
+        """Where the other of a role's two actors runs: its last health answer, or asked now (None: no partner, or it
+        does not answer within a second)."""
+        partner = [m for m in self.deployment.members(name) if m != name] \
+            if name.startswith(EXCHANGE_PREFIX) or is_detector(name) else []
         if not partner:
             return None
         state = self.owner.supervisor.actors.get(partner[0])
@@ -207,17 +213,18 @@ class RayActorControl:
             return False
 
     async def enable_detector_if_allowed(self, shards: tuple[str, ...] | None = None) -> bool:
-        """Tell the detector shards (every one by default) whether they may trade. The supervisor counts detection
-        as switched only when every shard of the run was told; a shard that cannot be told raises (after the others
-        were), and is asked again when it is rewired."""
+        """Tell the detector shards (every one by default; each shard's active actor) whether they may trade. The
+        supervisor counts detection as switched only when every shard of the run was told; a shard that cannot be
+        told raises (after the others were), and is asked again when it is rewired."""
         allowed = await self.detector_may_trade()
-        names = self.deployment.detector_names if shards is None else shards
+        shards = self.deployment.detector_names if shards is None else shards
+        names = [await self.active_member(shard) for shard in shards]
         results = await asyncio.gather(*(self._call(name, "set_enabled", allowed) for name in names),
                                        return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        if set(names) >= set(self.deployment.detector_names):
+        if set(shards) >= set(self.deployment.detector_names):
             self.owner.detector_enabled = allowed
         return allowed
 
@@ -225,18 +232,18 @@ class RayActorControl:
         """What an exchange actor sends the detector ``name``: its shard's books (None: every book, one detector)."""
         return None if self.deployment.detector_shards == 1 else list(self.deployment.detector_symbols(name))
 
-    async def active_exchange(self, venue: str) -> str:
-        """The venue's active exchange actor. A supervisor adopting a running run asks the venue's actors first: the
-        one that says it is active, else one already started (the other may be a new process after a node loss), else
-        one that answers, else the first."""
-        if venue not in self.active:
-            members = self.deployment.exchange_actors(venue)
+    async def active_member(self, role: str) -> str:
+        """The active actor of ``role`` (a venue's exchange actor's name, a detector shard's). A supervisor adopting a
+        running run asks the role's actors first: the one that says it is active, else one already started (the
+        other may be a new process after a node loss), else one that answers, else the first."""
+        if role not in self.active:
+            members = self.deployment.members(role)
             answers = await asyncio.gather(*(self._call(m, "health", timeout_s=1.0) for m in members),
                                            return_exceptions=True) if len(members) > 1 else [{}]
             answered = [(m, a) for m, a in zip(members, answers) if isinstance(a, dict)]
             ranked = sorted(answered, key=lambda ma: (not ma[1].get("active"), not ma[1].get("started")))
-            self.active.setdefault(venue, ranked[0][0] if ranked else members[0])
-        return self.active[venue]
+            self.active.setdefault(role, ranked[0][0] if ranked else members[0])
+        return self.active[role]
 
     async def route_exchanges(self, callers: tuple[str, ...], venues: tuple[str, ...] | None = None, *,
                               strict: bool = False) -> None:
@@ -245,7 +252,7 @@ class RayActorControl:
         caller's own rewiring, retried at the next heartbeat)."""
         d = self.deployment
         venues = tuple(v for v in (venues or d.venue_names) if len(d.exchange_actors(v)) > 1)
-        routes = [(exchange_actor_name(v), await self.active_exchange(v)) for v in venues]
+        routes = [(exchange_actor_name(v), await self.active_member(exchange_actor_name(v))) for v in venues]
         results = await asyncio.gather(*(self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
                                          for c in callers for role, actor in routes), return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)]
@@ -266,53 +273,90 @@ class RayActorControl:
     @property
     def exchange_callers(self) -> tuple[str, ...]:
         """The actors that call the exchange actors by the venue's name (routed by ``route_exchanges``)."""
-        return (ORDER_MANAGER, POSITION_TRACKER, *self.deployment.detector_names)
+        return (ORDER_MANAGER, POSITION_TRACKER, *self.deployment.detector_actors)
+
+    @property
+    def _exchanges(self) -> list[str]:
+        """Every exchange actor (standbys too: they take over, and then send books to the detectors they were told)."""
+        return [member for v in self.deployment.venue_names for member in self.deployment.exchange_actors(v)]
 
     async def on_down(self, name: str) -> None:
-        """A venue's active exchange actor is dead: its standby, if up and wired, takes the venue over at once."""
-        if not name.startswith(EXCHANGE_PREFIX):
+        """A role's active actor is dead: its standby, if up and wired, takes the venue or the shard over at once."""
+        if not (name.startswith(EXCHANGE_PREFIX) or is_detector(name)):
             return
-        venue = venue_of(name)
-        members = self.deployment.exchange_actors(venue)
-        if len(members) < 2 or await self.active_exchange(venue) != name:
+        role = role_of(name)
+        members = self.deployment.members(role)
+        if len(members) < 2 or await self.active_member(role) != name:
             return
         standby = next(m for m in members if m != name)
         if not self._wired(standby):
-            return  # nothing to take over with: the dead one's new process takes the venue back
-        self.active[venue] = standby
+            return  # nothing to take over with: the dead one's new process takes the role back
+        self.active[role] = standby
+        if is_detector(name):
+            await self._call(standby, "activate")
+            await self._route_books(standby, away_from=name)
+            await self.enable_detector_if_allowed((role,))  # never on the supervisor's word alone
+            logger.warning("supervisor: %s is down; %s took detection over", name, standby)
+            return
+        venue = venue_of(name)
         await self.route_exchanges(self.exchange_callers, (venue,))  # first: no leg to the dead one once books flow
         await self._call(standby, "activate")
         logger.warning("supervisor: %s is down; %s took %s over", name, standby, venue)
         await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
 
+    async def _route_books(self, to: str | None, away_from: str | None = None, *, strict: bool = False) -> None:
+        """Have every exchange actor send its books to the detector actor ``to`` (at once its latest, then every
+        update), and none to ``away_from`` (a shard's standby). An exchange actor not reached now is told at its own
+        rewiring; ``strict``: raise then (the detector's rewiring, retried at the next heartbeat)."""
+        calls = [] if to is None else [self._call(ex, "subscribe", to, False, self.detector_symbols(to))
+                                       for ex in self._exchanges]
+        if away_from is not None:
+            calls += [self._call(ex, "unsubscribe", away_from) for ex in self._exchanges]
+        failed = [r for r in await asyncio.gather(*calls, return_exceptions=True) if isinstance(r, Exception)]
+        if failed and strict:
+            raise failed[0]
+        for result in failed:
+            logger.warning("supervisor: an exchange actor not told where to send books (%s); told when it is rewired",
+                           type(result).__name__)
+
+    async def _adopt_or_keep(self, name: str) -> bool:
+        """Whether the new process ``name`` is its role's active actor: it is if it was, or if the active one is down
+        and was not taken over (no standby was up then)."""
+        role = role_of(name)
+        if await self.active_member(role) != name and self._down(self.active[role]):
+            self.active[role] = name
+        return self.active[role] == name
+
     async def on_new_incarnation(self, name: str, first: bool) -> None:
         d = self.deployment
-        exchanges = [member for v in d.venue_names for member in d.exchange_actors(v)]  # standbys too: they take over
         if name.startswith(EXCHANGE_PREFIX):
             venue = venue_of(name)
-            if await self.active_exchange(venue) != name and self._down(self.active[venue]):
-                self.active[venue] = name  # the active one is down and was not taken over (no standby was up then)
-            active = self.active[venue] == name
+            active = await self._adopt_or_keep(name)
             await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
             if active:  # a new process of the active one, a takeover or an adoption: its callers routed, streaming
                 await self.route_exchanges(self.exchange_callers, (venue,))
                 await self._call(name, "activate")
             for detector in d.detector_names:
-                await self._call(name, "subscribe", detector, False, self.detector_symbols(detector))
+                member = await self.active_member(detector)
+                await self._call(name, "subscribe", member, False, self.detector_symbols(member))
             await self._call(name, "subscribe", ORDER_MANAGER, True)
             if not first and active:
                 await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
         elif is_detector(name):
             await self.route_exchanges((name,), strict=True)
-            await self._call(name, "start", timeout_s=START_TIMEOUT_S)
-            await asyncio.gather(*(self._call(ex, "subscribe", name, False, self.detector_symbols(name))
-                                   for ex in exchanges))
+            active = await self._adopt_or_keep(name)
+            await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
+            if not active:  # a standby: no books until it takes over (a new process of the one that died had them)
+                await self._route_books(None, away_from=name, strict=True)
+                return
+            await self._call(name, "activate")
+            await self._route_books(name, strict=True)
             # never on the supervisor's word alone: the risk engine's too
-            await self.enable_detector_if_allowed((name,))
+            await self.enable_detector_if_allowed((role_of(name),))
         elif name == ORDER_MANAGER:
             await self.route_exchanges((ORDER_MANAGER,), strict=True)
             await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
-            await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in exchanges))
+            await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in self._exchanges))
             if not first:
                 await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
             if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
@@ -339,8 +383,8 @@ class SupervisorActor:
         self.incarnation = new_incarnation()
         self.metrics = process_metrics(deployment.venue_names, deployment.symbols, deployment.detector_shards,
                                        metrics_dir=deployment.metrics_dir,
-                                       standby_exchanges=[v for v in deployment.venue_names
-                                                          if len(deployment.exchange_actors(v)) > 1])
+                                       standby_roles=[role_of(n) for n in deployment.actor_names
+                                                      if n != role_of(n)])
         self.trading = False
         self.detector_enabled = False  # as last set by this supervisor
         self.baseline: dict | None = None
@@ -391,8 +435,9 @@ class SupervisorActor:
         allowed = state.last_health.get("trading_allowed")
         if allowed is None or bool(allowed) == self.detector_enabled:
             return
-        shards = tuple(name for name in self.deployment.detector_names
-                       if (state := self.supervisor.actors.get(name)) is not None and state.up and state.wired)
+        shards = tuple(shard for shard in self.deployment.detector_names
+                       if (state := self.supervisor.actors.get(self.control.active.get(shard, shard))) is not None
+                       and state.up and state.wired)
         if not shards:
             return  # their rewiring decides
         try:
@@ -430,9 +475,11 @@ class SupervisorActor:
     async def stop_trading(self) -> None:
         self.trading = False
         self.detector_enabled = False
-        results = await asyncio.gather(*(self.control._call(name, "set_enabled", False)
-                                         for name in self.deployment.detector_names), return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
+        names = self.deployment.detector_actors  # standbys too: a takeover must not find one enabled
+        results = await asyncio.gather(*(self.control._call(name, "set_enabled", False) for name in names),
+                                       return_exceptions=True)
+        active = {self.control.active.get(shard, shard) for shard in self.deployment.detector_names}
+        failed = [r for name, r in zip(names, results) if isinstance(r, BaseException) and name in active]
         if failed:  # every shard reachable was stopped; a restarted one starts disabled (trading is off)
             raise failed[0]
 

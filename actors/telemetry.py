@@ -16,11 +16,11 @@ def _process_metrics(metrics_dir: str | None) -> RayarbMetrics:
 
 
 def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (), detector_shards: int = 1, *,
-                    metrics_dir: str | None = None, standby_exchanges: Iterable[str] = ()) -> RayarbMetrics:
+                    metrics_dir: str | None = None, standby_roles: Iterable[str] = ()) -> RayarbMetrics:
     """``metrics_dir``: the run's base directory of metric files (``Deployment.metrics_dir``); None: in-process
-    only. ``standby_exchanges``: the exchanges with a standby exchange actor (the supervisor's metrics)."""
+    only. ``standby_roles``: the actors with a standby (``<name>~2``; the supervisor's metrics)."""
     metrics = _process_metrics(metrics_dir)
     exchanges, symbols = tuple(exchanges), tuple(symbols)
     if exchanges or symbols:
-        metrics.init_labels(exchanges, symbols, detector_shards, standby_exchanges)
+        metrics.init_labels(exchanges, symbols, detector_shards, standby_roles)
     return metrics

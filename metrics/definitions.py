@@ -230,10 +230,11 @@ class RayarbMetrics:
 
     # ------------------------------------------------------------------ labels
     def init_labels(self, exchanges: Iterable[str], symbols: Iterable[str], detector_shards: int = 1,
-                    standby_exchanges: Iterable[str] = ()) -> None:
+                    standby_roles: Iterable[str] = ()) -> None:
         """Declare the configured exchanges and symbols and create every counter and histogram series at zero.
         With ``detector_shards`` > 1 the detector actors are ``detector:0`` .. ``detector:<K-1>`` (actors.common);
-        each of ``standby_exchanges`` has a second exchange actor, ``exchange:<name>~2`` (supervisor.exchange_standby).
+        each of ``standby_roles`` (actor names) has a second actor, ``<name>~2`` (supervisor.exchange_standby and
+        detector_standby).
 
         Gauges are not created here: in multiprocess mode a zero set by a restarting process would overwrite the
         last real value; they appear when first set.
@@ -249,9 +250,9 @@ class RayarbMetrics:
                 raise ValueError(f"symbol #{index} is not a ccxt symbol like BTC/USDT")
         self._assets = assets_of(self._symbols)
         self._actors = ACTOR_ROLES + tuple(exchange_actor(e) for e in self._exchanges)
-        self._actors += tuple(exchange_actor(e) + "~2" for e in dict.fromkeys(standby_exchanges))
         if detector_shards > 1:
             self._actors += tuple(f"detector:{shard}" for shard in range(detector_shards))
+        self._actors += tuple(role + "~2" for role in dict.fromkeys(standby_roles))
         for exchange in self._exchanges:
             for order_type in ORDER_TYPES:
                 self.order_ack_seconds.labels(exchange, order_type)

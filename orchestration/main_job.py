@@ -322,8 +322,18 @@ class MainJob:
         _ray_get(self.supervisor.begin_trading.remote(self.baseline))
 
     def _detector_healths(self, timeout_s: float = RAY_CALL_TIMEOUT_S) -> dict[str, dict[str, Any]]:
-        """Every detector shard's health answer, by actor name."""
-        return {name: _ray_get(self._actor(name).health.remote(), timeout_s) for name in self.deployment.detector_names}
+        """Every detector actor's health answer, by actor name; a shard's actor that does not answer is left out when
+        its other one (supervisor.detector_standby) answers."""
+        healths: dict[str, dict[str, Any]] = {}
+        for shard in self.deployment.detector_names:
+            members = self.deployment.members(shard)
+            for name in members:
+                try:
+                    healths[name] = _ray_get(self._actor(name).health.remote(), timeout_s)
+                except Exception:
+                    if name == members[-1] and not any(m in healths for m in members):
+                        raise
+        return healths
 
     def status(self) -> LiveStatus:
         from actors.common import ORDER_MANAGER

@@ -160,6 +160,9 @@ class SupervisorConfig(BaseModel):
     exchange_standby: Annotated[bool, _parsed(_boolean)] = Field(
         False, description="a second exchange actor per signed venue, started and keyed but not streaming, that takes "
                            "the venue over when its active one dies (one more process per venue)")
+    detector_standby: Annotated[bool, _parsed(_boolean)] = Field(
+        False, description="a second actor per detector shard, started but sent no books, that takes detection over "
+                           "when the shard's active one dies (one more process per shard)")
 
 
 MAX_DETECTOR_SHARDS = 64

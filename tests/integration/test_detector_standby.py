@@ -1,0 +1,116 @@
+"""supervisor.detector_standby: the detector's second actor, started but sent no books, takes detection over when the
+active one dies (the exchange actors send it their books, the risk engine's word enables it); the dead one comes back
+as the standby, sent no books and detecting nothing. A new supervisor learns from the two which one is active. Never
+do two detectors fire at once, and every order a venue knows is in the journal once."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import ray
+from ray.exceptions import RayActorError
+
+from actors.common import SUPERVISOR
+from execution.journal import Journal
+from simulator.launcher import VenueProcess
+from tests.integration.runs import (BackgroundRun, actor, assert_every_venue_order_journaled_once, make_job,
+                                    wait_for)
+
+pytestmark = pytest.mark.ray
+
+PRIMARY, STANDBY = "detector", "detector~2"
+EXCHANGES = ("exchange:alpha", "exchange:beta")
+
+
+def health(name: str) -> dict:
+    return ray.get(actor(name).health.remote(), timeout=5)
+
+
+def all_up() -> bool:
+    try:
+        return ray.get(actor(SUPERVISOR).all_up.remote(), timeout=5)
+    except (RayActorError, ValueError):  # the supervisor being recreated
+        return False
+
+
+def replaced(name: str, incarnation: str) -> bool:
+    try:
+        return health(name)["incarnation"] != incarnation and all_up()
+    except (RayActorError, ValueError):  # being restarted or recreated
+        return False
+
+
+def fed(name: str) -> list[bool]:
+    """Whether each exchange actor sends its books to ``name``."""
+    return [name in health(exchange)["subscribers"] for exchange in EXCHANGES]
+
+
+def legs_by(journal: Journal, incarnation: str) -> int:
+    """Arbitrage legs of opportunities the detector process ``incarnation`` found (its ids are op-<incarnation>-n)."""
+    return sum(1 for o in journal.orders() if (o.opportunity_id or "").startswith(f"op-{incarnation}-"))
+
+
+def assert_standby(name: str) -> None:
+    """Started, told nothing of the market and detecting nothing."""
+    info = health(name)
+    assert info["started"] and not info["active"] and not info["enabled"] and info["updates"] == 0, info
+    assert fed(name) == [False, False]
+
+
+def take_over(dead: str, taking_over: str, journal: Journal) -> None:
+    """Kill the active ``dead``: ``taking_over`` is fed the books, enabled, and its opportunities are traded; ``dead``
+    comes back as the standby."""
+    info = health(dead)
+    os.kill(info["pid"], signal.SIGKILL)
+    incarnation = health(taking_over)["incarnation"]
+    wait_for(f"{taking_over} active, enabled and its opportunities traded",
+             lambda: health(taking_over)["active"] and health(taking_over)["enabled"]
+             and legs_by(journal, incarnation) > 0, timeout_s=60, interval_s=0.1)
+    assert fed(taking_over) == [True, True]
+    wait_for(f"{dead} back", lambda: replaced(dead, info["incarnation"]), timeout_s=60, interval_s=0.2)
+    assert_standby(dead)
+
+
+def assert_one_detector_at_a_time(journal: Journal) -> None:
+    """The opportunities of each detector process were traded in one stretch of time, and the stretches do not
+    overlap: never two detectors firing at once."""
+    spans: dict[str, list[float]] = {}
+    for order in journal.orders():
+        if (order.opportunity_id or "").startswith("op-"):
+            incarnation = order.opportunity_id.split("-")[1]
+            span = spans.setdefault(incarnation, [order.created_ts, order.created_ts])
+            span[0], span[1] = min(span[0], order.created_ts), max(span[1], order.created_ts)
+    ordered = sorted(spans.values())
+    assert len(ordered) >= 3, spans  # the first detector, the standby, the first one's new process
+    assert all(a[1] < b[0] for a, b in zip(ordered, ordered[1:])), spans
+
+
+def test_the_standby_takes_detection_over_and_the_dead_one_comes_back_as_the_standby(tmp_path):
+    with VenueProcess(("alpha", "beta:okx"), seed=4) as venues:
+        venues.start(timeout_s=60)
+        job = make_job(venues.venues, tmp_path, duration_s=None, cooldown_s=0.05,
+                       supervisor={"detector_standby": True})
+        run = BackgroundRun(job).start()
+        journal = None
+        try:
+            wait_for("trading with both detectors up", lambda: run.error is None and all_up()
+                     and health(PRIMARY)["detected"] > 0, timeout_s=180, interval_s=0.2)
+            journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
+            assert health(PRIMARY)["active"] and health(PRIMARY)["enabled"] and fed(PRIMARY) == [True, True]
+            assert_standby(STANDBY)
+
+            take_over(PRIMARY, STANDBY, journal)
+            # a new supervisor learns from the detectors which one is active, and leaves it so
+            supervisor = health(SUPERVISOR)["incarnation"]
+            ray.kill(actor(SUPERVISOR))
+            wait_for("a new supervisor", lambda: replaced(SUPERVISOR, supervisor), timeout_s=90, interval_s=0.2)
+            assert [health(name)["active"] for name in (PRIMARY, STANDBY)] == [False, True]
+            assert_standby(PRIMARY)
+            take_over(STANDBY, PRIMARY, journal)
+        finally:
+            run.job.stop()
+            assert run.join(180) == 0
+        assert_one_detector_at_a_time(journal)
+        journal.close()
+        assert_every_venue_order_journaled_once(run.job.run_dir, venues.venues)
