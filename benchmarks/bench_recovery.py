@@ -13,9 +13,11 @@ simulator venues (alpha and gamma Binance, beta OKX), trading the market's own c
 Between kills the run trades again and the supervisor reports every actor up. The gap between opportunities with
 nothing killed (p50, before the first kill) is given too: the next order can come no sooner than the market offers one.
 
-With ``--standby-kills N``: the same run with ``supervisor.exchange_standby`` on (a second, started exchange actor per
-venue that takes the venue over when the active one dies), and the venues' active exchange actors SIGKILLed N times in
-rotation: kill -> the first arbitrage leg created after it reaching that venue, now through the standby.
+With ``--standby-kills N``: the same run with ``supervisor.exchange_standby`` and ``supervisor.detector_standby`` on (a
+second, started exchange actor per venue that takes the venue over when the active one dies; a second detector, sent no
+books until it takes detection over), the venues' active exchange actors SIGKILLed N times in rotation (kill -> the
+first arbitrage leg created after it reaching that venue, now through the standby), then the active detector N times
+(kill -> the first arbitrage leg created after it reaching any venue).
 
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
 nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
@@ -26,8 +28,8 @@ order needs them), and reaching each venue whose exchange actor it held (the lat
 the node's raylet at once; its worker processes exit when they notice, so an actor on it may still act for some
 milliseconds.)
 
-With ``--standby-node-losses N``: the node losses again, with ``supervisor.exchange_standby`` on (a venue's two exchange
-actors on different nodes); a lost exchange actor stops its venue only if it was the active one.
+With ``--standby-node-losses N``: the node losses again, with both standbys on (a venue's two exchange actors, and the
+detector's two, on different nodes); a lost exchange actor or detector stops trading only if it was the active one.
 
     python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
                                         [--types exchange,...]
@@ -49,17 +51,19 @@ from typing import Any
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from actors.common import EXCHANGE_PREFIX, ORDER_MANAGER, exchange_pair, is_detector, venue_of  # noqa: E402
+from actors.common import (DETECTOR, EXCHANGE_PREFIX, ORDER_MANAGER, exchange_actor_name, is_detector,  # noqa: E402
+                           role_of, standby_pair, venue_of)
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
 from orchestration.config.models import SupervisorConfig  # noqa: E402
 from orchestration.main_job import MainJob  # noqa: E402
 from orchestration.report import summarize_latencies  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
-from orchestration.chaos.harness import active_exchange_actor  # noqa: E402
+from orchestration.chaos.harness import active_actor  # noqa: E402
 from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
 
 TYPES = ("exchange", "detector", "order_manager", "position_tracker", "supervisor")
 WITH_STANDBY = "exchange with a standby"  # the active exchange actor killed, supervisor.exchange_standby on
+DETECTOR_WITH_STANDBY = "detector with a standby"  # the active detector killed, supervisor.detector_standby on
 VENUES = ("alpha", "beta:okx", "gamma")
 STARTUP_S = 240.0
 RECOVERY_TIMEOUT_S = 90.0  # a kill not followed by an order within this is recorded as not recovered
@@ -76,9 +80,9 @@ def _get(ref: Any, timeout_s: float = 5.0) -> Any:
 def production_job(venues: Any, run_dir: Path, address: str | None = None, run: dict | None = None,
                    standby: bool = False) -> MainJob:
     """A run of ``venues`` trading the market's crossings, with the supervisor's default (production) settings (and a
-    standby exchange actor per venue with ``standby``)."""
+    standby exchange actor per venue and a standby detector with ``standby``)."""
     local = make_job(venues, run_dir, duration_s=None, run=run, cooldown_s=0.0)
-    supervisor = SupervisorConfig(exchange_standby=standby)
+    supervisor = SupervisorConfig(exchange_standby=standby, detector_standby=standby)
     config = local.options.config.model_copy(update={"supervisor": supervisor})
     return MainJob(dataclasses.replace(local.options, config=config, address=address), status_stream=io.StringIO())
 
@@ -139,7 +143,7 @@ def leg_sent_since(journal: Any, wall: float, venue: str | None) -> bool:
 def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | None = None) -> dict[str, Any]:
     """SIGKILL ``name``'s process and follow its recovery: seconds until its new process answers (Ray's restart), until
     the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue; with
-    ``standby`` (the venue's other exchange actor), until it is active."""
+    ``standby`` (the other actor of ``name``'s role), until it is active."""
     wait_for(f"{name}'s pid", lambda: pid_of(name) is not None, timeout_s=60, interval_s=0.1)
     pid = pid_of(name)
     restarts = None if name == "supervisor" else restarts_seen(name)
@@ -148,7 +152,7 @@ def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | N
     back = rewired = taken_over = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while time.monotonic() < deadline:
-        if standby is not None and taken_over is None and active_exchange_actor(target_venue) == standby:
+        if standby is not None and taken_over is None and active_actor(role_of(name)) == standby:
             taken_over = time.time() - killed_at
         if back is None:
             now_pid = pid_of(name)
@@ -240,7 +244,8 @@ def ray_restart_floor(kills: int) -> list[float]:
 def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
     """Each of ``args.types`` killed ``args.kills`` times; with ``standby``, the venues' active exchange actors
     ``args.standby_kills`` times, with supervisor.exchange_standby on."""
-    plan = [(WITH_STANDBY, args.standby_kills)] if standby else [(kind, args.kills) for kind in args.types]
+    plan = [(WITH_STANDBY, args.standby_kills), (DETECTOR_WITH_STANDBY, args.standby_kills)] if standby \
+        else [(kind, args.kills) for kind in args.types]
     with VenueProcess(VENUES, seed=11) as sim:
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
@@ -260,11 +265,12 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
                 for k in range(count):
                     wait_until_trading(job, orders, 0.0)
                     venue = venues[k % len(venues)] if kind in ("exchange", WITH_STANDBY) else None
-                    if kind == WITH_STANDBY:
-                        wait_for(f"{venue}'s active exchange actor", lambda: active_exchange_actor(venue) is not None,
+                    if kind in (WITH_STANDBY, DETECTOR_WITH_STANDBY):
+                        role = exchange_actor_name(venue) if venue else DETECTOR
+                        wait_for(f"{role}'s active actor", lambda: active_actor(role) is not None,
                                  timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.1)
-                        name = active_exchange_actor(venue)
-                        standby = next(n for n in exchange_pair(venue) if n != name)
+                        name = active_actor(role)
+                        standby = next(n for n in standby_pair(role) if n != name)
                     else:
                         name, standby = (f"exchange:{venue}" if venue else kind), None
                     kills.append({"type": kind, **kill_one(name, venue, live_journal, standby)})
@@ -308,9 +314,9 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
                 victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
                 moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
-                active = {v: active_exchange_actor(v) for v in job.deployment.venue_names} if standby else {}
-                stopped = trading_stopped([n for n in moved if not standby or not n.startswith(EXCHANGE_PREFIX)
-                                           or active.get(venue_of(n)) == n])
+                roles = [exchange_actor_name(v) for v in job.deployment.venue_names] + [DETECTOR]
+                active = {role: active_actor(role) for role in roles} if standby else {}
+                stopped = trading_stopped([n for n in moved if role_of(n) not in active or active[role_of(n)] == n])
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
                 killed_at = time.time()
                 cluster.remove_worker(victim)
@@ -342,7 +348,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         figures += [Figure(f"baseline: an empty actor killed -> its new process answers p50 "
                            f"({len(result['ray_floor_s'])} kills)", _r(floor["p50"]), "s"),
                     Figure("baseline: an empty actor killed -> its new process answers max", _r(floor["max"]), "s")]
-    for kind in (*TYPES, WITH_STANDBY):
+    for kind in (*TYPES, WITH_STANDBY, DETECTOR_WITH_STANDBY):
         kills = [k for k in result.get("kills", []) if k["type"] == kind]
         if not kills:
             continue
@@ -358,10 +364,11 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         ]
         # what of the next order's wait is the market's: from rayarb being whole again (the supervisor has rewired the
         # killed actor; with a standby, the standby has taken the venue over) to the next crossing taken
-        whole_key, whole = ("taken_over_s", "the standby took over") if kind == WITH_STANDBY else ("rewired_s", "rewired")
-        if kind == WITH_STANDBY:
+        paired = kind in (WITH_STANDBY, DETECTOR_WITH_STANDBY)
+        whole_key, whole = ("taken_over_s", "the standby took over") if paired else ("rewired_s", "rewired")
+        if paired:
             taken_over = [k["taken_over_s"] for k in kills if k["taken_over_s"] is not None]
-            figures.append(Figure(f"{kind} killed -> the standby has taken the venue over p50",
+            figures.append(Figure(f"{kind} killed -> the standby has taken over p50",
                                   _r(summarize_latencies(taken_over)["p50"]), "s"))
         waits = [max(0.0, k["to_next_order_s"] - k[whole_key]) for k in kills
                  if k["to_next_order_s"] is not None and k[whole_key] is not None]
@@ -377,11 +384,11 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             continue
         # a loss that took no actor trading needs stops nothing: its figures are apart (the restarted actors stay
         # where Ray put them, so after a few losses the worker lost may hold none, or only the supervisor); with a
-        # standby per venue, a lost exchange actor stops its venue only if it was the active one
-        took = ("with an active exchange actor, the detector or the order manager on it, a standby per venue"
+        # standby per venue and detector, a lost exchange actor or detector stops trading only if it was the active one
+        took = ("with an active exchange actor or detector, or the order manager on it, standbys"
                 if with_standby else "with an exchange actor, the detector or the order manager on it")
         for label, group in ((took, [x for x in losses if x["stopped"]]),
-                             ("with none of them on it" + (", a standby per venue" if with_standby else ""),
+                             ("with none of them on it" + (", standbys" if with_standby else ""),
                               [x for x in losses if not x["stopped"]])):
             to_order = [x["to_next_order_s"] for x in group if x["to_next_order_s"] is not None]
             if not group:
@@ -403,10 +410,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--kills", type=int, default=10, help="kills per actor type")
     parser.add_argument("--types", default=",".join(TYPES), help="actor types to kill, comma-separated")
     parser.add_argument("--standby-kills", type=int, default=10,
-                        help="active exchange actors killed with a standby per venue (0: no such phase)")
+                        help="active exchange actors, then active detectors, killed with standbys (0: no such phase)")
     parser.add_argument("--node-losses", type=int, default=10, help="worker nodes lost (0: no cluster phase)")
     parser.add_argument("--standby-node-losses", type=int, default=10,
-                        help="worker nodes lost with a standby exchange actor per venue (0: no such phase)")
+                        help="worker nodes lost with a standby per venue and detector (0: no such phase)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of trading before the first kill")
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -102,13 +102,20 @@ def actor(name: str) -> Any:
 
 
 def active_exchange_actor(venue: str) -> str | None:
-    """Which of the venue's two exchange actors (supervisor.exchange_standby) says it is active; None while neither
-    does (one restarting, the other not yet taken over)."""
+    """Which of the venue's two exchange actors (supervisor.exchange_standby) says it is active (``active_actor``)."""
+    from actors.common import exchange_actor_name
+
+    return active_actor(exchange_actor_name(venue))
+
+
+def active_actor(role: str) -> str | None:
+    """Which of the role's two actors (a venue's exchange actors, a detector shard's) says it is active; None while
+    neither does (one restarting, the other not yet taken over)."""
     import ray
 
-    from actors.common import exchange_pair
+    from actors.common import standby_pair
 
-    for name in exchange_pair(venue):
+    for name in standby_pair(role):
         try:
             if ray.get(actor(name).health.remote(), timeout=5)["active"]:
                 return name

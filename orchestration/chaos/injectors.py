@@ -18,8 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_pair
-from orchestration.chaos.harness import active_exchange_actor, actor, wait_for
+from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name, standby_pair
+from orchestration.chaos.harness import active_actor, actor, wait_for
 from orchestration.chaos.schedule import HOLD_S, Fault
 from simulator.client import ACCOUNT, account_orders, sim_post
 
@@ -143,14 +143,14 @@ class Injector:
                 for url in self.urls.values():
                     _post(url, "/_sim/faults", {"clear": True})
         elif kind == "hung_actor":
-            name = self._exchange_actor(fault.target)
+            name = self._active(exchange_actor_name(fault.target))
             info = _call(name, "health")
             old = info["incarnation"]
             os.kill(info["pid"], signal.SIGSTOP)
             applied.detail["stopped_pid"] = info["pid"]
         else:
             how, _, type_ = kind.partition("_")
-            name = self._exchange_actor(fault.target) if type_ == "exchange" else _TYPE_ACTOR[type_]
+            name = self._active(exchange_actor_name(fault.target) if type_ == "exchange" else _TYPE_ACTOR[type_])
             info = _call(name, "health")
             old = info["incarnation"]
             if how == "sigkill":
@@ -164,10 +164,11 @@ class Injector:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(stopped, signal.SIGKILL)
 
-    def _exchange_actor(self, venue: str) -> str:
-        """The venue's exchange actor, or with a standby the active one of its two (the one whose loss matters)."""
-        first, second = exchange_pair(venue)
-        return (active_exchange_actor(venue) if second in self.actor_names else None) or first
+    def _active(self, role: str) -> str:
+        """The actor of ``role`` (a venue's exchange actor, the detector, ...), or with a standby the active one of its
+        two (the one whose loss matters)."""
+        first, second = standby_pair(role)
+        return (active_actor(role) if second in self.actor_names else None) or first
 
     # ----- the kill switch -----
     def _kill_switch(self, applied: Applied) -> None:

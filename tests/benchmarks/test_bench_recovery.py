@@ -7,14 +7,15 @@ from benchmarks import bench_recovery
 
 
 @pytest.mark.ray
-@pytest.mark.slow  # two whole runs and three kills: ~90 s
+@pytest.mark.slow  # two whole runs and four kills: ~100 s
 def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     results = tmp_path / "results.json"
     result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--standby-kills", "1",
                                   "--node-losses", "0", "--standby-node-losses", "0", "--idle", "1",
                                   "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
-    assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", bench_recovery.WITH_STANDBY]
+    assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", bench_recovery.WITH_STANDBY,
+                                                    bench_recovery.DETECTOR_WITH_STANDBY]
     for kind in ("exchange", "order_manager"):
         p50 = figures[f"{kind} killed -> next order p50 (1 kills)"]
         assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
@@ -26,8 +27,11 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     standby = result["kills"][2]  # the active exchange actor killed, its standby on: taken over before the next order
     assert (standby["name"], standby["venue"]) == ("exchange:alpha", "alpha")
     assert 0 < standby["taken_over_s"] <= standby["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
-    assert figures[f"{bench_recovery.WITH_STANDBY} killed -> the standby has taken the venue over p50"]["value"] == \
+    assert figures[f"{bench_recovery.WITH_STANDBY} killed -> the standby has taken over p50"]["value"] == \
         round(standby["taken_over_s"], 3)
+    detector = result["kills"][3]  # the active detector killed: its standby detecting before the next order
+    assert (detector["name"], detector["venue"]) == ("detector", None)
+    assert 0 < detector["taken_over_s"] <= detector["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
     floor = figures["baseline: an empty actor killed -> its new process answers p50 (1 kills)"]  # Ray's restart alone
     assert floor["unit"] == "s" and 0 < floor["value"] < bench_recovery.RECOVERY_TIMEOUT_S
 

@@ -1,17 +1,23 @@
 """A venue's two exchange actors (supervisor.exchange_standby) on a head and two worker nodes: they start on different
 nodes, so losing the node of the active one (and the supervisor with it) leaves the standby to take the venue over;
-the lost one is recreated on a node other than its partner's. The run agrees with the venues afterwards: no client order id twice, every venue order
-in the journal with its fill.
+the lost one is recreated on a node other than its partner's. The detector's two actors (supervisor.detector_standby)
+likewise: losing the active one's node leaves the standby to take detection over. The run agrees with the venues
+afterwards: no client order id twice, every venue order in the journal with its fill.
 
-Slow (``make test-full``): ``make test`` has the takeover on one node (tests/integration/test_exchange_standby.py)."""
+Slow (``make test-full``): ``make test`` has the takeovers on one node (tests/integration/test_exchange_standby.py,
+tests/integration/test_detector_standby.py)."""
 from __future__ import annotations
+
+import os
+import signal
 
 import pytest
 import ray
 
 from actors.common import SUPERVISOR, exchange_pair
 from actors.peers import NAMESPACE
-from orchestration.chaos.harness import active_exchange_actor
+from execution.journal import Journal
+from orchestration.chaos.harness import active_actor, active_exchange_actor
 from simulator.launcher import VenueProcess
 from tests.cluster.test_node_loss import actor_placement, call
 from tests.integration.runs import BackgroundRun, assert_every_venue_order_journaled_once, make_job, wait_for
@@ -65,5 +71,53 @@ def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_le
         finally:
             job.stop()
             assert run.join(120) == 0
+
+        assert_every_venue_order_journaled_once(job.run_dir, venues.venues)
+
+
+def legs_by(journal: Journal, detector: str) -> int:
+    """Arbitrage legs of the opportunities the detector actor's current process found."""
+    incarnation = call(detector, "health")["incarnation"]
+    return sum(1 for o in journal.orders() if (o.opportunity_id or "").startswith(f"op-{incarnation}-"))
+
+
+def test_the_detectors_two_actors_live_on_different_nodes_and_a_node_loss_leaves_one(node_cluster, tmp_path):
+    with VenueProcess(VENUES, seed=9) as venues:
+        venues.start(timeout_s=60)
+        job = make_job(venues.venues, tmp_path, duration_s=None, run={"channels": "127.0.0.1"}, cooldown_s=0.05,
+                       address=node_cluster.address, supervisor={"detector_standby": True})
+        run = BackgroundRun(job).start()
+        journal = None
+        try:
+            wait_for("the run to trade with every actor up", lambda: run.error is None
+                     and bool(call(SUPERVISOR, "all_up")) and call("detector", "health")["detected"] > 0,
+                     timeout_s=120, interval_s=0.5)
+            journal = Journal(job.deployment.journal_path)
+            pair = ("detector", "detector~2")
+            placed = actor_placement(list(pair))
+            assert placed[pair[0]][0] != placed[pair[1]][0], f"the detector's two actors share a node: {placed}"
+            if placed[pair[0]][0] not in node_cluster.workers:  # the active one on the head: have the other take over
+                os.kill(call(pair[0], "health")["pid"], signal.SIGKILL)
+                wait_for("the standby detecting", lambda: active_actor("detector") == pair[1]
+                         and legs_by(journal, pair[1]) > 0, timeout_s=60, interval_s=0.1)
+                wait_for("every actor up", lambda: bool(call(SUPERVISOR, "all_up")), timeout_s=60)
+            active = active_actor("detector")
+            standby = next(n for n in pair if n != active)
+            victim = actor_placement([active])[active][0]
+            assert victim in node_cluster.workers
+            node_cluster.remove_worker(victim)
+            wait_for(f"{standby} detecting, its opportunities traded",
+                     lambda: active_actor("detector") == standby and legs_by(journal, standby) > 0,
+                     timeout_s=60, interval_s=0.1)
+            wait_for(f"{active} recreated on a node of its own", lambda: (
+                (where := actor_placement(list(pair))).get(active, (None, None))[1] == "ALIVE"
+                and where[active][0] not in (victim, where[standby][0]) and bool(call(SUPERVISOR, "all_up"))),
+                timeout_s=90, interval_s=0.2)
+            assert not call(active, "health")["active"]
+        finally:
+            job.stop()
+            assert run.join(120) == 0
+            if journal is not None:
+                journal.close()
 
         assert_every_venue_order_journaled_once(job.run_dir, venues.venues)
