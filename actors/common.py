@@ -113,11 +113,14 @@ class Deployment:
     def members(self, role: str) -> tuple[str, ...]:
         """The actors playing ``role`` (an exchange actor's or a detector shard's name): two with a standby, the first
         active at the start. With ``supervisor.exchange_standby`` a signed venue has two exchange actors (a paper
-        venue's balances live in its one actor's memory); with ``supervisor.detector_standby`` every shard has two."""
+        venue's balances live in its one actor's memory); with ``supervisor.detector_standby`` every shard has two;
+        with ``supervisor.order_manager_standby`` the order manager has two."""
         role = role_of(role)
         if role.startswith(EXCHANGE_PREFIX):
             standby = self.supervisor.exchange_standby and next(v for v in self.venues
                                                                 if v.name == venue_of(role)).signs
+        elif role == ORDER_MANAGER:
+            standby = self.supervisor.order_manager_standby
         else:
             standby = is_detector(role) and self.supervisor.detector_standby
         return standby_pair(role) if standby else (role,)
@@ -134,7 +137,7 @@ class Deployment:
     @property
     def actor_names(self) -> tuple[str, ...]:
         return (tuple(name for v in self.venue_names for name in self.exchange_actors(v))
-                + (POSITION_TRACKER, ORDER_MANAGER) + self.detector_actors)
+                + (POSITION_TRACKER, *self.members(ORDER_MANAGER)) + self.detector_actors)
 
 
 def new_incarnation() -> str:

@@ -12,7 +12,10 @@ The order managers and the executor reach the exchange actors through ``actors.o
 
 Start-up and recovery are the same path: ``start`` rebuilds the risk engine, reconciles every non-terminal journaled
 order by client order id, resubmits (same id) only lost orders younger than the TTL (none while the kill switch is
-tripped), and hedges what is left exposed. Fills go on to the position tracker.
+tripped), and hedges what is left exposed. Fills go on to the position tracker. ``start`` opens the journal, which
+waits for the process this one replaces to let go of it (the intent log's lock): with
+``supervisor.order_manager_standby`` the second order manager waits unstarted, holding nothing, until the supervisor
+starts it when the active one dies.
 """
 from __future__ import annotations
 
@@ -72,9 +75,8 @@ class OrderManagerActor(DeploymentActor):
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
         load_ccxt()  # validation rounds with ccxt's helpers: imported now, not on the first order
-        # checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit; a new order is
-        # written ahead to the intent log (one write) and reaches SQLite once its request is out
-        self.journal = Journal(deployment.journal_path, checkpoint_in_background=True, intent_log=True)
+        # opened by start(): a standby (supervisor.order_manager_standby) must not hold the journal's lock
+        self.journal: Journal | None = None
         self.ids = ClientOrderIdFactory("rx")
         self.managers: dict[str, OrderManager] = {}
         self.rules: dict[tuple[str, str], MarketRules] = {}
@@ -103,6 +105,12 @@ class OrderManagerActor(DeploymentActor):
         """Load market rules, build the per-venue managers and reconcile the journal (idempotent)."""
         async with self._start_lock:
             if not self._started:
+                if self.journal is None:
+                    # waits for the process this one replaces to be gone (its lock on the intent log), off the loop.
+                    # Checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit; a new
+                    # order is written ahead to the intent log (one write) and reaches SQLite once its request is out
+                    self.journal = await asyncio.to_thread(Journal, self.deployment.journal_path,
+                                                           checkpoint_in_background=True, intent_log=True)
                 # fills before this run are in its baseline balances already (a --resume of an earlier run's journal)
                 self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
                 self._rebuild_risk()
@@ -144,7 +152,7 @@ class OrderManagerActor(DeploymentActor):
             asyncio.get_running_loop().create_task(self._disable_detector())
 
     async def health(self) -> dict[str, Any]:
-        return {**self.identity(), "started": self._started,
+        return {**self.identity(), "started": self._started, "active": self._started,
                 "in_flight": len(self._in_flight),
                 "kill_switch": None if self.risk is None or self.risk.trip is None else self.risk.trip.reason,
                 "trading_allowed": self._trading_allowed(),
@@ -155,6 +163,12 @@ class OrderManagerActor(DeploymentActor):
         itself between the journal append and the send. An actor method, so only callers on the run's
         token-authenticated Ray can arm it; nothing in the config or the environment does."""
         self.crash_before_send = True
+
+    def _opened(self) -> Journal:
+        """The journal, once ``start`` opened it."""
+        if self.journal is None:
+            raise RuntimeError("the order manager has not opened the journal: not started (a standby, or restarting)")
+        return self.journal
 
     def _trading_allowed(self) -> bool:
         return self._started and self.risk is not None and self.risk.trading_allowed
@@ -311,7 +325,7 @@ class OrderManagerActor(DeploymentActor):
 
     async def replay_fills(self) -> int:
         """Send every fill this run journaled to the position tracker (it ignores the ones it has)."""
-        fills = self.journal.fills(after=self._fills_before_run)
+        fills = self._opened().fills(after=self._fills_before_run)
         await self.peers.call(POSITION_TRACKER, "apply_fills", fills, timeout_s=60, idempotent=True)
         return len(fills)
 
@@ -444,8 +458,8 @@ class OrderManagerActor(DeploymentActor):
     async def summary(self, recent_samples: int | None = None) -> dict[str, Any]:
         """The risk engine's figures (from the journal), this process's counters, and the tick-to-order samples: all
         of them, or only the newest ``recent_samples`` (the live status asks every second and needs no more)."""
-        orders, fills = self.journal.counts()
-        risk = self.risk.status() if self.risk is not None else RiskEngine.rebuild(self.journal, None).status()
+        orders, fills = self._opened().counts()
+        risk = self.risk.status() if self.risk is not None else RiskEngine.rebuild(self._opened(), None).status()
         return {
             "opportunities_received": self.received,
             "opportunities_taken": risk["opportunities_taken"],
@@ -463,7 +477,7 @@ class OrderManagerActor(DeploymentActor):
     async def export(self) -> dict[str, list[dict[str, Any]]]:
         """Orders and fills from the journal, as report rows."""
         orders = []
-        for row in self.journal.orders():
+        for row in self._opened().orders():
             sent = self.latency.sent_at.get(row.client_order_id)
             orders.append({
                 "client_order_id": row.client_order_id, "exchange_order_id": row.exchange_order_id,
@@ -477,5 +491,5 @@ class OrderManagerActor(DeploymentActor):
             "ts": f.ts_ms, "exchange": f.exchange, "symbol": f.symbol, "side": f.side.value, "price": f.price,
             "amount": f.amount, "fee": f.fee, "fee_asset": f.fee_asset, "trade_id": f.trade_id,
             "client_order_id": f.client_order_id, "exchange_order_id": f.exchange_order_id,
-        } for f in self.journal.fills()]
+        } for f in self._opened().fills()]
         return {"orders": orders, "fills": fills}

@@ -65,7 +65,7 @@ def actor_class(name: str) -> type:
     from actors.position_tracker import PositionTrackerActor
     if is_detector(name):
         return DetectorActor
-    return {ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[name]
+    return {ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[role_of(name)]
 
 
 def actor_options(deployment: Deployment, name: str, avoid_node: str | None = None) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def actor_options(deployment: Deployment, name: str, avoid_node: str | None = No
         node = shard_node(deployment.detector_names.index(name))
     if node is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
-    if deployment.pin_stateful_to_head and name in (ORDER_MANAGER, POSITION_TRACKER):
+    if deployment.pin_stateful_to_head and role_of(name) in (ORDER_MANAGER, POSITION_TRACKER):
         options["resources"] = {HEAD_RESOURCE: 0.001}  # the node that holds the journal
     return options
 
@@ -204,7 +204,7 @@ class RayActorControl:
         if not self.owner.trading:
             return False
         try:
-            return bool(await self._call(ORDER_MANAGER, "trading_allowed"))
+            return bool(await self._order_manager("trading_allowed"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -245,14 +245,20 @@ class RayActorControl:
             self.active.setdefault(role, ranked[0][0] if ranked else members[0])
         return self.active[role]
 
-    async def route_exchanges(self, callers: tuple[str, ...], venues: tuple[str, ...] | None = None, *,
-                              strict: bool = False) -> None:
-        """Tell ``callers`` which actor each venue's exchange actor name leads to (after a failover, or to a new
-        process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise then (the
-        caller's own rewiring, retried at the next heartbeat)."""
+    @property
+    def _routed_roles(self) -> tuple[str, ...]:
+        """The roles with a standby whose callers address them by the role's name (``Peers`` routes it): a venue's
+        exchange actor (called by the order manager, tracker and detectors) and the order manager (by the
+        detectors' channels). A detector shard has senders only: the exchange actors are told whom to feed."""
         d = self.deployment
-        venues = tuple(v for v in (venues or d.venue_names) if len(d.exchange_actors(v)) > 1)
-        routes = [(exchange_actor_name(v), await self.active_member(exchange_actor_name(v))) for v in venues]
+        return tuple(r for r in (*map(exchange_actor_name, d.venue_names), ORDER_MANAGER) if len(d.members(r)) > 1)
+
+    async def route_callers(self, callers: tuple[str, ...], roles: tuple[str, ...] | None = None, *,
+                            strict: bool = False) -> None:
+        """Tell ``callers`` which actor each of ``roles`` (every routed role by default) leads to (after a failover,
+        or to a new process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise
+        then (the caller's own rewiring, retried at the next heartbeat)."""
+        routes = [(r, await self.active_member(r)) for r in self._routed_roles if roles is None or r in roles]
         results = await asyncio.gather(*(self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
                                          for c in callers for role, actor in routes), return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)]
@@ -272,18 +278,21 @@ class RayActorControl:
 
     @property
     def exchange_callers(self) -> tuple[str, ...]:
-        """The actors that call the exchange actors by the venue's name (routed by ``route_exchanges``)."""
-        return (ORDER_MANAGER, POSITION_TRACKER, *self.deployment.detector_actors)
+        """The actors that call the exchange actors by the venue's name (routed by ``route_callers``)."""
+        return (*self.deployment.members(ORDER_MANAGER), POSITION_TRACKER, *self.deployment.detector_actors)
 
     @property
     def _exchanges(self) -> list[str]:
-        """Every exchange actor (standbys too: they take over, and then send books to the detectors they were told)."""
+        """Every exchange actor (standbys too: they take over, and then feed whom they were told)."""
         return [member for v in self.deployment.venue_names for member in self.deployment.exchange_actors(v)]
 
+    async def _order_manager(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> Any:
+        """``method(*args)`` on the active order manager."""
+        return await self._call(await self.active_member(ORDER_MANAGER), method, *args, timeout_s=timeout_s)
+
     async def on_down(self, name: str) -> None:
-        """A role's active actor is dead: its standby, if up and wired, takes the venue or the shard over at once."""
-        if not (name.startswith(EXCHANGE_PREFIX) or is_detector(name)):
-            return
+        """A role's active actor is dead: its standby, if up and wired, takes the venue, the shard or the orders over
+        at once."""
         role = role_of(name)
         members = self.deployment.members(role)
         if len(members) < 2 or await self.active_member(role) != name:
@@ -292,31 +301,41 @@ class RayActorControl:
         if not self._wired(standby):
             return  # nothing to take over with: the dead one's new process takes the role back
         self.active[role] = standby
-        if is_detector(name):
+        if role == ORDER_MANAGER:  # the active order manager's own start-up, in the standby's process
+            try:
+                await self.on_new_incarnation(standby, first=False)
+            except BaseException:
+                self.owner.supervisor.actors[standby].wired = False  # its next heartbeat tries again
+                raise
+            logger.warning("supervisor: %s is down; %s took the orders over", name, standby)
+        elif is_detector(name):
             await self._call(standby, "activate")
-            await self._route_books(standby, away_from=name)
+            await self._feed(standby, away_from=name)
             await self.enable_detector_if_allowed((role,))  # never on the supervisor's word alone
             logger.warning("supervisor: %s is down; %s took detection over", name, standby)
-            return
-        venue = venue_of(name)
-        await self.route_exchanges(self.exchange_callers, (venue,))  # first: no leg to the dead one once books flow
-        await self._call(standby, "activate")
-        logger.warning("supervisor: %s is down; %s took %s over", name, standby, venue)
-        await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
+        else:
+            venue = venue_of(name)
+            await self.route_callers(self.exchange_callers, (role,))  # first: no leg to the dead one once books flow
+            await self._call(standby, "activate")
+            logger.warning("supervisor: %s is down; %s took %s over", name, standby, venue)
+            await self._order_manager("reconcile", venue, timeout_s=START_TIMEOUT_S)
 
-    async def _route_books(self, to: str | None, away_from: str | None = None, *, strict: bool = False) -> None:
-        """Have every exchange actor send its books to the detector actor ``to`` (at once its latest, then every
-        update), and none to ``away_from`` (a shard's standby). An exchange actor not reached now is told at its own
-        rewiring; ``strict``: raise then (the detector's rewiring, retried at the next heartbeat)."""
-        calls = [] if to is None else [self._call(ex, "subscribe", to, False, self.detector_symbols(to))
-                                       for ex in self._exchanges]
+    async def _feed(self, to: str | None, away_from: str | None = None, *, strict: bool = False) -> None:
+        """Have every exchange actor push to ``to`` what its role takes (a detector actor its shard's books, the
+        latest at once; the order manager balances), and nothing to ``away_from`` (the role's standby now). An
+        exchange actor not reached now is told at its own rewiring; ``strict``: raise then (the rewiring of ``to``
+        or ``away_from``, retried at the next heartbeat)."""
+        calls = []
+        if to is not None:
+            wants = (False, self.detector_symbols(to)) if is_detector(to) else (True,)
+            calls += [self._call(ex, "subscribe", to, *wants) for ex in self._exchanges]
         if away_from is not None:
             calls += [self._call(ex, "unsubscribe", away_from) for ex in self._exchanges]
         failed = [r for r in await asyncio.gather(*calls, return_exceptions=True) if isinstance(r, Exception)]
         if failed and strict:
             raise failed[0]
         for result in failed:
-            logger.warning("supervisor: an exchange actor not told where to send books (%s); told when it is rewired",
+            logger.warning("supervisor: an exchange actor not told whom to feed (%s); told when it is rewired",
                            type(result).__name__)
 
     async def _adopt_or_keep(self, name: str) -> bool:
@@ -334,31 +353,35 @@ class RayActorControl:
             active = await self._adopt_or_keep(name)
             await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
             if active:  # a new process of the active one, a takeover or an adoption: its callers routed, streaming
-                await self.route_exchanges(self.exchange_callers, (venue,))
+                await self.route_callers(self.exchange_callers, (role_of(name),))
                 await self._call(name, "activate")
             for detector in d.detector_names:
                 member = await self.active_member(detector)
                 await self._call(name, "subscribe", member, False, self.detector_symbols(member))
-            await self._call(name, "subscribe", ORDER_MANAGER, True)
+            await self._call(name, "subscribe", await self.active_member(ORDER_MANAGER), True)
             if not first and active:
-                await self._call(ORDER_MANAGER, "reconcile", venue, timeout_s=START_TIMEOUT_S)
+                await self._order_manager("reconcile", venue, timeout_s=START_TIMEOUT_S)
         elif is_detector(name):
-            await self.route_exchanges((name,), strict=True)
+            await self.route_callers((name,), strict=True)
             active = await self._adopt_or_keep(name)
             await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
             if not active:  # a standby: no books until it takes over (a new process of the one that died had them)
-                await self._route_books(None, away_from=name, strict=True)
+                await self._feed(None, away_from=name, strict=True)
                 return
             await self._call(name, "activate")
-            await self._route_books(name, strict=True)
+            await self._feed(name, strict=True)
             # never on the supervisor's word alone: the risk engine's too
             await self.enable_detector_if_allowed((role_of(name),))
-        elif name == ORDER_MANAGER:
-            await self.route_exchanges((ORDER_MANAGER,), strict=True)
-            await self._call(ORDER_MANAGER, "start", timeout_s=START_TIMEOUT_S)
-            await asyncio.gather(*(self._call(ex, "subscribe", ORDER_MANAGER, True) for ex in self._exchanges))
+        elif role_of(name) == ORDER_MANAGER:
+            await self.route_callers((name,), strict=True)
+            if not await self._adopt_or_keep(name):  # a standby: unstarted, holding no journal, fed nothing
+                await self._feed(None, away_from=name, strict=True)
+                return
+            await self.route_callers(d.detector_actors, (ORDER_MANAGER,))  # opportunities to it (refused until started)
+            await self._call(name, "start", timeout_s=START_TIMEOUT_S)  # opens the journal once the last one let go
+            await self._feed(name, strict=True)
             if not first:
-                await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
+                await self._call(name, "replay_fills", timeout_s=START_TIMEOUT_S)
             if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
                 try:
                     await self.enable_detector_if_allowed()
@@ -368,10 +391,10 @@ class RayActorControl:
                     logger.warning("supervisor: detector not reached after the order manager's start (%s)",
                                    type(exc).__name__)
         elif name == POSITION_TRACKER:
-            await self.route_exchanges((POSITION_TRACKER,), strict=True)
+            await self.route_callers((POSITION_TRACKER,), strict=True)
             await self._call(POSITION_TRACKER, "start", self.owner.baseline)
             if not first:
-                await self._call(ORDER_MANAGER, "replay_fills", timeout_s=START_TIMEOUT_S)
+                await self._order_manager("replay_fills", timeout_s=START_TIMEOUT_S)
 
 
 class SupervisorActor:
@@ -429,7 +452,7 @@ class SupervisorActor:
     async def _follow_risk_engine(self) -> None:
         """The order manager's heartbeat says whether its risk engine allows trading: a trip turns the detector off
         (the order manager does too); an operator's reset (``rayarb risk reset``) lets it trade again."""
-        state = self.supervisor.actors.get(ORDER_MANAGER)
+        state = self.supervisor.actors.get(self.control.active.get(ORDER_MANAGER, ORDER_MANAGER))
         if state is None or not (state.up and state.wired) or not self.trading:
             return
         allowed = state.last_health.get("trading_allowed")
@@ -456,6 +479,10 @@ class SupervisorActor:
         """The run this supervisor keeps and its balance baseline (None before trading began): a driver resuming it
         (``rayarb run --resume`` after its driver was killed) goes on with them."""
         return self.deployment, self.baseline
+
+    async def active_actor(self, role: str) -> str:
+        """The actor playing ``role`` now (``role`` itself unless it has a standby)."""
+        return await self.control.active_member(role)
 
     async def status(self) -> dict[str, Any]:
         return {"actors": self.supervisor.status(), "events": self.supervisor.events[-20:], "trading": self.trading,

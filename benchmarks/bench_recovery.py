@@ -13,11 +13,12 @@ simulator venues (alpha and gamma Binance, beta OKX), trading the market's own c
 Between kills the run trades again and the supervisor reports every actor up. The gap between opportunities with
 nothing killed (p50, before the first kill) is given too: the next order can come no sooner than the market offers one.
 
-With ``--standby-kills N``: the same run with ``supervisor.exchange_standby`` and ``supervisor.detector_standby`` on (a
-second, started exchange actor per venue that takes the venue over when the active one dies; a second detector, sent no
-books until it takes detection over), the venues' active exchange actors SIGKILLed N times in rotation (kill -> the
-first arbitrage leg created after it reaching that venue, now through the standby), then the active detector N times
-(kill -> the first arbitrage leg created after it reaching any venue).
+With ``--standby-kills N``: the same run with every standby on (``supervisor.exchange_standby``: a second, started
+exchange actor per venue that takes the venue over when the active one dies; ``detector_standby``: a second detector,
+sent no books until it takes detection over; ``order_manager_standby``: a second order manager that opens the journal
+when it takes the orders over), the venues' active exchange actors SIGKILLed N times in rotation (kill -> the first
+arbitrage leg created after it reaching that venue, now through the standby), then the active detector N times and the
+active order manager N times (kill -> the first arbitrage leg created after it reaching any venue).
 
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
 nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
@@ -28,8 +29,9 @@ order needs them), and reaching each venue whose exchange actor it held (the lat
 the node's raylet at once; its worker processes exit when they notice, so an actor on it may still act for some
 milliseconds.)
 
-With ``--standby-node-losses N``: the node losses again, with both standbys on (a venue's two exchange actors, and the
-detector's two, on different nodes); a lost exchange actor or detector stops trading only if it was the active one.
+With ``--standby-node-losses N``: the node losses again, with every standby on (a venue's two exchange actors, and the
+detector's two, on different nodes; the order manager's two on one node, the journal's); a lost exchange actor,
+detector or order manager stops trading only if it was the active one.
 
     python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
                                         [--types exchange,...]
@@ -64,6 +66,8 @@ from tests.integration.runs import BackgroundRun, account_orders, actor, make_jo
 TYPES = ("exchange", "detector", "order_manager", "position_tracker", "supervisor")
 WITH_STANDBY = "exchange with a standby"  # the active exchange actor killed, supervisor.exchange_standby on
 DETECTOR_WITH_STANDBY = "detector with a standby"  # the active detector killed, supervisor.detector_standby on
+OM_WITH_STANDBY = "order_manager with a standby"  # the active order manager killed, supervisor.order_manager_standby on
+PAIRED = {WITH_STANDBY: None, DETECTOR_WITH_STANDBY: DETECTOR, OM_WITH_STANDBY: ORDER_MANAGER}  # kind -> role
 VENUES = ("alpha", "beta:okx", "gamma")
 STARTUP_S = 240.0
 RECOVERY_TIMEOUT_S = 90.0  # a kill not followed by an order within this is recorded as not recovered
@@ -80,9 +84,9 @@ def _get(ref: Any, timeout_s: float = 5.0) -> Any:
 def production_job(venues: Any, run_dir: Path, address: str | None = None, run: dict | None = None,
                    standby: bool = False) -> MainJob:
     """A run of ``venues`` trading the market's crossings, with the supervisor's default (production) settings (and a
-    standby exchange actor per venue and a standby detector with ``standby``)."""
+    standby exchange actor per venue, a standby detector and a standby order manager with ``standby``)."""
     local = make_job(venues, run_dir, duration_s=None, run=run, cooldown_s=0.0)
-    supervisor = SupervisorConfig(exchange_standby=standby, detector_standby=standby)
+    supervisor = SupervisorConfig(exchange_standby=standby, detector_standby=standby, order_manager_standby=standby)
     config = local.options.config.model_copy(update={"supervisor": supervisor})
     return MainJob(dataclasses.replace(local.options, config=config, address=address), status_stream=io.StringIO())
 
@@ -172,7 +176,7 @@ def trading_stopped(moved: list[str]) -> list[str | None]:
     """What losing the actors ``moved`` stops, as the orders that show trading again: None (an order to any venue)
     when the detector or the order manager went, which every order needs; each venue whose exchange actor went. Empty
     when neither went (the supervisor, the position tracker): trading goes on."""
-    needs: list[str | None] = [None] if any(n == ORDER_MANAGER or is_detector(n) for n in moved) else []
+    needs: list[str | None] = [None] if any(role_of(n) == ORDER_MANAGER or is_detector(n) for n in moved) else []
     return needs + sorted({venue_of(n) for n in moved if n.startswith(EXCHANGE_PREFIX)})
 
 
@@ -244,8 +248,7 @@ def ray_restart_floor(kills: int) -> list[float]:
 def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
     """Each of ``args.types`` killed ``args.kills`` times; with ``standby``, the venues' active exchange actors
     ``args.standby_kills`` times, with supervisor.exchange_standby on."""
-    plan = [(WITH_STANDBY, args.standby_kills), (DETECTOR_WITH_STANDBY, args.standby_kills)] if standby \
-        else [(kind, args.kills) for kind in args.types]
+    plan = [(kind, args.standby_kills) for kind in PAIRED] if standby else [(kind, args.kills) for kind in args.types]
     with VenueProcess(VENUES, seed=11) as sim:
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
@@ -265,8 +268,8 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
                 for k in range(count):
                     wait_until_trading(job, orders, 0.0)
                     venue = venues[k % len(venues)] if kind in ("exchange", WITH_STANDBY) else None
-                    if kind in (WITH_STANDBY, DETECTOR_WITH_STANDBY):
-                        role = exchange_actor_name(venue) if venue else DETECTOR
+                    if kind in PAIRED:
+                        role = PAIRED[kind] or exchange_actor_name(venue)
                         wait_for(f"{role}'s active actor", lambda: active_actor(role) is not None,
                                  timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.1)
                         name = active_actor(role)
@@ -314,7 +317,7 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
                 victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
                 moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
-                roles = [exchange_actor_name(v) for v in job.deployment.venue_names] + [DETECTOR]
+                roles = [exchange_actor_name(v) for v in job.deployment.venue_names] + [DETECTOR, ORDER_MANAGER]
                 active = {role: active_actor(role) for role in roles} if standby else {}
                 stopped = trading_stopped([n for n in moved if role_of(n) not in active or active[role_of(n)] == n])
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
@@ -348,7 +351,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         figures += [Figure(f"baseline: an empty actor killed -> its new process answers p50 "
                            f"({len(result['ray_floor_s'])} kills)", _r(floor["p50"]), "s"),
                     Figure("baseline: an empty actor killed -> its new process answers max", _r(floor["max"]), "s")]
-    for kind in (*TYPES, WITH_STANDBY, DETECTOR_WITH_STANDBY):
+    for kind in (*TYPES, *PAIRED):
         kills = [k for k in result.get("kills", []) if k["type"] == kind]
         if not kills:
             continue
@@ -364,7 +367,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         ]
         # what of the next order's wait is the market's: from rayarb being whole again (the supervisor has rewired the
         # killed actor; with a standby, the standby has taken the venue over) to the next crossing taken
-        paired = kind in (WITH_STANDBY, DETECTOR_WITH_STANDBY)
+        paired = kind in PAIRED
         whole_key, whole = ("taken_over_s", "the standby took over") if paired else ("rewired_s", "rewired")
         if paired:
             taken_over = [k["taken_over_s"] for k in kills if k["taken_over_s"] is not None]
@@ -385,7 +388,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         # a loss that took no actor trading needs stops nothing: its figures are apart (the restarted actors stay
         # where Ray put them, so after a few losses the worker lost may hold none, or only the supervisor); with a
         # standby per venue and detector, a lost exchange actor or detector stops trading only if it was the active one
-        took = ("with an active exchange actor or detector, or the order manager on it, standbys"
+        took = ("with an active exchange actor, detector or order manager on it, standbys"
                 if with_standby else "with an exchange actor, the detector or the order manager on it")
         for label, group in ((took, [x for x in losses if x["stopped"]]),
                              ("with none of them on it" + (", standbys" if with_standby else ""),
@@ -410,7 +413,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--kills", type=int, default=10, help="kills per actor type")
     parser.add_argument("--types", default=",".join(TYPES), help="actor types to kill, comma-separated")
     parser.add_argument("--standby-kills", type=int, default=10,
-                        help="active exchange actors, then active detectors, killed with standbys (0: no such phase)")
+                        help="active exchange actors, detectors, order managers killed with standbys (0: no such phase)")
     parser.add_argument("--node-losses", type=int, default=10, help="worker nodes lost (0: no cluster phase)")
     parser.add_argument("--standby-node-losses", type=int, default=10,
                         help="worker nodes lost with a standby per venue and detector (0: no such phase)")

@@ -157,8 +157,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chaos.add_argument("--run-dir", metavar="DIR", default="runs", help="where the run goes (default %(default)s)")
     chaos.add_argument("--short", action="store_true", help="every fault kind once, back to back (CI)")
     chaos.add_argument("--standby", action="store_true",
-                       help="a standby per venue and for the detector (supervisor.exchange_standby, detector_standby): "
-                            "exchange and detector faults hit the active one")
+                       help="a standby per venue, for the detector and for the order manager (supervisor.*_standby): "
+                            "faults hit the active one")
     chaos.add_argument("--load", action="store_true",
                        help="the venues quote 10 symbols as fast as the simulator can (with --faults none: load alone)")
     chaos.add_argument("--log-level", default="WARNING", type=_log_level, metavar="LEVEL",

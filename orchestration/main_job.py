@@ -254,6 +254,13 @@ class MainJob:
 
         return ray.get_actor(name, namespace=NAMESPACE)
 
+    def _active(self, role: str, timeout_s: float = RAY_CALL_TIMEOUT_S) -> Any:
+        """The actor playing ``role`` now: with a standby (supervisor.*_standby), the one the supervisor says is
+        active."""
+        if len(self.deployment.members(role)) > 1:
+            role = _ray_get(self.supervisor.active_actor.remote(role), timeout_s)
+        return self._actor(role)
+
     # ----- the run -----
     def run(self) -> int:
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -336,14 +343,14 @@ class MainJob:
         return healths
 
     def status(self) -> LiveStatus:
-        from actors.common import ORDER_MANAGER
+        from actors.common import ORDER_MANAGER, exchange_actor_name
 
-        summary = _ray_get(self._actor(ORDER_MANAGER).summary.remote(STATUS_LATENCY_SAMPLES), 10)
+        summary = _ray_get(self._active(ORDER_MANAGER, 10).summary.remote(STATUS_LATENCY_SAMPLES), 10)
         detected = sum(h.get("detected", 0) for h in self._detector_healths(10).values())
         ages = {}
         for venue in self.config.venue_names:
             try:
-                health = _ray_get(self._actor(f"exchange:{venue}").health.remote(), 5)
+                health = _ray_get(self._active(exchange_actor_name(venue), 5).health.remote(), 5)
                 book_ages = [a for a in health["book_age_s"].values()]
                 ages[venue] = min(book_ages) * 1000 if book_ages else None
             except Exception:
@@ -366,10 +373,10 @@ class MainJob:
 
     # ----- the end -----
     def _finish(self) -> None:
-        from actors.common import ORDER_MANAGER, POSITION_TRACKER
+        from actors.common import ORDER_MANAGER, POSITION_TRACKER, exchange_actor_name
 
         _ray_get(self.supervisor.stop_trading.remote())
-        manager = self._actor(ORDER_MANAGER)
+        manager = self._active(ORDER_MANAGER)
         _ray_get(manager.drain.remote(30.0), 60)
         tracker = self._actor(POSITION_TRACKER)
         _ray_get(manager.replay_fills.remote(), 60)
@@ -382,7 +389,7 @@ class MainJob:
         detectors = self._detector_healths()
         skipped = sum((Counter(h.get("skipped", {})) for h in detectors.values()), Counter())
         senders = [*detectors.values(), _ray_get(manager.health.remote())] + [
-            _ray_get(self._actor(f"exchange:{venue}").health.remote()) for venue in self.config.venue_names]
+            _ray_get(self._active(exchange_actor_name(venue)).health.remote()) for venue in self.config.venue_names]
         pnl_currency = self.config.symbols[0].split("/")[1]
         report_summary = {
             "mode": self.options.mode.value,

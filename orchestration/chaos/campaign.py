@@ -52,8 +52,7 @@ class ChaosOptions:
     short: bool = False
     nodes: int = 0  # worker nodes besides the head (a local cluster); 0: a plain local Ray
     load: bool = False  # LOAD_SYMBOLS symbols quoted LOAD_UPDATE_HZ times a second per venue and symbol
-    standby: bool = False  # supervisor.exchange_standby and detector_standby: faults hit the active actor, the standby
-    # takes over
+    standby: bool = False  # supervisor.*_standby: faults hit the active actor, its standby takes over
 
 
 # --load: the highest opportunity rate the simulator can produce for three venues: 10 symbols at an update rate beyond
@@ -143,14 +142,15 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
             run = {"channels": "127.0.0.1"} if options.address is None else {}
             symbols = {"symbols": unified_symbols(LOAD_SYMBOLS)} if options.load else {}
             driver = RunDriver(endpoints, address, Path(options.run_dir), cooldown_s=0.05, run=run,
-                               supervisor={"exchange_standby": options.standby, "detector_standby": options.standby},
+                               supervisor={f"{role}_standby": options.standby
+                                           for role in ("exchange", "detector", "order_manager")},
                                **symbols)
             from actors.common import DETECTOR, ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR, exchange_actor_name, \
                 standby_pair
 
-            paired = [exchange_actor_name(n) for n in urls] + [DETECTOR]
+            paired = [exchange_actor_name(n) for n in urls] + [DETECTOR, ORDER_MANAGER]
             names = [name for role in paired for name in (standby_pair(role) if options.standby else (role,))]
-            names += [ORDER_MANAGER, POSITION_TRACKER, SUPERVISOR]
+            names += [POSITION_TRACKER, SUPERVISOR]
             injector = Injector(urls, Path(), driver=driver, cluster=cluster, actor_names=tuple(names),
                                 hold_s=SHORT_HOLD_S if options.short else HOLD_S)
             try:

@@ -126,11 +126,11 @@ class Injector:
 
         kind = fault.kind
         if kind == "crash_before_send":
-            name = ORDER_MANAGER
+            name = self._active(ORDER_MANAGER)
             old = _call(name, "health")["incarnation"]
             _call(name, "arm_crash_before_send")
         elif kind == "kill_in_flight":
-            name = ORDER_MANAGER
+            name = self._active(ORDER_MANAGER)
             for url in self.urls.values():
                 _post(url, "/_sim/faults", {"latency_ms": 300})
             try:
@@ -180,13 +180,14 @@ class Injector:
         with Journal(journal_path(self.run_dir)) as db:
             db.record_risk_event("trip", ts=time.time(), rule="one_legged", reason="tripped by rayarb chaos",
                                  detail={}, actor="rayarb chaos")
-        wait_for("the kill switch tripped", lambda: _call(ORDER_MANAGER, "health")["kill_switch"] is not None,
+        manager = self._active(ORDER_MANAGER)
+        wait_for("the kill switch tripped", lambda: _call(manager, "health")["kill_switch"] is not None,
                  REPLACE_TIMEOUT_S)
         tripped_at = time.time()
         time.sleep(KILL_SWITCH_HOLD_S)
         reset_at = time.time()
         risk_reset(self.run_dir, by="rayarb chaos")
-        wait_for("trading allowed again", lambda: _call(ORDER_MANAGER, "health")["trading_allowed"],
+        wait_for("trading allowed again", lambda: _call(manager, "health")["trading_allowed"],
                  REPLACE_TIMEOUT_S)
         applied.detail.update(tripped_at=tripped_at, reset_at=reset_at)
 

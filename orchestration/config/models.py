@@ -163,6 +163,9 @@ class SupervisorConfig(BaseModel):
     detector_standby: Annotated[bool, _parsed(_boolean)] = Field(
         False, description="a second actor per detector shard, started but sent no books, that takes detection over "
                            "when the shard's active one dies (one more process per shard)")
+    order_manager_standby: Annotated[bool, _parsed(_boolean)] = Field(
+        False, description="a second order manager, idle beside the first (the journal is one file on one host), that "
+                           "opens the journal and takes the orders over when the active one's process dies")
 
 
 MAX_DETECTOR_SHARDS = 64
