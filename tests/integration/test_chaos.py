@@ -25,11 +25,13 @@ def test_every_fault_kind_once_breaks_no_invariant(tmp_path):
     assert (result.run_dir / "driver-2.log").is_file()  # the driver's second life, after driver_restart, logged
 
 
-@pytest.mark.slow  # make test-full: ~100 s; the takeovers are in make test (tests/integration/test_*_standby.py)
-def test_exchange_and_detector_faults_with_a_standby_break_no_invariant(tmp_path):
+@pytest.mark.slow  # make test-full: ~120 s; the takeovers are in make test (tests/integration/test_*_standby.py)
+def test_actor_faults_with_standbys_break_no_invariant(tmp_path):
     # the active exchange actor killed (SIGKILL, ray.kill) and hung, a standby exchange actor per venue taking over;
-    # the active detector killed both ways, its standby taking over
-    kinds = ("sigkill_exchange", "raykill_exchange", "hung_actor", "sigkill_detector", "raykill_detector")
+    # the active detector killed both ways, and the active order manager (between an order's journal entry and its
+    # send, and with opportunities in flight), their standbys taking over
+    kinds = ("sigkill_exchange", "raykill_exchange", "hung_actor", "sigkill_detector", "raykill_detector",
+             "sigkill_order_manager", "crash_before_send", "kill_in_flight")
     result = run_campaign(ChaosOptions(seed=7, short=True, kinds=kinds, run_dir=tmp_path, standby=True))
     figures = json.loads((result.run_dir / "chaos.json").read_text())
     assert figures["standby"] and figures["faults_not_completed"] == {}
