@@ -11,7 +11,7 @@ from benchmarks import bench_recovery
 def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     results = tmp_path / "results.json"
     result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--standby-kills", "1",
-                                  "--node-losses", "0", "--standby-node-losses", "0", "--idle", "1",
+                                  "--node-losses", "0", "--standby-node-losses", "0", "--idle", "5",
                                   "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", *bench_recovery.PAIRED]
@@ -34,6 +34,12 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     manager = result["kills"][4]  # the active order manager killed: its standby has the orders before the next one
     assert (manager["name"], manager["venue"]) == ("order_manager", None)
     assert 0 < manager["taken_over_s"] <= manager["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
+    # the market's own wait, from each moment with nothing killed: the baseline of the kills' next order
+    waits = result["market_waits_s"]
+    assert waits["anywhere"] and all(0 < w < 10 for w in waits["anywhere"] + waits["venue"])
+    assert min(waits["venue"]) >= 0 and max(waits["venue"]) >= max(waits["anywhere"])
+    market = next(f for name, f in figures.items() if name.startswith("nothing killed: a moment -> next order to a given"))
+    assert figures["exchange killed -> next order p50 (1 kills)"]["baseline"] == market["value"] > 0
     floor = figures["baseline: an empty actor killed -> its new process answers p50 (1 kills)"]  # Ray's restart alone
     assert floor["unit"] == "s" and 0 < floor["value"] < bench_recovery.RECOVERY_TIMEOUT_S
 
