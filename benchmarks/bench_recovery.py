@@ -486,7 +486,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            notes="Supervisor at its default settings (heartbeat every 0.2 s, 1 s timeout, 3 misses). Next order = the "
                  "venue's receipt of the first order created after the kill (to the killed exchange actor's own venue "
                  "after an exchange kill; after a node loss, to every venue the loss stopped); it can come no sooner "
-                 "than the market offers a crossing.")
+                 "than the market offers a crossing. Baseline = the market's own wait: from each moment of 60 s with "
+                 "nothing killed to the next order (to a given venue for an exchange kill, else to any venue).")
     return result
 
 
