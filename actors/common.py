@@ -38,7 +38,7 @@ class VenueSpec:
         return not self.paper
 
 
-STANDBY_SUFFIX = "~2"  # the second actor of a role (supervisor.exchange_standby, supervisor.detector_standby)
+STANDBY_SUFFIX = "~2"  # the second actor of a role (supervisor.exchange_standby, detector_standby, ...)
 
 
 def role_of(name: str) -> str:
@@ -111,10 +111,10 @@ class Deployment:
         return shard_symbols(self.symbols, self.detector_shards)[self.detector_names.index(role_of(name))]
 
     def members(self, role: str) -> tuple[str, ...]:
-        """The actors playing ``role`` (an exchange actor's or a detector shard's name): two with a standby, the first
-        active at the start. With ``supervisor.exchange_standby`` a signed venue has two exchange actors (a paper
-        venue's balances live in its one actor's memory); with ``supervisor.detector_standby`` every shard has two;
-        with ``supervisor.order_manager_standby`` the order manager has two."""
+        """The actors playing ``role`` (an exchange actor's, a detector shard's or the order manager's name): two with a
+        standby, the first active at the start. With ``supervisor.exchange_standby`` a signed venue has two exchange
+        actors (a paper venue's balances live in its one actor's memory); with ``supervisor.detector_standby`` every
+        shard has two; with ``supervisor.order_manager_standby`` the order manager has two."""
         role = role_of(role)
         if role.startswith(EXCHANGE_PREFIX):
             standby = self.supervisor.exchange_standby and next(v for v in self.venues

@@ -270,7 +270,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             self._publish_balances()
 
     async def unsubscribe(self, name: str) -> None:
-        """Push nothing more to the actor ``name`` (a detector shard's actor that is now its standby)."""
+        """Push nothing more to the actor ``name`` (a detector or an order manager that is now its role's standby)."""
         self._publisher.unsubscribe(name)
 
     def _publish_balances(self) -> None:
