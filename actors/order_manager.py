@@ -80,6 +80,7 @@ class OrderManagerActor(DeploymentActor):
         self.ids = ClientOrderIdFactory("rx")
         self.managers: dict[str, OrderManager] = {}
         self.rules: dict[tuple[str, str], MarketRules] = {}
+        self._venue_rules: dict[str, dict[str, MarketRules]] = {}  # venue -> its market rules (prepare)
         self.balances: dict[str, dict[str, Decimal]] = {}
         self.last_snapshot: dict[str, OrderSnapshot] = {}
         self.latency = LatencyRecorder()
@@ -101,8 +102,21 @@ class OrderManagerActor(DeploymentActor):
         self.crash_before_send = False  # armed by arm_crash_before_send (rayarb chaos); see VenueAdapter
 
     # ----- lifecycle -----
+    async def prepare(self) -> None:
+        """What starting needs that holds nothing (idempotent): every venue's market rules, and the channels to the
+        exchange actors and the tracker. A standby order manager is prepared at once, so that taking over is opening
+        the journal, rebuilding and reconciling (the rules took 0.3-0.4 s of a 0.4 s start)."""
+        names = self.deployment.venue_names
+        if not self._venue_rules:
+            answers = await asyncio.gather(*(
+                self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True)
+                for v in names))
+            self._venue_rules = dict(zip(names, answers))
+        await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
+
     async def start(self) -> dict[str, Any]:
-        """Load market rules, build the per-venue managers and reconcile the journal (idempotent)."""
+        """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first) and
+        reconcile the journal (idempotent)."""
         async with self._start_lock:
             if not self._started:
                 if self.journal is None:
@@ -114,11 +128,8 @@ class OrderManagerActor(DeploymentActor):
                 # fills before this run are in its baseline balances already (a --resume of an earlier run's journal)
                 self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
                 self._rebuild_risk()
-                names = self.deployment.venue_names
-                answers = await asyncio.gather(*(
-                    self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True)
-                    for v in names))
-                for venue, venue_rules in zip(names, answers):
+                await self.prepare()
+                for venue, venue_rules in self._venue_rules.items():
                     for symbol, rules in venue_rules.items():
                         self.rules[(venue, symbol)] = rules
                     self.managers[venue] = OrderManager(
@@ -127,7 +138,6 @@ class OrderManagerActor(DeploymentActor):
                         id_factory=self.ids, on_event=self._on_event, submit_timeout_s=LEG_TIMEOUT_S,
                         resubmit_ttl_s=self.deployment.strategy.order_ttl_s)
                 self._started = True
-                await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
                 self._settle_task = asyncio.get_running_loop().create_task(self._settle_open_orders())
                 self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint_journal())
                 self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,

@@ -376,12 +376,11 @@ class RayActorControl:
             await self.route_callers((name,), strict=True)
             if not await self._adopt_or_keep(name):  # a standby: unstarted, holding no journal, fed nothing
                 await self._feed(None, away_from=name, strict=True)
+                await self._call(name, "prepare", timeout_s=START_TIMEOUT_S)  # its market rules and channels
                 return
             await self.route_callers(d.detector_actors, (ORDER_MANAGER,))  # opportunities to it (refused until started)
             await self._call(name, "start", timeout_s=START_TIMEOUT_S)  # opens the journal once the last one let go
             await self._feed(name, strict=True)
-            if not first:
-                await self._call(name, "replay_fills", timeout_s=START_TIMEOUT_S)
             if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
                 try:
                     await self.enable_detector_if_allowed()
@@ -390,6 +389,8 @@ class RayActorControl:
                 except Exception as exc:  # the detector is itself away: its own rewiring asks again
                     logger.warning("supervisor: detector not reached after the order manager's start (%s)",
                                    type(exc).__name__)
+            if not first:  # the tracker's positions: after trading is back, which does not need them
+                await self._call(name, "replay_fills", timeout_s=START_TIMEOUT_S)
         elif name == POSITION_TRACKER:
             await self.route_callers((POSITION_TRACKER,), strict=True)
             await self._call(POSITION_TRACKER, "start", self.owner.baseline)
@@ -451,9 +452,13 @@ class SupervisorActor:
 
     async def _follow_risk_engine(self) -> None:
         """The order manager's heartbeat says whether its risk engine allows trading: a trip turns the detector off
-        (the order manager does too); an operator's reset (``rayarb risk reset``) lets it trade again."""
+        (the order manager does too); an operator's reset (``rayarb risk reset``) lets it trade again. An order manager
+        not started (restarting, or a standby taking over) has no risk engine to ask: its start decides (it refuses
+        every opportunity until then, and stops the detector itself if the journal says the switch is tripped)."""
         state = self.supervisor.actors.get(self.control.active.get(ORDER_MANAGER, ORDER_MANAGER))
         if state is None or not (state.up and state.wired) or not self.trading:
+            return
+        if not state.last_health.get("started"):
             return
         allowed = state.last_health.get("trading_allowed")
         if allowed is None or bool(allowed) == self.detector_enabled:
