@@ -51,6 +51,7 @@ def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_le
             standby = next(n for n in pairs[venue] if n != active)
             victim, sent_before = placed[active][0], requests_sent(standby)
             node_cluster.remove_worker(victim)
+            node_cluster.add_worker()  # the cluster keeps its size (the module's next test needs two workers)
             # and the supervisor with it, as if it had been there (it may be): the new one learns from the actors
             # which one to trade through, and recreates the lost one away from its partner
             ray.kill(ray.get_actor(SUPERVISOR, namespace=NAMESPACE))
@@ -106,6 +107,7 @@ def test_the_detectors_two_actors_live_on_different_nodes_and_a_node_loss_leaves
             victim = actor_placement([active])[active][0]
             assert victim in node_cluster.workers
             node_cluster.remove_worker(victim)
+            node_cluster.add_worker()  # the cluster keeps its size
             wait_for(f"{standby} detecting, its opportunities traded",
                      lambda: active_actor("detector") == standby and legs_by(journal, standby) > 0,
                      timeout_s=60, interval_s=0.1)
