@@ -26,12 +26,13 @@ active order manager N times (kill -> the first arbitrage leg created after it r
 
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
 nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
-killed (every process at once) and a fresh worker node added; kill -> trading again where the loss stopped it: the
+killed and a fresh worker node added; kill -> trading again where the loss stopped it (orders created once the lost
+node's processes are gone, as a lost machine's would be at once): the
 first arbitrage leg created after it reaching any venue when the node held the detector or the order manager (every
 order needs them), and reaching each venue whose exchange actor it held (the latest of those). A loss that took neither
 (only the supervisor or the position tracker, or no rayarb actor) stops no trading and is reported apart. (Ray kills
-the node's raylet at once; its worker processes exit when they notice, so an actor on it may still act for some
-milliseconds.)
+the node's raylet at once; its worker processes exit when they notice, and until then an actor on it still acts: the
+orders counted are those created once they are gone.)
 
 With ``--standby-node-losses N``: the node losses again, with every standby on (a venue's two exchange actors, and the
 detector's two, on different nodes; the order manager's two on one node, the journal's); a lost exchange actor,
@@ -196,12 +197,23 @@ def trading_stopped(moved: list[str]) -> list[str | None]:
 
 def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]],
                      legs: dict[str, tuple[float, str]], venue: str | None) -> float | None:
-    """Kill -> receipt of the first arbitrage leg created after the kill (at ``venue``, or anywhere)."""
+    """Kill -> receipt of the first arbitrage leg created after the kill (at ``venue``, or anywhere); after a node
+    loss, created once the lost node's processes were gone (``gone_at``)."""
+    after = kill.get("gone_at") or kill["killed_at"]
     for at, v, cid in received:
         created = legs.get(cid, (0.0, ""))[0]
-        if at > kill["killed_at"] and (venue is None or v == venue) and created > kill["killed_at"]:
+        if at > after and (venue is None or v == venue) and created > after:
             return at - kill["killed_at"]
     return None
+
+
+def alive(pid: int) -> bool:
+    """The process runs (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def arbitrage_legs(job: MainJob) -> dict[str, tuple[float, str]]:
@@ -355,13 +367,21 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 active = {role: active_actor(role) for role in roles} if standby else {}
                 stopped = trading_stopped([n for n in moved if role_of(n) not in active or active[role_of(n)] == n])
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
+                pids = [pid for name in moved if (pid := pid_of(name)) is not None]
                 killed_at = time.time()
                 cluster.remove_worker(victim)
+                # On this host the lost node's worker processes live on until they notice (milliseconds to a second),
+                # and the hot path's channels reach them directly: an order sent through one in that time is not
+                # trading again. A lost machine's processes are gone at once: count from the kill, orders created
+                # once they are gone.
+                wait_for("the lost node's processes gone", lambda: not any(alive(pid) for pid in pids),
+                         timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.005)
+                gone_at = time.time()
                 wait_for("trading again after the node loss",
-                         lambda: all(leg_sent_since(live_journal, killed_at, v) for v in needs),
+                         lambda: all(leg_sent_since(live_journal, gone_at, v) for v in needs),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
-                losses.append({"killed_at": killed_at, "moved": moved, "stopped": bool(stopped), "needs": needs,
-                               "standby": standby})
+                losses.append({"killed_at": killed_at, "gone_at": gone_at, "moved": moved, "stopped": bool(stopped),
+                               "needs": needs, "standby": standby})
                 cluster.add_worker()  # the cluster keeps its size for the next loss
             live_journal.close()
             wait_until_trading(job, orders, time.time())
