@@ -429,11 +429,11 @@ class SupervisorActor:
         """Create every actor (adopting those that already exist) and run the heartbeat loop (idempotent)."""
         if self._loop_task is not None and not self._loop_task.done():
             return
-        # adopting a running run, a lost exchange actor is recreated away from its partner; in a new run the two are
-        # created together here (placed apart by turn: nothing to ask yet)
+        # adopting a running run, a lost actor of a pair is recreated away from its partner; in a new run the two are
+        # created together here (placed apart by turn: nothing to ask yet). Concurrently: after a node loss a partner
+        # may take its whole 1 s timeout to say nothing, and one by one those waits added up to seconds
         adopting = await self.control.exists(ORDER_MANAGER)
-        for name in self.deployment.actor_names:
-            await self.control.ensure(name, ask_partner=adopting)
+        await asyncio.gather(*(self.control.ensure(name, ask_partner=adopting) for name in self.deployment.actor_names))
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
