@@ -333,13 +333,15 @@ class MainJob:
         its other one (supervisor.detector_standby) answers."""
         healths: dict[str, dict[str, Any]] = {}
         for shard in self.deployment.detector_names:
-            members = self.deployment.members(shard)
-            for name in members:
+            answers, error = {}, None
+            for name in self.deployment.members(shard):
                 try:
-                    healths[name] = _ray_get(self._actor(name).health.remote(), timeout_s)
-                except Exception:
-                    if name == members[-1] and not any(m in healths for m in members):
-                        raise
+                    answers[name] = _ray_get(self._actor(name).health.remote(), timeout_s)
+                except Exception as exc:
+                    error = exc
+            if not answers and error is not None:
+                raise error
+            healths.update(answers)
         return healths
 
     def status(self) -> LiveStatus:

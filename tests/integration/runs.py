@@ -12,8 +12,44 @@ from orchestration.report import load_run_report
 from simulator.client import ACCOUNT, account_balances, account_orders, account_trades, sim_get, sim_post
 
 __all__ = ["ACCOUNT", "WAIT_S", "BackgroundRun", "account_balances", "account_orders", "account_trades", "actor",
-           "assert_every_venue_order_journaled_once", "assert_positions_are_the_balance_changes", "credentials_of", "make_job", "run_config", "run_until",
-           "sim_get", "sim_post", "venue_entry", "wait_for"]
+           "actor_health", "all_up", "assert_every_venue_order_journaled_once",
+           "assert_positions_are_the_balance_changes", "credentials_of", "fed_by", "make_job", "replaced", "run_config",
+           "run_until", "sim_get", "sim_post", "venue_entry", "wait_for"]
+
+
+def actor_health(name: str) -> dict:
+    """The named rayarb actor's health answer (raises while it is restarting or not registered)."""
+    import ray
+
+    return ray.get(actor(name).health.remote(), timeout=5)
+
+
+def all_up() -> bool:
+    """The supervisor reports every actor up and wired; False while the supervisor itself is being recreated."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    from actors.common import SUPERVISOR
+
+    try:
+        return ray.get(actor(SUPERVISOR).all_up.remote(), timeout=5)
+    except (RayActorError, ValueError):
+        return False
+
+
+def replaced(name: str, incarnation: str) -> bool:
+    """``name`` answers from a process other than ``incarnation`` and the supervisor has every actor up again."""
+    from ray.exceptions import RayActorError
+
+    try:
+        return actor_health(name)["incarnation"] != incarnation and all_up()
+    except (RayActorError, ValueError):  # being restarted or recreated
+        return False
+
+
+def fed_by(name: str, exchanges: tuple[str, ...]) -> list[bool]:
+    """Whether each of ``exchanges`` (exchange actors) pushes to the actor ``name`` (books or balances)."""
+    return [name in actor_health(exchange)["subscribers"] for exchange in exchanges]
 
 
 def run_until(job: Any, what: str, condition: Callable[[], bool], timeout_s: float = 180.0) -> int:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections import Counter
-from decimal import Decimal
 
 import pytest
 import ray
@@ -22,6 +20,7 @@ from tests.integration.runs import (
     account_orders,
     account_trades,
     actor,
+    assert_every_venue_order_journaled_once,
     assert_positions_are_the_balance_changes,
     make_job,
     sim_post,
@@ -113,16 +112,11 @@ def test_actors_killed_and_hung_mid_run_lose_and_double_nothing(venues, tmp_path
 
     after = {e.name: account_balances(e.url) for e in venues}
     report = load_run_report(run.job.run_dir)
+    assert_every_venue_order_journaled_once(run.job.run_dir, venues)
     journal = {row["client_order_id"]: row for row in report.orders}
     for e in venues:
-        orders = account_orders(e.url)
-        counts = Counter(o["clientOrderId"] for o in orders)
-        assert [cid for cid, n in counts.items() if n > 1] == [], f"client order id placed twice at {e.name}"
-        for order in orders:
-            row = journal.get(order["clientOrderId"])
-            assert row is not None, f"{e.name} order {order['clientOrderId']} is not in the journal"
-            assert row["exchange_order_id"] == str(order["orderId"])
-            assert row["filled"] == Decimal(order["executedQty"]), (row, order)
+        for order in account_orders(e.url):
+            assert journal[order["clientOrderId"]]["exchange_order_id"] == str(order["orderId"])
     for row in report.orders:
         assert row["status"] in {"filled", "expired", "canceled", "rejected", "denied"}, row
     venue_fills = {(e.name, str(t["id"])) for e in venues for t in account_trades(e.url)}

@@ -9,41 +9,18 @@ import signal
 
 import pytest
 import ray
-from ray.exceptions import RayActorError
 
 from actors.common import SUPERVISOR
 from execution.journal import Journal
 from simulator.launcher import VenueProcess
-from tests.integration.runs import (BackgroundRun, actor, assert_every_venue_order_journaled_once, make_job,
-                                    wait_for)
+from tests.integration.runs import (BackgroundRun, actor, all_up, assert_every_venue_order_journaled_once, fed_by,
+                                    make_job, replaced, wait_for)
+from tests.integration.runs import actor_health as health
 
 pytestmark = pytest.mark.ray
 
 PRIMARY, STANDBY = "detector", "detector~2"
 EXCHANGES = ("exchange:alpha", "exchange:beta")
-
-
-def health(name: str) -> dict:
-    return ray.get(actor(name).health.remote(), timeout=5)
-
-
-def all_up() -> bool:
-    try:
-        return ray.get(actor(SUPERVISOR).all_up.remote(), timeout=5)
-    except (RayActorError, ValueError):  # the supervisor being recreated
-        return False
-
-
-def replaced(name: str, incarnation: str) -> bool:
-    try:
-        return health(name)["incarnation"] != incarnation and all_up()
-    except (RayActorError, ValueError):  # being restarted or recreated
-        return False
-
-
-def fed(name: str) -> list[bool]:
-    """Whether each exchange actor sends its books to ``name``."""
-    return [name in health(exchange)["subscribers"] for exchange in EXCHANGES]
 
 
 def legs_by(journal: Journal, incarnation: str) -> int:
@@ -55,7 +32,7 @@ def assert_standby(name: str) -> None:
     """Started, told nothing of the market and detecting nothing."""
     info = health(name)
     assert info["started"] and not info["active"] and not info["enabled"] and info["updates"] == 0, info
-    assert fed(name) == [False, False]
+    assert fed_by(name, EXCHANGES) == [False, False]
 
 
 def take_over(dead: str, taking_over: str, journal: Journal) -> None:
@@ -67,7 +44,7 @@ def take_over(dead: str, taking_over: str, journal: Journal) -> None:
     wait_for(f"{taking_over} active, enabled and its opportunities traded",
              lambda: health(taking_over)["active"] and health(taking_over)["enabled"]
              and legs_by(journal, incarnation) > 0, timeout_s=60, interval_s=0.1)
-    assert fed(taking_over) == [True, True]
+    assert fed_by(taking_over, EXCHANGES) == [True, True]
     wait_for(f"{dead} back", lambda: replaced(dead, info["incarnation"]), timeout_s=60, interval_s=0.2)
     assert_standby(dead)
 
@@ -97,7 +74,8 @@ def test_the_standby_takes_detection_over_and_the_dead_one_comes_back_as_the_sta
             wait_for("trading with both detectors up", lambda: run.error is None and all_up()
                      and health(PRIMARY)["detected"] > 0, timeout_s=180, interval_s=0.2)
             journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
-            assert health(PRIMARY)["active"] and health(PRIMARY)["enabled"] and fed(PRIMARY) == [True, True]
+            assert health(PRIMARY)["active"] and health(PRIMARY)["enabled"]
+            assert fed_by(PRIMARY, EXCHANGES) == [True, True]
             assert_standby(STANDBY)
 
             take_over(PRIMARY, STANDBY, journal)

@@ -9,38 +9,20 @@ import os
 import signal
 import pytest
 import ray
-from ray.exceptions import RayActorError
 
 from actors.common import ORDER_MANAGER, SUPERVISOR
 from simulator.launcher import VenueProcess
-from tests.integration.runs import (BackgroundRun, account_orders, actor, assert_every_venue_order_journaled_once,
-                                    make_job, wait_for)
+from tests.integration.runs import (BackgroundRun, account_orders, actor, all_up,
+                                    assert_every_venue_order_journaled_once, make_job, replaced, wait_for)
+from tests.integration.runs import actor_health as health
 
 pytestmark = pytest.mark.ray
 
 PRIMARY, STANDBY = "exchange:alpha", "exchange:alpha~2"
 
 
-def health(name: str) -> dict:
-    return ray.get(actor(name).health.remote(), timeout=5)
-
-
 def requests_sent(name: str) -> int:
     return (health(name).get("order_entry") or {}).get("requests_sent", 0)
-
-
-def all_up() -> bool:
-    try:
-        return ray.get(actor(SUPERVISOR).all_up.remote(), timeout=5)
-    except (RayActorError, ValueError):  # the supervisor being recreated by the driver
-        return False
-
-
-def replaced(name: str, incarnation: str) -> bool:
-    try:
-        return health(name)["incarnation"] != incarnation and all_up()
-    except (RayActorError, ValueError):  # being restarted or recreated
-        return False
 
 
 def take_over(dead: str, taking_over: str) -> None:

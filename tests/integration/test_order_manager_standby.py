@@ -11,40 +11,17 @@ import signal
 
 import pytest
 import ray
-from ray.exceptions import RayActorError
 
 from actors.common import SUPERVISOR
 from simulator.launcher import VenueProcess
-from tests.integration.runs import (BackgroundRun, account_orders, actor, assert_every_venue_order_journaled_once,
-                                    make_job, wait_for)
+from tests.integration.runs import (BackgroundRun, account_orders, actor, all_up,
+                                    assert_every_venue_order_journaled_once, fed_by, make_job, replaced, wait_for)
+from tests.integration.runs import actor_health as health
 
 pytestmark = pytest.mark.ray
 
 PRIMARY, STANDBY = "order_manager", "order_manager~2"
 EXCHANGES = ("exchange:alpha", "exchange:beta")
-
-
-def health(name: str) -> dict:
-    return ray.get(actor(name).health.remote(), timeout=5)
-
-
-def all_up() -> bool:
-    try:
-        return ray.get(actor(SUPERVISOR).all_up.remote(), timeout=5)
-    except (RayActorError, ValueError):  # the supervisor being recreated
-        return False
-
-
-def replaced(name: str, incarnation: str) -> bool:
-    try:
-        return health(name)["incarnation"] != incarnation and all_up()
-    except (RayActorError, ValueError):  # being restarted or recreated
-        return False
-
-
-def fed(name: str) -> list[bool]:
-    """Whether each exchange actor pushes its balances to ``name``."""
-    return [name in health(exchange)["subscribers"] for exchange in EXCHANGES]
 
 
 def venue_orders(venues) -> int:
@@ -59,7 +36,7 @@ def taken(name: str) -> int:
 def assert_standby(name: str) -> None:
     """Idle: not started (so it holds no journal) and fed nothing."""
     assert not health(name)["started"]
-    assert fed(name) == [False, False]
+    assert fed_by(name, EXCHANGES) == [False, False]
 
 
 def take_over(dead: str, taking_over: str, venues, how: int = signal.SIGKILL) -> None:
@@ -69,7 +46,7 @@ def take_over(dead: str, taking_over: str, venues, how: int = signal.SIGKILL) ->
     os.kill(info["pid"], how)
     wait_for(f"{taking_over} started and taking opportunities", lambda: health(taking_over)["started"]
              and taken(taking_over) > 0 and venue_orders(venues) > sent_before, timeout_s=60, interval_s=0.1)
-    assert fed(taking_over) == [True, True]
+    assert fed_by(taking_over, EXCHANGES) == [True, True]
     wait_for(f"{dead} back", lambda: replaced(dead, info["incarnation"]), timeout_s=60, interval_s=0.2)
     assert_standby(dead)
 
@@ -83,7 +60,7 @@ def test_the_standby_takes_the_orders_over_and_the_dead_one_comes_back_as_the_st
         try:
             wait_for("trading with both order managers up", lambda: run.error is None and all_up()
                      and venue_orders(venues) > 0, timeout_s=180, interval_s=0.2)
-            assert health(PRIMARY)["started"] and fed(PRIMARY) == [True, True]
+            assert health(PRIMARY)["started"] and fed_by(PRIMARY, EXCHANGES) == [True, True]
             assert_standby(STANDBY)
 
             take_over(PRIMARY, STANDBY, venues)
