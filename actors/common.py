@@ -88,7 +88,7 @@ class Deployment:
     risk: RiskConfig
     supervisor: SupervisorConfig
     journal_path: str
-    pin_stateful_to_head: bool = False  # place the order manager / tracker on the node with HEAD_RESOURCE
+    pin_stateful_to_head: bool = False  # place the order manager, tracker, supervisor on the node with HEAD_RESOURCE
     paper_balances: tuple[tuple[str, Decimal], ...] = ()  # per venue, when venues are paper-traded
     channels: ChannelSettings | None = None  # direct hot-path connections (None: every message goes through Ray)
     realtime_priority: int = 0  # of the hot-path actors' loop threads (actors.hot_path); 0 = normal policy

@@ -451,8 +451,9 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         if not losses:
             continue
         # a loss that took no actor trading needs stops nothing: its figures are apart (the restarted actors stay
-        # where Ray put them, so after a few losses the worker lost may hold none, or only the supervisor); with a
-        # standby per venue and detector, a lost exchange actor or detector stops trading only if it was the active one
+        # where Ray put them, so after a few losses the worker lost may hold none; the supervisor is on the head);
+        # with a standby per venue and detector, a lost exchange actor or detector stops trading only if it was the
+        # active one
         took = ("with an active exchange actor, detector or order manager on it, standbys"
                 if with_standby else "with an exchange actor, the detector or the order manager on it")
         for label, group in ((took, [x for x in losses if x["stopped"]]),

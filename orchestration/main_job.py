@@ -220,13 +220,10 @@ class MainJob:
     def _ensure_supervisor(self) -> Any:
         import ray
 
-        from actors.common import SUPERVISOR
-        from actors.peers import NAMESPACE
-        from actors.supervisor import SupervisorActor
+        from actors.supervisor import SupervisorActor, supervisor_options
 
-        self.supervisor = ray.remote(SupervisorActor).options(
-            name=SUPERVISOR, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, max_restarts=-1,
-            max_task_retries=0, num_cpus=0).remote(self.deployment)
+        self.supervisor = ray.remote(SupervisorActor).options(**supervisor_options(self.deployment)).remote(
+            self.deployment)
         _ray_get(self.supervisor.start.remote(), 60)
         self.supervisor_incarnation = _ray_get(self.supervisor.health.remote())["incarnation"]
         return self.supervisor

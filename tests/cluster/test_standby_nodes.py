@@ -1,8 +1,8 @@
-"""A venue's two exchange actors (supervisor.exchange_standby) on a head and two worker nodes: they start on different
-nodes, so losing the node of the active one (and the supervisor with it) leaves the standby to take the venue over;
-the lost one is recreated on a node other than its partner's. The detector's two actors (supervisor.detector_standby)
-likewise: losing the active one's node leaves the standby to take detection over. The run agrees with the venues
-afterwards: no client order id twice, every venue order in the journal with its fill.
+"""A venue's two exchange actors (supervisor.exchange_standby) on a head and two worker nodes: they start on
+different nodes, so losing the node of the active one (with the supervisor killed at once) leaves the standby to take
+the venue over; the lost one is recreated on a node other than its partner's. The detector's two actors
+(supervisor.detector_standby) likewise: losing the active one's node leaves the standby to take detection over. The
+run agrees with the venues afterwards: no client order id twice, every venue order in the journal with its fill.
 
 Slow (``make test-full``): ``make test`` has the takeovers on one node (tests/integration/test_exchange_standby.py,
 tests/integration/test_detector_standby.py)."""
@@ -52,8 +52,9 @@ def test_a_venues_two_exchange_actors_live_on_different_nodes_and_a_node_loss_le
             victim, sent_before = placed[active][0], requests_sent(standby)
             node_cluster.remove_worker(victim)
             node_cluster.add_worker()  # the cluster keeps its size (the module's next test needs two workers)
-            # and the supervisor with it, as if it had been there (it may be): the new one learns from the actors
-            # which one to trade through, and recreates the lost one away from its partner
+            # and the supervisor at the same moment (it runs on the head, so only a fault of its own takes it): the
+            # new one learns from the actors which one to trade through, and recreates the lost one away from its
+            # partner
             ray.kill(ray.get_actor(SUPERVISOR, namespace=NAMESPACE))
             try:
                 wait_for(f"{standby} active and sending {venue}'s legs",
