@@ -337,8 +337,9 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
 
 
 def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
-    """``args.node_losses`` worker nodes lost; with ``standby``, ``args.standby_node_losses`` with
-    supervisor.exchange_standby on (a lost exchange actor stops its venue only if it was the active one)."""
+    """``args.node_losses`` worker nodes lost, each time the worker whose loss stops the most of trading; with
+    ``standby``, ``args.standby_node_losses`` with every standby on (a lost actor stops trading only if it was the
+    active one)."""
     from tests.cluster.nodes import started_cluster
     from tests.cluster.test_node_loss import actor_placement
 
@@ -360,20 +361,22 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
             for _ in range(args.standby_node_losses if standby else args.node_losses):
                 wait_until_trading(job, orders, 0.0)
                 placed = actor_placement(names)
-                per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
-                victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
-                moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
                 roles = [exchange_actor_name(v) for v in job.deployment.venue_names] + [DETECTOR, ORDER_MANAGER]
                 active = {role: active_actor(role) for role in roles} if standby else {}
-                stopped = trading_stopped([n for n in moved if role_of(n) not in active or active[role_of(n)] == n])
+                trading = [n for n in placed if trading_stopped([n]) and active.get(role_of(n), n) == n]
+                # the worker whose loss stops the most of trading (with standbys, the one with the most active
+                # actors: a node of standbys alone measures no takeover), else the one with the most actors
+                per_worker = Counter(placed[n][0] for n in trading if placed[n][0] in cluster.workers) or Counter(
+                    node for node, _, _ in placed.values() if node in cluster.workers)
+                victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
+                moved = sorted(n for n, (node, _, _) in placed.items() if node == victim)
+                stopped = trading_stopped([n for n in moved if n in trading])
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
                 pids = [pid for name in moved if (pid := pid_of(name)) is not None]
                 killed_at = time.time()
                 cluster.remove_worker(victim)
-                # On this host the lost node's worker processes live on until they notice (milliseconds to a second),
-                # and the hot path's channels reach them directly: an order sent through one in that time is not
-                # trading again. A lost machine's processes are gone at once: count from the kill, orders created
-                # once they are gone.
+                # remove_worker kills the node's processes as a crashed host loses them; count from the kill, orders
+                # created once they are gone (an order sent through one of them is not trading again).
                 wait_for("the lost node's processes gone", lambda: not any(alive(pid) for pid in pids),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.005)
                 gone_at = time.time()

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from types import MappingProxyType
 
+import psutil
+
 from actors.common import HEAD_RESOURCE
 from orchestration.ray_runtime import (FAIL_FAST_ON_DEAD_ACTORS, ensure_auth_mode_env, loopback_node_address,
                                        shutdown_ray)
@@ -58,8 +60,17 @@ class NodeCluster:
         return node.node_id
 
     def remove_worker(self, node_id: str) -> None:
-        """Kill every process of a worker node at once (SIGKILL, as a crashed host): Ray notices by health checks."""
+        """Kill every process of a worker node at once (SIGKILL, as a crashed host): its workers (the actors'
+        processes) with its raylet. Ray alone kills the raylet, and the workers then live on until they notice, up to
+        a second here, still reached by the hot path's channels. Ray notices the loss by health checks."""
+        from ray._private import ray_constants
+
         node = self.workers.pop(node_id)
+        raylet = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+        with contextlib.suppress(psutil.Error):
+            for worker in psutil.Process(raylet).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    worker.kill()
         self.cluster.remove_node(node, allow_graceful=False)
 
     def alive_node_ids(self) -> set[str]:
