@@ -359,6 +359,11 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
             for _ in range(args.standby_node_losses if standby else args.node_losses):
+                # a fresh worker joins first (the cluster keeps its size), so that the lost actors may restart on it
+                # and a later loss has them to lose, rather than all ending on the head
+                fresh = cluster.add_worker()
+                wait_for("a fresh worker node", lambda: fresh in cluster.alive_node_ids(), timeout_s=60,
+                         interval_s=0.1)
                 wait_until_trading(job, orders, 0.0)
                 placed = actor_placement(names)
                 roles = [exchange_actor_name(v) for v in job.deployment.venue_names] + [DETECTOR, ORDER_MANAGER]
@@ -385,7 +390,6 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
                 losses.append({"killed_at": killed_at, "gone_at": gone_at, "moved": moved, "stopped": bool(stopped),
                                "needs": needs, "standby": standby})
-                cluster.add_worker()  # the cluster keeps its size for the next loss
             live_journal.close()
             wait_until_trading(job, orders, time.time())
         finally:
