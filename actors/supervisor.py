@@ -54,6 +54,9 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 ROUTE_TIMEOUT_S = 2.0  # telling a caller where a venue's exchange actor is: a hung caller must not hold up a failover
+# A takeover waits this long for the other actors it tells (routes, whom to feed): one that is down or restarting,
+# often the dead one's neighbour after a node loss, would hold it up until Ray gave up on it; it is told at its rewiring
+TAKEOVER_WAIT_S = 0.5
 CALL_TIMEOUT_S = 30.0
 
 
@@ -155,6 +158,7 @@ class RayActorControl:
         self.deployment = owner.deployment
         self.peers = Peers()
         self.active: dict[str, str] = {}  # role -> its active actor, when it has a standby
+        self._telling: set[asyncio.Future] = set()  # a takeover's calls it did not wait for
 
     async def ensure(self, name: str, ask_partner: bool = True) -> None:
         """Create ``name`` unless it exists; one of a role's two actors away from the other's node (asked, unless
@@ -271,13 +275,32 @@ class RayActorControl:
         or to a new process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise
         then (the caller's own rewiring, retried at the next heartbeat)."""
         routes = [(r, await self.active_member(r)) for r in self._routed_roles if roles is None or r in roles]
-        results = await asyncio.gather(*(self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
-                                         for c in callers for role, actor in routes), return_exceptions=True)
-        failed = [r for r in results if isinstance(r, Exception)]
-        if failed and strict:
-            raise failed[0]
-        for result in failed:
-            logger.warning("supervisor: a route not given (%s); given when its actor is rewired", type(result).__name__)
+        await self._tell([self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
+                          for c in callers for role, actor in routes], strict,
+                         "a route not given (%s); given when its actor is rewired")
+
+    async def _tell(self, calls: list[Any], strict: bool, failure: str) -> None:
+        """Make ``calls`` at once. ``strict``: wait for every one and raise the first failure. Else wait for them
+        ``TAKEOVER_WAIT_S`` at most and log each failure (``failure`` % its type): the calls still unanswered go on
+        without holding up the takeover."""
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        if not tasks:
+            return
+        if strict:
+            failed = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if isinstance(r, Exception)]
+            if failed:
+                raise failed[0]
+            return
+
+        def log_failure(task: asyncio.Future) -> None:
+            self._telling.discard(task)
+            if not task.cancelled() and isinstance(task.exception(), Exception):
+                logger.warning("supervisor: " + failure, type(task.exception()).__name__)
+
+        await asyncio.wait(tasks, timeout=TAKEOVER_WAIT_S)
+        for task in tasks:
+            self._telling.add(task)  # referenced until done
+            task.add_done_callback(log_failure)
 
     def _down(self, name: str) -> bool:
         """``name`` was up once in this supervisor's watch and is not now (dead, restarting, or killed as hung)."""
@@ -343,12 +366,7 @@ class RayActorControl:
             calls += [self._call(ex, "subscribe", to, *wants) for ex in self._exchanges]
         if away_from is not None:
             calls += [self._call(ex, "unsubscribe", away_from) for ex in self._exchanges]
-        failed = [r for r in await asyncio.gather(*calls, return_exceptions=True) if isinstance(r, Exception)]
-        if failed and strict:
-            raise failed[0]
-        for result in failed:
-            logger.warning("supervisor: an exchange actor not told whom to feed (%s); told when it is rewired",
-                           type(result).__name__)
+        await self._tell(calls, strict, "an exchange actor not told whom to feed (%s); told when it is rewired")
 
     async def _adopt_or_keep(self, name: str) -> bool:
         """Whether the new process ``name`` is its role's active actor: it is if it was, or if the active one is down

@@ -1,7 +1,8 @@
 """supervisor.detector_standby: the detector's second actor, started but sent no books, takes detection over when the
 active one dies (the exchange actors send it their books, the risk engine's word enables it); the dead one comes back
 as the standby, sent no books and detecting nothing. A new supervisor learns from the two which one is active. Never
-do two detectors fire at once, and every order a venue knows is in the journal once."""
+do two detectors fire at once, and every order a venue knows is in the journal once. A takeover does not wait for an
+exchange actor that does not answer."""
 from __future__ import annotations
 
 import os
@@ -49,6 +50,12 @@ def take_over(dead: str, taking_over: str, journal: Journal) -> None:
     assert_standby(dead)
 
 
+def process_state(pid: int) -> str:
+    """The process's state letter in /proc (T: stopped)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def assert_one_detector_at_a_time(journal: Journal) -> None:
     """The opportunities of each detector process were traded in one stretch of time, and the stretches do not
     overlap: never two detectors firing at once."""
@@ -67,7 +74,8 @@ def test_the_standby_takes_detection_over_and_the_dead_one_comes_back_as_the_sta
     with VenueProcess(("alpha", "beta:okx"), seed=4) as venues:
         venues.start(timeout_s=60)
         job = make_job(venues.venues, tmp_path, duration_s=None, cooldown_s=0.05,
-                       supervisor={"detector_standby": True})
+                       # a frozen exchange actor's hang counted only after ~30 s (the last takeover below)
+                       supervisor={"detector_standby": True, "failures_before_restart": 30})
         run = BackgroundRun(job).start()
         journal = None
         try:
@@ -86,6 +94,23 @@ def test_the_standby_takes_detection_over_and_the_dead_one_comes_back_as_the_sta
             assert [health(name)["active"] for name in (PRIMARY, STANDBY)] == [False, True]
             assert_standby(PRIMARY)
             take_over(STANDBY, PRIMARY, journal)
+            # a takeover is not held up by an actor it tells that does not answer: with an exchange actor frozen
+            # (its hang not yet counted), the standby takes detection over and is fed by the other one
+            frozen = health(EXCHANGES[0])["pid"]
+            os.kill(frozen, signal.SIGSTOP)
+            try:
+                dead = health(PRIMARY)
+                os.kill(dead["pid"], signal.SIGKILL)
+                wait_for(f"{STANDBY} active, enabled and fed by {EXCHANGES[1]} while {EXCHANGES[0]} is frozen",
+                         lambda: health(STANDBY)["active"] and health(STANDBY)["enabled"]
+                         and fed_by(STANDBY, EXCHANGES[1:]) == [True], timeout_s=15, interval_s=0.1)
+                assert process_state(frozen) == "T"  # still frozen: the takeover did not wait for it
+            finally:
+                os.kill(frozen, signal.SIGCONT)
+            incarnation = health(STANDBY)["incarnation"]
+            wait_for(f"{STANDBY}'s opportunities traded", lambda: legs_by(journal, incarnation) > 0, timeout_s=60,
+                     interval_s=0.1)
+            wait_for(f"{PRIMARY} back", lambda: replaced(PRIMARY, dead["incarnation"]), timeout_s=60, interval_s=0.2)
         finally:
             run.job.stop()
             assert run.join(180) == 0
