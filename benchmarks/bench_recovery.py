@@ -337,9 +337,9 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
 
 
 def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
-    """``args.node_losses`` worker nodes lost, each time the worker whose loss stops the most of trading; with
-    ``standby``, ``args.standby_node_losses`` with every standby on (a lost actor stops trading only if it was the
-    active one)."""
+    """Worker nodes lost until ``args.node_losses`` of them stopped trading, each time the worker whose loss stops the
+    most of it; with ``standby``, ``args.standby_node_losses`` with every standby on (a lost actor stops trading only
+    if it was the active one)."""
     from tests.cluster.nodes import started_cluster
     from tests.cluster.test_node_loss import actor_placement
 
@@ -358,7 +358,12 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
             from execution.journal import Journal
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
-            for _ in range(args.standby_node_losses if standby else args.node_losses):
+            wanted = args.standby_node_losses if standby else args.node_losses
+            # a worker holding no actor that trading needs is lost too when no worker holds one (the actors restart
+            # where Ray puts them, often the head; a takeover leaves the active one where its standby was): such a
+            # loss measures nothing and its figures are apart, so losses go on until ``wanted`` stopped trading, at
+            # most three times as many in all
+            while sum(x["stopped"] for x in losses) < wanted and len(losses) < 3 * wanted:
                 # a fresh worker joins first (the cluster keeps its size), so that the lost actors may restart on it
                 # and a later loss has them to lose, rather than all ending on the head
                 fresh = cluster.add_worker()

@@ -52,13 +52,15 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "1",
                                   "--standby-node-losses", "0", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
-    [loss] = result["losses"]
-    assert loss["moved"]  # the worker holding the most actors was lost
-    # what it stopped: every venue's orders with the detector or the order manager, else its exchange actors' venues
-    assert loss["stopped"] == any(n.startswith("exchange:") or n in ("detector", "order_manager")
-                                  for n in loss["moved"])
-    assert {v for v in loss["needs"] if v} == {n.split(":", 1)[1] for n in loss["moved"] if n.startswith("exchange:")}
-    label = ("with an exchange actor, the detector or the order manager on it" if loss["stopped"]
-             else "with none of them on it")
-    p50 = figures[f"worker node lost {label} -> next order p50 (1 of 1 losses)"]
+    losses = result["losses"]
+    # losses go on until one stopped trading (a worker holding none of the actors trading needs measures nothing)
+    assert [x["stopped"] for x in losses] == [False] * (len(losses) - 1) + [True] and len(losses) <= 3, losses
+    for loss in losses:
+        # what it stopped: every venue's orders with the detector or the order manager, else its exchange actors' venues
+        assert loss["stopped"] == any(n.startswith("exchange:") or n in ("detector", "order_manager")
+                                      for n in loss["moved"])
+        assert {v for v in loss["needs"] if v} == {n.split(":", 1)[1] for n in loss["moved"]
+                                                   if n.startswith("exchange:")}
+    label = "with an exchange actor, the detector or the order manager on it"
+    p50 = figures[f"worker node lost {label} -> next order p50 (1 of {len(losses)} losses)"]
     assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
