@@ -18,6 +18,7 @@ POSITION_TRACKER = "position_tracker"
 SUPERVISOR = "supervisor"
 EXCHANGE_PREFIX = "exchange:"
 HEAD_RESOURCE = "rayarb_head"  # custom resource of the node that holds the journal (see ray_cluster.yaml)
+WORKER_RESOURCE = "rayarb_worker"  # custom resource of the nodes that run the hot path, when any node carries it
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ class Deployment:
     supervisor: SupervisorConfig
     journal_path: str
     pin_stateful_to_head: bool = False  # place the order manager, tracker, supervisor on the node with HEAD_RESOURCE
+    hot_path_on_workers: bool = False  # place exchange actors and detectors on the nodes with WORKER_RESOURCE only
     paper_balances: tuple[tuple[str, Decimal], ...] = ()  # per venue, when venues are paper-traded
     channels: ChannelSettings | None = None  # direct hot-path connections (None: every message goes through Ray)
     realtime_priority: int = 0  # of the hot-path actors' loop threads (actors.hot_path); 0 = normal policy

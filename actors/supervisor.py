@@ -37,6 +37,7 @@ from actors.common import (
     ORDER_MANAGER,
     POSITION_TRACKER,
     SUPERVISOR,
+    WORKER_RESOURCE,
     Deployment,
     exchange_actor_name,
     is_detector,
@@ -82,11 +83,13 @@ def actor_options(deployment: Deployment, name: str, avoid_node: str | None = No
     if len(deployment.members(name)) > 1 if name.startswith(EXCHANGE_PREFIX) or is_detector(name) else False:
         node = pair_node(deployment, name, avoid_node)
     elif is_detector(name) and deployment.detector_shards > 1:
-        node = shard_node(deployment.detector_names.index(name))
+        node = shard_node(deployment, deployment.detector_names.index(name))
     if node is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     if deployment.pin_stateful_to_head and role_of(name) in (ORDER_MANAGER, POSITION_TRACKER):
         options["resources"] = {HEAD_RESOURCE: 0.001}  # the node that holds the journal
+    elif deployment.hot_path_on_workers and (name.startswith(EXCHANGE_PREFIX) or is_detector(name)):
+        options["resources"] = {WORKER_RESOURCE: 0.001}  # Ray restarts it on such a node too
     return options
 
 
@@ -101,11 +104,18 @@ def supervisor_options(deployment: Deployment) -> dict[str, Any]:
     return options
 
 
-def shard_node(shard: int) -> str | None:
-    """The node for detector shard ``shard`` on a cluster: the alive nodes in turn (SPREAD alone put 4 shards of a
+def hot_path_nodes(deployment: Deployment) -> list[str]:
+    """The alive nodes that may run exchange actors and detectors, sorted: every one, or with ``hot_path_on_workers``
+    those that carry ``rayarb_worker``."""
+    return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive") and (
+        not deployment.hot_path_on_workers or n.get("Resources", {}).get(WORKER_RESOURCE, 0) > 0))
+
+
+def shard_node(deployment: Deployment, shard: int) -> str | None:
+    """The node for detector shard ``shard`` on a cluster: the hot path's nodes in turn (SPREAD alone put 4 shards of a
     4-node cluster on 2 nodes; zero-CPU actors are not spread reliably). Hard affinity: a shard whose node is lost is
     dead, and the supervisor recreates it here, on a node alive then. None on a single node."""
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    nodes = hot_path_nodes(deployment)
     return nodes[shard % len(nodes)] if len(nodes) > 1 else None
 
 
@@ -114,7 +124,7 @@ def pair_node(deployment: Deployment, name: str, avoid_node: str | None) -> str 
     one node's loss does not take both: at the start, the two on consecutive nodes (the alive nodes in turn, by venue
     or shard); a replaced one on a node other than ``avoid_node``, its partner's. Hard affinity: one whose node is lost
     is dead, and the supervisor recreates it here. None on a single node."""
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+    nodes = hot_path_nodes(deployment)
     if len(nodes) < 2:
         return None
     role = role_of(name)

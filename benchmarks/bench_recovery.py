@@ -344,7 +344,8 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
     from tests.cluster.test_node_loss import actor_placement
 
     losses: list[dict[str, Any]] = []
-    with started_cluster() as cluster, simulator_venues(args, directory, seed=12) as sim:
+    # the workers carry rayarb_worker: the hot path never lands on the head, so every loss of a worker can take it
+    with started_cluster(hot_path_on_workers=True) as cluster, simulator_venues(args, directory, seed=12) as sim:
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
         # every node is on this host: channels on loopback (as tests/cluster/test_node_loss.py)
@@ -359,10 +360,10 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
             wanted = args.standby_node_losses if standby else args.node_losses
-            # a worker holding no actor that trading needs is lost too when no worker holds one (the actors restart
-            # where Ray puts them, often the head; a takeover leaves the active one where its standby was): such a
-            # loss measures nothing and its figures are apart, so losses go on until ``wanted`` stopped trading, at
-            # most three times as many in all
+            # a worker holding no actor that trading needs is lost when no worker holds one (with standbys, a
+            # takeover can leave every active one on the worker that is not the next to go): such a loss measures
+            # nothing and its figures are apart, so losses go on until ``wanted`` stopped trading, at most three
+            # times as many in all
             while sum(x["stopped"] for x in losses) < wanted and len(losses) < 3 * wanted:
                 # a fresh worker joins first (the cluster keeps its size), so that the lost actors may restart on it
                 # and a later loss has them to lose, rather than all ending on the head

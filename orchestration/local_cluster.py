@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 import psutil
 
-from actors.common import HEAD_RESOURCE
+from actors.common import HEAD_RESOURCE, WORKER_RESOURCE
 from orchestration.ray_runtime import (FAIL_FAST_ON_DEAD_ACTORS, ensure_auth_mode_env, loopback_node_address,
                                        shutdown_ray)
 
@@ -40,10 +40,12 @@ CLUSTER_SYSTEM_CONFIG = MappingProxyType({**FAST_NODE_DEATH, **FAIL_FAST_ON_DEAD
 class NodeCluster:
     """The running ``Cluster`` and what a test needs about it: its address and the node ids of head and workers."""
 
-    def __init__(self, cluster, temp_dir: str, node_cpus: int = NODE_CPUS) -> None:
+    def __init__(self, cluster, temp_dir: str, node_cpus: int = NODE_CPUS, hot_path_on_workers: bool = False) -> None:
         self.cluster = cluster
         self.temp_dir = temp_dir
         self.node_cpus = node_cpus
+        # workers carry rayarb_worker: a run places its exchange actors and detectors on them only, never the head
+        self.worker_resources = {WORKER_RESOURCE: 1} if hot_path_on_workers else {}
         self.workers: dict[str, object] = {}  # node id -> ray._private.node.Node
 
     @property
@@ -55,7 +57,8 @@ class NodeCluster:
         return self.cluster.head_node.node_id
 
     def add_worker(self) -> str:
-        node = self.cluster.add_node(num_cpus=self.node_cpus, object_store_memory=OBJECT_STORE_BYTES)
+        node = self.cluster.add_node(num_cpus=self.node_cpus, object_store_memory=OBJECT_STORE_BYTES,
+                                     resources=dict(self.worker_resources))
         self.workers[node.node_id] = node
         return node.node_id
 
@@ -90,9 +93,11 @@ def actor_placement(names) -> dict[str, tuple[str, str, int]]:
 
 
 @contextlib.contextmanager
-def started_cluster(workers: int = WORKER_NODES, node_cpus: int = NODE_CPUS) -> Iterator[NodeCluster]:
+def started_cluster(workers: int = WORKER_NODES, node_cpus: int = NODE_CPUS,
+                    hot_path_on_workers: bool = False) -> Iterator[NodeCluster]:
     """Head + ``workers`` worker nodes on loopback, RAY_AUTH_MODE=disabled in this process and every process Ray
-    starts; torn down on exit."""
+    starts; torn down on exit. ``hot_path_on_workers``: the workers carry ``rayarb_worker`` (the hot path off the
+    head)."""
     from ray.cluster_utils import Cluster
 
     previous = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_TMPDIR")}
@@ -116,7 +121,7 @@ def started_cluster(workers: int = WORKER_NODES, node_cpus: int = NODE_CPUS) -> 
         cluster = Cluster(initialize_head=False, shutdown_at_exit=True)
         cluster.add_node(num_cpus=node_cpus, object_store_memory=OBJECT_STORE_BYTES, resources={HEAD_RESOURCE: 1},
                          temp_dir=temp_dir, include_dashboard=False, _system_config=dict(CLUSTER_SYSTEM_CONFIG))
-        nodes = NodeCluster(cluster, temp_dir, node_cpus)
+        nodes = NodeCluster(cluster, temp_dir, node_cpus, hot_path_on_workers)
         for _ in range(workers):
             nodes.add_worker()
         cluster.wait_for_nodes(timeout=60)

@@ -143,7 +143,7 @@ class MainJob:
             self.courier.start()
 
     def _deployment(self, config: Config) -> Any:
-        from actors.common import Deployment
+        from actors.common import HEAD_RESOURCE, WORKER_RESOURCE, Deployment
 
         paper = self.options.mode is Mode.PAPER
         specs = venue_specs(config, self.options.mode)
@@ -151,7 +151,8 @@ class MainJob:
                           strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
                           paper_balances=config.run.paper_balances if paper else (),
-                          pin_stateful_to_head=_cluster_has_head_resource(),
+                          pin_stateful_to_head=_cluster_has(HEAD_RESOURCE),
+                          hot_path_on_workers=_cluster_has(WORKER_RESOURCE),
                           channels=self._channel_settings(config),
                           realtime_priority=config.run.realtime_priority,
                           cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry,
@@ -509,14 +510,13 @@ def venue_specs(config: Config, mode: Mode) -> tuple[Any, ...]:
                            testnet=venue.testnet, simulator=venue.is_local) for venue in config.venues)
 
 
-def _cluster_has_head_resource() -> bool:
-    """True on a cluster whose head carries ``rayarb_head`` (ray_cluster.yaml): the order manager and the position
-    tracker, which hold the journal, are then placed on that node."""
+def _cluster_has(resource: str) -> bool:
+    """True on a cluster with a node that carries ``resource``: ``rayarb_head`` (ray_cluster.yaml) places the order
+    manager, the position tracker (they hold the journal) and the supervisor on that node; ``rayarb_worker`` the
+    exchange actors and detectors on the nodes that carry it, off the head."""
     import ray
 
-    from actors.common import HEAD_RESOURCE
-
-    return ray.cluster_resources().get(HEAD_RESOURCE, 0) > 0
+    return ray.cluster_resources().get(resource, 0) > 0
 
 
 def mark_to_market(changes: dict[str, dict[str, Decimal]], marks: dict[str, Decimal], currency: str

@@ -70,12 +70,12 @@ def test_every_node_starts_ray_in_token_mode_with_the_shared_token():
     assert 'export RAY_AUTH_TOKEN_PATH="$HOME/.ray/rayarb_cluster_token"' in shell_env
 
 
-def test_only_the_head_carries_the_rayarb_head_resource_and_both_export_metrics():
+def test_the_head_carries_rayarb_head_the_workers_rayarb_worker_and_both_export_metrics():
     config = load()
     _, head_args = ray_start_args(config["head_start_ray_commands"])
     _, worker_args = ray_start_args(config["worker_start_ray_commands"])
     assert json.loads(option(head_args, "--resources")) == {"rayarb_head": 1}
-    assert option(worker_args, "--resources") is None
+    assert json.loads(option(worker_args, "--resources")) == {"rayarb_worker": 1}  # the hot path off the head
     assert option(head_args, "--metrics-export-port") == option(worker_args, "--metrics-export-port") == "8080"
     # `ray job submit` needs the head's job API; it listens on loopback only (reached through `ray dashboard`)
     assert option(head_args, "--include-dashboard") == "true"
