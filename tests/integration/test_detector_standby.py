@@ -96,6 +96,7 @@ def test_the_standby_takes_detection_over_and_the_dead_one_comes_back_as_the_sta
             take_over(STANDBY, PRIMARY, journal)
             # a takeover is not held up by an actor it tells that does not answer: with an exchange actor frozen
             # (its hang not yet counted), the standby takes detection over and is fed by the other one
+            wait_for("every actor up and wired", all_up, timeout_s=60, interval_s=0.1)  # the standby ready too
             frozen = health(EXCHANGES[0])["pid"]
             os.kill(frozen, signal.SIGSTOP)
             try:
