@@ -96,7 +96,7 @@ def actor_options(deployment: Deployment, name: str, avoid_node: str | None = No
 def supervisor_options(deployment: Deployment) -> dict[str, Any]:
     """The supervisor's own options. On a cluster (``pin_stateful_to_head``) it runs on the head, with the driver and
     the journal: a worker node's loss then never takes the supervisor, which would leave the other lost actors'
-    takeovers waiting until the driver noticed and a new supervisor adopted the run (4-5.6 s against about 1 s)."""
+    takeovers waiting until the driver noticed and a new supervisor adopted the run."""
     options: dict[str, Any] = dict(name=SUPERVISOR, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
                                    max_restarts=-1, max_task_retries=0, num_cpus=0)
     if deployment.pin_stateful_to_head:

@@ -24,7 +24,7 @@ the simulator is CPU-bound well below its nominal rate: one ccxt.pro client of o
 arrive fastest; a higher setting makes the simulator skip ticks and deliver fewer.
 
     python -m benchmarks.bench_side_by_side --load 3x2 [--seconds 120] [--rounds 2] [--realtime-priority 10]
-                                            [--cpu-wake-latency 0] [--venue-priority N]
+                                            [--cpu-wake-latency 0] [--venue-priority N] [--shards 1]
 """
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def received_us(sim: VenueProcess) -> dict[tuple[str, str], int]:
 def run_rayarb(sim: VenueProcess, directory: Path, symbols: list[str], args: argparse.Namespace) -> dict[str, Any]:
     run = {"profile": "latency", "realtime_priority": args.realtime_priority,
            "cpu_wake_latency_us": None if args.cpu_wake_latency == "off" else int(args.cpu_wake_latency)}
-    job = make_job(sim.venues, directory, duration_s=args.seconds, run=run, symbols=symbols, **STRATEGY)
+    job = make_job(sim.venues, directory, duration_s=args.seconds, run=run, symbols=symbols,
+                   detector={"shards": args.shards}, **STRATEGY)
     job.run()
     report = load_run_report(job.run_dir).report
     at_venue = received_us(sim)
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="length of each turn")
     parser.add_argument("--rounds", type=int, default=2, help="A B rounds (rayarb, then the baseline)")
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--shards", type=int, default=1, help="rayarb's detector.shards")
     parser.add_argument("--realtime-priority", type=int, default=10)
     parser.add_argument("--cpu-wake-latency", default="0")
     parser.add_argument("--venue-priority", type=int, default=None,
