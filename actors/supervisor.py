@@ -73,6 +73,11 @@ def actor_class(name: str) -> type:
     return {ORDER_MANAGER: OrderManagerActor, POSITION_TRACKER: PositionTrackerActor}[role_of(name)]
 
 
+def on_hot_path(name: str) -> bool:
+    """An exchange actor or a detector: spread over the hot path's nodes, a standby pair on two of them."""
+    return name.startswith(EXCHANGE_PREFIX) or is_detector(name)
+
+
 def actor_options(deployment: Deployment, name: str, avoid_node: str | None = None) -> dict[str, Any]:
     options: dict[str, Any] = dict(name=name, namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
                                    max_restarts=-1, max_task_retries=0, num_cpus=0, max_concurrency=1000,
@@ -80,7 +85,7 @@ def actor_options(deployment: Deployment, name: str, avoid_node: str | None = No
                                    # losing one node costs a few actors (restarted elsewhere), not all of them.
                                    scheduling_strategy="SPREAD")
     node = None
-    if len(deployment.members(name)) > 1 if name.startswith(EXCHANGE_PREFIX) or is_detector(name) else False:
+    if on_hot_path(name) and len(deployment.members(name)) > 1:
         node = pair_node(deployment, name, avoid_node)
     elif is_detector(name) and deployment.detector_shards > 1:
         node = shard_node(deployment, deployment.detector_names.index(name))
@@ -88,7 +93,7 @@ def actor_options(deployment: Deployment, name: str, avoid_node: str | None = No
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=False)
     if deployment.pin_stateful_to_head and role_of(name) in (ORDER_MANAGER, POSITION_TRACKER):
         options["resources"] = {HEAD_RESOURCE: 0.001}  # the node that holds the journal
-    elif deployment.hot_path_on_workers and (name.startswith(EXCHANGE_PREFIX) or is_detector(name)):
+    elif deployment.hot_path_on_workers and on_hot_path(name):
         options["resources"] = {WORKER_RESOURCE: 0.001}  # Ray restarts it on such a node too
     return options
 
@@ -186,8 +191,7 @@ class RayActorControl:
     async def _partner_node(self, name: str) -> str | None:
         """Where the other of a role's two actors runs: its last health answer, or asked now (None: no partner, or it
         does not answer within a second)."""
-        partner = [m for m in self.deployment.members(name) if m != name] \
-            if name.startswith(EXCHANGE_PREFIX) or is_detector(name) else []
+        partner = [m for m in self.deployment.members(name) if m != name] if on_hot_path(name) else []
         if not partner:
             return None
         state = self.owner.supervisor.actors.get(partner[0])

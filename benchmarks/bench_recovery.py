@@ -25,14 +25,12 @@ arbitrage leg created after it reaching that venue, now through the standby), th
 active order manager N times (kill -> the first arbitrage leg created after it reaching any venue).
 
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
-nodes, fast node-death detection: tests/cluster/nodes.py), N times the worker node holding the most rayarb actors is
-killed and a fresh worker node added; kill -> trading again where the loss stopped it (orders created once the lost
-node's processes are gone, as a lost machine's would be at once): the
-first arbitrage leg created after it reaching any venue when the node held the detector or the order manager (every
-order needs them), and reaching each venue whose exchange actor it held (the latest of those). A loss that took neither
-(only the supervisor or the position tracker, or no rayarb actor) stops no trading and is reported apart. (Ray kills
-the node's raylet at once; its worker processes exit when they notice, and until then an actor on it still acts: the
-orders counted are those created once they are gone.)
+nodes carrying ``rayarb_worker``, so the exchange actors and the detector run on the workers; fast node-death
+detection: tests/cluster/nodes.py). A fresh worker node joins, then the worker whose loss stops the most of trading
+is killed whole (its raylet and every worker process at once, as a crashed host), until N losses have stopped
+trading (at most 3N losses); kill -> trading again where the loss stopped it: the first arbitrage leg created after it
+reaching any venue when the node held the detector (every order needs it), and reaching each venue whose exchange
+actor it held (the latest of those). A loss that took neither stops no trading and is reported apart.
 
 With ``--standby-node-losses N``: the node losses again, with every standby on (a venue's two exchange actors, and the
 detector's two, on different nodes; the order manager's two on one node, the journal's); a lost exchange actor,
@@ -68,7 +66,8 @@ from orchestration.main_job import MainJob  # noqa: E402
 from orchestration.report import summarize_latencies  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
 from orchestration.chaos.harness import active_actor  # noqa: E402
-from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
+from tests.integration.runs import (BackgroundRun, account_orders, actor, make_job, process_state,  # noqa: E402
+                                    wait_for)
 
 TYPES = ("exchange", "detector", "order_manager", "position_tracker", "supervisor")
 WITH_STANDBY = "exchange with a standby"  # the active exchange actor killed, supervisor.exchange_standby on
@@ -209,11 +208,7 @@ def next_order_after(kill: dict[str, Any], received: list[tuple[float, str, str]
 
 def alive(pid: int) -> bool:
     """The process runs (not gone, not a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    return process_state(pid) not in (None, "Z")
 
 
 def arbitrage_legs(job: MainJob) -> dict[str, tuple[float, str]]:
@@ -492,8 +487,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--kills", type=int, default=10, help="kills per actor type")
     parser.add_argument("--types", default=",".join(TYPES), help="actor types to kill, comma-separated")
     parser.add_argument("--standby-kills", type=int, default=10,
-                        help="active exchange actors, detectors, order managers killed with standbys (0: no such phase)")
-    parser.add_argument("--node-losses", type=int, default=10, help="worker nodes lost (0: no cluster phase)")
+                        help="active exchange actors, detectors, order managers killed with standbys "
+                             "(0: no such phase)")
+    parser.add_argument("--node-losses", type=int, default=10, help="worker node losses that stop trading (0: no cluster phase)")
     parser.add_argument("--standby-node-losses", type=int, default=10,
                         help="worker nodes lost with a standby per venue and detector (0: no such phase)")
     parser.add_argument("--crossing-rate", type=float, default=0.5,

@@ -52,6 +52,15 @@ def fed_by(name: str, exchanges: tuple[str, ...]) -> list[bool]:
     return [name in actor_health(exchange)["subscribers"] for exchange in exchanges]
 
 
+def process_state(pid: int) -> str | None:
+    """The process's state letter in /proc (R, S, T: stopped, Z: a zombie...); None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def run_until(job: Any, what: str, condition: Callable[[], bool], timeout_s: float = 180.0) -> int:
     """Run ``job`` until ``condition()`` holds, then end it as a user's Ctrl-C does (it settles and reports as at the
     end of a ``--duration``); its exit code. A run that ends by itself first is reported by the join."""

@@ -15,7 +15,7 @@ from actors.common import SUPERVISOR
 from execution.journal import Journal
 from simulator.launcher import VenueProcess
 from tests.integration.runs import (BackgroundRun, actor, all_up, assert_every_venue_order_journaled_once, fed_by,
-                                    make_job, replaced, wait_for)
+                                    make_job, process_state, replaced, wait_for)
 from tests.integration.runs import actor_health as health
 
 pytestmark = pytest.mark.ray
@@ -48,12 +48,6 @@ def take_over(dead: str, taking_over: str, journal: Journal) -> None:
     assert fed_by(taking_over, EXCHANGES) == [True, True]
     wait_for(f"{dead} back", lambda: replaced(dead, info["incarnation"]), timeout_s=60, interval_s=0.2)
     assert_standby(dead)
-
-
-def process_state(pid: int) -> str:
-    """The process's state letter in /proc (T: stopped)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        return f.read().rsplit(")", 1)[1].split()[0]
 
 
 def assert_one_detector_at_a_time(journal: Journal) -> None:
