@@ -43,6 +43,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from benchmarks.loads import sim_config, symbol_specs, unified_symbols  # noqa: E402
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
+from orchestration.config.models import PROFILES  # noqa: E402
 from orchestration.report import load_run_report, summarize_latencies  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
 from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
@@ -113,9 +114,10 @@ class Feeder:
 
     def __init__(self, deployment: Any, plans: list[tuple[str, str, str]],
                  limits: dict[tuple[str, str], tuple[Decimal, Decimal]], amount: dict[str, Decimal],
-                 rate: float, seconds: float) -> None:
+                 rate: float, seconds: float, realtime_priority: int = 0) -> None:
         self.deployment, self.plans, self.limits, self.amount = deployment, plans, limits, amount
-        self.rate, self.seconds = rate, seconds
+        self.rate, self.seconds, self.realtime_priority = rate, seconds, realtime_priority
+        self.scheduling = "normal"
         self.due: dict[str, float] = {}  # opportunity id -> when it was due (wall clock)
         self.answers: dict[str, tuple[float, str]] = {}  # opportunity id -> (answered at, answer)
         self.dropped = 0  # not sent: MAX_OUTSTANDING unanswered already
@@ -124,7 +126,11 @@ class Feeder:
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        from actors.hot_path import run_in_realtime
+
         try:
+            # it stands in for the detector, whose thread runs under the profile's real-time priority
+            self.scheduling = run_in_realtime(self.realtime_priority)
             asyncio.run(self._feed())
         except BaseException as exc:  # reported by the benchmark
             self.error = exc
@@ -194,7 +200,8 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
                 for v, _ in VENUES for s in symbols), timeout_s=STARTUP_S, interval_s=0.5)
             venues = [v for v, _ in VENUES]
             feeder = Feeder(job.deployment, trade_plans(venues, symbols), prices(venues, symbols),
-                            amounts(args.symbols), args.rate, args.warmup + args.seconds)
+                            amounts(args.symbols), args.rate, args.warmup + args.seconds,
+                            PROFILES[args.profile]["realtime_priority"])
             thread = threading.Thread(target=feeder.run, name="opportunity-feeder", daemon=True)
             thread.start()
             thread.join(args.warmup + args.seconds + ANSWER_TIMEOUT_S + 60)
@@ -260,6 +267,7 @@ def summarize(args: argparse.Namespace, feeder: Feeder, venue_orders: dict[str, 
         "journaled_twice": sum(1 for n in by_cid.values() if n > 1), "placed_twice_at_a_venue": placed_twice,
         "at_venue_not_journaled": len(not_journaled), "journal_venue_id_mismatch": len(wrong_id),
         "journaled_as_sent_not_at_venue": len(sent_not_received),
+        "feeder_scheduling": feeder.scheduling,
         "outcomes": report.get("outcomes"), "hot_path_transport": report.get("hot_path", {}).get("transport"),
     }
 
@@ -288,7 +296,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds fed before the window")
     parser.add_argument("--symbols", type=int, default=20, help="symbols the opportunities rotate over")
     parser.add_argument("--update-hz", type=float, default=5.0, help="simulator book updates per venue and symbol")
-    parser.add_argument("--profile", default="standard", help="run.profile (standard or latency)")
+    parser.add_argument("--profile", default="standard", choices=sorted(PROFILES),
+                        help="run.profile (the sender takes its real-time priority too)")
     parser.add_argument("--venue-priority", type=int, default=0, help="SCHED_FIFO priority of the venues (0: normal)")
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -304,7 +313,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "journal on", command.strip(), figures_of(result), path=args.results,
            notes=f"{args.rate:g} synthetic opportunities/s offered open loop over the order manager's channel, "
                  f"{args.symbols} symbols on 3 venues (2 Binance, 1 OKX dialect), {args.seconds:g} s window after "
-                 f"{args.warmup:g} s; run.profile {args.profile}. Latency from each opportunity's due time.")
+                 f"{args.warmup:g} s; run.profile {args.profile} (the sender too: {result['feeder_scheduling']}); "
+                 f"venues SCHED_FIFO priority {args.venue_priority or 'none'}. Latency from each opportunity's due "
+                 f"time.")
     return result
 
 
