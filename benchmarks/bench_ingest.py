@@ -15,6 +15,11 @@ symbol ``--update-hz`` times a second:
   process, through what a book costs the detector's process: the channel frame decoded into a FloatBook
   (``actors.transport.wire``) and screened by ``execution.detector`` (enabled, every crossing sized). No socket
   and no event loop: an upper bound for one detector shard on one core.
+- **through its channel**: the same recorded books, stamped fresh, sent to the running detector shard over its own
+  channel as the exchange actors send them (``on_book``), from one connection with ``CHANNEL_WINDOW`` in flight, as
+  fast as it answers, the sender under the profile's real-time priority as the exchange actors are: the real path
+  (socket, frames, the actor's event loop, screening, the answer), with the live venues' books still arriving. Its
+  books per second and the detector's CPU meanwhile (near a whole core: the detector's ceiling, not the sender's).
 
 How: ``rayarb run`` (MainJob, local Ray) against ``rayarb sim`` venues in a subprocess (``benchmarks.loads``), with
 ``detector.shards`` = ``--shards``. By default nothing is traded (``strategy.min_profit_bps`` 10000: every book is still
@@ -30,6 +35,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,12 +44,14 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from benchmarks.loads import start_venues, unified_symbols  # noqa: E402
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
+from orchestration.config.models import PROFILES  # noqa: E402
 from orchestration.report import summarize_latencies  # noqa: E402
 from tests.integration.runs import BackgroundRun, actor, make_job, wait_for  # noqa: E402
 
 STARTUP_S = 300.0  # a large load on a loaded 2-core machine starts slowly
 NO_TRADING_BPS = 10_000  # min_profit_bps no crossing reaches: every book screened, nothing traded
 RECORDED_ROUNDS = 5  # latest-book samples per venue and symbol for the capacity run
+CHANNEL_WINDOW = 32  # books in flight to the detector when it is fed through its channel
 
 
 def parse_load(text: str) -> tuple[int, int]:
@@ -154,6 +162,81 @@ def detector_capacity(books: list[Any], rules: dict[tuple[str, str], Any], secon
     return taken / (time.perf_counter() - started)
 
 
+def channel_ingest(deployment: Any, books: list[Any], seconds: float, realtime_priority: int) -> dict[str, float]:
+    """One detector shard fed through its own channel from here, as fast as it answers (``CHANNEL_WINDOW`` books in
+    flight), each pass over the recorded books stamped fresh: the real path (socket, frames, the actor's event loop,
+    screening, the answer). Books per second it took in (the venues' own books included) and its CPU meanwhile."""
+    import asyncio
+
+    import psutil
+    import uvloop
+
+    shard = deployment.detector_names[0]
+    process = psutil.Process(_get(actor(shard).health.remote())["pid"])
+    before, cpu_before = _get(actor(shard).ingest.remote(0))["updates"], process.cpu_times()
+    started = time.monotonic()
+    failure: list[BaseException] = []
+
+    def feed() -> None:  # its own thread: the real-time priority it takes ends with it
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(_feed_books(deployment, shard, books, seconds, realtime_priority))
+        except BaseException as exc:  # raised below, in the benchmark's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=feed, name="book-feeder", daemon=True)
+    thread.start()
+    thread.join(seconds + 120)
+    if failure or thread.is_alive():
+        raise RuntimeError("feeding the detector through its channel failed") from (failure[0] if failure else None)
+    elapsed = time.monotonic() - started
+    after, cpu_after = _get(actor(shard).ingest.remote(0))["updates"], process.cpu_times()
+    busy = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    return {"per_s": (after - before) / elapsed, "detector_cpu": busy / elapsed}
+
+
+async def _feed_books(deployment: Any, shard: str, books: list[Any], seconds: float, realtime_priority: int) -> None:
+    """The exchange actors' own call (``on_book`` over the detector's channel), from one connection; answers are
+    counted by callback, not awaited one by one, so the sender's Python is not what is measured."""
+    import asyncio
+    from dataclasses import replace
+
+    from actors.hot_path import run_in_realtime
+    from actors.transport import HOT_PATH, ChannelClient
+
+    run_in_realtime(realtime_priority)  # as the exchange actors whose call this is, under the run's profile
+    host, port = _get(actor(shard).channel_address.remote())
+    client = await ChannelClient.connect(host, port, deployment.channels, HOT_PATH)
+    outstanding, room, failures = 0, asyncio.Event(), []
+
+    def answered(future: asyncio.Future) -> None:
+        nonlocal outstanding
+        outstanding -= 1
+        room.set()
+        if future.exception() is not None:
+            failures.append(future.exception())
+
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not failures:
+            now = time.time()  # a pass lasts milliseconds: every book of it is well within max_book_age_ms
+            for book in [replace(b, received_at=now) for b in books]:
+                while outstanding >= CHANNEL_WINDOW:
+                    room.clear()
+                    await asyncio.wait_for(room.wait(), 30)
+                _, future = client.send("on_book", (book,))
+                outstanding += 1
+                future.add_done_callback(answered)
+        async with asyncio.timeout(30):
+            while outstanding:
+                room.clear()
+                await room.wait()
+    finally:
+        client.close()
+    if failures:  # a lost or failed answer is the benchmark's failure, not a figure
+        raise RuntimeError(f"{len(failures)} book(s) not answered: {failures[0]!r}")
+
+
 def run_load(venues: int, symbols: int, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     strategy: dict[str, Any] = {} if args.trade else {"min_profit_bps": NO_TRADING_BPS}
     with start_venues(directory, venues, symbols, args.update_hz, realtime_priority=args.venue_priority) as sim:
@@ -163,6 +246,8 @@ def run_load(venues: int, symbols: int, args: argparse.Namespace, directory: Pat
         run = BackgroundRun(job).start()
         try:
             window = measure_window(job, args.warmup, args.seconds)
+            window["channel"] = channel_ingest(job.deployment, window["books"], args.capacity_seconds,
+                                               PROFILES[args.profile]["realtime_priority"])
         finally:
             job.stop()
             run.join(180)
@@ -183,6 +268,9 @@ def figures_of(load: str, result: dict[str, Any]) -> list[Figure]:
                "updates/s"),
         Figure(f"{load} detector capacity (decode + screen, one core)", round(result["capacity_per_s"]),
                "updates/s", target=">= 20,000"),
+        Figure(f"{load} detector ingest fed through its channel as fast as it answers", round(
+            result["channel"]["per_s"]), "updates/s", target=">= 20,000"),
+        Figure(f"{load} detector's CPU meanwhile", round(100 * result["channel"]["detector_cpu"]), "% of a core"),
     ]
 
 

@@ -21,3 +21,7 @@ def test_the_ingest_benchmark_records_rates_ages_and_capacity(tmp_path):
     age = figures["2x2 book age at use p99"]
     assert age["unit"] == "ms" and 0 <= figures["2x2 book age at use p50"]["value"] <= age["value"] < 5000
     assert figures["2x2 detector capacity (decode + screen, one core)"]["value"] > 1000
+    # fed through its own channel: more than the venues give, and the detector busy meanwhile
+    through = figures["2x2 detector ingest fed through its channel as fast as it answers"]
+    assert through["unit"] == "updates/s" and through["value"] > 5 * figures["2x2 books from the venues"]["value"]
+    assert 10 <= figures["2x2 detector's CPU meanwhile"]["value"] <= 200
