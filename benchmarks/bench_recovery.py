@@ -331,6 +331,31 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
             "market_waits_s": market}
 
 
+def follow_node_loss(cluster: Any, victim: str, moved: list[str], killed_at: float,
+                     trading_again: Any) -> dict[str, float | None]:
+    """Until ``trading_again()``: seconds from the kill until Ray declared the node dead, until every actor it held
+    was alive on another node (Ray's restart: a new process, its constructor run), and until the supervisor reported
+    every actor up and wired again."""
+    from tests.cluster.test_node_loss import actor_placement
+
+    dead = back = rewired = None
+    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+    while not trading_again():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not trading again within {RECOVERY_TIMEOUT_S:g} s of the node loss")
+        now = time.time() - killed_at
+        if dead is None and victim not in cluster.alive_node_ids():
+            dead = now
+        if back is None:
+            placed = actor_placement(moved)
+            if all(n in placed and placed[n][1] == "ALIVE" and placed[n][0] != victim for n in moved):
+                back = now
+        if rewired is None and back is not None and _get(actor("supervisor").all_up.remote()):
+            rewired = now
+        time.sleep(0.05)
+    return {"declared_dead_s": dead, "back_s": back, "rewired_s": rewired}
+
+
 def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
     """Worker nodes lost until ``args.node_losses`` of them stopped trading, each time the worker whose loss stops the
     most of it; with ``standby``, ``args.standby_node_losses`` with every standby on (a lost actor stops trading only
@@ -386,11 +411,10 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 wait_for("the lost node's processes gone", lambda: not any(alive(pid) for pid in pids),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.005)
                 gone_at = time.time()
-                wait_for("trading again after the node loss",
-                         lambda: all(leg_sent_since(live_journal, gone_at, v) for v in needs),
-                         timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.05)
+                timeline = follow_node_loss(cluster, victim, moved, killed_at,
+                                            lambda: all(leg_sent_since(live_journal, gone_at, v) for v in needs))
                 losses.append({"killed_at": killed_at, "gone_at": gone_at, "moved": moved, "stopped": bool(stopped),
-                               "needs": needs, "standby": standby})
+                               "needs": needs, "standby": standby, **timeline})
             live_journal.close()
             wait_until_trading(job, orders, time.time())
         finally:
@@ -475,6 +499,14 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             figures += [Figure(f"worker node lost {label} -> next order p50 ({len(group)} of {len(losses)} losses)",
                                _r(s["p50"]), "s", target=target),
                         Figure(f"worker node lost {label} -> next order max", _r(s["max"]), "s", target=target)]
+            if group[0]["stopped"] and not with_standby:  # where a loss's time goes when every lost actor restarts
+                for key, what in (("declared_dead_s", "Ray declared the node dead"),
+                                  ("back_s", "every lost actor alive on another node"),
+                                  ("rewired_s", "supervisor has rewired them")):
+                    times = [x[key] for x in group if x.get(key) is not None]
+                    if times:
+                        figures.append(Figure(f"worker node lost -> {what} p50", _r(summarize_latencies(times)["p50"]),
+                                              "s"))
     return figures
 
 
@@ -489,7 +521,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--standby-kills", type=int, default=10,
                         help="active exchange actors, detectors, order managers killed with standbys "
                              "(0: no such phase)")
-    parser.add_argument("--node-losses", type=int, default=10, help="worker node losses that stop trading (0: no cluster phase)")
+    parser.add_argument("--node-losses", type=int, default=10,
+                        help="worker node losses that stop trading (0: no cluster phase)")
     parser.add_argument("--standby-node-losses", type=int, default=10,
                         help="worker nodes lost with a standby per venue and detector (0: no such phase)")
     parser.add_argument("--crossing-rate", type=float, default=0.5,

@@ -64,3 +64,9 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     label = "with an exchange actor, the detector or the order manager on it"
     p50 = figures[f"worker node lost {label} -> next order p50 (1 of {len(losses)} losses)"]
     assert p50["unit"] == "s" and 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
+    # where the loss's time went: Ray declares the node dead, restarts what it held elsewhere, the supervisor rewires
+    stopped = losses[-1]
+    assert 0 < stopped["declared_dead_s"] <= stopped["back_s"] <= stopped["rewired_s"] < p50["value"] + 1
+    dead = figures["worker node lost -> Ray declared the node dead p50"]
+    assert dead["value"] == round(stopped["declared_dead_s"], 3)
+    assert "worker node lost -> supervisor has rewired them p50" in figures
