@@ -333,16 +333,16 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
 
 def follow_node_loss(cluster: Any, victim: str, moved: list[str], killed_at: float,
                      trading_again: Any) -> dict[str, float | None]:
-    """Until ``trading_again()``: seconds from the kill until Ray declared the node dead, until every actor it held
-    was alive on another node (Ray's restart: a new process, its constructor run), and until the supervisor reported
-    every actor up and wired again."""
+    """Until ``trading_again()`` and the supervisor whole again: seconds from the kill until Ray declared the node
+    dead, until every actor it held was alive on another node (Ray's restart: a new process, its constructor run), and
+    until the supervisor reported every actor up and wired again (which can come after the first order)."""
     from tests.cluster.test_node_loss import actor_placement
 
     dead = back = rewired = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-    while not trading_again():
+    while rewired is None or not trading_again():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"not trading again within {RECOVERY_TIMEOUT_S:g} s of the node loss")
+            raise TimeoutError(f"not trading again and rewired within {RECOVERY_TIMEOUT_S:g} s of the node loss")
         now = time.time() - killed_at
         if dead is None and victim not in cluster.alive_node_ids():
             dead = now
