@@ -63,7 +63,8 @@ class DetectorActor(DeploymentActor):
         strategy = self.deployment.strategy
         self.detector = ArbitrageDetector(rules, min_profit_bps=Decimal(strategy.min_profit_bps),
                                           max_book_age_s=strategy.max_book_age_ms / 1000,
-                                          max_notional=Decimal(strategy.max_notional_per_trade))
+                                          max_notional=Decimal(strategy.max_notional_per_trade),
+                                          on_skip=self.metrics.count_opportunity_skipped)
         self.active = active
         self._apply_enabled()
         await self.channels.connect(ORDER_MANAGER)
@@ -121,12 +122,8 @@ class DetectorActor(DeploymentActor):
         self._book_received_at[(item.exchange, item.symbol)] = item.received_at
         if self.detector is None:
             return
-        skipped_before = dict(self.detector.skipped)
-        for detection in self.detector.on_book(item):
+        for detection in self.detector.on_book(item):  # each skip counted in the metrics as it happens
             self._fire(detection)
-        for reason, count in self.detector.skipped.items():
-            for _ in range(count - skipped_before.get(reason, 0)):  # one book can skip several venue pairs
-                self.metrics.count_opportunity_skipped(item.symbol, reason)
 
     def _fire(self, detection: Detection) -> None:
         opp = detection.opportunity

@@ -51,12 +51,14 @@ class ArbitrageDetector:
         max_book_age_s: float,
         max_notional: Decimal | None = None,
         clock: Callable[[], float] = time.time,
+        on_skip: Callable[[str, str], None] | None = None,
     ) -> None:
         self.rules = rules
         self.min_profit_bps = min_profit_bps
         self.max_book_age_s = max_book_age_s
         self.max_notional = max_notional
         self._clock = clock
+        self._on_skip = on_skip  # (symbol, reason) of each crossing or book passed over, as it happens
         self._books: dict[str, dict[str, Book]] = {}  # symbol -> venue -> latest book
         self._inventory: dict[str, dict[str, Decimal]] = {}  # venue -> asset -> free
         self._in_flight: set[PairKey] = set()
@@ -69,6 +71,11 @@ class ArbitrageDetector:
 
     def set_inventory(self, venue: str, free: dict[str, Decimal]) -> None:
         self._inventory[venue] = dict(free)
+
+    def _skip(self, symbol: str, reason: str) -> None:
+        self.skipped[reason] += 1
+        if self._on_skip is not None:
+            self._on_skip(symbol, reason)
 
     def release(self, key: PairKey) -> None:
         """The opportunity for ``key`` has been handled; the pair may fire again."""
@@ -88,14 +95,14 @@ class ArbitrageDetector:
         if not self.enabled:
             return []
         if age > self.max_book_age_s:
-            self.skipped["stale_book"] += 1
+            self._skip(book.symbol, "stale_book")
             return []
         found: list[Detection] = []
         for other in venues.values():
             if other.exchange == book.exchange:
                 continue
             if other.age(now) > self.max_book_age_s:
-                self.skipped["stale_book"] += 1
+                self._skip(book.symbol, "stale_book")
                 continue
             for buy, sell in ((book, other), (other, book)):
                 detection = self._check(buy, sell, now)
@@ -108,14 +115,14 @@ class ArbitrageDetector:
             return None  # no crossing at the top: the common case, kept cheap
         key = (buy.symbol, buy.exchange, sell.exchange)
         if key in self._in_flight:
-            self.skipped["in_flight_limit"] += 1
+            self._skip(buy.symbol, "in_flight_limit")
             return None
         buy_rules = self.rules[(buy.exchange, buy.symbol)]
         sell_rules = self.rules[(sell.exchange, sell.symbol)]
         quote_free = self._inventory.get(buy.exchange, {}).get(buy_rules.quote, ZERO)
         base_free = self._inventory.get(sell.exchange, {}).get(sell_rules.base, ZERO)
         if quote_free <= 0 or base_free <= 0:
-            self.skipped["insufficient_balance"] += 1
+            self._skip(buy.symbol, "insufficient_balance")
             return None
         # at most max_notional is bought, at the best ask or worse: no level beyond that amount can be used
         up_to = None if self.max_notional is None else float(self.max_notional) / float(buy.best_ask)
@@ -127,7 +134,7 @@ class ArbitrageDetector:
         opportunity = size_arbitrage(buy_book, sell_book, buy_rules, sell_rules, quote_free=quote_free,
                                      base_free=base_free, min_profit_bps=self.min_profit_bps, max_amount=max_amount)
         if opportunity is None:
-            self.skipped["below_min_profit"] += 1
+            self._skip(buy.symbol, "below_min_profit")
             return None
         self._in_flight.add(key)
         self.detected += 1

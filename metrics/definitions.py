@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -131,6 +132,7 @@ class RayarbMetrics:
         self._assets: tuple[str, ...] = ()
         self._actors: tuple[str, ...] = ACTOR_ROLES
         self._warned: set[tuple[str, int]] = set()
+        self._skipped: dict[tuple[str, str], Any] = {}  # (symbol, reason) -> its series, the configured ones
         self._warned_lock = threading.Lock()
         r = registry
 
@@ -275,12 +277,13 @@ class RayarbMetrics:
                     self.fills.labels(exchange, symbol, side)
                     self.filled_base.labels(exchange, symbol, side)
                     self.filled_quote.labels(exchange, symbol, side)
+        self._skipped.clear()
         for symbol in self._symbols:
             self.detection_seconds.labels(symbol)
             self.opportunities_detected.labels(symbol)
             self.opportunities_taken.labels(symbol)
-            for reason in SKIP_REASONS:
-                self.opportunities_skipped.labels(symbol, reason)
+            for reason in SKIP_REASONS:  # counted for every book the detector passes over: kept at hand
+                self._skipped[(symbol, reason)] = self.opportunities_skipped.labels(symbol, reason)
             for outcome in ARBITRAGE_OUTCOMES:
                 self.arbitrage_outcomes.labels(symbol, outcome)
         for actor in self._actors:
@@ -361,7 +364,11 @@ class RayarbMetrics:
         self.opportunities_taken.labels(self._symbol(symbol)).inc()
 
     def count_opportunity_skipped(self, symbol: str, reason: str) -> None:
-        self.opportunities_skipped.labels(self._symbol(symbol), self._bounded("reason", reason, SKIP_REASONS)).inc()
+        child = self._skipped.get((symbol, reason))
+        if child is None:
+            child = self.opportunities_skipped.labels(self._symbol(symbol),
+                                                      self._bounded("reason", reason, SKIP_REASONS))
+        child.inc()
 
     def count_arbitrage_outcome(self, symbol: str, outcome: str) -> None:
         self.arbitrage_outcomes.labels(

@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 import ccxt
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from execution.api.binance_api import (
     CcxtArbitrageIO,
@@ -36,7 +37,7 @@ from execution.error_handler import (
     RequestTimedOut,
     RetryableError,
 )
-from execution.types import BookError, OrderStatus, Side
+from execution.types import BookError, FloatBook, OrderStatus, Side
 
 KEY = "test-key-7f3a9c1d2e"
 SECRET = "test-secret-0b1c2d3e4f5a6b7c"
@@ -320,3 +321,32 @@ def test_unified_order_becomes_an_exact_snapshot_with_fills():
 def test_malformed_unified_orders_raise_malformed_order_error(overrides, match):
     with pytest.raises(MalformedOrderError, match=match):
         order_snapshot_from_ccxt("alpha", unified_order(**overrides))
+
+
+_prices = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([100.0, 100.1, 100.2, 100.3]))
+_amounts = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.5, 1.0]))
+_float_levels = st.lists(st.tuples(_prices, _amounts), max_size=4).map(tuple)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_float_levels, _float_levels)
+@example(((100.1, 1.0), (100.0, 1.0)), ((100.2, 1.0), (100.3, 1.0)))
+def test_a_float_book_accepts_exactly_what_its_detailed_check_accepts(bids, asks):
+    """FloatBook's one-pass check (every stream update's) and the check that names each fault agree on every book."""
+    from execution import types
+
+    class Unchecked:  # the fields only: the detailed check alone, as it ran before the one-pass check
+        exchange, symbol = "alpha", "BTC/USDT"
+
+    Unchecked.bids, Unchecked.asks = bids, asks
+    try:
+        types._check_levels(Unchecked, types._float_level_problem)
+        detailed = None
+    except BookError as exc:
+        detailed = str(exc)
+    if detailed is None:
+        assert FloatBook("alpha", "BTC/USDT", bids, asks).bids == bids
+    else:
+        with pytest.raises(BookError) as raised:
+            FloatBook("alpha", "BTC/USDT", bids, asks)
+        assert str(raised.value) == detailed

@@ -70,6 +70,21 @@ def test_no_double_fire_while_in_flight_then_fires_again_after_release():
     assert len(det.on_book(book("b", "60000", "60012"))) == 1
 
 
+def test_every_skip_is_reported_as_it_happens_with_its_symbol():
+    reported: list[tuple[str, str]] = []
+    det, clock = make(on_skip=lambda symbol, reason: reported.append((symbol, reason)))
+    det.on_book(book("a", "59990", "59999"))
+    det.on_book(book("b", "60000", "60010"))  # crosses a by less than the fees
+    assert len(det.on_book(book("c", "59800", "59810"))) == 2  # crosses a and b profitably: both fire
+    clock.now = 100.4
+    det.on_book(book("c", "59800", "59811", at=100.4))  # both pairs still in flight
+    clock.now = 100.6
+    det.on_book(book("c", "59800", "59812", at=100.6))  # a's and b's books are too old now
+    assert reported == [("BTC/USDT", "below_min_profit"), ("BTC/USDT", "in_flight_limit"),
+                        ("BTC/USDT", "in_flight_limit"), ("BTC/USDT", "stale_book"), ("BTC/USDT", "stale_book")]
+    assert sum(det.skipped.values()) == len(reported)
+
+
 def test_stale_books_are_never_traded():
     det, clock = make(max_age=0.5)
     det.on_book(book("a", "59800", "59810", at=99.0))  # 1 s old
