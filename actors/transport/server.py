@@ -264,7 +264,7 @@ class ServesChannel:
             self._channel_lock = asyncio.Lock()
         async with self._channel_lock:
             if self._channel_server is None:
-                handlers = {name: getattr(self, f"{name}_now", None) or getattr(self, name)
+                handlers = {name: _untraced(self, f"{name}_now") or _untraced(self, name)
                             for name in self.channel_methods}
                 self._channel_server = ChannelServer(handlers, self.channel_interface, settings,
                                                      on_refused=self._count_channel_refused)
@@ -279,3 +279,12 @@ class ServesChannel:
         if self._channel_server is not None:
             await self._channel_server.close()
             self._channel_server = None
+
+
+def _untraced(actor: object, name: str) -> Handler | None:
+    """``actor``'s method ``name`` without the tracing wrapper Ray puts around every actor method (it packs and checks
+    a trace context a channel never carries: a microsecond on every request), or None."""
+    method = getattr(type(actor), name, None)
+    if getattr(method, "__ray_tracing_wrapped__", False):
+        return method.__wrapped__.__get__(actor)
+    return getattr(actor, name, None)

@@ -344,6 +344,25 @@ async def test_a_now_handler_runs_as_the_request_arrives_outside_any_task():
     await actor.close_channel()
 
 
+async def test_the_channel_calls_a_ray_actor_method_without_rays_tracing_wrapper():
+    from ray.util.tracing.tracing_helper import _inject_tracing_into_class
+
+    class Traced(Inline):
+        pass
+
+    for name in ("note", "note_now", "start_work", "start_work_now"):  # as @ray.remote does to an actor class
+        setattr(Traced, name, Inline.__dict__[name])
+    _inject_tracing_into_class(Traced)
+    assert Traced.note_now is not Inline.note_now  # wrapped
+    actor = Traced()
+    host, port = await actor.channel_address()
+    assert actor._channel_server._methods[b"note"][1].__func__ is Inline.note_now  # the wrapper left out
+    client = await ChannelClient.connect(host, port, SETTINGS, Inline.channel_interface)
+    assert await client.call("note", (4,), 2) == 8 and actor.seen == [(4, None)]
+    client.close()
+    await actor.close_channel()
+
+
 async def test_an_exception_raised_at_once_arrives_as_itself():
     def refuses(order_id):
         raise InvalidOrder(f"no {order_id}", exchange="alpha", client_order_id=order_id)
