@@ -129,9 +129,10 @@ class Supervisor:
         period = self.settings.heartbeat_period_s
         state.next_check = self._clock() + period * (1 + self._rng.uniform(-self.settings.jitter, self.settings.jitter))
 
-    async def step(self) -> None:
-        """Start a check of every actor that is due and not being checked; wait for them at most one heartbeat
-        timeout (a slow start-up or rewiring goes on in the background and does not hold up the others). Never
+    async def step(self, wait_s: float | None = None) -> None:
+        """Start a check of every actor that is due and not being checked; wait for them at most ``wait_s`` (default:
+        one heartbeat timeout), then let them go on in the background: a slow answer, start-up or rewiring never holds
+        up another actor's check that falls due later (the supervisor's own loop waits for none: ``wait_s=0``). Never
         raises."""
         now = self._clock()
         started = []
@@ -141,8 +142,9 @@ class Supervisor:
                 self._checking[state.name] = task
                 task.add_done_callback(lambda _t, name=state.name: self._checking.pop(name, None))
                 started.append(task)
-        if started:
-            await asyncio.wait(started, timeout=self.settings.heartbeat_timeout_s)
+        wait_s = self.settings.heartbeat_timeout_s if wait_s is None else wait_s
+        if started and wait_s > 0:
+            await asyncio.wait(started, timeout=wait_s)
 
     async def _check(self, state: ActorState) -> None:
         try:
@@ -207,6 +209,8 @@ class Supervisor:
             state.wired = False
             await self.control.on_new_incarnation(state.name, first)
             state.wired = True
+            if not first:
+                self._record(state.name, "rewired")
             state.last_error = ""
             state.refused = None
 

@@ -483,7 +483,7 @@ class SupervisorActor:
     async def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                await self.supervisor.step()
+                await self.supervisor.step(wait_s=0)  # one actor's rewiring must not delay another's check
                 for name, state in self.supervisor.actors.items():
                     self.metrics.set_actor_up(name, state.up and state.wired)
                 await self._follow_risk_engine()

@@ -331,7 +331,7 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
             "market_waits_s": market}
 
 
-def follow_node_loss(cluster: Any, victim: str, moved: list[str], killed_at: float,
+def follow_node_loss(cluster: Any, victim: str, moved: list[str], killed_at: float, killed_mono: float,
                      trading_again: Any) -> dict[str, float | None]:
     """Until ``trading_again()`` and the supervisor whole again: seconds from the kill until Ray declared the node
     dead, until every actor it held was alive on another node (Ray's restart: a new process, its constructor run), and
@@ -353,7 +353,22 @@ def follow_node_loss(cluster: Any, victim: str, moved: list[str], killed_at: flo
         if rewired is None and back is not None and _get(actor("supervisor").all_up.remote()):
             rewired = now
         time.sleep(0.05)
-    return {"declared_dead_s": dead, "back_s": back, "rewired_s": rewired}
+    return {"declared_dead_s": dead, "back_s": back, "rewired_s": rewired,
+            "steps_s": restart_steps(moved, killed_at, killed_mono)}
+
+
+def restart_steps(moved: list[str], killed_at: float, killed_mono: float) -> dict[str, dict[str, float]]:
+    """Where each lost actor's restart went, in seconds from the kill: the supervisor noticing its new process and
+    having rewired it (its events), and each new exchange actor's start-up steps (its ``start_timeline``)."""
+    steps: dict[str, dict[str, float]] = {name: {} for name in moved}
+    for at, name, what in _get(actor("supervisor").status.remote())["events"]:
+        if name in steps and at >= killed_mono and what.split(":")[0] in ("restarted", "rewired"):
+            steps[name]["supervisor " + what.split(":")[0]] = round(at - killed_mono, 3)
+    for name in moved:
+        if name.startswith("exchange:"):
+            for step, at in _get(actor(name).health.remote()).get("start_timeline", []):
+                steps[name][step] = round(at - killed_at, 3)
+    return steps
 
 
 def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
@@ -404,14 +419,14 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 stopped = trading_stopped([n for n in moved if n in trading])
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
                 pids = [pid for name in moved if (pid := pid_of(name)) is not None]
-                killed_at = time.time()
+                killed_at, killed_mono = time.time(), time.monotonic()
                 cluster.remove_worker(victim)
                 # remove_worker kills the node's processes as a crashed host loses them; count from the kill, orders
                 # created once they are gone (an order sent through one of them is not trading again).
                 wait_for("the lost node's processes gone", lambda: not any(alive(pid) for pid in pids),
                          timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.005)
                 gone_at = time.time()
-                timeline = follow_node_loss(cluster, victim, moved, killed_at,
+                timeline = follow_node_loss(cluster, victim, moved, killed_at, killed_mono,
                                             lambda: all(leg_sent_since(live_journal, gone_at, v) for v in needs))
                 losses.append({"killed_at": killed_at, "gone_at": gone_at, "moved": moved, "stopped": bool(stopped),
                                "needs": needs, "standby": standby, **timeline})

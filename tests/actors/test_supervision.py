@@ -190,6 +190,31 @@ async def test_slow_wiring_of_one_actor_does_not_hold_up_the_heartbeats_of_other
     assert ("wired", "a") in actors.calls
 
 
+async def test_the_supervisors_own_step_waits_for_no_check_so_a_rewiring_never_delays_another_actors_check():
+    sup, actors, clock, _ = make()  # heartbeat timeout 1.5 s: what step() would wait by default
+    release = asyncio.Event()
+
+    async def wiring(name, first):
+        if name == "a" and not first:
+            await release.wait()  # a's new process being started and rewired
+        actors.calls.append(("wired", name))
+
+    actors.on_new_incarnation = wiring
+    await run_steps(sup, clock, 1)
+    actors.incarnation["a"] += 1  # a restarted by Ray
+    actors.state["b"] = "dead"
+    await asyncio.wait_for(sup.step(wait_s=0), 0.05)  # returns at once: a's rewiring goes on
+    await asyncio.sleep(0.01)
+    assert ("ensure", "b") in actors.calls and actors.calls.count(("wired", "a")) == 1  # its first wiring only
+    clock.now += 1.0
+    await asyncio.wait_for(sup.step(wait_s=0), 0.05)  # b's new process: rewired while a's is still pending
+    await asyncio.sleep(0.01)
+    assert actors.calls.count(("wired", "b")) == 2 and actors.calls.count(("wired", "a")) == 1
+    release.set()
+    await asyncio.sleep(0.01)
+    assert actors.calls.count(("wired", "a")) == 2 and all(s["up"] for s in sup.status().values())
+
+
 async def test_an_actor_being_restarted_by_ray_is_waited_for_not_killed_again():
     from actors.supervision import ActorRestarting
 
