@@ -229,14 +229,6 @@ class Supervisor:
         state.since = self._clock()
         state.wired = False  # the next healthy heartbeat rewires it (its incarnation will differ)
 
-    async def run(self, stop: asyncio.Event, tick_s: float = 0.05) -> None:
-        while not stop.is_set():
-            await self.step()
-            try:
-                await asyncio.wait_for(stop.wait(), tick_s)
-            except asyncio.TimeoutError:
-                pass
-
     def status(self) -> dict[str, dict[str, Any]]:
         return {name: {"up": s.up, "restarts": s.restarts, "failures": s.failures, "last_error": s.last_error,
                        "refused": s.refused}

@@ -522,7 +522,19 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
                     if times:
                         figures.append(Figure(f"worker node lost -> {what} p50", _r(summarize_latencies(times)["p50"]),
                                               "s"))
+                for step, what in (("start called", "the supervisor has asked every new exchange actor to start"),
+                                   ("started", "every new exchange actor started (ccxt's clients, markets, fees)")):
+                    times = [t for x in group if (t := _last_exchange_step(x, step)) is not None]
+                    if times:
+                        figures.append(Figure(f"worker node lost -> {what} p50", _r(summarize_latencies(times)["p50"]),
+                                              "s"))
     return figures
+
+
+def _last_exchange_step(loss: dict[str, Any], step: str) -> float | None:
+    """When the last of a loss's lost exchange actors reached ``step`` of its start-up (None: it lost none)."""
+    times = [steps.get(step) for name, steps in loss.get("steps_s", {}).items() if name.startswith("exchange:")]
+    return None if not times or None in times else max(times)
 
 
 def _r(value: float | None) -> float | None:

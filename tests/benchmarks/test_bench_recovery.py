@@ -70,3 +70,12 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     dead = figures["worker node lost -> Ray declared the node dead p50"]
     assert dead["value"] == round(stopped["declared_dead_s"], 3)
     assert "worker node lost -> supervisor has rewired them p50" in figures
+    # each lost exchange actor's restart, step by step: its new process built, asked to start, started, rewired
+    exchanges = [n for n in stopped["moved"] if n.startswith("exchange:")]
+    for name in exchanges:
+        steps = stopped["steps_s"][name]
+        assert (stopped["declared_dead_s"] <= steps["constructed"] <= steps["start called"] <= steps["started"]
+                <= steps["supervisor rewired"] <= stopped["rewired_s"] + 0.1), (name, steps)
+    if exchanges:
+        started = figures["worker node lost -> every new exchange actor started (ccxt's clients, markets, fees) p50"]
+        assert started["value"] == round(max(stopped["steps_s"][n]["started"] for n in exchanges), 3)
