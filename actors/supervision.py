@@ -89,6 +89,8 @@ class SupervisorSettings:
     failures_before_restart: int = 3
     jitter: float = 0.2  # +-20 % on each period so heartbeats do not align
     startup_grace_s: float = 60.0  # a new process may take this long to answer its first heartbeat
+    down_check_period_s: float = 0.05  # an actor that is down (restarting, being replaced): its new process is
+    # noticed this soon after it answers (a check then costs little: Ray answers at once that it is unavailable)
 
 
 @dataclass
@@ -127,6 +129,8 @@ class Supervisor:
 
     def _schedule(self, state: ActorState) -> None:
         period = self.settings.heartbeat_period_s
+        if not state.up:
+            period = min(period, self.settings.down_check_period_s)
         state.next_check = self._clock() + period * (1 + self._rng.uniform(-self.settings.jitter, self.settings.jitter))
 
     async def step(self, wait_s: float | None = None) -> None:

@@ -236,6 +236,32 @@ async def test_an_actor_being_restarted_by_ray_is_waited_for_not_killed_again():
     assert ("rewire", "a") in actors.calls and sup.status()["a"]["up"] is True
 
 
+async def test_an_actor_that_is_down_is_checked_often_so_its_new_process_is_noticed_at_once():
+    from actors.supervision import ActorRestarting
+
+    sup, actors, clock, _ = make(heartbeat_period_s=0.5)
+    await sup.step()
+    assert all(0.4 - 1e-9 <= s.next_check - clock.now <= 0.6 + 1e-9 for s in sup.actors.values())  # up: 0.5 s
+    real_health = actors.health
+
+    async def restarting(name, timeout_s):
+        if name == "a":
+            raise ActorRestarting(name)
+        return await real_health(name, timeout_s)
+
+    actors.health = restarting
+    clock.now += 1.0
+    await sup.step()
+    assert not sup.actors["a"].up and sup.actors["a"].next_check - clock.now <= 0.05 * 1.2 + 1e-9  # down: 0.05 s
+    assert sup.actors["b"].next_check - clock.now >= 0.5 * 0.8 - 1e-9
+    actors.health = real_health
+    actors.incarnation["a"] += 1
+    clock.now += 0.06
+    await sup.step()  # its new process, noticed at the next 0.05 s check
+    assert ("rewire", "a") in actors.calls and sup.actors["a"].up
+    assert sup.actors["a"].next_check - clock.now >= 0.5 * 0.8 - 1e-9  # up again: back to the heartbeat period
+
+
 def test_a_refused_start_is_reported_in_one_line_from_the_cause_not_rays_traceback_header():
     from actors.supervision import StartRefused, one_line, refusal
 
