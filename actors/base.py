@@ -15,7 +15,7 @@ import ray
 
 from actors.common import Deployment, new_incarnation
 from actors.peers import Peers
-from actors.telemetry import process_metrics
+from actors.telemetry import StartTimeline, process_metrics
 from actors.transport import Channels, ServesChannel
 from execution.log import install_redaction
 
@@ -24,6 +24,7 @@ class DeploymentActor(ServesChannel):
     def __init__(self, deployment: Deployment) -> None:
         install_redaction()  # before this process logs anything of the run
         self.deployment = deployment
+        self.start_timeline = StartTimeline()
         self.incarnation = new_incarnation()
         self.peers = Peers()
         self.channel_settings = deployment.channels
@@ -39,5 +40,6 @@ class DeploymentActor(ServesChannel):
         self.channels.drop(name)
 
     def identity(self) -> dict[str, Any]:
-        """The start of every health answer: which process this is, and on which Ray node."""
-        return {"incarnation": self.incarnation, "pid": os.getpid(), "node_id": self.node_id}
+        """The start of every health answer: which process this is, on which Ray node, and where its start-up went."""
+        return {"incarnation": self.incarnation, "pid": os.getpid(), "node_id": self.node_id,
+                "start_timeline": list(self.start_timeline.steps)}

@@ -46,6 +46,7 @@ class DetectorActor(DeploymentActor):
         # (venue, symbol) -> when its latest book arrived: the book age metric of each decision
         self._book_received_at: dict[tuple[str, str], float] = {}
         self.scheduling = "normal"
+        self.start_timeline.step("constructed")
 
     async def start(self, active: bool = True) -> None:
         """Load every venue's market rules (idempotent); ``active``: the shard's detecting actor, else its standby

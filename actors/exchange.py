@@ -27,7 +27,7 @@ from actors.credentials import CredentialsInbox, CredentialsRefused
 from actors.exchange_orders import ExchangeOrders, note_request_time, note_request_times
 from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
-from actors.telemetry import process_metrics
+from actors.telemetry import StartTimeline, process_metrics
 from execution.api.errors import translate_ccxt_error
 from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
@@ -106,8 +106,8 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._forever = asyncio.Event()  # never set: what a long poll waits on when there is nothing to ask for
         self._clock_resync: asyncio.Task | None = None
         self.active = False  # streaming books and balances to the subscribers (a standby does not)
-        # where this process's start-up went: (step, wall clock when it was done), in health()
-        self.start_timeline: list[tuple[str, float]] = [("constructed", time.time())]
+        self.start_timeline = StartTimeline()  # in health()
+        self.start_timeline.step("constructed")
 
     # ----- keys -----
     async def credentials_wanted(self, wait_s: float) -> bytes | None:
@@ -136,7 +136,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         if self._started.is_set():
             return self._rules
         v = self.venue
-        self._step("start called")
+        self.start_timeline.step("start called")
         keys = {}
         if self._inbox is not None:
             try:
@@ -145,7 +145,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
                 raise StartRefused(f"venues.{v.name}: no keys arrived within {CREDENTIALS_WAIT_S:.0f} s (the driver "
                                    f"of the run delivers them; is `rayarb run` still running?)") from None
             keys = {"api_key": credentials.api_key, "secret": credentials.secret, "password": credentials.passphrase}
-            self._step("keys")
+            self.start_timeline.step("keys")
         self._rest = make_exchange(v.exchange_id, url=v.url, flavour="async", sandbox=v.testnet,
                                    rate_limit=not v.simulator, **keys)
         note_request_times(self._rest)
@@ -153,9 +153,9 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             await self._open_order_entry()
         self._stream = make_exchange(v.exchange_id, url=v.url, flavour="pro", sandbox=v.testnet,
                                      rate_limit=not v.simulator)
-        self._step("clients")
+        self.start_timeline.step("clients")
         markets = await asyncio.wait_for(self._rest.load_markets(), 30)
-        self._step("markets")
+        self.start_timeline.step("markets")
         missing = [s for s in self.symbols if isinstance(markets, dict) and markets and s not in markets]
         if missing:
             raise StartRefused(f"symbols: {', '.join(missing)} not listed by venue {v.name}")
@@ -164,7 +164,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             if self._inbox is not None:
                 await self._check_keys()
             self._rules = await self._with_venue_fees(rules)
-            self._step("keys checked, fees")
+            self.start_timeline.step("keys checked, fees")
         except MarketDataError as error:  # names the venue, symbol and field: the operator's to look at
             raise StartRefused(redact(str(error)).splitlines()[0][:300]) from None
         self._stream.markets = self._rest.markets
@@ -176,13 +176,10 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             self._start_streaming()
         self.scheduling = prepare_hot_path_thread(self._realtime_priority, self._cpu_wake_latency_us)
         self._started.set()
-        self._step("started")
+        self.start_timeline.step("started")
         logger.info("exchange %s started (%s, paper=%s%s)", v.name, v.url or v.exchange_id, v.paper,
                     "" if active else ", standby")
         return self._rules
-
-    def _step(self, name: str) -> None:
-        self.start_timeline.append((name, time.time()))
 
     async def activate(self) -> None:
         """Take the venue over from its dead active actor: stream its books and balances to the subscribers."""
@@ -260,7 +257,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
             "subscribers": self._publisher.subscribers,
             "books": {"received": self._books_received, "conflated": self._publisher.conflated},
             "channel_calls": self.channels.stats(),
-            "scheduling": self.scheduling, "start_timeline": list(self.start_timeline),
+            "scheduling": self.scheduling, "start_timeline": list(self.start_timeline.steps),
             "order_entry": None if self._order_entry is None else {
                 "requests_sent": self._order_entry.requests_sent,
                 "connections_opened": self._order_entry.connections_opened,
@@ -379,7 +376,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
         self._books[symbol] = book
         self._books_received += 1
         if self._books_received == 1:
-            self._step("first book")
+            self.start_timeline.step("first book")
         self.metrics.count_book_update(self.venue.name, symbol)
         self._book_updates_in_window[symbol] = self._book_updates_in_window.get(symbol, 0) + 1
         self._publisher.publish(symbol, book)

@@ -100,6 +100,7 @@ class OrderManagerActor(DeploymentActor):
         self._checkpoint_task: asyncio.Task | None = None
         self.scheduling = "normal"
         self.crash_before_send = False  # armed by arm_crash_before_send (rayarb chaos); see VenueAdapter
+        self.start_timeline.step("constructed")
 
     # ----- lifecycle -----
     async def prepare(self) -> None:
@@ -117,18 +118,23 @@ class OrderManagerActor(DeploymentActor):
     async def start(self) -> dict[str, Any]:
         """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first) and
         reconcile the journal (idempotent)."""
+        first = False
         async with self._start_lock:
             if not self._started:
+                self.start_timeline.step("start called")
                 if self.journal is None:
                     # waits for the process this one replaces to be gone (its lock on the intent log), off the loop.
                     # Checkpoints run on a worker thread (_checkpoint_journal), never inside an order's commit; a new
                     # order is written ahead to the intent log (one write) and reaches SQLite once its request is out
                     self.journal = await asyncio.to_thread(Journal, self.deployment.journal_path,
                                                            checkpoint_in_background=True, intent_log=True)
+                    self.start_timeline.step("journal opened")
                 # fills before this run are in its baseline balances already (a --resume of an earlier run's journal)
                 self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
                 self._rebuild_risk()
+                self.start_timeline.step("risk rebuilt")
                 await self.prepare()
+                self.start_timeline.step("market rules, channels")
                 for venue, venue_rules in self._venue_rules.items():
                     for symbol, rules in venue_rules.items():
                         self.rules[(venue, symbol)] = rules
@@ -142,7 +148,12 @@ class OrderManagerActor(DeploymentActor):
                 self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint_journal())
                 self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,
                                                           self.deployment.cpu_wake_latency_us)
-        return await self.reconcile()
+                self.start_timeline.step("started")
+                first = True
+        reconciled = await self.reconcile()
+        if first:
+            self.start_timeline.step("reconciled")
+        return reconciled
 
     def _rebuild_risk(self) -> None:
         """The risk engine as the journal leaves it; a trip the journal lacks (a process died before its commit) is

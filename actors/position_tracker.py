@@ -29,6 +29,7 @@ class PositionTrackerActor(DeploymentActor):
         self.starting_balances: dict[str, dict[str, Decimal]] | None = None
         self.fills: list[Fill] = []  # every fill applied, in order (the journal holds the same)
         self.differences: dict[tuple[str, str], Decimal] = {}
+        self.start_timeline.step("constructed")
 
     async def start(self, starting_balances: dict[str, dict[str, Decimal]] | None = None) -> None:
         """Set the run's starting balances (venue -> asset -> total), the baseline of ``reconcile_balances``."""

@@ -1,8 +1,10 @@
 """The metrics of one actor process: ``RayarbMetrics`` built once, after the process joined its node's multiprocess
-metrics directory under the run's ``metrics_dir`` (``metrics.exporter``), with every configured label initialised."""
+metrics directory under the run's ``metrics_dir`` (``metrics.exporter``), with every configured label initialised;
+and ``StartTimeline``, where the process's start-up went."""
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable
 
 from metrics.definitions import RayarbMetrics
@@ -24,3 +26,14 @@ def process_metrics(exchanges: Iterable[str] = (), symbols: Iterable[str] = (), 
     if exchanges or symbols:
         metrics.init_labels(exchanges, symbols, detector_shards, standby_roles)
     return metrics
+
+
+class StartTimeline:
+    """Where one actor process's start-up went: each step's name and the wall clock when it was done, from the end of
+    its constructor (``constructed``) on; in its health answer: what a slow restart spent its time on."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, float]] = []
+
+    def step(self, name: str) -> None:
+        self.steps.append((name, time.time()))

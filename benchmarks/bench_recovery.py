@@ -77,6 +77,7 @@ PAIRED = {WITH_STANDBY: None, DETECTOR_WITH_STANDBY: DETECTOR, OM_WITH_STANDBY: 
 VENUES = ("alpha", "beta:okx", "gamma")
 STARTUP_S = 240.0
 RECOVERY_TIMEOUT_S = 90.0  # a kill not followed by an order within this is recorded as not recovered
+FOLLOW_S = 0.05  # how often a recovery is looked at: its takeover and rewiring are seen up to this late
 LEG_ID_PREFIX = "rx"  # the order manager's client order ids of arbitrage legs (unwinds are "unw...")
 OPPORTUNITY = "op-"  # the detector's opportunity ids (a hedge after a restart has its own)
 
@@ -161,11 +162,11 @@ def leg_sent_since(journal: Any, wall: float, venue: str | None) -> bool:
 def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | None = None) -> dict[str, Any]:
     """SIGKILL ``name``'s process and follow its recovery: seconds until its new process answers (Ray's restart), until
     the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue; with
-    ``standby`` (the other actor of ``name``'s role), until it is active."""
+    ``standby`` (the other actor of ``name``'s role), until it is active; and its restart's steps."""
     wait_for(f"{name}'s pid", lambda: pid_of(name) is not None, timeout_s=60, interval_s=0.1)
     pid = pid_of(name)
     restarts = None if name == "supervisor" else restarts_seen(name)
-    killed_at = time.time()
+    killed_at, killed_mono = time.time(), time.monotonic()
     os.kill(pid, signal.SIGKILL)
     back = rewired = taken_over = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
@@ -181,9 +182,9 @@ def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | N
             rewired = time.time() - killed_at
         if rewired is not None and leg_sent_since(journal, killed_at, target_venue):
             break
-        time.sleep(0.05)
+        time.sleep(FOLLOW_S)
     return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue,
-            "taken_over_s": taken_over}
+            "taken_over_s": taken_over, "steps_s": restart_steps([name], killed_at, killed_mono)[name]}
 
 
 def trading_stopped(moved: list[str]) -> list[str | None]:
@@ -352,22 +353,21 @@ def follow_node_loss(cluster: Any, victim: str, moved: list[str], killed_at: flo
                 back = now
         if rewired is None and back is not None and _get(actor("supervisor").all_up.remote()):
             rewired = now
-        time.sleep(0.05)
+        time.sleep(FOLLOW_S)
     return {"declared_dead_s": dead, "back_s": back, "rewired_s": rewired,
             "steps_s": restart_steps(moved, killed_at, killed_mono)}
 
 
 def restart_steps(moved: list[str], killed_at: float, killed_mono: float) -> dict[str, dict[str, float]]:
     """Where each lost actor's restart went, in seconds from the kill: the supervisor noticing its new process and
-    having rewired it (its events), and each new exchange actor's start-up steps (its ``start_timeline``)."""
+    having rewired it (its events), and the new process's start-up steps (its health's ``start_timeline``)."""
     steps: dict[str, dict[str, float]] = {name: {} for name in moved}
     for at, name, what in _get(actor("supervisor").status.remote())["events"]:
         if name in steps and at >= killed_mono and what.split(":")[0] in ("restarted", "rewired"):
             steps[name]["supervisor " + what.split(":")[0]] = round(at - killed_mono, 3)
     for name in moved:
-        if name.startswith("exchange:"):
-            for step, at in _get(actor(name).health.remote()).get("start_timeline", []):
-                steps[name][step] = round(at - killed_at, 3)
+        for step, at in _get(actor(name).health.remote()).get("start_timeline", []):
+            steps[name][step] = round(at - killed_at, 3)
     return steps
 
 

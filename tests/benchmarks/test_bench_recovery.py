@@ -23,17 +23,22 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
         wait = figures[f"{kind} killed: rewired -> next order p50 (the market's next crossing)"]["value"]
         assert wait == round(max(0.0, kill["to_next_order_s"] - kill["rewired_s"]), 3) < p50["value"]
     assert result["kills"][0]["venue"] == "alpha"
+    # where the order manager's restart went: its new process's start-up, step by step, and the supervisor's rewiring
+    steps = next(k for k in result["kills"] if k["type"] == "order_manager")["steps_s"]
+    assert (0 < steps["constructed"] <= steps["start called"] <= steps["journal opened"] <= steps["risk rebuilt"]
+            <= steps["started"] <= steps["reconciled"] <= steps["supervisor rewired"] + 0.1), steps
     standby = result["kills"][2]  # the active exchange actor killed, its standby on: taken over before the next order
     assert (standby["name"], standby["venue"]) == ("exchange:alpha", "alpha")
-    assert 0 < standby["taken_over_s"] <= standby["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
+    late = 5 * bench_recovery.FOLLOW_S  # a takeover is seen by polling, between Ray calls; the next order exactly
+    assert 0 < standby["taken_over_s"] <= standby["to_next_order_s"] + late < bench_recovery.RECOVERY_TIMEOUT_S
     assert figures[f"{bench_recovery.WITH_STANDBY} killed -> the standby has taken over p50"]["value"] == \
         round(standby["taken_over_s"], 3)
     detector = result["kills"][3]  # the active detector killed: its standby detecting before the next order
     assert (detector["name"], detector["venue"]) == ("detector", None)
-    assert 0 < detector["taken_over_s"] <= detector["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
+    assert 0 < detector["taken_over_s"] <= detector["to_next_order_s"] + late < bench_recovery.RECOVERY_TIMEOUT_S
     manager = result["kills"][4]  # the active order manager killed: its standby has the orders before the next one
     assert (manager["name"], manager["venue"]) == ("order_manager", None)
-    assert 0 < manager["taken_over_s"] <= manager["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S
+    assert 0 < manager["taken_over_s"] <= manager["to_next_order_s"] + late < bench_recovery.RECOVERY_TIMEOUT_S
     # the market's own wait, from each moment with nothing killed: the baseline of the kills' next order
     waits = result["market_waits_s"]
     assert waits["anywhere"] and all(0 < w < 10 for w in waits["anywhere"] + waits["venue"])
