@@ -113,6 +113,7 @@ class OrderManagerActor(DeploymentActor):
                 self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True)
                 for v in names))
             self._venue_rules = dict(zip(names, answers))
+            self.start_timeline.step("market rules")
         await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
 
     async def start(self) -> dict[str, Any]:
@@ -134,7 +135,7 @@ class OrderManagerActor(DeploymentActor):
                 self._rebuild_risk()
                 self.start_timeline.step("risk rebuilt")
                 await self.prepare()
-                self.start_timeline.step("market rules, channels")
+                self.start_timeline.step("channels")
                 for venue, venue_rules in self._venue_rules.items():
                     for symbol, rules in venue_rules.items():
                         self.rules[(venue, symbol)] = rules
