@@ -515,20 +515,22 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
                                _r(s["p50"]), "s", target=target),
                         Figure(f"worker node lost {label} -> next order max", _r(s["max"]), "s", target=target)]
             if group[0]["stopped"] and not with_standby:  # where a loss's time goes when every lost actor restarts
-                for key, what in (("declared_dead_s", "Ray declared the node dead"),
-                                  ("back_s", "every lost actor alive on another node"),
-                                  ("rewired_s", "supervisor has rewired them")):
-                    times = [x[key] for x in group if x.get(key) is not None]
-                    if times:
-                        figures.append(Figure(f"worker node lost -> {what} p50", _r(summarize_latencies(times)["p50"]),
-                                              "s"))
-                for step, what in (("start called", "the supervisor has asked every new exchange actor to start"),
-                                   ("started", "every new exchange actor started (ccxt's clients, markets, fees)")):
-                    times = [t for x in group if (t := _last_exchange_step(x, step)) is not None]
+                phases = [_node_loss_phases(x) for x in group]
+                for what in phases[0]:
+                    times = [p[what] for p in phases if p[what] is not None]
                     if times:
                         figures.append(Figure(f"worker node lost -> {what} p50", _r(summarize_latencies(times)["p50"]),
                                               "s"))
     return figures
+
+
+def _node_loss_phases(loss: dict[str, Any]) -> dict[str, float | None]:
+    """Seconds from a node loss to the end of each phase of its recovery (None: not seen, or it lost no such actor)."""
+    return {"Ray declared the node dead": loss.get("declared_dead_s"),
+            "every lost actor alive on another node": loss.get("back_s"),
+            "supervisor has rewired them": loss.get("rewired_s"),
+            "the supervisor has asked every new exchange actor to start": _last_exchange_step(loss, "start called"),
+            "every new exchange actor started (ccxt's clients, markets, fees)": _last_exchange_step(loss, "started")}
 
 
 def _last_exchange_step(loss: dict[str, Any], step: str) -> float | None:

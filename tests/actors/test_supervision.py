@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from actors.supervision import ActorGone, Supervisor, SupervisorSettings, hung_process
+from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings, hung_process
 
 
 class FakeClock:
@@ -18,7 +18,8 @@ class FakeClock:
 
 
 class FakeActors:
-    """Actors that can be alive, dead, hung or erroring; records what the supervisor did to them."""
+    """Actors that can be alive, dead, restarting (by Ray), hung or erroring; records what the supervisor did to
+    them."""
 
     def __init__(self, names):
         self.state = {n: "alive" for n in names}
@@ -35,6 +36,8 @@ class FakeActors:
         s = self.state[name]
         if s in ("dead", "killed"):
             raise ActorGone(name)
+        if s == "restarting":
+            raise ActorRestarting(name)
         if s == "hung":
             raise asyncio.TimeoutError()
         if s == "erroring":
@@ -216,45 +219,27 @@ async def test_the_supervisors_own_step_waits_for_no_check_so_a_rewiring_never_d
 
 
 async def test_an_actor_being_restarted_by_ray_is_waited_for_not_killed_again():
-    from actors.supervision import ActorRestarting
-
     sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=30.0)
     await run_steps(sup, clock, 1)
-    real_health = actors.health
-
-    async def restarting(name, timeout_s):
-        if name == "a":
-            raise ActorRestarting(name)
-        return await real_health(name, timeout_s)
-
-    actors.health = restarting
+    actors.state["a"] = "restarting"
     await run_steps(sup, clock, 10)
     assert ("kill", "a") not in actors.calls and sup.status()["a"]["up"] is False
-    actors.health = real_health
+    actors.state["a"] = "alive"
     actors.incarnation["a"] += 1
     await run_steps(sup, clock, 1)
     assert ("rewire", "a") in actors.calls and sup.status()["a"]["up"] is True
 
 
 async def test_an_actor_that_is_down_is_checked_often_so_its_new_process_is_noticed_at_once():
-    from actors.supervision import ActorRestarting
-
     sup, actors, clock, _ = make(heartbeat_period_s=0.5)
     await sup.step()
     assert all(0.4 - 1e-9 <= s.next_check - clock.now <= 0.6 + 1e-9 for s in sup.actors.values())  # up: 0.5 s
-    real_health = actors.health
-
-    async def restarting(name, timeout_s):
-        if name == "a":
-            raise ActorRestarting(name)
-        return await real_health(name, timeout_s)
-
-    actors.health = restarting
+    actors.state["a"] = "restarting"
     clock.now += 1.0
     await sup.step()
     assert not sup.actors["a"].up and sup.actors["a"].next_check - clock.now <= 0.05 * 1.2 + 1e-9  # down: 0.05 s
     assert sup.actors["b"].next_check - clock.now >= 0.5 * 0.8 - 1e-9
-    actors.health = real_health
+    actors.state["a"] = "alive"
     actors.incarnation["a"] += 1
     clock.now += 0.06
     await sup.step()  # its new process, noticed at the next 0.05 s check
