@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.transport import Channels, ChannelSettings, ServesChannel
 from actors.common import VenueSpec
@@ -29,7 +29,6 @@ from actors.peers import Peers
 from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import StartTimeline, process_metrics
 from execution.api.errors import translate_ccxt_error
-from execution.api.order_entry import OrderEntrySession, install_order_entry_session, order_entry_url
 from actors.supervision import StartRefused
 from orchestration.config import RetryConfig
 from execution.error_handler import (ErrorClass, RetryableError, RetryPolicy, TimestampOutsideWindow, call_with_retry,
@@ -40,6 +39,9 @@ from execution.api.market_data import MarketDataError, checked_market_rules, fet
 from execution.api.venue import make_exchange
 from execution.paper import PaperVenue
 from execution.types import FloatBook, MarketRules, OrderBook, OrderSnapshot
+
+if TYPE_CHECKING:
+    from execution.api.order_entry import OrderEntrySession
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +213,10 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
 
     async def _open_order_entry(self) -> None:
         """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection
-        opened now; while it cannot be opened, the session keeps trying in the background (or the first order opens one)."""
+        opened now; while it cannot be opened, the session keeps trying in the background (or the first order opens one).
+        Imported here: the order manager and the detector import this module to make handles to exchange actors, and
+        have no use for aiohttp."""
+        from execution.api.order_entry import install_order_entry_session, order_entry_url
         session = self._order_entry = install_order_entry_session(
             self._rest, on_sending=note_request_time,
             on_connected=lambda: self.metrics.count_order_connection(self.venue.name))

@@ -33,7 +33,7 @@ from actors.base import DeploymentActor
 from actors.common import POSITION_TRACKER, Deployment, exchange_actor_name
 from actors.hot_path import prepare_hot_path_thread
 from actors.order_io import CALL_TIMEOUT_S, LEG_TIMEOUT_S, ActorIO, VenueAdapter
-from execution.api import load_ccxt
+from execution.api import load_ccxt, load_ccxt_in_background
 from execution.arbitrage_executor import ArbitrageResult, Outcome, UnwindPolicy, start_arbitrage
 from execution.hedging import hedge_exposure
 from execution.journal import Journal
@@ -74,7 +74,9 @@ class OrderManagerActor(DeploymentActor):
 
     def __init__(self, deployment: Deployment) -> None:
         super().__init__(deployment)
-        load_ccxt()  # validation rounds with ccxt's helpers: imported now, not on the first order
+        # validation rounds with ccxt's helpers: imported while the process starts (and waits on its peers in
+        # start()), not on the first order
+        self._ccxt_import = load_ccxt_in_background()
         # opened by start(): a standby (supervisor.order_manager_standby) must not hold the journal's lock
         self.journal: Journal | None = None
         self.ids = ClientOrderIdFactory("rx")
@@ -136,6 +138,9 @@ class OrderManagerActor(DeploymentActor):
                 self.start_timeline.step("risk rebuilt")
                 await self.prepare()
                 self.start_timeline.step("channels")
+                await asyncio.to_thread(self._ccxt_import.join)
+                load_ccxt()
+                self.start_timeline.step("ccxt")
                 for venue, venue_rules in self._venue_rules.items():
                     for symbol, rules in venue_rules.items():
                         self.rules[(venue, symbol)] = rules

@@ -8,7 +8,18 @@ not pay for the import either.
 """
 from __future__ import annotations
 
+import threading
+
 
 def load_ccxt() -> None:
     """Import ccxt now, in a process that will check orders with its precision helpers or translate its errors."""
     import ccxt  # noqa: F401
+
+
+def load_ccxt_in_background() -> threading.Thread:
+    """Start importing ccxt on a thread of its own, for a process that waits on its peers while it starts; ``join``
+    the thread, then call ``load_ccxt`` (at once if the import succeeded; raising its error if it did not) before the
+    first use."""
+    thread = threading.Thread(target=load_ccxt, name="ccxt-import", daemon=True)
+    thread.start()
+    return thread
