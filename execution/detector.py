@@ -6,7 +6,9 @@ sized by depth, fees and inventory (``size_arbitrage``), and a crossing fires on
 symbol and venue pair while one is in flight.
 
 Books may come as ``FloatBook`` (what the exchange actors stream: the crossing check on every update costs two float
-comparisons) or ``OrderBook``; sizing, fees and profit are always Decimal, on the exact levels of the two books.
+comparisons) or ``OrderBook``; sizing, fees and profit are always Decimal, on the exact levels of the two books. A
+crossing whose best prices cannot pay the fees and the minimum profit (``misses_min_profit``, in floats with a margin
+over their error) is passed over before any Decimal work: sizing would find nothing there.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from execution.arbitrage.sizing import Opportunity, size_arbitrage
+from execution.arbitrage.sizing import Opportunity, misses_min_profit, size_arbitrage
 from execution.types import ZERO, FloatBook, MarketRules, OrderBook
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,8 @@ class ArbitrageDetector:
         return found
 
     def _check(self, buy: Book, sell: Book, now: float) -> Detection | None:
-        if buy.best_ask is None or sell.best_bid is None or buy.best_ask >= sell.best_bid:
+        best_ask, best_bid = buy.best_ask, sell.best_bid
+        if best_ask is None or best_bid is None or best_ask >= best_bid:
             return None  # no crossing at the top: the common case, kept cheap
         key = (buy.symbol, buy.exchange, sell.exchange)
         if key in self._in_flight:
@@ -124,10 +127,13 @@ class ArbitrageDetector:
         if quote_free <= 0 or base_free <= 0:
             self._skip(buy.symbol, "insufficient_balance")
             return None
+        if misses_min_profit(best_ask, best_bid, buy_rules.taker_fee, sell_rules.taker_fee, self.min_profit_bps):
+            self._skip(buy.symbol, "below_min_profit")  # what sizing would find, without its Decimal work
+            return None
         # at most max_notional is bought, at the best ask or worse: no level beyond that amount can be used
-        up_to = None if self.max_notional is None else float(self.max_notional) / float(buy.best_ask)
-        buy_book = _exact(buy, asks_below=sell.best_bid, up_to_amount=up_to)
-        sell_book = _exact(sell, bids_above=buy.best_ask, up_to_amount=up_to)
+        up_to = None if self.max_notional is None else float(self.max_notional) / float(best_ask)
+        buy_book = _exact(buy, asks_below=best_bid, up_to_amount=up_to)
+        sell_book = _exact(sell, bids_above=best_ask, up_to_amount=up_to)
         max_amount = None
         if self.max_notional is not None:
             max_amount = self.max_notional / buy_book.best_ask

@@ -139,6 +139,19 @@ def _max_amount_at_threshold(
     return amount
 
 
+FLOAT_SCREEN_MARGIN = 1e-9  # relative; the screen's few float operations err by ~1e-15
+
+
+def misses_min_profit(best_ask: object, best_bid: object, buy_fee: Decimal, sell_fee: Decimal,
+                      min_profit_bps: Decimal) -> bool:
+    """True only when ``size_arbitrage`` on books with these best prices would find nothing: the first unit, bought at
+    the best ask and sold at the best bid, gains the most of any unit (deeper levels pay less), and even it misses
+    ``min_profit_bps`` after fees by more than float error. In floats: a crossing that cannot pay costs no Decimal
+    work; any other goes on to be sized exactly."""
+    bar = float(best_ask) * (1.0 + float(buy_fee) + float(min_profit_bps) / 10_000)
+    return float(best_bid) * (1.0 - float(sell_fee)) < bar * (1.0 - FLOAT_SCREEN_MARGIN)
+
+
 def size_arbitrage(
     buy_book: OrderBook,
     sell_book: OrderBook,

@@ -60,6 +60,20 @@ def test_a_crossing_smaller_than_fees_is_skipped_as_unprofitable():
     assert det.skipped["below_min_profit"] == 1
 
 
+def test_a_crossing_whose_best_prices_cannot_pay_is_passed_over_without_sizing(monkeypatch):
+    import execution.detector as detector_module
+
+    sized = []
+    real = detector_module.size_arbitrage
+    monkeypatch.setattr(detector_module, "size_arbitrage", lambda *a, **k: sized.append(1) or real(*a, **k))
+    det, _ = make()
+    det.on_book(book("a", "59990", "59999"))
+    assert det.on_book(book("b", "60000", "60010")) == []  # 1 in 60 000 against 0.1 % + 0.1 % of fees
+    assert det.skipped["below_min_profit"] == 1 and sized == []
+    det.on_book(book("c", "60200", "60210"))  # pays, bought on a and on b: both sized exactly
+    assert len(sized) == 2 and det.detected == 2
+
+
 def test_no_double_fire_while_in_flight_then_fires_again_after_release():
     det, _ = make()
     det.on_book(book("a", "59800", "59810"))

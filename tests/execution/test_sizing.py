@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from execution.arbitrage.sizing import misses_min_profit
 from execution.arbitrage_executor import find_opportunity, size_arbitrage
 from execution.types import BookError, MarketRules, OrderBook
 
@@ -232,6 +233,36 @@ def test_sizing_is_feasible_and_maximal(books, fb, fs, threshold, quote_free, ba
     # Limits reach every level the VWAP used and no further.
     assert opportunity.buy_limit == walk(buy.asks, amount)[1]
     assert opportunity.sell_limit == walk(sell.bids, amount)[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    books=ladders(),
+    fb=st.decimals(min_value=D("0"), max_value=D("0.003"), places=5),
+    fs=st.decimals(min_value=D("0"), max_value=D("0.003"), places=5),
+    threshold=st.decimals(min_value=D("0"), max_value=D("60"), places=2),
+)
+def test_the_float_screen_passes_over_only_crossings_sizing_finds_nothing_in(books, fb, fs, threshold):
+    buy, sell = books
+    assume(buy.best_ask < sell.best_bid)
+    if misses_min_profit(float(buy.best_ask), float(sell.best_bid), fb, fs, threshold):
+        assert size_arbitrage(buy, sell, rules("a", fee=str(fb), step=str(STEP), min_amount="0.001", min_notional="0"),
+                              rules("b", fee=str(fs), step=str(STEP), min_amount="0.001", min_notional="0"),
+                              **PLENTY, min_profit_bps=threshold) is None
+
+
+def test_the_float_screen_sizes_a_crossing_that_pays_exactly_the_minimum():
+    """At the bar exactly (1.100935 = 1.1 x (1 + 0.00075 + 1 bps)) floats put the bid below it; the screen's margin
+    leaves the crossing to exact sizing, which takes it."""
+    buy = OrderBook("a", SYMBOL, ((D("1.09"), D("100")),), ((D("1.1"), D("100")),))
+    sell = OrderBook("b", SYMBOL, ((D("1.100935"), D("100")),), ((D("1.2"), D("100")),))
+    exact_rules = dict(tick="0.000001", step="1", min_amount="1", min_notional="0")
+    opportunity = size_arbitrage(buy, sell, rules("a", fee="0.00075", **exact_rules), rules("b", fee="0", **exact_rules),
+                                 **PLENTY, min_profit_bps=D("1"))
+    assert opportunity is not None and opportunity.profit_bps == D("1")
+    assert 1.100935 < 1.1 * (1 + 0.00075 + 1 / 10_000)  # what an unmargined float comparison would conclude
+    assert not misses_min_profit(1.1, 1.100935, D("0.00075"), D("0"), D("1"))
+    assert misses_min_profit(1.1, 1.10093, D("0.00075"), D("0"), D("1"))  # half a hundredth of a bps short
 
 
 @settings(max_examples=60, deadline=None)
