@@ -256,9 +256,9 @@ def test_the_float_screen_sizes_a_crossing_that_pays_exactly_the_minimum():
     leaves the crossing to exact sizing, which takes it."""
     buy = OrderBook("a", SYMBOL, ((D("1.09"), D("100")),), ((D("1.1"), D("100")),))
     sell = OrderBook("b", SYMBOL, ((D("1.100935"), D("100")),), ((D("1.2"), D("100")),))
-    exact_rules = dict(tick="0.000001", step="1", min_amount="1", min_notional="0")
-    opportunity = size_arbitrage(buy, sell, rules("a", fee="0.00075", **exact_rules), rules("b", fee="0", **exact_rules),
-                                 **PLENTY, min_profit_bps=D("1"))
+    grid = dict(tick="0.000001", step="1", min_amount="1", min_notional="0")
+    opportunity = size_arbitrage(buy, sell, rules("a", fee="0.00075", **grid), rules("b", fee="0", **grid), **PLENTY,
+                                 min_profit_bps=D("1"))
     assert opportunity is not None and opportunity.profit_bps == D("1")
     assert 1.100935 < 1.1 * (1 + 0.00075 + 1 / 10_000)  # what an unmargined float comparison would conclude
     assert not misses_min_profit(1.1, 1.100935, D("0.00075"), D("0"), D("1"))
