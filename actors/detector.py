@@ -19,8 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import DeploymentActor
-from actors.common import ORDER_MANAGER, Deployment, exchange_actor_name
+from actors.common import ORDER_MANAGER, Deployment, PeerFacts
 from actors.hot_path import prepare_hot_path_thread
+from actors.peers import venue_market_rules
 from execution.detector import ArbitrageDetector, Detection
 from execution.messages import ArbitrageDetected, BookPush
 from execution.types import MarketRules
@@ -48,16 +49,16 @@ class DetectorActor(DeploymentActor):
         self.scheduling = "normal"
         self.start_timeline.step("constructed")
 
-    async def start(self, active: bool = True) -> None:
-        """Load every venue's market rules (idempotent); ``active``: the shard's detecting actor, else its standby
+    async def start(self, active: bool = True, peers: PeerFacts | None = None) -> None:
+        """Load every venue's market rules and open the channel to the order manager (idempotent), from what the
+        supervisor told (``peers``) or else asked of them; ``active``: the shard's detecting actor, else its standby
         until ``activate``."""
         if self.detector is not None:
             return
-        names = self.deployment.venue_names
-        answers = await asyncio.gather(*(
-            self.peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True) for v in names))
+        told = PeerFacts() if peers is None else peers
+        by_venue = await venue_market_rules(self.peers, self.deployment.venue_names, told.rules)
         rules: dict[tuple[str, str], MarketRules] = {}
-        for venue, venue_rules in zip(names, answers):
+        for venue, venue_rules in by_venue.items():
             for symbol, r in venue_rules.items():
                 if symbol in self.symbols:
                     rules[(venue, symbol)] = r
@@ -68,7 +69,7 @@ class DetectorActor(DeploymentActor):
                                           on_skip=self.metrics.count_opportunity_skipped)
         self.active = active
         self._apply_enabled()
-        await self.channels.connect(ORDER_MANAGER)
+        await self.channels.connect(ORDER_MANAGER, addresses=told.addresses)
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
         self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,

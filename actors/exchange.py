@@ -213,9 +213,9 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
 
     async def _open_order_entry(self) -> None:
         """Orders leave through an ``OrderEntrySession`` when rayarb knows the venue's order paths, on a connection
-        opened now; while it cannot be opened, the session keeps trying in the background (or the first order opens one).
-        Imported here: the order manager and the detector import this module to make handles to exchange actors, and
-        have no use for aiohttp."""
+        opened now; while it cannot be opened, the session keeps trying in the background (or the first order opens
+        one). Imported here: the order manager and the detector import this module to make handles to exchange
+        actors, and have no use for aiohttp."""
         from execution.api.order_entry import install_order_entry_session, order_entry_url
         session = self._order_entry = install_order_entry_session(
             self._rest, on_sending=note_request_time,

@@ -9,10 +9,13 @@ supervisor recreated it under its name). Every call has a timeout.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError, RayActorError
+
+from actors.common import exchange_actor_name
 
 NAMESPACE = "rayarb"
 
@@ -72,3 +75,13 @@ class Peers:
         except (RayActorError, ValueError):  # dead, or not (yet) registered under that name
             self.forget(name)
             raise
+
+
+async def venue_market_rules(peers: Peers, venues: list[str], told: Mapping[str, Any]) -> dict[str, Any]:
+    """Each venue's market rules (symbol -> ``MarketRules``): as the supervisor told them (``PeerFacts.rules``), else
+    asked of the venue's exchange actor."""
+    asked = [v for v in venues if v not in told]
+    answers = await asyncio.gather(*(
+        peers.call(exchange_actor_name(v), "market_rules", timeout_s=60, idempotent=True) for v in asked))
+    found = {**told, **dict(zip(asked, answers))}
+    return {v: found[v] for v in venues}

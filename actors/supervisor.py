@@ -39,6 +39,7 @@ from actors.common import (
     SUPERVISOR,
     WORKER_RESOURCE,
     Deployment,
+    PeerFacts,
     exchange_actor_name,
     is_detector,
     new_incarnation,
@@ -59,6 +60,8 @@ ROUTE_TIMEOUT_S = 2.0  # telling a caller where a venue's exchange actor is: a h
 # often the dead one's neighbour after a node loss, would hold it up until Ray gave up on it; it is told at its rewiring
 TAKEOVER_WAIT_S = 0.5
 CALL_TIMEOUT_S = 30.0
+# asking the peers' facts for an actor it starts (PeerFacts): past this, the actor asks for what is missing itself
+FACTS_TIMEOUT_S = 10.0
 
 
 def actor_class(name: str) -> type:
@@ -275,6 +278,19 @@ class RayActorControl:
             self.active.setdefault(role, ranked[0][0] if ranked else members[0])
         return self.active[role]
 
+    async def peer_facts(self, channels_of: tuple[str, ...]) -> PeerFacts:
+        """Every venue's market rules and the channel addresses of ``channels_of`` (the names callers use), from
+        each role's active actor, for an actor about to start; what cannot be asked now is left out."""
+        venues = self.deployment.venue_names
+        actors = [await self.active_member(name) for name in (*map(exchange_actor_name, venues), *channels_of)]
+        answers = await asyncio.gather(
+            *(self._call(a, "market_rules", timeout_s=FACTS_TIMEOUT_S) for a in actors[:len(venues)]),
+            *(self._call(a, "channel_address", timeout_s=FACTS_TIMEOUT_S) for a in actors[len(venues):]),
+            return_exceptions=True)
+        rules, addresses = answers[:len(venues)], answers[len(venues):]
+        return PeerFacts({v: r for v, r in zip(venues, rules) if isinstance(r, dict)},
+                         {n: (a[0], a[1]) for n, a in zip(channels_of, addresses) if isinstance(a, (tuple, list))})
+
     @property
     def _routed_roles(self) -> tuple[str, ...]:
         """The roles with a standby whose callers address them by the role's name (``Peers`` routes it): a venue's
@@ -408,7 +424,7 @@ class RayActorControl:
         elif is_detector(name):
             await self.route_callers((name,), strict=True)
             active = await self._adopt_or_keep(name)
-            await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
+            await self._call(name, "start", active, await self.peer_facts((ORDER_MANAGER,)), timeout_s=START_TIMEOUT_S)
             if not active:  # a standby: no books until it takes over (a new process of the one that died had them)
                 await self._feed(None, away_from=name, strict=True)
                 return
@@ -418,12 +434,14 @@ class RayActorControl:
             await self.enable_detector_if_allowed((role_of(name),))
         elif role_of(name) == ORDER_MANAGER:
             await self.route_callers((name,), strict=True)
+            callees = (*map(exchange_actor_name, d.venue_names), POSITION_TRACKER)
             if not await self._adopt_or_keep(name):  # a standby: unstarted, holding no journal, fed nothing
                 await self._feed(None, away_from=name, strict=True)
-                await self._call(name, "prepare", timeout_s=START_TIMEOUT_S)  # its market rules and channels
+                await self._call(name, "prepare", await self.peer_facts(callees), timeout_s=START_TIMEOUT_S)
                 return
             await self.route_callers(d.detector_actors, (ORDER_MANAGER,))  # opportunities to it (refused until started)
-            await self._call(name, "start", timeout_s=START_TIMEOUT_S)  # opens the journal once the last one let go
+            # opens the journal once the last one let go
+            await self._call(name, "start", await self.peer_facts(callees), timeout_s=START_TIMEOUT_S)
             await self._feed(name, strict=True)
             if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
                 try:

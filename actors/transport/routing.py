@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from actors.transport.client import CONNECT_TIMEOUT_S, ChannelClient, ChannelUnavailable
@@ -70,17 +70,20 @@ class Channels:
             self.through_ray += 1
         return await self._peers.call(name, method, *args, timeout_s=timeout_s)
 
-    async def connect(self, *names: str) -> None:
+    async def connect(self, *names: str, addresses: Mapping[str, tuple[str, int]] | None = None) -> None:
         """Open the connections to ``names`` now, so that the first hot-path call does not pay for them; a peer that
-        cannot be reached is left to the first call."""
+        cannot be reached is left to the first call. ``addresses``: where some of them listen, as the caller was told
+        (no Ray call to ask them; one that no longer holds is asked after all)."""
         if self._settings is None:
             return
-        results = await asyncio.gather(*(self._connection(name) for name in names), return_exceptions=True)
+        known = addresses or {}
+        results = await asyncio.gather(*(self._connection(name, known.get(name)) for name in names),
+                                       return_exceptions=True)
         for name, result in zip(names, results):
             if isinstance(result, ChannelUnavailable):
                 logger.info("channel to %s not open yet: %s", name, result)
 
-    async def _connection(self, name: str) -> ChannelClient:
+    async def _connection(self, name: str, address: tuple[str, int] | None = None) -> ChannelClient:
         client = self._clients.get(name)
         if client is not None and not client.closed:
             return client
@@ -91,10 +94,13 @@ class Channels:
             if client is not None and not client.closed:
                 return client
             try:
-                address = await self._peers.call(name, "channel_address", timeout_s=CONNECT_TIMEOUT_S, idempotent=True)
-                if address is None:
-                    raise ChannelUnavailable(f"{name} serves no channel")
-                client = await ChannelClient.connect(address[0], address[1], self._settings, self._interface)
+                client = None if address is None else await self._open_told(address)
+                if client is None:
+                    address = await self._peers.call(name, "channel_address", timeout_s=CONNECT_TIMEOUT_S,
+                                                     idempotent=True)
+                    if address is None:
+                        raise ChannelUnavailable(f"{name} serves no channel")
+                    client = await ChannelClient.connect(address[0], address[1], self._settings, self._interface)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -104,6 +110,13 @@ class Channels:
                 raise ChannelUnavailable(f"{name}: {type(exc).__name__}") from None
             self._clients[name] = client
             return client
+
+    async def _open_told(self, address: tuple[str, int]) -> ChannelClient | None:
+        """A connection to where a peer was said to listen; None when it no longer does (a restart moved it)."""
+        try:
+            return await ChannelClient.connect(address[0], address[1], self._settings, self._interface)
+        except ChannelUnavailable:
+            return None
 
     def drop(self, name: str) -> None:
         """Close the connection to ``name`` (it now leads to another actor): the next call opens one anew."""

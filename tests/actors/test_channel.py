@@ -242,6 +242,23 @@ async def test_channels_find_peers_by_name_and_reconnect_after_a_restart():
     await second.close_channel()
 
 
+async def test_channels_told_where_a_peer_listens_open_without_asking_it():
+    first, moved = Echo(), Echo()
+    peers = FakePeers({"peer": first, "other": moved})
+    channels = Channels(peers, SETTINGS, ECHO)
+    stale = await moved.channel_address()
+    await moved.close_channel()  # "other" restarted since it was told: nothing listens there any more
+    moved = peers.actors["other"] = Echo()
+    await channels.connect("peer", "other", addresses={"peer": await first.channel_address(), "other": stale})
+    assert peers.ray_calls == [("other", "channel_address")]  # the told address that held needed no Ray call
+    assert await channels.call("peer", "echo", "a", timeout_s=2) == "a"
+    assert await channels.call("other", "echo", "b", timeout_s=2) == "b"
+    assert (first.calls, moved.calls, channels.through_ray) == (1, 1, 0)
+    channels.close()
+    await first.close_channel()
+    await moved.close_channel()
+
+
 async def test_calls_go_through_ray_while_a_channel_cannot_be_reached():
     actor = Echo(settings=ChannelSettings(token="the-peer-has-another-token"))
     peers = FakePeers({"peer": actor})

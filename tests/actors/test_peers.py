@@ -8,7 +8,7 @@ import pytest
 import ray
 from ray.exceptions import ActorDiedError
 
-from actors.peers import NAMESPACE, Peers
+from actors.peers import NAMESPACE, Peers, venue_market_rules
 from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
 
 
@@ -71,3 +71,21 @@ async def test_a_routed_name_leads_to_the_actor_it_was_routed_to_and_back(local_
     peers.route("exchange:alpha", "exchange:alpha")
     assert await peers.call("exchange:alpha", "read", timeout_s=30) == 1
     del first, standby
+
+
+class RecordedPeers:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def call(self, name, method, *args, timeout_s, idempotent=False):
+        self.calls.append((name, method))
+        return {"BTC/USDT": f"asked of {name}"}
+
+
+async def test_market_rules_the_supervisor_told_are_not_asked_again():
+    peers = RecordedPeers()
+    rules = await venue_market_rules(peers, ["a", "b", "c"], {"b": {"BTC/USDT": "told"}})
+    assert rules == {"a": {"BTC/USDT": "asked of exchange:a"}, "b": {"BTC/USDT": "told"},
+                     "c": {"BTC/USDT": "asked of exchange:c"}}
+    assert peers.calls == [("exchange:a", "market_rules"), ("exchange:c", "market_rules")]
+    assert await venue_market_rules(peers, ["b"], {"b": {}, "z": {}}) == {"b": {}} and len(peers.calls) == 2
