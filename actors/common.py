@@ -43,12 +43,13 @@ class VenueSpec:
 @dataclass(frozen=True, slots=True)
 class PeerFacts:
     """What the supervisor tells an actor it starts about the peers it needs, asked through the supervisor's own
-    handles: every venue's market rules (by venue) and the channel addresses of the peers it calls (by the name it
-    calls them by). A new process would otherwise make its first Ray calls to each of them (a name lookup, and the
-    peer's module imported for its handle: 0.3-0.5 s of an order manager's restart). What is missing, it asks for."""
+    handles: every venue's market rules (by venue) and the channels of the peers it calls (by the name it calls them
+    by: the actor the name led to and where that actor's channel listens). A new process would otherwise make its
+    first Ray calls to each of them (a name lookup, and the peer's module imported for its handle: 0.3-0.5 s of an
+    order manager's restart). What is missing, or no longer holds, it asks for."""
 
     rules: dict[str, dict[str, MarketRules]] = field(default_factory=dict)
-    addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
+    channels: dict[str, tuple[str, tuple[str, int]]] = field(default_factory=dict)
 
 
 STANDBY_SUFFIX = "~2"  # the second actor of a role (supervisor.exchange_standby, detector_standby, ...)

@@ -69,7 +69,7 @@ class DetectorActor(DeploymentActor):
                                           on_skip=self.metrics.count_opportunity_skipped)
         self.active = active
         self._apply_enabled()
-        await self.channels.connect(ORDER_MANAGER, addresses=told.addresses)
+        await self.channels.connect(ORDER_MANAGER, told=told.channels)
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
         self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,

@@ -116,7 +116,7 @@ class OrderManagerActor(DeploymentActor):
             self._venue_rules = await venue_market_rules(self.peers, names, told.rules)
             self.start_timeline.step("market rules")
         await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER,
-                                    addresses=told.addresses)
+                                    told=told.channels)
 
     async def start(self, peers: PeerFacts | None = None) -> dict[str, Any]:
         """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first, with

@@ -27,20 +27,20 @@ class Peers:
         self._handles: dict[str, Any] = {}
         self._routes: dict[str, str] = {}
 
-    def _actor(self, name: str) -> str:
+    def target(self, name: str) -> str:
         """The actor that calls to ``name`` go to."""
         return self._routes.get(name, name)
 
     def route(self, name: str, actor: str) -> None:
         """Calls to ``name`` go to the actor named ``actor`` from now on (``name`` itself: the default)."""
-        if self._actor(name) != actor:
+        if self.target(name) != actor:
             self._routes[name] = actor
             self.forget(name)
 
     def get(self, name: str) -> Any:
         handle = self._handles.get(name)
         if handle is None:
-            handle = ray.get_actor(self._actor(name), namespace=NAMESPACE)
+            handle = ray.get_actor(self.target(name), namespace=NAMESPACE)
             self._handles[name] = handle
         return handle
 
@@ -49,7 +49,7 @@ class Peers:
         0.4 s in an actor while the cluster is busy), so it runs on a worker thread."""
         handle = self._handles.get(name)
         if handle is None:
-            handle = await asyncio.wait_for(asyncio.to_thread(ray.get_actor, self._actor(name), namespace=NAMESPACE),
+            handle = await asyncio.wait_for(asyncio.to_thread(ray.get_actor, self.target(name), namespace=NAMESPACE),
                                             timeout_s)
             self._handles[name] = handle
         return handle

@@ -289,7 +289,9 @@ class RayActorControl:
             return_exceptions=True)
         rules, addresses = answers[:len(venues)], answers[len(venues):]
         return PeerFacts({v: r for v, r in zip(venues, rules) if isinstance(r, dict)},
-                         {n: (a[0], a[1]) for n, a in zip(channels_of, addresses) if isinstance(a, (tuple, list))})
+                         {n: (a, (address[0], address[1]))
+                          for n, a, address in zip(channels_of, actors[len(venues):], addresses)
+                          if isinstance(address, (tuple, list))})
 
     @property
     def _routed_roles(self) -> tuple[str, ...]:

@@ -183,8 +183,10 @@ def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | N
         if rewired is not None and leg_sent_since(journal, killed_at, target_venue):
             break
         time.sleep(FOLLOW_S)
+    steps = restart_steps([name] if standby is None else [name, standby], killed_at, killed_mono)
     return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue,
-            "taken_over_s": taken_over, "steps_s": restart_steps([name], killed_at, killed_mono)[name]}
+            "taken_over_s": taken_over, "steps_s": steps[name],
+            **({} if standby is None else {"standby_steps_s": steps[standby]})}
 
 
 def trading_stopped(moved: list[str]) -> list[str | None]:

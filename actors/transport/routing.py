@@ -31,6 +31,7 @@ class Channels:
         self._clients: dict[str, ChannelClient] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._retry_at: dict[str, float] = {}
+        self._rerouted: dict[str, int] = {}  # name -> how many times it was routed elsewhere (``drop``)
         self.direct = 0  # calls sent over a channel
         self.through_ray = 0  # calls that went through Ray because the peer's channel was unavailable
 
@@ -70,20 +71,21 @@ class Channels:
             self.through_ray += 1
         return await self._peers.call(name, method, *args, timeout_s=timeout_s)
 
-    async def connect(self, *names: str, addresses: Mapping[str, tuple[str, int]] | None = None) -> None:
+    async def connect(self, *names: str, told: Mapping[str, tuple[str, tuple[str, int]]] | None = None) -> None:
         """Open the connections to ``names`` now, so that the first hot-path call does not pay for them; a peer that
-        cannot be reached is left to the first call. ``addresses``: where some of them listen, as the caller was told
-        (no Ray call to ask them; one that no longer holds is asked after all)."""
+        cannot be reached is left to the first call. ``told``: name -> (the actor it led to, where that actor's
+        channel listens) as the caller was told, so no Ray call asks it; used only while the name still leads to that
+        actor, and asked through Ray after all when nothing listens there any more."""
         if self._settings is None:
             return
-        known = addresses or {}
-        results = await asyncio.gather(*(self._connection(name, known.get(name)) for name in names),
+        told = told or {}
+        results = await asyncio.gather(*(self._connection(name, told.get(name)) for name in names),
                                        return_exceptions=True)
         for name, result in zip(names, results):
             if isinstance(result, ChannelUnavailable):
                 logger.info("channel to %s not open yet: %s", name, result)
 
-    async def _connection(self, name: str, address: tuple[str, int] | None = None) -> ChannelClient:
+    async def _connection(self, name: str, told: tuple[str, tuple[str, int]] | None = None) -> ChannelClient:
         client = self._clients.get(name)
         if client is not None and not client.closed:
             return client
@@ -93,8 +95,9 @@ class Channels:
             client = self._clients.get(name)
             if client is not None and not client.closed:
                 return client
+            rerouted = self._rerouted.get(name, 0)
             try:
-                client = None if address is None else await self._open_told(address)
+                client = await self._open_told(name, told)
                 if client is None:
                     address = await self._peers.call(name, "channel_address", timeout_s=CONNECT_TIMEOUT_S,
                                                      idempotent=True)
@@ -108,18 +111,26 @@ class Channels:
                 if isinstance(exc, ChannelUnavailable):
                     raise
                 raise ChannelUnavailable(f"{name}: {type(exc).__name__}") from None
+            if self._rerouted.get(name, 0) != rerouted:  # it may lead to the actor the name left meanwhile
+                client.close()
+                raise ChannelUnavailable(f"{name} was routed elsewhere while its channel opened")
             self._clients[name] = client
             return client
 
-    async def _open_told(self, address: tuple[str, int]) -> ChannelClient | None:
-        """A connection to where a peer was said to listen; None when it no longer does (a restart moved it)."""
+    async def _open_told(self, name: str, told: tuple[str, tuple[str, int]] | None) -> ChannelClient | None:
+        """A connection to where the caller was told ``name``'s channel listens, if it was told so for the actor
+        ``name`` leads to now; None otherwise, or when nothing listens there any more (a restart moved it)."""
+        if told is None or told[0] != self._peers.target(name):
+            return None
         try:
-            return await ChannelClient.connect(address[0], address[1], self._settings, self._interface)
+            return await ChannelClient.connect(told[1][0], told[1][1], self._settings, self._interface)
         except ChannelUnavailable:
             return None
 
     def drop(self, name: str) -> None:
-        """Close the connection to ``name`` (it now leads to another actor): the next call opens one anew."""
+        """Close the connection to ``name`` (it now leads to another actor): the next call opens one anew, and one
+        opening now is not kept."""
+        self._rerouted[name] = self._rerouted.get(name, 0) + 1
         client = self._clients.pop(name, None)
         if client is not None:
             client.close()

@@ -63,11 +63,15 @@ class FakePeers:
 
     def __init__(self, actors: dict) -> None:
         self.actors = actors
+        self.routes: dict[str, str] = {}  # name -> the actor its calls go to (Peers.route)
         self.ray_calls: list[tuple[str, str]] = []
+
+    def target(self, name: str) -> str:
+        return self.routes.get(name, name)
 
     async def call(self, name, method, *args, timeout_s, idempotent=False):
         self.ray_calls.append((name, method))
-        return await asyncio.wait_for(getattr(self.actors[name], method)(*args), timeout_s)
+        return await asyncio.wait_for(getattr(self.actors[self.target(name)], method)(*args), timeout_s)
 
 
 def frame(payload: bytes) -> bytes:

@@ -249,7 +249,8 @@ async def test_channels_told_where_a_peer_listens_open_without_asking_it():
     stale = await moved.channel_address()
     await moved.close_channel()  # "other" restarted since it was told: nothing listens there any more
     moved = peers.actors["other"] = Echo()
-    await channels.connect("peer", "other", addresses={"peer": await first.channel_address(), "other": stale})
+    await channels.connect("peer", "other", told={"peer": ("peer", await first.channel_address()),
+                                                  "other": ("other", stale)})
     assert peers.ray_calls == [("other", "channel_address")]  # the told address that held needed no Ray call
     assert await channels.call("peer", "echo", "a", timeout_s=2) == "a"
     assert await channels.call("other", "echo", "b", timeout_s=2) == "b"
@@ -257,6 +258,45 @@ async def test_channels_told_where_a_peer_listens_open_without_asking_it():
     channels.close()
     await first.close_channel()
     await moved.close_channel()
+
+
+async def test_a_told_channel_of_the_actor_a_name_no_longer_leads_to_is_not_used():
+    """The supervisor told the caller where "om" listened; then "om" was routed to its standby (a takeover): the told
+    channel, and one opening while the route changed, would lead to the actor "om" left."""
+    old, standby = Echo(), Echo()
+    peers = FakePeers({"om": old, "om~2": standby})
+    channels = Channels(peers, SETTINGS, ECHO)
+    told = {"om": ("om", await old.channel_address())}
+    peers.routes["om"] = "om~2"
+    channels.drop("om")  # what set_route does with the route
+    await channels.connect("om", told=told)
+    assert await channels.call("om", "echo", "x", timeout_s=2) == "x"
+    assert (old.calls, standby.calls) == (0, 1)
+
+    peers.routes["om"] = "om"  # and back; then to the standby again while the old one's address is being asked
+    channels.drop("om")
+    release = asyncio.Event()
+    asking = peers.call
+
+    async def slow_call(name, method, *args, timeout_s, idempotent=False):
+        answer = await asking(name, method, *args, timeout_s=timeout_s, idempotent=idempotent)
+        await release.wait()
+        return answer
+
+    peers.call = slow_call
+    asked = len(peers.ray_calls)
+    opening = asyncio.ensure_future(channels.connect("om"))
+    await until(lambda: peers.ray_calls[asked:] == [("om", "channel_address")], what="the address asked")
+    peers.routes["om"] = "om~2"
+    channels.drop("om")
+    release.set()
+    await opening
+    assert "om" not in channels._clients  # not kept: it led to the actor the name left
+    assert await channels.call("om", "echo", "y", timeout_s=2) == "y"
+    assert (old.calls, standby.calls) == (0, 2)
+    channels.close()
+    await old.close_channel()
+    await standby.close_channel()
 
 
 async def test_calls_go_through_ray_while_a_channel_cannot_be_reached():
