@@ -46,12 +46,16 @@ class Peers:
 
     async def resolve(self, name: str, timeout_s: float) -> Any:
         """``get`` without blocking the event loop: a name lookup is a synchronous call to Ray's GCS (measured up to
-        0.4 s in an actor while the cluster is busy), so it runs on a worker thread."""
+        0.4 s in an actor while the cluster is busy, more when the process first imports the actor's class), so it
+        runs on a worker thread. A name routed elsewhere during the lookup is looked up again: the handle found would
+        lead to the actor the name left (a takeover's route arriving while a new process makes its first call)."""
         handle = self._handles.get(name)
-        if handle is None:
-            handle = await asyncio.wait_for(asyncio.to_thread(ray.get_actor, self.target(name), namespace=NAMESPACE),
-                                            timeout_s)
-            self._handles[name] = handle
+        async with asyncio.timeout(timeout_s):
+            while handle is None:
+                actor = self.target(name)
+                found = await asyncio.to_thread(ray.get_actor, actor, namespace=NAMESPACE)
+                if self.target(name) == actor:
+                    handle = self._handles[name] = found
         return handle
 
     def forget(self, name: str) -> None:

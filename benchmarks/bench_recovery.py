@@ -186,7 +186,16 @@ def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | N
     steps = restart_steps([name] if standby is None else [name, standby], killed_at, killed_mono)
     return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue,
             "taken_over_s": taken_over, "steps_s": steps[name],
-            **({} if standby is None else {"standby_steps_s": steps[standby]})}
+            **({} if standby is None else {"standby_steps_s": steps[standby]}),
+            **({} if time.monotonic() < deadline else {"stalled": stalled_state()})}
+
+
+def stalled_state() -> dict[str, Any]:
+    """What the order manager and the detector say when no order followed a kill: why opportunities were refused."""
+    summary = _get(actor(active_actor(ORDER_MANAGER)).summary.remote(0))
+    detector = _get(actor(active_actor(DETECTOR)).health.remote())
+    return {"order_manager": {k: summary.get(k) for k in ("opportunities_received", "denied", "kill_switch")},
+            "detector": {k: detector.get(k) for k in ("enabled", "active", "detected", "skipped", "channel_calls")}}
 
 
 def trading_stopped(moved: list[str]) -> list[str | None]:

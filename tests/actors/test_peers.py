@@ -2,6 +2,7 @@
 after ``ray.kill``) is replaced; a call that may be repeated goes through at once, one that may not raises."""
 from __future__ import annotations
 
+import asyncio
 import tempfile
 
 import pytest
@@ -89,3 +90,32 @@ async def test_market_rules_the_supervisor_told_are_not_asked_again():
                      "c": {"BTC/USDT": "asked of exchange:c"}}
     assert peers.calls == [("exchange:a", "market_rules"), ("exchange:c", "market_rules")]
     assert await venue_market_rules(peers, ["b"], {"b": {}, "z": {}}) == {"b": {}} and len(peers.calls) == 2
+
+
+async def test_a_name_routed_elsewhere_during_its_lookup_is_looked_up_again(monkeypatch):
+    """A takeover's route reaches a process while its first call to that name is being looked up: the handle found
+    leads to the actor the name left, and must not be kept."""
+    import threading
+
+    import actors.peers
+
+    looked_up, release = [], threading.Event()
+
+    def get_actor(name, namespace):
+        looked_up.append(name)
+        if len(looked_up) == 1:
+            assert release.wait(10)
+        return f"handle of {name}"
+
+    monkeypatch.setattr(actors.peers.ray, "get_actor", get_actor)
+    peers = Peers()
+    lookup = asyncio.ensure_future(peers.resolve("order_manager", timeout_s=10))
+    for _ in range(500):
+        if looked_up:
+            break
+        await asyncio.sleep(0.01)
+    peers.route("order_manager", "order_manager~2")
+    release.set()
+    assert await lookup == "handle of order_manager~2"
+    assert looked_up == ["order_manager", "order_manager~2"]
+    assert await peers.resolve("order_manager", timeout_s=1) == "handle of order_manager~2"  # kept
