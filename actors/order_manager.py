@@ -115,8 +115,9 @@ class OrderManagerActor(DeploymentActor):
         if not self._venue_rules:
             self._venue_rules = await venue_market_rules(self.peers, names, told.rules)
             self.start_timeline.step("market rules")
-        await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER,
-                                    told=told.channels)
+        callees = (*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
+        await self.channels.connect(*callees, told=told.channels)
+        self.peers.look_up_soon(*callees)
 
     async def start(self, peers: PeerFacts | None = None) -> dict[str, Any]:
         """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first, with

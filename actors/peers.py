@@ -26,6 +26,7 @@ class Peers:
     def __init__(self) -> None:
         self._handles: dict[str, Any] = {}
         self._routes: dict[str, str] = {}
+        self._looking_up: set[asyncio.Task] = set()
 
     def target(self, name: str) -> str:
         """The actor that calls to ``name`` go to."""
@@ -57,6 +58,21 @@ class Peers:
                 if self.target(name) == actor:
                     handle = self._handles[name] = found
         return handle
+
+    def look_up_soon(self, *names: str, timeout_s: float = 30.0) -> None:
+        """Look ``names`` up in the background, so that a later call through Ray (the fallback when a channel breaks,
+        a takeover's first call) does not wait for a first lookup: 0.3-0.5 s in a new process, which imports the
+        peer's class for its handle. One that fails is looked up again when it is called."""
+        for name in names:
+            task = asyncio.get_running_loop().create_task(self._look_up(name, timeout_s))
+            self._looking_up.add(task)
+            task.add_done_callback(self._looking_up.discard)
+
+    async def _look_up(self, name: str, timeout_s: float) -> None:
+        try:
+            await self.resolve(name, timeout_s)
+        except Exception:  # not there (yet): its first call looks it up
+            pass
 
     def forget(self, name: str) -> None:
         self._handles.pop(name, None)

@@ -119,3 +119,21 @@ async def test_a_name_routed_elsewhere_during_its_lookup_is_looked_up_again(monk
     assert await lookup == "handle of order_manager~2"
     assert looked_up == ["order_manager", "order_manager~2"]
     assert await peers.resolve("order_manager", timeout_s=1) == "handle of order_manager~2"  # kept
+
+
+async def test_names_looked_up_in_the_background_are_at_hand_and_a_failure_is_left_to_the_first_call(monkeypatch):
+    import actors.peers
+
+    def get_actor(name, namespace):
+        if name == "absent":
+            raise ValueError(f"no actor {name}")
+        return f"handle of {name}"
+
+    monkeypatch.setattr(actors.peers.ray, "get_actor", get_actor)
+    peers = Peers()
+    peers.look_up_soon("order_manager", "absent")
+    for _ in range(500):
+        if not peers._looking_up:
+            break
+        await asyncio.sleep(0.01)
+    assert peers._handles == {"order_manager": "handle of order_manager"}
