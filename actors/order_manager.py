@@ -117,7 +117,7 @@ class OrderManagerActor(DeploymentActor):
             self.start_timeline.step("market rules")
         callees = (*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
         await self.channels.connect(*callees, told=told.channels)
-        self.peers.look_up_soon(*callees)
+        self.peers.warm(*callees, method="channel_address")
 
     async def start(self, peers: PeerFacts | None = None) -> dict[str, Any]:
         """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first, with
@@ -137,7 +137,8 @@ class OrderManagerActor(DeploymentActor):
                 self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
                 self._rebuild_risk()
                 self.start_timeline.step("risk rebuilt")
-                await self.prepare(peers)
+                # a standby prepared itself: its handles are warm, and what it was told is not needed
+                await self.prepare(None if self._venue_rules else peers)
                 self.start_timeline.step("channels")
                 await asyncio.to_thread(self._ccxt_import.join)
                 load_ccxt()

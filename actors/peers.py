@@ -26,7 +26,7 @@ class Peers:
     def __init__(self) -> None:
         self._handles: dict[str, Any] = {}
         self._routes: dict[str, str] = {}
-        self._looking_up: set[asyncio.Task] = set()
+        self._warming: set[asyncio.Task] = set()
 
     def target(self, name: str) -> str:
         """The actor that calls to ``name`` go to."""
@@ -59,18 +59,19 @@ class Peers:
                     handle = self._handles[name] = found
         return handle
 
-    def look_up_soon(self, *names: str, timeout_s: float = 30.0) -> None:
-        """Look ``names`` up in the background, so that a later call through Ray (the fallback when a channel breaks,
-        a takeover's first call) does not wait for a first lookup: 0.3-0.5 s in a new process, which imports the
-        peer's class for its handle. One that fails is looked up again when it is called."""
+    def warm(self, *names: str, method: str, timeout_s: float = 30.0) -> None:
+        """Call ``method`` (one that changes nothing) on each of ``names`` in the background, so that a later call
+        through Ray (the fallback when a channel breaks, a takeover's first call) finds its handle made and used: a new
+        process's first lookup and first call to a peer take 0.3-0.5 s (it imports the peer's class). One that fails
+        is looked up again when it is called."""
         for name in names:
-            task = asyncio.get_running_loop().create_task(self._look_up(name, timeout_s))
-            self._looking_up.add(task)
-            task.add_done_callback(self._looking_up.discard)
+            task = asyncio.get_running_loop().create_task(self._warm(name, method, timeout_s))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
 
-    async def _look_up(self, name: str, timeout_s: float) -> None:
+    async def _warm(self, name: str, method: str, timeout_s: float) -> None:
         try:
-            await self.resolve(name, timeout_s)
+            await self.call(name, method, timeout_s=timeout_s, idempotent=True)
         except Exception:  # not there (yet): its first call looks it up
             pass
 

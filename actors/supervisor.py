@@ -439,7 +439,7 @@ class RayActorControl:
             callees = (*map(exchange_actor_name, d.venue_names), POSITION_TRACKER)
             if not await self._adopt_or_keep(name):  # a standby: unstarted, holding no journal, fed nothing
                 await self._feed(None, away_from=name, strict=True)
-                await self._call(name, "prepare", await self.peer_facts(callees), timeout_s=START_TIMEOUT_S)
+                await self._call(name, "prepare", timeout_s=START_TIMEOUT_S)  # its own Ray calls: warm for a takeover
                 return
             await self.route_callers(d.detector_actors, (ORDER_MANAGER,))  # opportunities to it (refused until started)
             # opens the journal once the last one let go

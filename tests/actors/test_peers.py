@@ -121,19 +121,30 @@ async def test_a_name_routed_elsewhere_during_its_lookup_is_looked_up_again(monk
     assert await peers.resolve("order_manager", timeout_s=1) == "handle of order_manager~2"  # kept
 
 
-async def test_names_looked_up_in_the_background_are_at_hand_and_a_failure_is_left_to_the_first_call(monkeypatch):
+async def test_peers_warmed_in_the_background_are_at_hand_and_a_failure_is_left_to_the_first_call(monkeypatch):
     import actors.peers
+
+    class Handle:
+        def __init__(self, name):
+            self.name = name
+            self.channel_address = self
+
+        async def _answer(self):
+            return ("127.0.0.1", 1)
+
+        def remote(self):
+            return self._answer()
 
     def get_actor(name, namespace):
         if name == "absent":
             raise ValueError(f"no actor {name}")
-        return f"handle of {name}"
+        return Handle(name)
 
     monkeypatch.setattr(actors.peers.ray, "get_actor", get_actor)
     peers = Peers()
-    peers.look_up_soon("order_manager", "absent")
+    peers.warm("order_manager", "absent", method="channel_address")
     for _ in range(500):
-        if not peers._looking_up:
+        if not peers._warming:
             break
         await asyncio.sleep(0.01)
-    assert peers._handles == {"order_manager": "handle of order_manager"}
+    assert list(peers._handles) == ["order_manager"] and not peers._warming
