@@ -49,13 +49,13 @@ class DetectorActor(DeploymentActor):
         self.scheduling = "normal"
         self.start_timeline.step("constructed")
 
-    async def start(self, active: bool = True, peers: PeerFacts | None = None) -> None:
+    async def start(self, active: bool = True, facts: PeerFacts | None = None) -> None:
         """Load every venue's market rules and open the channel to the order manager (idempotent), from what the
-        supervisor told (``peers``) or else asked of them; ``active``: the shard's detecting actor, else its standby
+        supervisor told (``facts``) or else asked of them; ``active``: the shard's detecting actor, else its standby
         until ``activate``."""
         if self.detector is not None:
             return
-        told = PeerFacts() if peers is None else peers
+        told = PeerFacts() if facts is None else facts
         by_venue = await venue_market_rules(self.peers, self.deployment.venue_names, told.rules)
         rules: dict[tuple[str, str], MarketRules] = {}
         for venue, venue_rules in by_venue.items():

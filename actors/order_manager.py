@@ -106,12 +106,12 @@ class OrderManagerActor(DeploymentActor):
         self.start_timeline.step("constructed")
 
     # ----- lifecycle -----
-    async def prepare(self, peers: PeerFacts | None = None) -> None:
+    async def prepare(self, facts: PeerFacts | None = None) -> None:
         """What starting needs that holds nothing (idempotent): every venue's market rules, and the channels to the
-        exchange actors and the tracker, from what the supervisor told (``peers``) or else asked of them. A standby
+        exchange actors and the tracker, from what the supervisor told (``facts``) or else asked of them. A standby
         order manager is prepared at once, so that taking over is opening the journal, rebuilding and reconciling."""
         names = self.deployment.venue_names
-        told = PeerFacts() if peers is None else peers
+        told = PeerFacts() if facts is None else facts
         if not self._venue_rules:
             self._venue_rules = await venue_market_rules(self.peers, names, told.rules)
             self.start_timeline.step("market rules")
@@ -119,9 +119,9 @@ class OrderManagerActor(DeploymentActor):
         await self.channels.connect(*callees, told=told.channels)
         self.peers.warm(*callees, method="channel_address")
 
-    async def start(self, peers: PeerFacts | None = None) -> dict[str, Any]:
+    async def start(self, facts: PeerFacts | None = None) -> dict[str, Any]:
         """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first, with
-        ``peers``) and reconcile the journal (idempotent)."""
+        ``facts``) and reconcile the journal (idempotent)."""
         first = False
         async with self._start_lock:
             if not self._started:
@@ -138,7 +138,7 @@ class OrderManagerActor(DeploymentActor):
                 self._rebuild_risk()
                 self.start_timeline.step("risk rebuilt")
                 # a standby prepared itself: its handles are warm, and what it was told is not needed
-                await self.prepare(None if self._venue_rules else peers)
+                await self.prepare(None if self._venue_rules else facts)
                 self.start_timeline.step("channels")
                 await asyncio.to_thread(self._ccxt_import.join)
                 load_ccxt()
