@@ -70,7 +70,7 @@ class DetectorActor(DeploymentActor):
         self.active = active
         self._apply_enabled()
         await self.channels.connect(ORDER_MANAGER, told=told.channels)
-        self.peers.warm(ORDER_MANAGER, method="channel_address")
+        self.peers.warm(*told.channels, method="channel_address")  # the peers no Ray call of its start reached
         for venue, free in self._inventory.items():
             self.detector.set_inventory(venue, free)
         self.scheduling = prepare_hot_path_thread(self.deployment.realtime_priority,

@@ -115,9 +115,8 @@ class OrderManagerActor(DeploymentActor):
         if not self._venue_rules:
             self._venue_rules = await venue_market_rules(self.peers, names, told.rules)
             self.start_timeline.step("market rules")
-        callees = (*(exchange_actor_name(v) for v in names), POSITION_TRACKER)
-        await self.channels.connect(*callees, told=told.channels)
-        self.peers.warm(*callees, method="channel_address")
+        await self.channels.connect(*(exchange_actor_name(v) for v in names), POSITION_TRACKER, told=told.channels)
+        self.peers.warm(*told.channels, method="channel_address")  # the peers no Ray call of its start reached
 
     async def start(self, facts: PeerFacts | None = None) -> dict[str, Any]:
         """Open the journal, rebuild the risk engine from it, build the per-venue managers (``prepare`` first, with
@@ -137,8 +136,7 @@ class OrderManagerActor(DeploymentActor):
                 self._fills_before_run = self.journal.begin_run(self.deployment.run_id, time.time())
                 self._rebuild_risk()
                 self.start_timeline.step("risk rebuilt")
-                # a standby prepared itself: its handles are warm, and what it was told is not needed
-                await self.prepare(None if self._venue_rules else facts)
+                await self.prepare(facts)
                 self.start_timeline.step("channels")
                 await asyncio.to_thread(self._ccxt_import.join)
                 load_ccxt()

@@ -442,8 +442,9 @@ class RayActorControl:
                 await self._call(name, "prepare", timeout_s=START_TIMEOUT_S)  # its own Ray calls: warm for a takeover
                 return
             await self.route_callers(d.detector_actors, (ORDER_MANAGER,))  # opportunities to it (refused until started)
-            # opens the journal once the last one let go
-            await self._call(name, "start", await self.peer_facts(callees), timeout_s=START_TIMEOUT_S)
+            # a wired one here is a prepared standby taking over: it asked its peers itself and needs telling nothing
+            facts = None if self._wired(name) else await self.peer_facts(callees)
+            await self._call(name, "start", facts, timeout_s=START_TIMEOUT_S)  # opens the journal once the last let go
             await self._feed(name, strict=True)
             if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
                 try:

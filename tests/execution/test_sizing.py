@@ -203,19 +203,24 @@ def feasible(amount, buy, sell, fb, fs, threshold_bps, quote_free, base_free):
             and last_unit_gains)
 
 
+FEES = st.decimals(min_value=D("0"), max_value=D("0.003"), places=5)
+THRESHOLDS_BPS = st.decimals(min_value=D("0"), max_value=D("60"), places=2)
+
+
+def grid_rules(exchange, fee):
+    """The random ladders' grid, no minimum notional."""
+    return rules(exchange, fee=str(fee), step=str(STEP), min_amount="0.001", min_notional="0")
+
+
 @settings(max_examples=150, deadline=None)
 @given(
-    books=ladders(),
-    fb=st.decimals(min_value=D("0"), max_value=D("0.003"), places=5),
-    fs=st.decimals(min_value=D("0"), max_value=D("0.003"), places=5),
-    threshold=st.decimals(min_value=D("0"), max_value=D("60"), places=2),
+    books=ladders(), fb=FEES, fs=FEES, threshold=THRESHOLDS_BPS,
     quote_free=st.decimals(min_value=D("0"), max_value=D("2000000"), places=2),
     base_free=st.decimals(min_value=D("0"), max_value=D("20"), places=3),
 )
 def test_sizing_is_feasible_and_maximal(books, fb, fs, threshold, quote_free, base_free):
     buy, sell = books
-    buy_rules = rules("a", fee=str(fb), step=str(STEP), min_amount="0.001", min_notional="0")
-    sell_rules = rules("b", fee=str(fs), step=str(STEP), min_amount="0.001", min_notional="0")
+    buy_rules, sell_rules = grid_rules("a", fb), grid_rules("b", fs)
     opportunity = size_arbitrage(buy, sell, buy_rules, sell_rules, quote_free=quote_free, base_free=base_free,
                                  min_profit_bps=threshold)
     if opportunity is None:
@@ -236,19 +241,13 @@ def test_sizing_is_feasible_and_maximal(books, fb, fs, threshold, quote_free, ba
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    books=ladders(),
-    fb=st.decimals(min_value=D("0"), max_value=D("0.003"), places=5),
-    fs=st.decimals(min_value=D("0"), max_value=D("0.003"), places=5),
-    threshold=st.decimals(min_value=D("0"), max_value=D("60"), places=2),
-)
+@given(books=ladders(), fb=FEES, fs=FEES, threshold=THRESHOLDS_BPS)
 def test_the_float_screen_passes_over_only_crossings_sizing_finds_nothing_in(books, fb, fs, threshold):
     buy, sell = books
     assume(buy.best_ask < sell.best_bid)
     if misses_min_profit(float(buy.best_ask), float(sell.best_bid), fb, fs, threshold):
-        assert size_arbitrage(buy, sell, rules("a", fee=str(fb), step=str(STEP), min_amount="0.001", min_notional="0"),
-                              rules("b", fee=str(fs), step=str(STEP), min_amount="0.001", min_notional="0"),
-                              **PLENTY, min_profit_bps=threshold) is None
+        assert size_arbitrage(buy, sell, grid_rules("a", fb), grid_rules("b", fs), **PLENTY,
+                              min_profit_bps=threshold) is None
 
 
 def test_the_float_screen_sizes_a_crossing_that_pays_exactly_the_minimum():
