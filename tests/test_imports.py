@@ -46,7 +46,8 @@ def test_importing_the_actors_modules_loads_neither_ccxt_nor_aiohttp():
     """aiohttp (ccxt's async transport, rayarb's order entry) is the exchange actor's alone: the order manager and the
     detector import ``actors.exchange`` to make their handles while they restart (~0.1-0.2 s under load)."""
     code = (f"import sys\nfor name in {ACTOR_MODULES!r}:\n    __import__(name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ccxt', 'aiohttp')))")
+            "print(sorted(m for m, module in sys.modules.items() if m.split('.')[0] in ('ccxt', 'aiohttp')\n"
+            "             and type(module).__name__ != 'LeanPackage'))")  # execution/api/lean_ccxt.py: nothing loaded
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
@@ -54,7 +55,7 @@ def test_importing_the_actors_modules_loads_neither_ccxt_nor_aiohttp():
 
 def test_the_order_manager_and_a_built_exchange_load_ccxt_when_they_need_it():
     code = ("import sys\nfrom execution.api import load_ccxt_in_background\nthread = load_ccxt_in_background()\n"
-            "thread.join(60)\nloaded = 'ccxt' in sys.modules and not thread.is_alive()\n"
+            "thread.join(60)\nloaded = 'ccxt.base.errors' in sys.modules and not thread.is_alive()\n"
             "from execution.api.venue import make_exchange\n"
             "exchange = make_exchange('binance', url='http://127.0.0.1:9', flavour='pro')\n"
             "print(loaded, 'ccxt.pro' in sys.modules, type(exchange).__module__)")
