@@ -26,14 +26,9 @@ class LeanPackage(types.ModuleType):
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec.name)
-        self.__spec__ = spec
-        self.__loader__ = spec.loader
-        self.__file__ = spec.origin
-        self.__path__ = list(spec.submodule_search_locations)
-        self.__package__ = spec.name
         imports, values = read_init(Path(spec.origin), spec.name)
-        object.__setattr__(self, "_imports", imports)
-        self.__dict__.update(values)
+        self.__dict__.update(values, _imports=imports, __spec__=spec, __loader__=spec.loader, __file__=spec.origin,
+                             __path__=list(spec.submodule_search_locations), __package__=spec.name)
 
     def __getattr__(self, name: str) -> Any:
         where = self.__dict__["_imports"].get(name)
