@@ -13,6 +13,10 @@ of ``--seconds``:
   manager's CPU over the orders the venues received in the window (``/_sim/orders``: its background work, the journal's
   checkpoint every second and the open orders' settling, is in it too, so at a low order rate this is an upper bound);
   and every actor's CPU together, as a share of one core.
+Beside each, the same measures of the in-process bot (``benchmarks.baseline``, as the side-by-side benchmark runs it)
+against the same venues once rayarb's run has stopped: its one process's RSS and PSS, its CPU over a window of the same
+length after the same warm-up, and its CPU per 1,000 book updates (everything it does, orders included) against every
+actor's CPU per 1,000 book updates.
 
     python -m benchmarks.bench_resources [--loads 3x2,3x10,5x20] [--update-hz 20] [--seconds 20] [--warmup 10]
 """
@@ -31,9 +35,10 @@ import psutil
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
+from benchmarks.baseline import run_bot  # noqa: E402
 from benchmarks.loads import start_venues, unified_symbols  # noqa: E402
 from benchmarks.results import RESULTS, Figure, record  # noqa: E402
-from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, wait_for  # noqa: E402
+from tests.integration.runs import BackgroundRun, account_orders, actor, make_job, run_config, wait_for  # noqa: E402
 
 STARTUP_S = 300.0
 MIB = 2**20
@@ -58,10 +63,15 @@ def books_received(venues: tuple[str, ...]) -> int:
     return sum(_get(actor(f"exchange:{v}").health.remote())["books"]["received"] for v in venues)
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+def cpu_seconds(pids: dict[str, int], *, skip_gone: bool = False) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
-        times = psutil.Process(pid).cpu_times()
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            if skip_gone:
+                continue
+            raise
         out[name] = times.user + times.system
     return out
 
@@ -80,25 +90,27 @@ def orders_received(venues: Any, start: float, end: float) -> int:
     return sum(1 for v in venues for o in account_orders(v.url) if start <= o["receivedTimeUs"] / 1e6 < end)
 
 
-def ray_runtime(actor_pids_: set[int], venue_pid: int | None) -> tuple[float, float | None, int]:
-    """RSS and PSS (MiB) of the processes Ray started under this driver that are not actors, and how many."""
+def ray_runtime(actor_pids_: set[int], venue_pid: int | None) -> dict[str, int]:
+    """The processes Ray started under this driver that are not actors (GCS, raylet, ...): ``ray:<pid>`` -> pid."""
     skip = set(actor_pids_)
     if venue_pid is not None:
         skip.add(venue_pid)
         skip.update(p.pid for p in psutil.Process(venue_pid).children(recursive=True))
-    rss = pss = 0.0
-    count = 0
-    for child in psutil.Process(os.getpid()).children(recursive=True):
-        if child.pid in skip:
-            continue
+    return {f"ray:{child.pid}": child.pid for child in psutil.Process(os.getpid()).children(recursive=True)
+            if child.pid not in skip}
+
+
+def total_memory(pids: dict[str, int]) -> tuple[float, float | None]:
+    """RSS and PSS (MiB) of these processes together (PSS None where the kernel does not give it)."""
+    rss, pss = 0.0, 0.0
+    for pid in pids.values():
         try:
-            r, p = memory(child.pid)
+            r, p = memory(pid)
         except psutil.NoSuchProcess:
             continue
         rss += r
         pss = None if pss is None or p is None else pss + p
-        count += 1
-    return rss, pss, count
+    return rss, pss
 
 
 def run_load(venues: int, symbols: int, args: argparse.Namespace, directory: Path) -> dict[str, Any]:
@@ -113,18 +125,27 @@ def run_load(venues: int, symbols: int, args: argparse.Namespace, directory: Pat
             names = deployment.actor_names + ("supervisor",)
             time.sleep(args.warmup)  # steady state: caches, connections and the journal warmed up
             pids = actor_pids(names)
+            runtime = ray_runtime(set(pids.values()), sim.pid)
             cpu_before, books_before, start = cpu_seconds(pids), books_received(deployment.venue_names), time.time()
+            runtime_before = cpu_seconds(runtime, skip_gone=True)
             time.sleep(args.seconds)
             cpu_after, books_after, end = cpu_seconds(pids), books_received(deployment.venue_names), time.time()
+            runtime_after = cpu_seconds(runtime, skip_gone=True)
             if actor_pids(names) != pids:
                 raise RuntimeError("an actor restarted during the window: its CPU time would be wrong")
             mem = {name: memory(pid) for name, pid in pids.items()}
-            runtime = ray_runtime(set(pids.values()), sim.pid)
+            runtime_memory = total_memory(runtime)
             orders = orders_received(sim.venues, start, end)
         finally:
             job.stop()
             run.join(300)
+        symbol_names = unified_symbols(symbols)
+        bot = run_bot(sim.venues, symbol_names, run_config(sim.venues, symbols=symbol_names),
+                      args.warmup + args.seconds + 2, directory / f"bot-{venues}x{symbols}",
+                      window=(args.warmup, args.seconds))["window"]
+        bot["orders"] = orders_received(sim.venues, bot["start"], bot["end"])
     cpu = {name: cpu_after[name] - cpu_before[name] for name in pids}
+    runtime_cpu = sum(runtime_after[n] - runtime_before[n] for n in runtime_after if n in runtime_before)
     feed = [n for n in names if n.startswith("exchange:")] + list(deployment.detector_names)
     books = books_after - books_before
     return {
@@ -132,11 +153,17 @@ def run_load(venues: int, symbols: int, args: argparse.Namespace, directory: Pat
         "rss_mib": {n: round(m[0], 1) for n, m in mem.items()},
         "pss_mib": {n: None if m[1] is None else round(m[1], 1) for n, m in mem.items()},
         "cpu_s": {n: round(c, 3) for n, c in cpu.items()},
-        "runtime_rss_mib": round(runtime[0], 1), "runtime_pss_mib": None if runtime[1] is None else round(
-            runtime[1], 1), "runtime_processes": runtime[2],
+        "runtime_rss_mib": round(runtime_memory[0], 1), "runtime_pss_mib": None if runtime_memory[1] is None else round(
+            runtime_memory[1], 1), "runtime_processes": len(runtime), "runtime_cpu_s": round(runtime_cpu, 3),
         "cpu_ms_per_1000_books": None if not books else 1e6 * sum(cpu[n] for n in feed) / books,
         "cpu_ms_per_order": None if not orders else 1e3 * cpu["order_manager"] / orders,
         "actors_cpu_share": sum(cpu.values()) / (end - start),
+        "rayarb_cpu_ms_per_1000_books": None if not books else 1e6 * (sum(cpu.values()) + runtime_cpu) / books,
+        "rayarb_cpu_share": (sum(cpu.values()) + runtime_cpu) / (end - start),
+        "bot": {"rss_mib": round(bot["rss_mib"], 1), "pss_mib": None if bot["pss_mib"] is None else round(
+            bot["pss_mib"], 1), "cpu_s": round(bot["cpu_s"], 3), "books": bot["books"], "orders": bot["orders"],
+            "window_s": bot["end"] - bot["start"], "cpu_share": bot["cpu_s"] / (bot["end"] - bot["start"]),
+            "cpu_ms_per_1000_books": None if not bot["books"] else 1e6 * bot["cpu_s"] / bot["books"]},
     }
 
 
@@ -156,9 +183,12 @@ def figures_of(load: str, result: dict[str, Any]) -> list[Figure]:
         if all(pss[n] is not None for n in names):
             figures.append(Figure(f"{load} PSS {kind}{each}", round(sum(pss[n] for n in names) / len(names), 1),
                                   "MiB"))
-    figures.append(Figure(f"{load} RSS every actor", round(sum(rss.values()), 1), "MiB"))
+    bot = result["bot"]
+    figures.append(Figure(f"{load} RSS every actor (baseline: the bot's one process)", round(sum(rss.values()), 1),
+                          "MiB", baseline=bot["rss_mib"]))
     if all(v is not None for v in pss.values()):
-        figures.append(Figure(f"{load} PSS every actor", round(sum(pss.values()), 1), "MiB"))
+        figures.append(Figure(f"{load} PSS every actor (baseline: the bot's)", round(sum(pss.values()), 1), "MiB",
+                              baseline=bot["pss_mib"]))
     if result["runtime_pss_mib"] is not None:
         figures.append(Figure(f"{load} PSS Ray runtime besides ({result['runtime_processes']} processes)",
                               result["runtime_pss_mib"], "MiB"))
@@ -168,10 +198,20 @@ def figures_of(load: str, result: dict[str, Any]) -> list[Figure]:
                None if per_books is None else round(per_books, 1), "ms"),
         Figure(f"{load} CPU per order (order manager)", None if per_order is None else round(per_order, 2), "ms"),
         Figure(f"{load} CPU of every actor", round(100 * result["actors_cpu_share"], 1), "% of a core"),
-        Figure(f"{load} book updates in the window", round(result["books"] / result["window_s"]), "updates/s"),
-        Figure(f"{load} orders in the window", result["orders"], "orders"),
+        Figure(f"{load} CPU of every actor and Ray's processes (baseline: the bot's)",
+               round(100 * result["rayarb_cpu_share"], 1), "% of a core", baseline=round(100 * bot["cpu_share"], 1)),
+        Figure(f"{load} CPU per 1,000 book updates, every actor and Ray's processes (baseline: the bot's)",
+               _round(result["rayarb_cpu_ms_per_1000_books"], 1), "ms",
+               baseline=_round(bot["cpu_ms_per_1000_books"], 1)),
+        Figure(f"{load} book updates in the window", round(result["books"] / result["window_s"]), "updates/s",
+               baseline=round(bot["books"] / bot["window_s"])),
+        Figure(f"{load} orders in the window", result["orders"], "orders", baseline=bot["orders"]),
     ]
     return figures
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -196,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            command.strip(), figures, path=args.results,
            notes=f"Trading run, simulator at {args.update_hz:g} updates/s per venue and symbol, {args.seconds:g} s "
                  f"window after {args.warmup:g} s of trading; run.profile {args.profile}. PSS adds up across "
-                 f"processes, RSS does not (Ray's libraries are counted in every process).")
+                 f"processes, RSS does not (Ray's libraries are counted in every process). Baseline: the in-process "
+                 f"bot (benchmarks/baseline) against the same venues after rayarb's run, the same warm-up and window.")
     return results
 
 

@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +42,9 @@ from typing import Any
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 from benchmarks import loads  # noqa: E402
+from benchmarks.baseline import run_bot  # noqa: E402
 from benchmarks.loads import unified_symbols  # noqa: E402
-from benchmarks.results import RESULTS, ROOT, Figure, record  # noqa: E402
+from benchmarks.results import RESULTS, Figure, record  # noqa: E402
 from orchestration.report import load_run_report  # noqa: E402
 from simulator.launcher import VenueProcess  # noqa: E402
 from tests.integration.runs import account_orders, make_job, run_config  # noqa: E402
@@ -98,21 +98,8 @@ def run_rayarb(sim: VenueProcess, directory: Path, symbols: list[str], args: arg
 
 def run_baseline(sim: VenueProcess, directory: Path, symbols: list[str], args: argparse.Namespace) -> dict[str, Any]:
     config = run_config(sim.venues, symbols=symbols, risk=RISK, **STRATEGY)
-    directory.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "venues": {v.name: [v.dialect or "binance", v.url, v.api_key, v.secret, v.passphrase or None]
-                   for v in sim.venues},
-        "symbols": symbols, "seconds": args.seconds,
-        "strategy": config.strategy.model_dump(mode="json"), "risk": config.risk.model_dump(mode="json"),
-        "realtime_priority": args.realtime_priority,
-        "cpu_wake_latency_us": None if args.cpu_wake_latency == "off" else int(args.cpu_wake_latency),
-        "out": str(directory / "baseline.json"),
-    }
-    child = subprocess.run([sys.executable, "-m", "benchmarks.baseline"], input=json.dumps(spec) + "\n",
-                           capture_output=True, text=True, cwd=ROOT, timeout=args.seconds + 180)
-    if child.returncode != 0:
-        raise SystemExit(f"baseline failed ({child.returncode}): {child.stderr.strip().splitlines()[-1:]}")
-    result = json.loads(Path(spec["out"]).read_text(encoding="utf-8"))
+    result = run_bot(sim.venues, symbols, config, args.seconds, directory, realtime_priority=args.realtime_priority,
+                     cpu_wake_latency_us=None if args.cpu_wake_latency == "off" else int(args.cpu_wake_latency))
     at_venue = received_us(sim)
     samples = result["samples"]
     return {"sent": [max(0.0, s["sent_at"] - s["book_received_at"]) for s in samples],
