@@ -27,8 +27,8 @@ def test_the_resources_benchmark_records_memory_per_actor_and_cpu_per_book_updat
     assert books["value"] > 0 and books["baseline"] > 0
     per_books = figures["2x2 CPU per 1,000 book updates (exchange actors + detector)"]
     assert per_books["unit"] == "ms" and 0 < per_books["value"] < 100_000
-    every_per_books = figures["2x2 CPU per 1,000 book updates, every actor (baseline: the bot's process)"]
+    every_per_books = figures["2x2 CPU per 1,000 book updates, every actor and Ray's processes (baseline: the bot's)"]
     assert per_books["value"] <= every_per_books["value"] and 0 < every_per_books["baseline"] < 100_000
-    share = figures["2x2 CPU of every actor (baseline: the bot's)"]
-    assert 0 < share["value"] < 100 * 64 and 0 < share["baseline"] < 100 * 64
+    share = figures["2x2 CPU of every actor and Ray's processes (baseline: the bot's)"]
+    assert figures["2x2 CPU of every actor"]["value"] <= share["value"] < 100 * 64 and 0 < share["baseline"] < 100 * 64
     assert result["bot"]["books"] > 0 and result["bot"]["window_s"] >= 2.9
