@@ -29,10 +29,12 @@ logger = logging.getLogger(__name__)
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 NODE_CPUS = 1
 WORKER_NODES = 2
-# Detection of a dead node in ~1.2 s instead of ~14 s (three missed 500 ms health checks).
+# A dead node declared dead in ~1.2 s instead of ~14 s (three missed 500 ms health checks), and a node that stops
+# answering (a host gone, its connections open but silent) in ~3 s instead of 31 s: each check waited out Ray's 10 s
+# timeout before it counted as missed (tests/cluster/test_silent_node.py).
 # Read-only: Ray adds its spilling settings to the _system_config dict it is given, so each cluster gets a copy.
 FAST_NODE_DEATH = MappingProxyType({"health_check_period_ms": 500, "health_check_failure_threshold": 3,
-                                    "health_check_initial_delay_ms": 0})
+                                    "health_check_timeout_ms": 500, "health_check_initial_delay_ms": 0})
 # The head's system config (as ray_cluster.yaml's): fast node death, and calls to a dead actor failing at once.
 CLUSTER_SYSTEM_CONFIG = MappingProxyType({**FAST_NODE_DEATH, **FAIL_FAST_ON_DEAD_ACTORS})
 
@@ -75,6 +77,17 @@ class NodeCluster:
                 with contextlib.suppress(psutil.Error):
                     worker.kill()
         self.cluster.remove_node(node, allow_graceful=False)
+
+    def silence_worker(self, node_id: str) -> None:
+        """Stop every process of a worker node (SIGSTOP), as a host that is gone without closing its connections:
+        nothing it holds answers or refuses. ``remove_worker`` ends them."""
+        from ray._private import ray_constants
+
+        raylet = self.workers[node_id].all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+        with contextlib.suppress(psutil.Error):
+            for process in [psutil.Process(raylet), *psutil.Process(raylet).children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    process.suspend()
 
     def alive_node_ids(self) -> set[str]:
         import ray
