@@ -19,8 +19,13 @@ from orchestration.config import Config, Credentials
 
 logger = logging.getLogger(__name__)
 
-LONG_POLL_S = 20.0  # how long an exchange actor holds a poll that has nothing to ask
-CALL_MARGIN_S = 10.0  # on top of the poll, before the driver gives up on an answer
+# How long an exchange actor holds a poll that has nothing to ask, and how long on top of it the driver waits for the
+# answer. A poll to a process that goes silent (its host gone without closing its connections) is neither answered
+# nor refused: it is given up after both and asked again, of the new process Ray starts for the actor elsewhere. With
+# 20 s and 10 s the new process of a silent node's exchange actor waited up to 30 s for its keys, and its venue with it.
+LONG_POLL_S = 2.0
+POLL_MARGIN_S = 2.0
+CALL_TIMEOUT_S = 10.0  # handing the sealed keys over
 # After a failed poll (actor not created yet, restarting, gone). A restarted exchange actor waits for its keys before
 # anything else: a poll every 0.05 s of a restarting actor (each fails at once) hands them over within 0.05 s of its
 # new process answering (0.2 s: up to 0.14 s of its start waiting, bench_recovery's start timeline).
@@ -74,11 +79,11 @@ class CredentialCourier:
         while not self._stop.is_set():
             try:
                 actor = ray.get_actor(name, namespace=self._namespace)
-                public_key = ray.get(actor.credentials_wanted.remote(LONG_POLL_S), timeout=LONG_POLL_S + CALL_MARGIN_S)
+                public_key = ray.get(actor.credentials_wanted.remote(LONG_POLL_S), timeout=LONG_POLL_S + POLL_MARGIN_S)
                 if public_key is None:
                     continue
                 sealed = seal(public_key, self._credentials[venue])
-                ray.get(actor.provide_credentials.remote(sealed), timeout=CALL_MARGIN_S)
+                ray.get(actor.provide_credentials.remote(sealed), timeout=CALL_TIMEOUT_S)
             except Exception as exc:  # not created yet, restarting, killed: ask the next process
                 logger.debug("credentials for %s not delivered yet: %s", name, type(exc).__name__)
                 self._stop.wait(RETRY_S)
