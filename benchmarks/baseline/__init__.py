@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchmarks.results import ROOT
 
 
 def run_bot(venues: Any, symbols: list[str], config: Any, seconds: float, directory: Path, *,

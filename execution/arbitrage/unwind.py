@@ -16,6 +16,9 @@ from execution.types import ZERO, MarketRules, OrderBook, Side
 logger = logging.getLogger(__name__)
 
 
+BOOK_TIMEOUT_S = 5.0  # how long a venue's book is waited for before the venue is left out
+
+
 @dataclass(frozen=True, slots=True)
 class UnwindPolicy:
     """How a residual is flattened. ``execute=False`` only plans. ``books`` overrides ``ArbitrageIO.order_book``."""
@@ -23,7 +26,7 @@ class UnwindPolicy:
     execute: bool = True
     max_slippage_bps: Decimal = Decimal(50)
     books: Mapping[str, OrderBook] | None = None
-    book_timeout_s: float = 5.0
+    book_timeout_s: float = BOOK_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
