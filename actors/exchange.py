@@ -272,7 +272,10 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
     # ----- market data -----
     async def subscribe(self, name: str, balances_only: bool = False, symbols: list[str] | None = None) -> None:
         """Push every book (and balances, as ``("balances", venue, free)``) to the actor ``name``'s ``on_book`` from
-        now on; only the books of ``symbols`` when given (a detector shard's)."""
+        now on; only the books of ``symbols`` when given (a detector shard's). The supervisor says it to each new
+        process of ``name``: a channel to its old process is closed (one on a node that stopped answering would
+        neither answer nor close)."""
+        self.channels.drop(name)
         keys = frozenset({"balances"}) if balances_only else None
         if symbols is not None:
             keys = frozenset({"balances", *symbols})

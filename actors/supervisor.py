@@ -304,9 +304,10 @@ class RayActorControl:
     async def route_callers(self, callers: tuple[str, ...], roles: tuple[str, ...] | None = None, *,
                             strict: bool = False) -> None:
         """Tell ``callers`` which actor each of ``roles`` (every routed role by default) leads to (after a failover,
-        or to a new process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise
-        then (the caller's own rewiring, retried at the next heartbeat)."""
-        routes = [(r, await self.active_member(r)) for r in self._routed_roles if roles is None or r in roles]
+        or to a new process of theirs): each closes its channel to the role and opens one anew, to the new process
+        (one on a node that stopped answering neither answers nor closes it). A caller that cannot be told now is told
+        when it is rewired; ``strict``: raise then (the caller's own rewiring, retried at the next heartbeat)."""
+        routes = [(r, await self.active_member(r)) for r in (self._routed_roles if roles is None else roles)]
         await self._tell([self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
                           for c in callers for role, actor in routes], strict,
                          "a route not given (%s); given when its actor is rewired")
@@ -459,7 +460,8 @@ class RayActorControl:
         elif name == POSITION_TRACKER:
             await self.route_callers((POSITION_TRACKER,), strict=True)
             await self._call(POSITION_TRACKER, "start", self.owner.baseline)
-            if not first:
+            if not first:  # the order managers' channels to it: to the new process
+                await self.route_callers(d.members(ORDER_MANAGER), (POSITION_TRACKER,))
                 await self._order_manager("replay_fills", timeout_s=START_TIMEOUT_S)
 
 

@@ -36,8 +36,13 @@ With ``--standby-node-losses N``: the node losses again, with every standby on (
 detector's two, on different nodes; the order manager's two on one node, the journal's); a lost exchange actor,
 detector or order manager stops trading only if it was the active one.
 
+With ``--silent-node-losses N``: the node losses again, the worker's every process stopped (SIGSTOP) rather than
+killed, as a host gone without closing its connections (nothing it holds answers, nothing is refused); they are ended
+once trading is back.
+
     python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
-                                        [--types exchange,...] [--idle 60] [--crossing-rate 0.5]
+                                        [--silent-node-losses 10] [--types exchange,...] [--idle 60]
+                                        [--crossing-rate 0.5]
 """
 from __future__ import annotations
 
@@ -382,10 +387,12 @@ def restart_steps(moved: list[str], killed_at: float, killed_mono: float) -> dic
     return steps
 
 
-def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
+def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False,
+                silent: bool = False) -> dict[str, Any]:
     """Worker nodes lost until ``args.node_losses`` of them stopped trading, each time the worker whose loss stops the
     most of it; with ``standby``, ``args.standby_node_losses`` with every standby on (a lost actor stops trading only
-    if it was the active one)."""
+    if it was the active one); ``silent``: ``args.silent_node_losses`` nodes silenced (every process stopped, its
+    connections left open) rather than killed."""
     from tests.cluster.nodes import started_cluster
     from tests.cluster.test_node_loss import actor_placement
 
@@ -395,7 +402,8 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
         # every node is on this host: channels on loopback (as tests/cluster/test_node_loss.py)
-        job = production_job(sim.venues, directory / ("standby-nodes" if standby else "nodes"), address=cluster.address,
+        name = "standby-nodes" if standby else "silent-nodes" if silent else "nodes"
+        job = production_job(sim.venues, directory / name, address=cluster.address,
                              run={"channels": "127.0.0.1"}, standby=standby)
         run = BackgroundRun(job).start()
         try:
@@ -405,7 +413,7 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
             from execution.journal import Journal
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
-            wanted = args.standby_node_losses if standby else args.node_losses
+            wanted = args.standby_node_losses if standby else args.silent_node_losses if silent else args.node_losses
             # a worker holding no actor that trading needs is lost when no worker holds one (with standbys, a
             # takeover can leave every active one on the worker that is not the next to go): such a loss measures
             # nothing and its figures are apart, so losses go on until ``wanted`` stopped trading, at most three
@@ -431,16 +439,21 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 needs = stopped or [None]  # stopped nothing: the next order anywhere
                 pids = [pid for name in moved if (pid := pid_of(name)) is not None]
                 killed_at, killed_mono = time.time(), time.monotonic()
-                cluster.remove_worker(victim)
-                # remove_worker kills the node's processes as a crashed host loses them; count from the kill, orders
-                # created once they are gone (an order sent through one of them is not trading again).
-                wait_for("the lost node's processes gone", lambda: not any(alive(pid) for pid in pids),
-                         timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.005)
+                if silent:  # nothing it holds answers from now on, nor refuses: an order sent there is not trading
+                    cluster.silence_worker(victim)
+                else:
+                    cluster.remove_worker(victim)
+                    # remove_worker kills the node's processes as a crashed host loses them; count from the kill,
+                    # orders created once they are gone (an order sent through one of them is not trading again).
+                    wait_for("the lost node's processes gone", lambda: not any(alive(pid) for pid in pids),
+                             timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.005)
                 gone_at = time.time()
                 timeline = follow_node_loss(cluster, victim, moved, killed_at, killed_mono,
                                             lambda: all(leg_sent_since(live_journal, gone_at, v) for v in needs))
+                if silent:
+                    cluster.remove_worker(victim)  # its stopped processes ended
                 losses.append({"killed_at": killed_at, "gone_at": gone_at, "moved": moved, "stopped": bool(stopped),
-                               "needs": needs, "standby": standby, **timeline})
+                               "needs": needs, "standby": standby, "silent": silent, **timeline})
             live_journal.close()
             wait_until_trading(job, orders, time.time())
         finally:
@@ -504,10 +517,12 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         if len(to_order) < len(kills):
             figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",
                                   len(kills) - len(to_order), "kills", target="0"))
-    for with_standby in (False, True):
-        losses = [x for x in result.get("losses", []) if x.get("standby", False) == with_standby]
+    for with_standby, silent in ((False, False), (True, False), (False, True)):
+        losses = [x for x in result.get("losses", [])
+                  if x.get("standby", False) == with_standby and x.get("silent", False) == silent]
         if not losses:
             continue
+        lost = "silenced" if silent else "lost"
         # a loss that took no actor trading needs stops nothing: its figures are apart (the restarted actors stay
         # where Ray put them, so after a few losses the worker lost may hold none; the supervisor is on the head);
         # with a standby per venue and detector, a lost exchange actor or detector stops trading only if it was the
@@ -522,16 +537,16 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
                 continue
             s = summarize_latencies(to_order)
             target = "<= 3 s" if group[0]["stopped"] else None
-            figures += [Figure(f"worker node lost {label} -> next order p50 ({len(group)} of {len(losses)} losses)",
-                               _r(s["p50"]), "s", target=target),
-                        Figure(f"worker node lost {label} -> next order max", _r(s["max"]), "s", target=target)]
+            figures += [Figure(f"worker node {lost} {label} -> next order p50 ({len(group)} of {len(losses)} "
+                               "losses)", _r(s["p50"]), "s", target=target),
+                        Figure(f"worker node {lost} {label} -> next order max", _r(s["max"]), "s", target=target)]
             if group[0]["stopped"] and not with_standby:  # where a loss's time goes when every lost actor restarts
                 phases = [_node_loss_phases(x) for x in group]
                 for what in phases[0]:
                     times = [p[what] for p in phases if p[what] is not None]
                     if times:
-                        figures.append(Figure(f"worker node lost -> {what} p50", _r(summarize_latencies(times)["p50"]),
-                                              "s"))
+                        figures.append(Figure(f"worker node {lost} -> {what} p50",
+                                              _r(summarize_latencies(times)["p50"]), "s"))
     return figures
 
 
@@ -565,6 +580,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="worker node losses that stop trading (0: no cluster phase)")
     parser.add_argument("--standby-node-losses", type=int, default=10,
                         help="worker nodes lost with a standby per venue and detector (0: no such phase)")
+    parser.add_argument("--silent-node-losses", type=int, default=10,
+                        help="worker nodes silenced (every process stopped, connections left open) that stop trading "
+                             "(0: no such phase)")
     parser.add_argument("--crossing-rate", type=float, default=0.5,
                         help="share of the simulated market's updates that cross between venues (simulator default "
                              "0.08)")
@@ -591,6 +609,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result.update(node_losses(args, Path(directory)))
         if args.standby_node_losses:
             result["losses"] = result.get("losses", []) + node_losses(args, Path(directory), standby=True)["losses"]
+        if args.silent_node_losses:
+            result["losses"] = result.get("losses", []) + node_losses(args, Path(directory), silent=True)["losses"]
     figures = figures_of(result)
     print(json.dumps({"figures": {f.name: f.value for f in figures},
                       "kills": [{k: v for k, v in kill.items() if k != "killed_at"}

@@ -152,8 +152,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                        help="simulator venues, NAME or NAME:DIALECT (default %(default)s)")
     chaos.add_argument("--address", metavar="ADDR", help="join this Ray cluster instead of a private local Ray")
     chaos.add_argument("--nodes", type=_node_count, default=0, metavar="N",
-                       help="worker nodes besides the head, on this host (a local cluster: node_lost needs 1 or more; "
-                            "default 0, a plain local Ray)")
+                       help="worker nodes besides the head, on this host (a local cluster: node_lost and "
+                            "node_silenced need 1 or more; default 0, a plain local Ray)")
     chaos.add_argument("--run-dir", metavar="DIR", default="runs", help="where the run goes (default %(default)s)")
     chaos.add_argument("--short", action="store_true", help="every fault kind once, back to back (CI)")
     chaos.add_argument("--standby", action="store_true",
@@ -249,7 +249,8 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
                            address=args.address, run_dir=Path(args.run_dir), short=args.short, nodes=args.nodes,
                            load=args.load, standby=args.standby)
     if not asked and not args.nodes:
-        print("node_lost left out: no worker node to lose (--nodes 1 or more adds one)", file=sys.stderr)
+        print("node_lost and node_silenced left out: no worker node to lose (--nodes 1 or more adds one)",
+              file=sys.stderr)
     result = run_campaign(options, status=lambda line: print(line, file=sys.stderr))
     render(result.figures, result.violations)
     print(f"figures: {result.run_dir / 'chaos.json'}")

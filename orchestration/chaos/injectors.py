@@ -5,7 +5,8 @@ killed actor replaced and up again, the kill switch tripped and reset, a killed 
 node's actors up elsewhere); what it did is an ``Applied`` record. Venue faults go through the simulator's
 ``/_sim/faults`` (and ``/_sim/balance_adjust``); actor faults through the run's own Ray (SIGKILL of the actor's
 process, ``ray.kill``, SIGSTOP, the order manager's crash point); ``driver_restart`` through the run's driver process
-(``orchestration.chaos.driver``), ``node_lost`` through the local cluster (``orchestration.local_cluster``)."""
+(``orchestration.chaos.driver``), ``node_lost`` and ``node_silenced`` through the local cluster
+(``orchestration.local_cluster``)."""
 from __future__ import annotations
 
 import contextlib
@@ -73,8 +74,8 @@ def _replaced(name: str, old_incarnation: str) -> Any:
 class Injector:
     """Applies faults to one run: ``urls`` the venues' addresses by name, ``run_dir`` the run's journal directory;
     ``driver`` the run's driver process (``RunDriver``: driver_restart), ``cluster`` the local cluster
-    (``NodeCluster``: node_lost), ``actor_names`` the run's actors (the supervisor among them); ``hold_s`` how long
-    a venue fault is left on."""
+    (``NodeCluster``: node_lost, node_silenced), ``actor_names`` the run's actors (the supervisor among them);
+    ``hold_s`` how long a venue fault is left on."""
 
     def __init__(self, urls: dict[str, str], run_dir: Path, *, driver: Any = None, cluster: Any = None,
                  actor_names: tuple[str, ...] = (), hold_s: float = HOLD_S) -> None:
@@ -85,6 +86,7 @@ class Injector:
         self.cluster = cluster
         self.actor_names = actor_names
         self.balance_adjustments: dict[str, dict[str, Decimal]] = {}  # venue -> asset -> delta (no fill behind it)
+        self._silenced: list[str] = []  # node_silenced's nodes, stopped until the next node fault or the end
 
     def apply(self, fault: Fault) -> Applied:
         applied = Applied(fault, time.time())
@@ -94,8 +96,8 @@ class Injector:
             self._kill_switch(applied)
         elif fault.kind == "driver_restart":
             self._driver_restart(applied)
-        elif fault.kind == "node_lost":
-            self._node_lost(applied)
+        elif fault.kind in ("node_lost", "node_silenced"):
+            self._node_lost(applied, silent=fault.kind == "node_silenced")
         else:
             self._actor(fault, applied)
         applied.ended = time.time()
@@ -105,6 +107,12 @@ class Injector:
         for url in self.urls.values():
             with contextlib.suppress(Exception):
                 sim_post(url, "/_sim/faults", {"clear": True})
+        self._end_silenced()
+
+    def _end_silenced(self) -> None:
+        while self._silenced:
+            with contextlib.suppress(Exception):
+                self.cluster.remove_worker(self._silenced.pop())
 
     # ----- venue faults -----
     def _venue(self, fault: Fault, applied: Applied) -> None:
@@ -222,15 +230,19 @@ class Injector:
             alive_actors=_alive_rayarb_actors())
 
     # ----- a node of the cluster -----
-    def _node_lost(self, applied: Applied) -> None:
+    def _node_lost(self, applied: Applied, silent: bool = False) -> None:
         """A fresh worker node joins (so the cluster keeps its size and the lost node's actors may restart on it, for a
         later node_lost to lose), then the worker node hosting the most rayarb actors loses every process at once
-        (SIGKILL); its actors come back on other nodes and are rewired. The fault begins at the kill."""
+        (SIGKILL); its actors come back on other nodes and are rewired. The fault begins at the kill. ``silent``
+        (node_silenced): its processes are stopped (SIGSTOP) instead, as a host gone without closing its connections;
+        they stay stopped past the recovery (until the next node fault or the campaign's end), so that trading must
+        come back with them holding their connections open."""
         from orchestration.local_cluster import actor_placement
 
         cluster = self.cluster
         if cluster is None or not cluster.workers:
-            raise RuntimeError("node_lost needs a worker node (rayarb chaos --nodes 1 or more)")
+            raise RuntimeError(f"{applied.fault.kind} needs a worker node (rayarb chaos --nodes 1 or more)")
+        self._end_silenced()
         placed = actor_placement(self.actor_names)
         per_worker = Counter(node for node, _, _ in placed.values() if node in cluster.workers)
         victim = per_worker.most_common(1)[0][0] if per_worker else next(iter(cluster.workers))
@@ -240,12 +252,17 @@ class Injector:
         wait_for("a fresh worker node", lambda: fresh in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
         applied.began = time.time()  # recovery is from the kill, not from the fresh node's start
         lost = time.monotonic()
-        cluster.remove_worker(victim)
+        if silent:
+            cluster.silence_worker(victim)
+            self._silenced.append(victim)
+        else:
+            cluster.remove_worker(victim)
         applied.detail.update(node=victim, moved=moved, fresh_node=fresh)
         wait_for("the lost node noticed", lambda: victim not in cluster.alive_node_ids(), NODE_TIMEOUT_S, 0.1)
         applied.detail["noticed_s"] = round(time.monotonic() - lost, 3)
         for name in moved:
-            wait_for(f"{name} replaced after node_lost", _replaced(name, before[name]), REPLACE_TIMEOUT_S, 0.1)
+            wait_for(f"{name} replaced after {applied.fault.kind}", _replaced(name, before[name]), REPLACE_TIMEOUT_S,
+                     0.1)
         applied.detail["replaced_s"] = round(time.monotonic() - lost, 3)
         now = actor_placement(moved)
         applied.detail["moved_to"] = {name: "fresh" if now.get(name, ("?",))[0] == fresh else now.get(name, ("?",))[0]

@@ -41,8 +41,9 @@ SYSTEM_FAULTS = (
     "kill_switch",  # the kill switch tripped (journaled), nothing sent after it, then reset
     "driver_restart",  # the run's driver process SIGKILLed, `rayarb run --resume RUN_DIR` started on the same journal
     "node_lost",  # a worker node's processes all SIGKILLed, a fresh node added (needs rayarb chaos --nodes 1 or more)
+    "node_silenced",  # the same node's processes all SIGSTOPped instead: nothing answers, no connection closes
 )
-NODE_FAULTS = ("node_lost",)  # the kinds that need worker nodes besides the head
+NODE_FAULTS = ("node_lost", "node_silenced")  # the kinds that need worker nodes besides the head
 ALL_KINDS = tuple(VENUE_FAULTS) + ACTOR_FAULTS + SYSTEM_FAULTS
 HOLD_S = 2.0  # how long a venue fault is left on before it is cleared
 SHORT_HOLD_S = 1.0  # the same in --short (orders reach the venues several times a second)

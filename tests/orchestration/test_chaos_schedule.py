@@ -66,7 +66,7 @@ def test_a_load_campaign_quotes_every_load_symbol_on_the_campaigns_venues_and_co
 
 
 def test_the_driver_and_node_faults_are_system_kinds_with_no_target():
-    assert {"driver_restart", "node_lost"} <= set(SYSTEM_FAULTS)
+    assert {"driver_restart", "node_lost", "node_silenced"} <= set(SYSTEM_FAULTS)
     faults = build_schedule(4, 0, ("driver_restart", "node_lost", "venue_5xx"), VENUES, min_gap_s=0.5)
     assert {f.kind: (f.scope, f.target) for f in faults if f.kind != "venue_5xx"} == {
         "driver_restart": ("system", ""), "node_lost": ("system", "")}
@@ -74,7 +74,8 @@ def test_the_driver_and_node_faults_are_system_kinds_with_no_target():
 
 def test_node_lost_needs_worker_nodes_refused_in_one_line_when_asked_for_left_out_of_all():
     assert kinds_for_nodes(ALL_KINDS, 1, asked=False) == ALL_KINDS
-    assert kinds_for_nodes(ALL_KINDS, 0, asked=False) == tuple(k for k in ALL_KINDS if k != "node_lost")
+    assert kinds_for_nodes(ALL_KINDS, 0, asked=False) == tuple(k for k in ALL_KINDS
+                                                              if k not in ("node_lost", "node_silenced"))
     with pytest.raises(UserError, match=r"^--faults node_lost: needs worker nodes to lose; add --nodes 1 \(or more\)$"):
         kinds_for_nodes(("venue_5xx", "node_lost"), 0, asked=True)
 
