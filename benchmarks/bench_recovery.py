@@ -36,12 +36,13 @@ With ``--standby-node-losses N``: the node losses again, with every standby on (
 detector's two, on different nodes; the order manager's two on one node, the journal's); a lost exchange actor,
 detector or order manager stops trading only if it was the active one.
 
-With ``--silent-node-losses N``: the node losses again, the worker's every process stopped (SIGSTOP) rather than
-killed, as a host gone without closing its connections (nothing it holds answers, nothing is refused); they are ended
-once trading is back.
+With ``--silent-node-losses N`` and ``--standby-silent-node-losses N``: the node losses again, without standbys and
+with every standby on, the worker's every process stopped (SIGSTOP) rather than killed, as a host gone without closing
+its connections (nothing it holds answers, nothing is refused); they are ended once trading is back.
 
     python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
-                                        [--silent-node-losses 10] [--types exchange,...] [--idle 60]
+                                        [--silent-node-losses 10] [--standby-silent-node-losses 10]
+                                        [--types exchange,...] [--idle 60]
                                         [--crossing-rate 0.5]
 """
 from __future__ import annotations
@@ -391,8 +392,8 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
                 silent: bool = False) -> dict[str, Any]:
     """Worker nodes lost until ``args.node_losses`` of them stopped trading, each time the worker whose loss stops the
     most of it; with ``standby``, ``args.standby_node_losses`` with every standby on (a lost actor stops trading only
-    if it was the active one); ``silent``: ``args.silent_node_losses`` nodes silenced (every process stopped, its
-    connections left open) rather than killed."""
+    if it was the active one); ``silent``: nodes silenced (every process stopped, its connections left open) rather
+    than killed, ``args.silent_node_losses`` of them (``args.standby_silent_node_losses`` with standbys)."""
     from tests.cluster.nodes import started_cluster
     from tests.cluster.test_node_loss import actor_placement
 
@@ -402,7 +403,7 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
         # every node is on this host: channels on loopback (as tests/cluster/test_node_loss.py)
-        name = "standby-nodes" if standby else "silent-nodes" if silent else "nodes"
+        name = ("silent-" if silent else "") + ("standby-nodes" if standby else "nodes")
         job = production_job(sim.venues, directory / name, address=cluster.address,
                              run={"channels": "127.0.0.1"}, standby=standby)
         run = BackgroundRun(job).start()
@@ -413,7 +414,9 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
             from execution.journal import Journal
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
-            wanted = args.standby_node_losses if standby else args.silent_node_losses if silent else args.node_losses
+            wanted = {(False, False): args.node_losses, (True, False): args.standby_node_losses,
+                      (False, True): args.silent_node_losses, (True, True): args.standby_silent_node_losses}[
+                standby, silent]
             # a worker holding no actor that trading needs is lost when no worker holds one (with standbys, a
             # takeover can leave every active one on the worker that is not the next to go): such a loss measures
             # nothing and its figures are apart, so losses go on until ``wanted`` stopped trading, at most three
@@ -517,7 +520,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         if len(to_order) < len(kills):
             figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",
                                   len(kills) - len(to_order), "kills", target="0"))
-    for with_standby, silent in ((False, False), (True, False), (False, True)):
+    for with_standby, silent in ((False, False), (True, False), (False, True), (True, True)):
         losses = [x for x in result.get("losses", [])
                   if x.get("standby", False) == with_standby and x.get("silent", False) == silent]
         if not losses:
@@ -583,6 +586,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--silent-node-losses", type=int, default=10,
                         help="worker nodes silenced (every process stopped, connections left open) that stop trading "
                              "(0: no such phase)")
+    parser.add_argument("--standby-silent-node-losses", type=int, default=10,
+                        help="worker nodes silenced with a standby per venue and detector (0: no such phase)")
     parser.add_argument("--crossing-rate", type=float, default=0.5,
                         help="share of the simulated market's updates that cross between venues (simulator default "
                              "0.08)")
@@ -609,8 +614,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result.update(node_losses(args, Path(directory)))
         if args.standby_node_losses:
             result["losses"] = result.get("losses", []) + node_losses(args, Path(directory), standby=True)["losses"]
-        if args.silent_node_losses:
-            result["losses"] = result.get("losses", []) + node_losses(args, Path(directory), silent=True)["losses"]
+        for standby, wanted in ((False, args.silent_node_losses), (True, args.standby_silent_node_losses)):
+            if wanted:
+                result["losses"] = result.get("losses", []) + node_losses(args, Path(directory), standby=standby,
+                                                                          silent=True)["losses"]
     figures = figures_of(result)
     print(json.dumps({"figures": {f.name: f.value for f in figures},
                       "kills": [{k: v for k, v in kill.items() if k != "killed_at"}
