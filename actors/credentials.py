@@ -16,7 +16,7 @@ import json
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from orchestration.config import Credentials
+from execution.types import Credentials
 
 
 class CredentialsRefused(Exception):

@@ -30,7 +30,6 @@ from actors.hot_path import prepare_hot_path_thread
 from actors.telemetry import StartTimeline, process_metrics
 from execution.api.errors import translate_ccxt_error
 from actors.supervision import StartRefused
-from orchestration.config import RetryConfig
 from execution.error_handler import (ErrorClass, RetryableError, RetryPolicy, TimestampOutsideWindow, call_with_retry,
                                      error_class)
 from execution.log import install_redaction, redact, register_secret
@@ -49,9 +48,15 @@ CREDENTIALS_WAIT_S = 30.0  # start() waits this long for the driver to deliver t
 BOOK_DEPTH = 20  # levels per side kept and pushed (ccxt.pro keeps the whole book)
 BOOK_RATE_WINDOW_S = 1.0  # the book update rate gauge is the count over this window
 PUSH_TIMEOUT_S = 2.0
-# The config's retry section by default (orchestration.config.RetryConfig): retries of reads and cancels end within
-# the callers' timeouts (the order manager waits 5 s for a lookup).
-READ_RETRY_POLICY = RetryPolicy(**RetryConfig().model_dump())
+
+
+def _default_retry_policy() -> RetryPolicy:
+    """The config's retry section at its defaults (``orchestration.config.RetryConfig``), for an actor made without
+    one (a run always gives one): retries of reads and cancels end within the callers' timeouts (the order manager
+    waits 5 s for a lookup)."""
+    from orchestration.config import RetryConfig
+
+    return RetryPolicy(**RetryConfig().model_dump())
 
 
 def _ray_node_id() -> str | None:
@@ -71,12 +76,12 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
                  stream_timeout_s: float = 5.0, poll_interval_s: float = 0.25,
                  balance_refresh_s: float = 1.0, channels: ChannelSettings | None = None,
                  realtime_priority: int = 0, cpu_wake_latency_us: int | None = None,
-                 retry_policy: RetryPolicy = READ_RETRY_POLICY, metrics_dir: str | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, metrics_dir: str | None = None) -> None:
         install_redaction()  # before this process logs anything of the run (a venue's replies may echo a key)
         self.venue = venue
         self.symbols = list(symbols)
         # How book snapshots, balances, order lookups and cancels are retried (``_retried``); never order creation.
-        self.retry_policy = retry_policy
+        self.retry_policy = retry_policy or _default_retry_policy()
         self._stream_timeout_s = stream_timeout_s
         self._poll_interval_s = poll_interval_s
         self._rest: Any = None

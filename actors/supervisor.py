@@ -47,7 +47,6 @@ from actors.common import (
     venue_of,
 )
 from actors.peers import NAMESPACE, Peers
-from execution.error_handler import RetryPolicy
 from execution.log import install_redaction
 from actors.supervision import ActorGone, ActorRestarting, Supervisor, SupervisorSettings, hung_process
 from actors.telemetry import process_metrics
@@ -150,7 +149,7 @@ def create_actor(deployment: Deployment, name: str, avoid_node: str | None = Non
         kwargs: dict[str, Any] = {"channels": deployment.channels, "realtime_priority": deployment.realtime_priority,
                                   "cpu_wake_latency_us": deployment.cpu_wake_latency_us,
                                   "metrics_dir": deployment.metrics_dir,
-                                  "retry_policy": RetryPolicy(**deployment.retry.model_dump())}
+                                  "retry_policy": deployment.retry}
         if venue.paper:
             kwargs["paper_balances"] = dict(deployment.paper_balances)
     elif is_detector(name):  # one shard of detection (a single detector is shard 0 of 1)

@@ -1,5 +1,5 @@
-"""Value types shared by every part of rayarb: sides, order types, order status, books, market rules, fills and
-order snapshots.
+"""Value types shared by every part of rayarb: sides, order types, order status, books, market rules, fills, order
+snapshots and a venue's keys.
 
 All money and quantities are ``Decimal``. Values check themselves on construction so that a malformed book or a
 negative fill cannot travel further than the place it was made.
@@ -276,3 +276,18 @@ class OrderSnapshot:
     @property
     def remaining(self) -> Decimal:
         return self.amount - self.filled
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Credentials:
+    """An API key and secret (and the passphrase of a dialect that has one, OKX), resolved at run time. Its repr never
+    shows any of them."""
+
+    api_key: str
+    secret: str
+    passphrase: str | None = None
+
+    def __repr__(self) -> str:
+        return "Credentials(<hidden>)"
+
+    __str__ = __repr__

@@ -148,14 +148,14 @@ class MainJob:
         paper = self.options.mode is Mode.PAPER
         specs = venue_specs(config, self.options.mode)
         return Deployment(run_id=self.run_id, venues=specs, symbols=tuple(config.symbols),
-                          strategy=config.strategy, risk=config.risk, supervisor=config.supervisor,
+                          **actor_sections(config),
                           journal_path=str((self.run_dir / "journal.sqlite").resolve()),
                           paper_balances=config.run.paper_balances if paper else (),
                           pin_stateful_to_head=_cluster_has(HEAD_RESOURCE),
                           hot_path_on_workers=_cluster_has(WORKER_RESOURCE),
                           channels=self._channel_settings(config),
                           realtime_priority=config.run.realtime_priority,
-                          cpu_wake_latency_us=config.run.cpu_wake_latency_us, retry=config.retry,
+                          cpu_wake_latency_us=config.run.cpu_wake_latency_us,
                           detector_shards=config.detector.shards, metrics_dir=self.metrics_dir)
 
     def _adopt_running_run(self, deployment: Any) -> Any:
@@ -500,6 +500,17 @@ class MainJob:
             shutdown_ray()
         if self.venue_process is not None:
             self.venue_process.stop()
+
+
+def actor_sections(config: Config) -> dict[str, Any]:
+    """The config's strategy, risk, supervisor and retry sections as the deployment hands them to the actors: plain
+    values (``actors.common``), so that no actor process imports pydantic to unpickle them."""
+    from actors.common import RiskSection, StrategySection, SupervisorSection
+    from execution.error_handler import RetryPolicy
+
+    return {"strategy": StrategySection(**config.strategy.model_dump()), "risk": RiskSection(**config.risk.model_dump()),
+            "supervisor": SupervisorSection(**config.supervisor.model_dump()),
+            "retry": RetryPolicy(**config.retry.model_dump())}
 
 
 def venue_specs(config: Config, mode: Mode) -> tuple[Any, ...]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Callable, Mapping
@@ -21,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from actors.hot_path import MAX_CPU_WAKE_LATENCY_US, MAX_REALTIME_PRIORITY
 from execution.api.venue import exchange_ids as ccxt_exchange_ids
+from execution.types import Credentials
 from orchestration.config.rules import (_balances, _boolean, _channels, _choice, _env_name, _integer, _ip_address,
                                         _money, _optional, _readable_file, _seconds, _text, _venue_url,
                                         is_loopback_host)
@@ -53,21 +53,6 @@ class ConfigError(UserError):
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__(prefix + "; ".join(self.errors))
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Credentials:
-    """An API key and secret (and the passphrase of a dialect that has one, OKX), resolved at run time. Its repr never
-    shows any of them."""
-
-    api_key: str
-    secret: str
-    passphrase: str | None = None
-
-    def __repr__(self) -> str:
-        return "Credentials(<hidden>)"
-
-    __str__ = __repr__
 
 
 def default_key_env_names(venue_name: str) -> tuple[str, str]:

@@ -4,15 +4,20 @@ from prometheus_client import CollectorRegistry
 
 from actors.common import Deployment, VenueSpec, exchange_pair, is_detector, role_of, venue_of
 from metrics.definitions import RayarbMetrics
-from orchestration.config import RiskConfig, StrategyConfig, SupervisorConfig
+from orchestration.config import parse_config
+from orchestration.main_job import actor_sections
+
+
+VENUES = {"alpha": {"exchange": "binance"}, "beta": {"exchange": "okx"}}
 
 
 def deployment(standby: bool, detector_standby: bool = False, shards: int = 1) -> Deployment:
     venues = (VenueSpec("alpha", "binance", "http://127.0.0.1:1", paper=False),
               VenueSpec("beta", "okx", "http://127.0.0.1:2", paper=True))
-    return Deployment(run_id="r", venues=venues, symbols=("ETH/USDT", "BTC/USDT"), strategy=StrategyConfig(),
-                      risk=RiskConfig(), journal_path="journal.sqlite", detector_shards=shards,
-                      supervisor=SupervisorConfig(exchange_standby=standby, detector_standby=detector_standby))
+    config = parse_config({"venues": VENUES,
+                           "supervisor": {"exchange_standby": standby, "detector_standby": detector_standby}})
+    return Deployment(run_id="r", venues=venues, symbols=("ETH/USDT", "BTC/USDT"), journal_path="journal.sqlite",
+                      detector_shards=shards, **actor_sections(config))
 
 
 def test_a_signed_venue_has_a_standby_exchange_actor_only_when_asked_and_a_paper_venue_never():

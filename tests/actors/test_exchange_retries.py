@@ -10,14 +10,15 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from actors.exchange import READ_RETRY_POLICY, ExchangeConnection, VenueSpec
+from actors.exchange import ExchangeConnection, VenueSpec
 from execution.error_handler import ErrorClass, error_class
 from execution.messages import SubmitOrder
 from execution.types import OrderStatus, OrderType, Side, TimeInForce
+from orchestration.config import RetryConfig
 from tests.actors.test_exchange_connection import connection  # noqa: F401 - the fixture
 
 SYMBOL = "BTC/USDT"
-ATTEMPTS = READ_RETRY_POLICY.max_attempts
+ATTEMPTS = RetryConfig().max_attempts  # an exchange actor made without a retry policy retries as the config's default
 
 
 async def sim_orders(url: str, client_order_id: str) -> list:
