@@ -137,7 +137,11 @@ def run_campaign(options: ChaosOptions, status: Any = print) -> ChaosResult:
         applied: list[Applied] = []
         recoveries: list[float | None] = []
         sampler = None
-        with campaign_ray(options.address, options.nodes) as (address, cluster):
+        # without standbys the hot path stays on the worker nodes, so that every node fault takes some of it (an
+        # actor restarted on the head would stay there, and a later node fault lose an empty node); with standbys a
+        # role's two actors go to different nodes, the head one of them
+        with campaign_ray(options.address, options.nodes, hot_path_on_workers=not options.standby) as (address,
+                                                                                                     cluster):
             # Ray started here is this host alone: the hot path's channels on loopback (a joined cluster: its nodes)
             run = {"channels": "127.0.0.1"} if options.address is None else {}
             symbols = {"symbols": unified_symbols(LOAD_SYMBOLS)} if options.load else {}

@@ -31,9 +31,10 @@ LOG_TAIL_CHARS = 400
 
 
 @contextlib.contextmanager
-def campaign_ray(address: str | None, nodes: int) -> Iterator[tuple[str, Any]]:
+def campaign_ray(address: str | None, nodes: int, hot_path_on_workers: bool = False) -> Iterator[tuple[str, Any]]:
     """This process joined to the campaign's Ray; yields its address and the ``NodeCluster`` (None unless ``nodes``).
-    ``address``: join that cluster; else ``nodes`` worker nodes besides a head on this host, or a private local Ray
+    ``address``: join that cluster; else ``nodes`` worker nodes besides a head on this host (``hot_path_on_workers``:
+    they carry ``rayarb_worker``, so the exchange actors and detectors run on them only), or a private local Ray
     (token authentication, its token file named to the run by ``RAY_AUTH_TOKEN_PATH``)."""
     from orchestration.ray_runtime import shutdown_ray, start_or_join_ray
 
@@ -42,7 +43,7 @@ def campaign_ray(address: str | None, nodes: int) -> Iterator[tuple[str, Any]]:
     if nodes:
         from orchestration.local_cluster import started_cluster
 
-        with started_cluster(workers=nodes) as cluster:
+        with started_cluster(workers=nodes, hot_path_on_workers=hot_path_on_workers) as cluster:
             try:
                 start_or_join_ray(cluster.address)
                 yield cluster.address, cluster
