@@ -16,11 +16,11 @@ import ray
 from actors.common import Deployment, new_incarnation
 from actors.peers import Peers
 from actors.telemetry import StartTimeline, process_metrics
-from actors.transport import Channels, ServesChannel
+from actors.transport import Channels, RenewsChannels, ServesChannel
 from execution.log import install_redaction
 
 
-class DeploymentActor(ServesChannel):
+class DeploymentActor(ServesChannel, RenewsChannels):
     def __init__(self, deployment: Deployment) -> None:
         install_redaction()  # before this process logs anything of the run
         self.deployment = deployment

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from actors.transport import Channels, ChannelSettings, ServesChannel
+from actors.transport import Channels, ChannelSettings, RenewsChannels, ServesChannel
 from actors.common import VenueSpec
 from actors.conflation import ConflatingPublisher
 from actors.credentials import CredentialsInbox, CredentialsRefused
@@ -66,7 +66,7 @@ def _ray_node_id() -> str | None:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
-class ExchangeConnection(ExchangeOrders, ServesChannel):
+class ExchangeConnection(ExchangeOrders, ServesChannel, RenewsChannels):
     """Plain class; orchestration turns it into the named Ray actor ``exchange:<venue>``. Order legs and book lookups
     also arrive over its channel (the hot path); books leave over the subscribers' channels."""
 
@@ -277,10 +277,7 @@ class ExchangeConnection(ExchangeOrders, ServesChannel):
     # ----- market data -----
     async def subscribe(self, name: str, balances_only: bool = False, symbols: list[str] | None = None) -> None:
         """Push every book (and balances, as ``("balances", venue, free)``) to the actor ``name``'s ``on_book`` from
-        now on; only the books of ``symbols`` when given (a detector shard's). The supervisor says it to each new
-        process of ``name``: a channel to its old process is closed (one on a node that stopped answering would
-        neither answer nor close)."""
-        self.channels.drop(name)
+        now on; only the books of ``symbols`` when given (a detector shard's)."""
         keys = frozenset({"balances"}) if balances_only else None
         if symbols is not None:
             keys = frozenset({"balances", *symbols})

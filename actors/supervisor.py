@@ -303,13 +303,41 @@ class RayActorControl:
     async def route_callers(self, callers: tuple[str, ...], roles: tuple[str, ...] | None = None, *,
                             strict: bool = False) -> None:
         """Tell ``callers`` which actor each of ``roles`` (every routed role by default) leads to (after a failover,
-        or to a new process of theirs): each closes its channel to the role and opens one anew, to the new process
-        (one on a node that stopped answering neither answers nor closes it). A caller that cannot be told now is told
-        when it is rewired; ``strict``: raise then (the caller's own rewiring, retried at the next heartbeat)."""
-        routes = [(r, await self.active_member(r)) for r in (self._routed_roles if roles is None else roles)]
+        or to a new process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise
+        then (the caller's own rewiring, retried at the next heartbeat)."""
+        routes = [(r, await self.active_member(r)) for r in self._routed_roles if roles is None or r in roles]
         await self._tell([self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
                           for c in callers for role, actor in routes], strict,
                          "a route not given (%s); given when its actor is rewired")
+
+    async def renew_channels(self, name: str) -> None:
+        """Tell every actor that may hold a channel to ``name``'s old process where its new one listens: each closes a
+        connection to anywhere else (``Channels.renew``). A killed process's connections close by themselves; those to
+        a process on a node that stopped answering stay open, neither answered nor refused, until told."""
+        holders = await self._channel_holders(name)
+        if not holders:
+            return
+        address = await self._call(name, "channel_address", timeout_s=ROUTE_TIMEOUT_S)
+        if address is None:  # no channels in this run
+            return
+        await self._tell([self._call(holder, "renew_channel", key, address, timeout_s=ROUTE_TIMEOUT_S)
+                          for holder, key in holders], False, "a channel not renewed (%s); renewed when rewired")
+
+    async def _channel_holders(self, name: str) -> list[tuple[str, str]]:
+        """(actor, the name it calls ``name`` by) for every actor whose channels may lead to ``name``: an active
+        exchange actor's callers (by its role's name), the exchange actors feeding a detector or an order manager (by
+        its own name), the detectors sending to the active order manager and the order managers calling the tracker
+        (by the role's name)."""
+        d, role = self.deployment, role_of(name)
+        active = await self.active_member(role) == name
+        if name.startswith(EXCHANGE_PREFIX):
+            return [(caller, role) for caller in self.exchange_callers] if active else []
+        if name == POSITION_TRACKER:
+            return [(manager, POSITION_TRACKER) for manager in d.members(ORDER_MANAGER)]
+        feeders = [(exchange, name) for exchange in self._exchanges]
+        if role == ORDER_MANAGER and active:
+            return feeders + [(detector, ORDER_MANAGER) for detector in d.detector_actors]
+        return feeders
 
     async def _tell(self, calls: list[Any], strict: bool, failure: str) -> None:
         """Make ``calls`` at once. ``strict``: wait for every one and raise the first failure. Else wait for them
@@ -416,6 +444,8 @@ class RayActorControl:
             await self._call(name, "start", active, timeout_s=START_TIMEOUT_S)
             if active:  # a new process of the active one, a takeover or an adoption: its callers routed, streaming
                 await self.route_callers(self.exchange_callers, (role_of(name),))
+                if not first:
+                    await self.renew_channels(name)
                 await self._call(name, "activate")
             for detector in d.detector_names:
                 member = await self.active_member(detector)
@@ -430,6 +460,8 @@ class RayActorControl:
             if not active:  # a standby: no books until it takes over (a new process of the one that died had them)
                 await self._feed(None, away_from=name, strict=True)
                 return
+            if not first:
+                await self.renew_channels(name)
             await self._call(name, "activate")
             await self._feed(name, strict=True)
             # never on the supervisor's word alone: the risk engine's too
@@ -445,6 +477,8 @@ class RayActorControl:
             # a wired one here is a prepared standby taking over: it asked its peers itself and needs telling nothing
             facts = None if self._wired(name) else await self.peer_facts(callees)
             await self._call(name, "start", facts, timeout_s=START_TIMEOUT_S)  # opens the journal once the last let go
+            if not first:
+                await self.renew_channels(name)
             await self._feed(name, strict=True)
             if self.owner.trading:  # a new order manager rebuilt its kill switch from the journal: follow it
                 try:
@@ -459,8 +493,8 @@ class RayActorControl:
         elif name == POSITION_TRACKER:
             await self.route_callers((POSITION_TRACKER,), strict=True)
             await self._call(POSITION_TRACKER, "start", self.owner.baseline)
-            if not first:  # the order managers' channels to it: to the new process
-                await self.route_callers(d.members(ORDER_MANAGER), (POSITION_TRACKER,))
+            if not first:
+                await self.renew_channels(name)
                 await self._order_manager("replay_fills", timeout_s=START_TIMEOUT_S)
 
 

@@ -20,13 +20,14 @@ the request may have reached the peer: for an order, an unknown outcome resolved
 """
 from actors.transport.client import MAX_PENDING_CALLS, ChannelClient, ChannelLost, ChannelUnavailable
 from actors.transport.methods import HOT_PATH
-from actors.transport.routing import Channels
+from actors.transport.routing import Channels, RenewsChannels
 from actors.transport.server import ChannelServer, ServesChannel
 from actors.transport.settings import ChannelSettings, listen_host, new_channel_settings
 from actors.transport.wire import Interface, Method, RemoteError
 
 __all__ = [
     "HOT_PATH", "MAX_PENDING_CALLS", "ChannelClient", "ChannelLost", "ChannelServer", "ChannelSettings",
-    "ChannelUnavailable", "Channels", "Interface", "Method", "RemoteError", "ServesChannel", "listen_host",
+    "ChannelUnavailable", "Channels", "Interface", "Method", "RemoteError", "RenewsChannels", "ServesChannel",
+    "listen_host",
     "new_channel_settings",
 ]

@@ -144,8 +144,9 @@ def _tls_for(certificate: bytes) -> tuple[ssl.SSLContext, bytes]:
 class ChannelClient:
     """One connection to one peer's ``ChannelServer``; calls on it may run concurrently."""
 
-    def __init__(self, connection: _ClientConnection, interface: Interface) -> None:
+    def __init__(self, connection: _ClientConnection, interface: Interface, address: tuple[str, int]) -> None:
         self._connection = connection
+        self.address = address  # where the peer's channel listens, as connected to
         self._ids = itertools.count(1)
         self._methods = {name: (name.encode("ascii"), interface.result_decoder(name)) for name in interface.methods}
 
@@ -180,7 +181,7 @@ class ChannelClient:
             if connection is not None:
                 connection.close()
             raise
-        return cls(connection, interface)
+        return cls(connection, interface, (host, port))
 
     @property
     def closed(self) -> bool:

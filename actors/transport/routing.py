@@ -136,7 +136,27 @@ class Channels:
             client.close()
         self._retry_at.pop(name, None)
 
+    def renew(self, name: str, address: tuple[str, int]) -> None:
+        """``name`` has a new process, whose channel listens at ``address``: a connection to anywhere else is closed
+        (to the old process, which may neither answer nor close it: a node that stopped answering), and the next call
+        opens one there. A connection already there is kept, with the calls on it."""
+        client = self._clients.get(name)
+        if client is not None and client.address != tuple(address):
+            del self._clients[name]
+            client.close()
+        self._retry_at.pop(name, None)
+
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+
+
+class RenewsChannels:
+    """The actor method behind ``Channels.renew``, for an actor whose ``channels`` call its peers."""
+
+    channels: Channels
+
+    async def renew_channel(self, name: str, address: tuple[str, int]) -> None:
+        """The supervisor's word that ``name``'s new process listens at ``address`` (see ``Channels.renew``)."""
+        self.channels.renew(name, (address[0], address[1]))

@@ -260,6 +260,37 @@ async def test_channels_told_where_a_peer_listens_open_without_asking_it():
     await moved.close_channel()
 
 
+async def test_a_renewed_channel_leaves_a_peer_that_stopped_answering_and_keeps_one_to_the_new_process():
+    """A peer on a node that stopped answering keeps its connection open and answers nothing: the caller's calls on it
+    would wait out their timeouts, and the next ones go the same way. Told where the peer's new process listens
+    (``renew``: the supervisor, once it wired the new process in), the caller closes it, its pending calls fail as
+    lost at once, and the next call opens a channel to the new process; a connection already there is kept."""
+    silent, new = Echo(), Echo()
+    peers = FakePeers({"peer": silent})
+    channels = Channels(peers, SETTINGS, ECHO)
+    assert await channels.call("peer", "echo", "1", timeout_s=2) == "1"
+    stuck = asyncio.ensure_future(channels.call("peer", "slow", timeout_s=60))
+    await until(lambda: silent.calls == 2, what="the call reached the peer before it stopped answering")
+    peers.actors["peer"] = new  # its new process, elsewhere
+    channels.renew("peer", await new.channel_address())
+    with pytest.raises(ChannelLost):
+        await asyncio.wait_for(stuck, 2)
+    assert await channels.call("peer", "echo", "2", timeout_s=2) == "2"
+    assert (silent.calls, new.calls, channels.through_ray) == (2, 1, 0)
+
+    client = channels._clients["peer"]
+    pending = asyncio.ensure_future(channels.call("peer", "slow", timeout_s=5))
+    await until(lambda: new.calls == 2, what="the slow call reached the new process")
+    channels.renew("peer", tuple(list(await new.channel_address())))  # told again (as a list, over Ray)
+    assert channels._clients["peer"] is client and not client.closed
+    new.release.set()
+    assert await pending == "done"
+    channels.close()
+    silent.release.set()
+    await silent.close_channel()
+    await new.close_channel()
+
+
 async def test_a_told_channel_of_the_actor_a_name_no_longer_leads_to_is_not_used():
     """The supervisor told the caller where "om" listened; then "om" was routed to its standby (a takeover): the told
     channel, and one opening while the route changed, would lead to the actor "om" left."""
