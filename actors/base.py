@@ -3,7 +3,7 @@
 Each is created with the run's ``Deployment`` and keeps it; reports a fresh ``incarnation`` per process (the
 supervisor rewires an actor whose incarnation changed); calls its peers by name through Ray (``peers``) and, for the
 hot path, over direct channels (``channels``, served per ``channel_settings``), a name routed where the supervisor says
-(``set_route``); and records the run's metrics
+(``set_route``) and renewed when a peer has a new process (``renew_channel``); and records the run's metrics
 (``metrics``). ``health`` starts from ``identity()``.
 """
 from __future__ import annotations

@@ -28,6 +28,5 @@ from actors.transport.wire import Interface, Method, RemoteError
 __all__ = [
     "HOT_PATH", "MAX_PENDING_CALLS", "ChannelClient", "ChannelLost", "ChannelServer", "ChannelSettings",
     "ChannelUnavailable", "Channels", "Interface", "Method", "RemoteError", "RenewsChannels", "ServesChannel",
-    "listen_host",
-    "new_channel_settings",
+    "listen_host", "new_channel_settings",
 ]

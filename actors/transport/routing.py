@@ -141,7 +141,7 @@ class Channels:
         (to the old process, which may neither answer nor close it: a node that stopped answering), and the next call
         opens one there. A connection already there is kept, with the calls on it."""
         client = self._clients.get(name)
-        if client is not None and client.address != tuple(address):
+        if client is not None and client.address != address:
             del self._clients[name]
             client.close()
         self._retry_at.pop(name, None)
