@@ -35,8 +35,12 @@ WORKER_NODES = 2
 # Read-only: Ray adds its spilling settings to the _system_config dict it is given, so each cluster gets a copy.
 FAST_NODE_DEATH = MappingProxyType({"health_check_period_ms": 500, "health_check_failure_threshold": 3,
                                     "health_check_timeout_ms": 500, "health_check_initial_delay_ms": 0})
-# The head's system config (as ray_cluster.yaml's): fast node death, and calls to a dead actor failing at once.
-CLUSTER_SYSTEM_CONFIG = MappingProxyType({**FAST_NODE_DEATH, **FAIL_FAST_ON_DEAD_ACTORS})
+# A hung actor's process (one that stops answering, on another node than the supervisor's, which SIGKILLs one on its
+# own) is SIGKILLed 1 s after Ray asked it to exit, not 5 s: it cannot exit, and Ray restarts it only once it is gone.
+FAST_HUNG_KILL = MappingProxyType({"kill_worker_timeout_milliseconds": 1000})
+# The head's system config (as ray_cluster.yaml's): fast node death, a hung actor killed soon, and calls to a dead
+# actor failing at once.
+CLUSTER_SYSTEM_CONFIG = MappingProxyType({**FAST_NODE_DEATH, **FAST_HUNG_KILL, **FAIL_FAST_ON_DEAD_ACTORS})
 
 
 class NodeCluster:
