@@ -222,8 +222,8 @@ class RayActorControl:
     async def kill(self, name: str, last_health: dict[str, Any]) -> None:
         pid = hung_process(last_health, ray.get_runtime_context().get_node_id(), _cmdline)
         if pid is not None:  # on this node: SIGKILL now, a crash Ray restarts at once (its own kill of a stopped
-            with contextlib.suppress(ProcessLookupError):  # process waits 5 s for an exit that cannot come)
-                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # process waits for an exit that cannot come: 5 s by
+                os.kill(pid, signal.SIGKILL)  # default, 1 s on a cluster of ours, FAST_HUNG_KILL)
             return
         ray.kill(self.peers.get(name), no_restart=False)  # Ray starts a fresh process; the next heartbeat rewires it
 
