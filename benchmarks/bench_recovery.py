@@ -42,8 +42,7 @@ its connections (nothing it holds answers, nothing is refused); they are ended o
 
     python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
                                         [--silent-node-losses 10] [--standby-silent-node-losses 10]
-                                        [--types exchange,...] [--idle 60]
-                                        [--crossing-rate 0.5]
+                                        [--types exchange,...] [--idle 60] [--crossing-rate 0.5]
 """
 from __future__ import annotations
 
@@ -403,8 +402,8 @@ def node_losses(args: argparse.Namespace, directory: Path, standby: bool = False
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
         # every node is on this host: channels on loopback (as tests/cluster/test_node_loss.py)
-        name = ("silent-" if silent else "") + ("standby-nodes" if standby else "nodes")
-        job = production_job(sim.venues, directory / name, address=cluster.address,
+        run_name = ("silent-" if silent else "") + ("standby-nodes" if standby else "nodes")
+        job = production_job(sim.venues, directory / run_name, address=cluster.address,
                              run={"channels": "127.0.0.1"}, standby=standby)
         run = BackgroundRun(job).start()
         try:
