@@ -55,7 +55,8 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
 def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     results = tmp_path / "results.json"
     result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "1",
-                                  "--standby-node-losses", "0", "--results", str(results)])
+                                  "--standby-node-losses", "0", "--silent-node-losses", "0",
+                                  "--standby-silent-node-losses", "0", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     losses = result["losses"]
     # losses go on until one stopped trading (a worker holding none of the actors trading needs measures nothing)
@@ -84,3 +85,26 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     if exchanges:
         started = figures["worker node lost -> every new exchange actor started (ccxt's clients, markets, fees) p50"]
         assert started["value"] == round(max(stopped["steps_s"][n]["started"] for n in exchanges), 3)
+
+
+@pytest.mark.ray
+@pytest.mark.cluster
+@pytest.mark.slow  # a cluster, a run and one node silenced: ~60 s
+def test_the_recovery_benchmark_records_a_silenced_node_to_next_order(tmp_path):
+    """A worker node whose every process is stopped (its connections open, nothing answering): the same end points as a
+    lost node's, reported apart as "silenced"; trading comes back where it stopped."""
+    results = tmp_path / "results.json"
+    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "0",
+                                  "--standby-node-losses", "0", "--silent-node-losses", "1",
+                                  "--standby-silent-node-losses", "0", "--results", str(results)])
+    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    losses = result["losses"]
+    assert all(x["silent"] and not x["standby"] for x in losses) and losses[-1]["stopped"], losses
+    label = "with an exchange actor, the detector or the order manager on it"
+    p50 = figures[f"worker node silenced {label} -> next order p50 (1 of {len(losses)} losses)"]
+    assert 0 < p50["value"] < bench_recovery.RECOVERY_TIMEOUT_S
+    stopped = losses[-1]
+    assert 0 < stopped["declared_dead_s"] <= stopped["back_s"] <= stopped["rewired_s"] < p50["value"] + 1
+    assert figures["worker node silenced -> Ray declared the node dead p50"]["value"] == round(
+        stopped["declared_dead_s"], 3)
+
