@@ -221,7 +221,8 @@ class MainJob:
     def _ensure_supervisor(self) -> Any:
         import ray
 
-        from actors.supervisor import SupervisorActor, supervisor_options
+        from actors.placement import supervisor_options
+        from actors.supervisor import SupervisorActor
 
         self.supervisor = ray.remote(SupervisorActor).options(**supervisor_options(self.deployment)).remote(
             self.deployment)

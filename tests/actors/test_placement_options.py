@@ -4,7 +4,7 @@ and the supervisor on the node with ``rayarb_head``; the exchange actors and the
 import dataclasses
 
 from actors.common import HEAD_RESOURCE, WORKER_RESOURCE
-from actors.supervisor import actor_options, supervisor_options
+from actors.placement import actor_options, supervisor_options
 from tests.actors.test_deployment_names import deployment
 
 NAMES = ("exchange:alpha", "exchange:beta", "detector", "order_manager", "position_tracker")
