@@ -27,6 +27,14 @@ class ActorRestarting(Exception):
     """The actor's process died and its runtime is already restarting it: wait, do not kill it again."""
 
 
+class Unanswered(TimeoutError):
+    """The actor answered none of the heartbeats it was sent (``missed`` of them), each within the timeout."""
+
+    def __init__(self, missed: int) -> None:
+        super().__init__(f"{missed} heartbeats unanswered")
+        self.missed = missed
+
+
 class StartRefused(Exception):
     """An actor cannot start because of something only the operator can fix (a key the venue refuses, a symbol it
     does not list). Its message is one line naming the problem, with no secret in it; the supervisor reports it
@@ -106,6 +114,7 @@ class ActorState:
     since: float = 0.0  # when the current process was asked for
     last_error: str = ""
     refused: str | None = None  # a start the operator must fix (StartRefused), until the actor starts
+    asked_at: float | None = None  # when the oldest heartbeat still unanswered went out (None: every one answered)
     last_health: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,9 +176,43 @@ class Supervisor:
         finally:
             self._schedule(state)
 
+    async def _heartbeat(self, state: ActorState) -> dict[str, Any]:
+        """The actor's health answer. While none has come, another heartbeat goes out every period, each given the
+        whole timeout: an actor that stopped answering has missed the ``failures_before_restart`` it may miss (fewer if
+        it missed some already) ``timeout + (n - 1) * period`` after it stopped, not ``n`` timeouts end to end. Returns
+        the first answer; raises the first error that is not a timeout (the actor is gone, restarting, or failing),
+        else ``Unanswered`` once the misses are all spent."""
+        s = self.settings
+        allowed = max(1, s.failures_before_restart - state.failures)
+        pings: list[asyncio.Task] = []
+        missed = 0
+        if state.asked_at is None:
+            state.asked_at = self._clock()
+        try:
+            while True:
+                room = missed + len(pings) < allowed
+                if room:
+                    pings.append(asyncio.ensure_future(self.control.health(state.name, s.heartbeat_timeout_s)))
+                await asyncio.wait(pings, timeout=s.heartbeat_period_s if room else None,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for ping in [p for p in pings if p.done()]:
+                    pings.remove(ping)
+                    error = ping.exception()
+                    if error is None:
+                        state.asked_at = None
+                        return ping.result()
+                    if not isinstance(error, TimeoutError):
+                        raise error
+                    missed += 1
+                if missed >= allowed:
+                    raise Unanswered(missed)
+        finally:
+            for ping in pings:
+                ping.cancel()
+
     async def _check_unguarded(self, state: ActorState) -> None:
         try:
-            health = await self.control.health(state.name, self.settings.heartbeat_timeout_s)
+            health = await self._heartbeat(state)
         except asyncio.CancelledError:
             raise
         except ActorRestarting:
@@ -191,7 +234,7 @@ class Supervisor:
             state.last_error = type(exc).__name__
             if not state.answered and self._clock() - state.since < self.settings.startup_grace_s:
                 return  # still starting: not a failure yet
-            state.failures += 1
+            state.failures += exc.missed if isinstance(exc, Unanswered) else 1
             if state.failures >= self.settings.failures_before_restart:
                 state.up = False
                 self._record(state.name, f"unhealthy {state.failures}x ({state.last_error}): replacing")
@@ -228,10 +271,21 @@ class Supervisor:
                 logger.warning("supervisor: kill %s failed: %s", state.name, type(exc).__name__)
         await self.control.ensure(state.name)
         state.last_health = {}  # its process is gone or going: the last answer no longer names the actor's
+        state.asked_at = None
         state.failures = 0
         state.answered = False
         state.since = self._clock()
         state.wired = False  # the next healthy heartbeat rewires it (its incarnation will differ)
+
+    def answering(self, name: str) -> bool:
+        """``name`` is up and has answered its heartbeats, but for one sent less than a period ago (an actor that
+        answers does so within milliseconds): a call to it is worth waiting for. False for one that is down, or that
+        stopped answering before its misses are spent (a process stopped, a node cut off)."""
+        state = self.actors.get(name)
+        if state is None:
+            return True  # not watched: nothing says it does not answer
+        return state.up and (state.asked_at is None
+                             or self._clock() - state.asked_at < self.settings.heartbeat_period_s)
 
     def status(self) -> dict[str, dict[str, Any]]:
         return {name: {"up": s.up, "restarts": s.restarts, "failures": s.failures, "last_error": s.last_error,

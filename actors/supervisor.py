@@ -25,6 +25,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import ray
@@ -52,8 +53,9 @@ logger = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 ROUTE_TIMEOUT_S = 2.0  # telling a caller where a venue's exchange actor is: a hung caller must not hold up a failover
-# A takeover waits this long for the other actors it tells (routes, whom to feed): one that is down or restarting,
-# often the dead one's neighbour after a node loss, would hold it up until Ray gave up on it; it is told at its rewiring
+# A takeover waits this long at most for the other actors it tells (routes, whom to feed), and only for those answering
+# their heartbeats: one down, restarting or stopped (often the dead one's neighbour after a node loss) would hold it up
+# until Ray gave up on it; it is told at its rewiring
 TAKEOVER_WAIT_S = 0.5
 CALL_TIMEOUT_S = 30.0
 # asking the peers' facts for an actor it starts (PeerFacts): past this, the actor asks for what is missing itself
@@ -207,7 +209,7 @@ class RayActorControl:
         or to a new process of theirs). A caller that cannot be told now is told when it is rewired; ``strict``: raise
         then (the caller's own rewiring, retried at the next heartbeat)."""
         routes = [(r, await self.active_member(r)) for r in self._routed_roles if roles is None or r in roles]
-        await self._tell([self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S)
+        await self._tell([(c, self._call(c, "set_route", role, actor, timeout_s=ROUTE_TIMEOUT_S))
                           for c in callers for role, actor in routes], strict,
                          "a route not given (%s); given when its actor is rewired")
 
@@ -221,7 +223,7 @@ class RayActorControl:
         address = await self._call(name, "channel_address", timeout_s=ROUTE_TIMEOUT_S)
         if address is None:  # no channels in this run
             return
-        await self._tell([self._call(holder, "renew_channel", key, address, timeout_s=ROUTE_TIMEOUT_S)
+        await self._tell([(holder, self._call(holder, "renew_channel", key, address, timeout_s=ROUTE_TIMEOUT_S))
                           for holder, key in holders], False, "a channel not renewed (%s); renewed when rewired")
 
     async def _channel_holders(self, name: str) -> list[tuple[str, str]]:
@@ -240,11 +242,12 @@ class RayActorControl:
             return feeders + [(detector, ORDER_MANAGER) for detector in d.detector_actors]
         return feeders
 
-    async def _tell(self, calls: list[Any], strict: bool, failure: str) -> None:
-        """Make ``calls`` at once. ``strict``: wait for every one and raise the first failure. Else wait for them
-        ``TAKEOVER_WAIT_S`` at most and log each failure (``failure`` % its type): the calls still unanswered go on
-        without holding up the takeover."""
-        tasks = [asyncio.ensure_future(call) for call in calls]
+    async def _tell(self, calls: list[tuple[str, Awaitable[Any]]], strict: bool, failure: str) -> None:
+        """Make ``calls`` (each to the actor named with it) at once. ``strict``: wait for every one and raise the first
+        failure. Else wait ``TAKEOVER_WAIT_S`` at most for those to actors answering their heartbeats (one that has
+        stopped, with the one that died on a node cut off, would not answer) and log each failure (``failure`` % its
+        type): the calls still unanswered go on without holding up the takeover."""
+        tasks = [asyncio.ensure_future(call) for _, call in calls]
         if not tasks:
             return
         if strict:
@@ -258,7 +261,9 @@ class RayActorControl:
             if not task.cancelled() and isinstance(task.exception(), Exception):
                 logger.warning("supervisor: " + failure, type(task.exception()).__name__)
 
-        await asyncio.wait(tasks, timeout=TAKEOVER_WAIT_S)
+        answering = [task for (name, _), task in zip(calls, tasks) if self.owner.supervisor.answering(name)]
+        if answering:
+            await asyncio.wait(answering, timeout=TAKEOVER_WAIT_S)
         for task in tasks:
             self._telling.add(task)  # referenced until done
             task.add_done_callback(log_failure)
@@ -324,9 +329,9 @@ class RayActorControl:
         calls = []
         if to is not None:
             wants = (False, self.detector_symbols(to)) if is_detector(to) else (True,)
-            calls += [self._call(ex, "subscribe", to, *wants) for ex in self._exchanges]
+            calls += [(ex, self._call(ex, "subscribe", to, *wants)) for ex in self._exchanges]
         if away_from is not None:
-            calls += [self._call(ex, "unsubscribe", away_from) for ex in self._exchanges]
+            calls += [(ex, self._call(ex, "unsubscribe", away_from)) for ex in self._exchanges]
         await self._tell(calls, strict, "an exchange actor not told whom to feed (%s); told when it is rewired")
 
     async def _adopt_or_keep(self, name: str) -> bool:

@@ -24,6 +24,11 @@ when it takes the orders over), the venues' active exchange actors SIGKILLed N t
 arbitrage leg created after it reaching that venue, now through the standby), then the active detector N times and the
 active order manager N times (kill -> the first arbitrage leg created after it reaching any venue).
 
+With ``--hangs N``: in each of those runs, the exchange actor, the detector and the order manager (the active ones,
+with standbys) each hung N times: its process SIGSTOPped, as a process that stops answering without dying (a deadlock,
+a stalled host); the supervisor's missed heartbeats find it, and it is replaced (SIGKILLed by the supervisor, on its
+node; with a standby, the standby takes over at once). Hung -> next order as for a kill.
+
 With ``--node-losses N``: the same run on a several-node ``ray.cluster_utils.Cluster`` on this host (head + two worker
 nodes carrying ``rayarb_worker``, so the exchange actors and the detector run on the workers; fast node-death
 detection: tests/cluster/nodes.py). A fresh worker node joins, then the worker whose loss stops the most of trading
@@ -40,8 +45,9 @@ With ``--silent-node-losses N`` and ``--standby-silent-node-losses N``: the node
 with every standby on, the worker's every process stopped (SIGSTOP) rather than killed, as a host gone without closing
 its connections (nothing it holds answers, nothing is refused); they are ended once trading is back.
 
-    python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--node-losses 10] [--standby-node-losses 10]
-                                        [--silent-node-losses 10] [--standby-silent-node-losses 10]
+    python -m benchmarks.bench_recovery [--kills 10] [--standby-kills 10] [--hangs 5] [--node-losses 10]
+                                        [--standby-node-losses 10] [--silent-node-losses 10]
+                                        [--standby-silent-node-losses 10]
                                         [--types exchange,...] [--idle 60] [--crossing-rate 0.5]
 """
 from __future__ import annotations
@@ -79,6 +85,8 @@ WITH_STANDBY = "exchange with a standby"  # the active exchange actor killed, su
 DETECTOR_WITH_STANDBY = "detector with a standby"  # the active detector killed, supervisor.detector_standby on
 OM_WITH_STANDBY = "order_manager with a standby"  # the active order manager killed, supervisor.order_manager_standby on
 PAIRED = {WITH_STANDBY: None, DETECTOR_WITH_STANDBY: DETECTOR, OM_WITH_STANDBY: ORDER_MANAGER}  # kind -> role
+HUNG = " hung"  # a kind with this suffix: its process SIGSTOPped (it stops answering) instead of SIGKILLed
+HOT_PATH = ("exchange", "detector", "order_manager")  # the types hung: each stops trading while it does not answer
 VENUES = ("alpha", "beta:okx", "gamma")
 STARTUP_S = 240.0
 RECOVERY_TIMEOUT_S = 90.0  # a kill not followed by an order within this is recorded as not recovered
@@ -164,15 +172,17 @@ def leg_sent_since(journal: Any, wall: float, venue: str | None) -> bool:
                for o in journal.orders())
 
 
-def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | None = None) -> dict[str, Any]:
-    """SIGKILL ``name``'s process and follow its recovery: seconds until its new process answers (Ray's restart), until
-    the supervisor has rewired it, until an arbitrage leg created after the kill is answered by its venue; with
-    ``standby`` (the other actor of ``name``'s role), until it is active; and its restart's steps."""
+def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | None = None,
+             hang: bool = False) -> dict[str, Any]:
+    """SIGKILL ``name``'s process (SIGSTOP with ``hang``: the supervisor's heartbeats find it and replace it) and
+    follow its recovery: seconds until its new process answers (Ray's restart), until the supervisor has rewired it,
+    until an arbitrage leg created after the kill is answered by its venue; with ``standby`` (the other actor of
+    ``name``'s role), until it is active; and its restart's steps."""
     wait_for(f"{name}'s pid", lambda: pid_of(name) is not None, timeout_s=60, interval_s=0.1)
     pid = pid_of(name)
     restarts = None if name == "supervisor" else restarts_seen(name)
     killed_at, killed_mono = time.time(), time.monotonic()
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, signal.SIGSTOP if hang else signal.SIGKILL)
     back = rewired = taken_over = None
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -188,6 +198,8 @@ def kill_one(name: str, target_venue: str | None, journal: Any, standby: str | N
         if rewired is not None and leg_sent_since(journal, killed_at, target_venue):
             break
         time.sleep(FOLLOW_S)
+    if hang and alive(pid):  # not replaced within the recovery timeout: ended, so that it cannot wake up later
+        os.kill(pid, signal.SIGKILL)
     steps = restart_steps([name] if standby is None else [name, standby], killed_at, killed_mono)
     return {"name": name, "killed_at": killed_at, "back_s": back, "rewired_s": rewired, "venue": target_venue,
             "taken_over_s": taken_over, "steps_s": steps[name],
@@ -300,9 +312,12 @@ def ray_restart_floor(kills: int) -> list[float]:
 
 
 def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False) -> dict[str, Any]:
-    """Each of ``args.types`` killed ``args.kills`` times; with ``standby``, the venues' active exchange actors
-    ``args.standby_kills`` times, with supervisor.exchange_standby on."""
-    plan = [(kind, args.standby_kills) for kind in PAIRED] if standby else [(kind, args.kills) for kind in args.types]
+    """Each of ``args.types`` killed ``args.kills`` times, then each hot-path type hung ``args.hangs`` times; with
+    ``standby`` (every standby on), the active exchange actors, detector and order manager killed
+    ``args.standby_kills`` times each, then hung ``args.hangs`` times each."""
+    kinds = list(PAIRED) if standby else [kind for kind in args.types]
+    plan = [(kind, args.standby_kills if standby else args.kills) for kind in kinds]
+    plan += [(kind + HUNG, args.hangs) for kind in (PAIRED if standby else HOT_PATH) if args.hangs]
     with simulator_venues(args, directory, seed=11) as sim:
         sim.start(timeout_s=120)
         orders = Orders(sim.venues)
@@ -320,18 +335,19 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
 
             live_journal = Journal(job.deployment.journal_path)  # read beside the running order manager (WAL)
             for kind, count in plan:
+                hang, kind_killed = kind.endswith(HUNG), kind.removesuffix(HUNG)
                 for k in range(count):
                     wait_until_trading(job, orders, 0.0)
-                    venue = venues[k % len(venues)] if kind in ("exchange", WITH_STANDBY) else None
-                    if kind in PAIRED:
-                        role = PAIRED[kind] or exchange_actor_name(venue)
+                    venue = venues[k % len(venues)] if kind_killed in ("exchange", WITH_STANDBY) else None
+                    if kind_killed in PAIRED:
+                        role = PAIRED[kind_killed] or exchange_actor_name(venue)
                         wait_for(f"{role}'s active actor", lambda: active_actor(role) is not None,
                                  timeout_s=RECOVERY_TIMEOUT_S, interval_s=0.1)
                         name = active_actor(role)
                         standby = next(n for n in standby_pair(role) if n != name)
                     else:
-                        name, standby = (f"exchange:{venue}" if venue else kind), None
-                    kills.append({"type": kind, **kill_one(name, venue, live_journal, standby)})
+                        name, standby = (f"exchange:{venue}" if venue else kind_killed), None
+                    kills.append({"type": kind, **kill_one(name, venue, live_journal, standby, hang=hang)})
             live_journal.close()
             wait_until_trading(job, orders, time.time())
             floor = [] if standby else ray_restart_floor(args.kills)
@@ -485,40 +501,42 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         figures += [Figure(f"baseline: an empty actor killed -> its new process answers p50 "
                            f"({len(result['ray_floor_s'])} kills)", _r(floor["p50"]), "s"),
                     Figure("baseline: an empty actor killed -> its new process answers max", _r(floor["max"]), "s")]
-    for kind in (*TYPES, *PAIRED):
+    for kind in (*TYPES, *PAIRED, *(kind + HUNG for kind in (*HOT_PATH, *PAIRED))):
         kills = [k for k in result.get("kills", []) if k["type"] == kind]
         if not kills:
             continue
+        # what was done to it: "exchange killed" (10 kills), "exchange hung" (5 hangs)
+        event, noun = (kind, "hangs") if kind.endswith(HUNG) else (f"{kind} killed", "kills")
         to_order = [k["to_next_order_s"] for k in kills if k["to_next_order_s"] is not None]
         back = [k["back_s"] for k in kills if k["back_s"] is not None]
         rewired = [k["rewired_s"] for k in kills if k["rewired_s"] is not None]
         s = summarize_latencies(to_order)
         # the market's own wait as the baseline: to the killed exchange actor's venue, else to any venue
-        base = market.get("venue" if kind in ("exchange", WITH_STANDBY) else "anywhere", {})
+        base = market.get("venue" if kind.removesuffix(HUNG) in ("exchange", WITH_STANDBY) else "anywhere", {})
         figures += [
-            Figure(f"{kind} killed -> next order p50 ({len(kills)} kills)", _r(s["p50"]), "s",
+            Figure(f"{event} -> next order p50 ({len(kills)} {noun})", _r(s["p50"]), "s",
                    baseline=_r(base.get("p50")), target="<= 2 s"),
-            Figure(f"{kind} killed -> next order max", _r(s["max"]), "s", baseline=_r(base.get("max")),
+            Figure(f"{event} -> next order max", _r(s["max"]), "s", baseline=_r(base.get("max")),
                    target="<= 2 s"),
-            Figure(f"{kind} killed -> its new process answers p50", _r(summarize_latencies(back)["p50"]), "s"),
-            Figure(f"{kind} killed -> supervisor has rewired it p50", _r(summarize_latencies(rewired)["p50"]), "s"),
+            Figure(f"{event} -> its new process answers p50", _r(summarize_latencies(back)["p50"]), "s"),
+            Figure(f"{event} -> supervisor has rewired it p50", _r(summarize_latencies(rewired)["p50"]), "s"),
         ]
         # what of the next order's wait is the market's: from rayarb being whole again (the supervisor has rewired the
         # killed actor; with a standby, the standby has taken the venue over) to the next crossing taken
-        paired = kind in PAIRED
+        paired = kind.removesuffix(HUNG) in PAIRED
         whole_key, whole = ("taken_over_s", "the standby took over") if paired else ("rewired_s", "rewired")
         if paired:
             taken_over = [k["taken_over_s"] for k in kills if k["taken_over_s"] is not None]
-            figures.append(Figure(f"{kind} killed -> the standby has taken over p50",
+            figures.append(Figure(f"{event} -> the standby has taken over p50",
                                   _r(summarize_latencies(taken_over)["p50"]), "s"))
         waits = [max(0.0, k["to_next_order_s"] - k[whole_key]) for k in kills
                  if k["to_next_order_s"] is not None and k[whole_key] is not None]
         if waits:
-            figures.append(Figure(f"{kind} killed: {whole} -> next order p50 (the market's next crossing)",
+            figures.append(Figure(f"{event}: {whole} -> next order p50 (the market's next crossing)",
                                   _r(summarize_latencies(waits)["p50"]), "s"))
         if len(to_order) < len(kills):
-            figures.append(Figure(f"{kind} kills with no order within {RECOVERY_TIMEOUT_S:g} s",
-                                  len(kills) - len(to_order), "kills", target="0"))
+            figures.append(Figure(f"{kind.removesuffix(HUNG)} {noun} with no order within {RECOVERY_TIMEOUT_S:g} s",
+                                  len(kills) - len(to_order), noun, target="0"))
     for with_standby, silent in ((False, False), (True, False), (False, True), (True, True)):
         losses = [x for x in result.get("losses", [])
                   if x.get("standby", False) == with_standby and x.get("silent", False) == silent]
@@ -578,6 +596,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--standby-kills", type=int, default=10,
                         help="active exchange actors, detectors, order managers killed with standbys "
                              "(0: no such phase)")
+    parser.add_argument("--hangs", type=int, default=5,
+                        help="exchange actors, detectors, order managers hung (SIGSTOP) in each of those runs "
+                             "(0: none)")
     parser.add_argument("--node-losses", type=int, default=10,
                         help="worker node losses that stop trading (0: no cluster phase)")
     parser.add_argument("--standby-node-losses", type=int, default=10,
@@ -600,9 +621,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--types: unknown actor type(s) {', '.join(unknown)}; known: {', '.join(TYPES)}")
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rayarb-bench-recovery-") as directory:
-        if args.types:
+        if args.types or args.hangs:
             result.update(actor_kills(args, Path(directory)))
-        if args.standby_kills:
+        if args.standby_kills or args.hangs:
             standby = actor_kills(args, Path(directory), standby=True)
             result["kills"] = result.get("kills", []) + standby["kills"]
             result.setdefault("idle_gap_s", standby["idle_gap_s"])

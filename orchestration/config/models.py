@@ -141,7 +141,8 @@ class SupervisorConfig(BaseModel):
     heartbeat_timeout_s: Annotated[float, _parsed(_seconds())] = Field(
         1.0, description="a health check slower than this failed; at least heartbeat_period_s")
     failures_before_restart: Annotated[int, _parsed(_integer(minimum=1))] = Field(
-        3, description="missed heartbeats before an actor is replaced")
+        3, description="missed heartbeats before an actor is replaced (one goes out every period while none is "
+                       "answered: an actor that stops answering is replaced timeout + (n - 1) periods later)")
     exchange_standby: Annotated[bool, _parsed(_boolean)] = Field(
         False, description="a second exchange actor per signed venue, started and keyed but not streaming, that takes "
                            "the venue over when its active one dies (one more process per venue)")

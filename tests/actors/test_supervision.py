@@ -25,6 +25,7 @@ class FakeActors:
         self.state = {n: "alive" for n in names}
         self.incarnation = {n: 1 for n in names}
         self.calls: list[tuple[str, str]] = []
+        self.unanswered: list[tuple[str, float]] = []  # (actor, when sent) of each heartbeat a hung actor let time out
 
     async def ensure(self, name):
         self.calls.append(("ensure", name))
@@ -38,8 +39,10 @@ class FakeActors:
             raise ActorGone(name)
         if s == "restarting":
             raise ActorRestarting(name)
-        if s == "hung":
-            raise asyncio.TimeoutError()
+        if s == "hung":  # no answer: the caller's timeout ends the wait
+            self.unanswered.append((name, asyncio.get_running_loop().time()))
+            await asyncio.sleep(timeout_s)
+            raise TimeoutError()
         if s == "erroring":
             raise RuntimeError("boom")
         return {"incarnation": self.incarnation[name]}
@@ -65,10 +68,18 @@ def make(names=("a", "b"), **settings):
     return sup, actors, clock, restarted
 
 
-async def run_steps(sup, clock, n, dt=1.0):
+async def run_steps(sup, clock, n, dt=1.0, wait_s=None):
     for _ in range(n):
-        await sup.step()
+        await sup.step(wait_s)
         clock.now += dt
+
+
+HUNG_FAST = {"heartbeat_period_s": 0.02, "heartbeat_timeout_s": 0.1}  # real seconds: a hung actor's pings time out
+
+
+async def settle(sup, clock, n):
+    """``n`` heartbeat rounds, each waited for to its end (a hung actor's lasts timeout + (misses - 1) periods)."""
+    await run_steps(sup, clock, n, wait_s=5.0)
 
 
 async def test_first_heartbeat_wires_every_actor_once():
@@ -91,18 +102,32 @@ async def test_dead_actor_is_recreated_and_rewired_at_once():
     assert sup.status()["a"]["restarts"] == 1 and sup.status()["b"]["restarts"] == 0
 
 
-async def test_hung_actor_is_killed_only_after_consecutive_failures():
-    sup, actors, clock, restarted = make(failures_before_restart=3)
-    await run_steps(sup, clock, 1)
+async def test_a_hung_actor_misses_heartbeats_sent_a_period_apart_and_is_killed_after_the_last_times_out():
+    sup, actors, clock, restarted = make(failures_before_restart=3, **HUNG_FAST)
+    await settle(sup, clock, 1)
     hung_incarnation = actors.incarnation["b"]
     actors.state["b"] = "hung"
-    await run_steps(sup, clock, 2)
-    assert ("kill", "b") not in actors.calls  # two misses: not yet
-    await run_steps(sup, clock, 1)
-    assert ("kill", "b") in actors.calls
+    await settle(sup, clock, 1)
+    sent = [t for name, t in actors.unanswered if name == "b"]
+    assert len(sent) == 3 and ("kill", "b") in actors.calls
+    # each went out while the one before was still waiting for its answer: not three timeouts end to end
+    assert all(0 < later - earlier < HUNG_FAST["heartbeat_timeout_s"] for earlier, later in zip(sent, sent[1:]))
     assert actors.killed_health == {"incarnation": hung_incarnation}  # its last answer: which process it was
-    await run_steps(sup, clock, 1)
+    await settle(sup, clock, 1)
     assert ("rewire", "b") in actors.calls and restarted == ["b"]
+
+
+async def test_an_answer_to_a_later_heartbeat_before_the_misses_are_spent_keeps_the_actor():
+    sup, actors, clock, _ = make(failures_before_restart=3, **HUNG_FAST)
+    await settle(sup, clock, 1)
+    actors.state["b"] = "hung"
+    step = asyncio.ensure_future(sup.step(wait_s=5.0))
+    async with asyncio.timeout(5.0):
+        while len(actors.unanswered) < 2:  # two heartbeats waiting for their answers
+            await asyncio.sleep(0.002)
+    actors.state["b"] = "alive"  # the third is answered
+    await step
+    assert ("kill", "b") not in actors.calls and sup.status()["b"]["failures"] == 0 and sup.status()["b"]["up"]
 
 
 async def test_a_restart_done_by_ray_itself_is_noticed_through_the_incarnation():
@@ -158,19 +183,19 @@ async def test_heartbeats_are_jittered_and_not_more_frequent_than_the_period():
 
 
 async def test_a_slow_starting_actor_is_given_a_grace_period_before_it_counts_as_hung():
-    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=10.0)
+    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=10.0, **HUNG_FAST)
     actors.state["a"] = "hung"  # never answered yet: still importing, say
-    await run_steps(sup, clock, 5)  # 5 s < grace
+    await settle(sup, clock, 5)  # 5 s < grace
     assert ("kill", "a") not in actors.calls
-    await run_steps(sup, clock, 8)  # grace over: now it counts
+    await settle(sup, clock, 8)  # grace over: now it counts
     assert ("kill", "a") in actors.calls
 
 
 async def test_after_its_first_answer_a_hang_counts_at_once():
-    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=100.0)
-    await run_steps(sup, clock, 1)
+    sup, actors, clock, _ = make(failures_before_restart=2, startup_grace_s=100.0, **HUNG_FAST)
+    await settle(sup, clock, 1)
     actors.state["a"] = "hung"
-    await run_steps(sup, clock, 3)
+    await settle(sup, clock, 1)
     assert ("kill", "a") in actors.calls
 
 
@@ -282,3 +307,49 @@ WORKERS = {41: b"ray::ExchangeConnection\x00", 42: b"python\x00something-else\x0
 def test_a_hung_process_is_ended_directly_only_on_our_node_and_only_if_still_a_ray_worker(last_health, node,
                                                                                           expected):
     assert hung_process(last_health, node, WORKERS.get) == expected
+
+
+# ----- who a takeover waits for: the actors answering their heartbeats ---------------------------------------------
+
+async def test_an_actor_whose_heartbeat_is_out_longer_than_a_period_is_not_answering():
+    sup, actors, clock, _ = make(failures_before_restart=3, **HUNG_FAST)
+    await settle(sup, clock, 1)
+    assert sup.answering("a") and sup.answering("b") and sup.answering("not watched")
+    actors.state["b"] = "hung"
+    step = asyncio.ensure_future(sup.step(wait_s=5.0))
+    async with asyncio.timeout(5.0):
+        while not actors.unanswered:
+            await asyncio.sleep(0.002)
+    assert sup.answering("b")  # a heartbeat just sent: an actor that answers does within milliseconds
+    clock.now += 2 * HUNG_FAST["heartbeat_period_s"]
+    assert not sup.answering("b") and sup.answering("a")
+    actors.state["b"] = "alive"  # answers the next one: answering again
+    await step
+    assert sup.answering("b") and sup.status()["b"]["up"]
+    actors.state["a"] = "restarting"
+    await settle(sup, clock, 1)
+    assert not sup.answering("a")  # down: its new process is told at its rewiring
+
+
+async def test_a_takeover_waits_for_the_answering_actors_it_tells_not_for_one_that_stopped(monkeypatch):
+    from types import SimpleNamespace
+
+    from actors import supervisor as supervisor_module
+
+    sup, actors, clock, _ = make(**HUNG_FAST)
+    await settle(sup, clock, 1)
+    sup.actors["b"].asked_at = clock.now - 1.0  # a heartbeat out for a second: b stopped (its node cut off)
+    monkeypatch.setattr(supervisor_module, "TAKEOVER_WAIT_S", 60.0)
+    control = supervisor_module.RayActorControl(SimpleNamespace(deployment=None, supervisor=sup))
+    told, never = asyncio.Event(), asyncio.Event()
+
+    async def answer():
+        await asyncio.sleep(0.01)
+        told.set()
+
+    await asyncio.wait_for(control._tell([("a", answer()), ("b", never.wait())], False, "%s"), 5.0)
+    assert told.is_set()  # waited for a, which answers
+    assert len(control._telling) == 1  # the call to b goes on, not waited for
+    never.set()
+    await asyncio.sleep(0.01)
+    assert not control._telling

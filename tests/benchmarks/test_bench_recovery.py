@@ -11,7 +11,7 @@ from benchmarks import bench_recovery
 def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
     results = tmp_path / "results.json"
     result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--standby-kills", "1",
-                                  "--node-losses", "0", "--standby-node-losses", "0", "--idle", "5",
+                                  "--hangs", "0", "--node-losses", "0", "--standby-node-losses", "0", "--idle", "5",
                                   "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
     assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", *bench_recovery.PAIRED]
@@ -50,11 +50,36 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # two whole runs, six hangs: ~120 s
+def test_the_recovery_benchmark_records_a_hung_actor_to_next_order(tmp_path):
+    """An actor's process stopped (SIGSTOP): the supervisor's missed heartbeats find it and replace it (with a standby,
+    the standby takes over); trading comes back, and the stopped process does not outlive its recovery."""
+    results = tmp_path / "results.json"
+    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--hangs", "1", "--node-losses", "0",
+                                  "--standby-node-losses", "0", "--silent-node-losses", "0",
+                                  "--standby-silent-node-losses", "0", "--idle", "5", "--results", str(results)])
+    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    hung = [kind + bench_recovery.HUNG for kind in (*bench_recovery.HOT_PATH, *bench_recovery.PAIRED)]
+    assert [k["type"] for k in result["kills"]] == hung
+    for hang in result["kills"]:
+        assert 0 < hang["back_s"] <= hang["rewired_s"] < bench_recovery.RECOVERY_TIMEOUT_S, hang
+        assert 0 < hang["to_next_order_s"] < bench_recovery.RECOVERY_TIMEOUT_S, hang
+        assert "stalled" not in hang
+    for kind in hung:
+        p50 = figures[f"{kind} -> next order p50 (1 hangs)"]
+        assert p50["value"] == round(next(k for k in result["kills"] if k["type"] == kind)["to_next_order_s"], 3)
+    late = 5 * bench_recovery.FOLLOW_S
+    for standby in result["kills"][3:]:  # the standby took over before the hung actor's new process was up
+        assert 0 < standby["taken_over_s"] <= standby["to_next_order_s"] + late, standby
+        assert standby["taken_over_s"] < standby["back_s"], standby
+
+
+@pytest.mark.ray
 @pytest.mark.cluster
 @pytest.mark.slow  # a cluster, a run and one node lost: ~60 s
 def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
     results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "1",
+    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--hangs", "0", "--node-losses", "1",
                                   "--standby-node-losses", "0", "--silent-node-losses", "0",
                                   "--standby-silent-node-losses", "0", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
@@ -94,7 +119,7 @@ def test_the_recovery_benchmark_records_a_silenced_node_to_next_order(tmp_path):
     """A worker node whose every process is stopped (its connections open, nothing answering): the same end points as a
     lost node's, reported apart as "silenced"; trading comes back where it stopped."""
     results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--node-losses", "0",
+    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--hangs", "0", "--node-losses", "0",
                                   "--standby-node-losses", "0", "--silent-node-losses", "1",
                                   "--standby-silent-node-losses", "0", "--results", str(results)])
     figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
