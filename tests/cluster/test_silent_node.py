@@ -16,7 +16,7 @@ import ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 
-# ~3 s expected (three checks of 500 ms timeout + 500 ms period); 31 s with Ray's default timeout
+# ~2 s expected (three checks of 500 ms timeout, 200 ms apart); 31 s with Ray's default timeout
 DECLARED_DEAD_WITHIN_S = 15.0
 
 
