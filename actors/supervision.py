@@ -131,10 +131,10 @@ class Supervisor:
         self._checking: dict[str, asyncio.Task] = {}
         self.events: list[tuple[float, str, str]] = []  # (time, actor, what happened), bounded below
 
-    def _record(self, name: str, what: str) -> None:
+    def _record(self, name: str, what: str, level: int = logging.INFO) -> None:
         self.events.append((self._clock(), name, what))
         del self.events[:-200]
-        logger.info("supervisor: %s %s", name, what)
+        logger.log(level, "supervisor: %s %s", name, what)
 
     def _schedule(self, state: ActorState) -> None:
         period = self.settings.heartbeat_period_s
@@ -237,7 +237,9 @@ class Supervisor:
             state.failures += exc.missed if isinstance(exc, Unanswered) else 1
             if state.failures >= self.settings.failures_before_restart:
                 state.up = False
-                self._record(state.name, f"unhealthy {state.failures}x ({state.last_error}): replacing")
+                # a warning: a live process killed (a deadlock, a stalled host, or an event loop blocked too long)
+                self._record(state.name, f"unhealthy {state.failures}x ({state.last_error}): replacing",
+                             logging.WARNING)
                 await self._replace(state, kill=True)
                 await self.control.on_down(state.name)
             return
