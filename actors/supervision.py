@@ -280,14 +280,16 @@ class Supervisor:
         state.wired = False  # the next healthy heartbeat rewires it (its incarnation will differ)
 
     def answering(self, name: str) -> bool:
-        """``name`` is up and has answered its heartbeats, but for one sent less than a period ago (an actor that
-        answers does so within milliseconds): a call to it is worth waiting for. False for one that is down, or that
-        stopped answering before its misses are spent (a process stopped, a node cut off)."""
+        """Nothing says ``name`` does not answer: a call to it is worth waiting for. False for one that is down after
+        it was up (dead, restarting, killed as hung), or whose heartbeat has been out longer than a period (an actor
+        that answers does so within milliseconds: it stopped, or its node is cut off, before its misses are spent).
+        True for one not heard from yet (a new supervisor adopting the run)."""
         state = self.actors.get(name)
         if state is None:
-            return True  # not watched: nothing says it does not answer
-        return state.up and (state.asked_at is None
-                             or self._clock() - state.asked_at < self.settings.heartbeat_period_s)
+            return True  # not watched
+        if state.asked_at is not None and self._clock() - state.asked_at >= self.settings.heartbeat_period_s:
+            return False
+        return state.up or state.incarnation is None
 
     def status(self) -> dict[str, dict[str, Any]]:
         return {name: {"up": s.up, "restarts": s.restarts, "failures": s.failures, "last_error": s.last_error,
