@@ -121,12 +121,14 @@ class ActorState:
 class Supervisor:
     def __init__(self, names: list[str], control: ActorControl, settings: SupervisorSettings | None = None, *,
                  clock: Callable[[], float], rng: random.Random | None = None,
-                 on_restart: Callable[[str], None] = lambda name: None) -> None:
+                 on_restart: Callable[[str], None] = lambda name: None,
+                 on_answer: Callable[[str, float], None] = lambda name, seconds: None) -> None:
         self.control = control
         self.settings = settings or SupervisorSettings()
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_restart = on_restart
+        self._on_answer = on_answer  # (actor, seconds from a heartbeat sent to its answer)
         self.actors: dict[str, ActorState] = {name: ActorState(name, since=clock()) for name in names}
         self._checking: dict[str, asyncio.Task] = {}
         self.events: list[tuple[float, str, str]] = []  # (time, actor, what happened), bounded below
@@ -185,6 +187,7 @@ class Supervisor:
         s = self.settings
         allowed = max(1, s.failures_before_restart - state.failures)
         pings: list[asyncio.Task] = []
+        sent: dict[asyncio.Task, float] = {}
         missed = 0
         if state.asked_at is None:
             state.asked_at = self._clock()
@@ -193,6 +196,7 @@ class Supervisor:
                 room = missed + len(pings) < allowed
                 if room:
                     pings.append(asyncio.ensure_future(self.control.health(state.name, s.heartbeat_timeout_s)))
+                    sent[pings[-1]] = self._clock()
                 await asyncio.wait(pings, timeout=s.heartbeat_period_s if room else None,
                                    return_when=asyncio.FIRST_COMPLETED)
                 for ping in [p for p in pings if p.done()]:
@@ -200,6 +204,7 @@ class Supervisor:
                     error = ping.exception()
                     if error is None:
                         state.asked_at = None
+                        self._on_answer(state.name, self._clock() - sent[ping])
                         return ping.result()
                     if not isinstance(error, TimeoutError):
                         raise error

@@ -424,7 +424,8 @@ class SupervisorActor:
             list(deployment.actor_names), self.control,
             SupervisorSettings(heartbeat_period_s=s.heartbeat_period_s, heartbeat_timeout_s=s.heartbeat_timeout_s,
                                failures_before_restart=s.failures_before_restart),
-            clock=time.monotonic, rng=random.Random(), on_restart=self._count_restart)
+            clock=time.monotonic, rng=random.Random(), on_restart=self._count_restart,
+            on_answer=self.metrics.observe_heartbeat)
         self._stop = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
 

@@ -157,6 +157,11 @@ class RayarbMetrics:
             "rayarb_book_age_seconds",
             "Age of a book (since it was received locally) at the moment a decision used it.",
             ["exchange", "symbol"], buckets=LATENCY_BUCKETS_S, registry=r)
+        self.heartbeat_seconds = Histogram(
+            "rayarb_heartbeat_seconds",
+            "From the supervisor's health check of an actor being sent to its answer (one unanswered within "
+            "supervisor.heartbeat_timeout_s is a miss, not observed): how close live actors come to being replaced "
+            "as hung.", ["actor"], buckets=LATENCY_BUCKETS_S, registry=r)
 
         # --- counters
         self.orders = Counter(
@@ -330,6 +335,9 @@ class RayarbMetrics:
     # ------------------------------------------------------------------ latencies
     def observe_tick_to_order(self, exchange: str, symbol: str, seconds: float) -> None:
         self.tick_to_order_seconds.labels(self._exchange(exchange), self._symbol(symbol)).observe(seconds)
+
+    def observe_heartbeat(self, actor: str, seconds: float) -> None:
+        self.heartbeat_seconds.labels(self._bounded("actor", actor, self._actors)).observe(seconds)
 
     def observe_order_ack(self, exchange: str, order_type: object, seconds: float) -> None:
         self.order_ack_seconds.labels(

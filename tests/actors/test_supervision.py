@@ -117,6 +117,29 @@ async def test_a_hung_actor_misses_heartbeats_sent_a_period_apart_and_is_killed_
     assert ("rewire", "b") in actors.calls and restarted == ["b"]
 
 
+async def test_each_answered_heartbeat_is_reported_with_its_time_and_a_missed_one_is_not():
+    clock = FakeClock()
+    actors = FakeActors(["a", "b"])
+    answers = []
+    sup = Supervisor(["a", "b"], actors, SupervisorSettings(failures_before_restart=3, **HUNG_FAST), clock=clock,
+                     rng=random.Random(1), on_answer=lambda name, seconds: answers.append((name, seconds)))
+    answering = actors.health
+
+    async def a_answers_in_a_quarter_second(name, timeout_s):
+        if name == "a":
+            clock.now += 0.25
+        return await answering(name, timeout_s)
+
+    actors.health = a_answers_in_a_quarter_second
+    await settle(sup, clock, 1)
+    assert sorted(name for name, _ in answers) == ["a", "b"] and dict(answers)["a"] == pytest.approx(0.25)
+    answers.clear()
+    actors.state["b"] = "hung"
+    await settle(sup, clock, 1)
+    assert [name for name, _ in answers] == ["a"]  # b's three misses are not answers
+    assert ("kill", "b") in actors.calls
+
+
 async def test_an_answer_to_a_later_heartbeat_before_the_misses_are_spent_keeps_the_actor():
     sup, actors, clock, _ = make(failures_before_restart=3, **HUNG_FAST)
     await settle(sup, clock, 1)

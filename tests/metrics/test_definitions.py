@@ -134,6 +134,8 @@ def test_init_labels_creates_every_known_series_at_zero(metrics):
      "rayarb_position", {"exchange": "binance_b", "asset": "BTC"}, -0.00123),
     (lambda m: m.set_actor_up("detector", True),
      "rayarb_actor_up", {"actor": "detector"}, 1),
+    (lambda m: m.observe_heartbeat("order_manager", 0.0042),
+     "rayarb_heartbeat_seconds_sum", {"actor": "order_manager"}, 0.0042),
     (lambda m: m.set_book_update_rate("binance_b", "ETH/USDT", 37.5),
      "rayarb_book_updates_per_second", {"exchange": "binance_b", "symbol": "ETH/USDT"}, 37.5),
 ])

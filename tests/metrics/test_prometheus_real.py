@@ -144,6 +144,7 @@ def recorder_class():
                 m.set_book_update_rate(exchange, "BTC/USDT", 20.0)
                 m.set_position(exchange, "BTC", Decimal("0.01"))
             m.observe_detection("BTC/USDT", 0.0008)
+            m.observe_heartbeat("detector", 0.002)
             m.count_opportunity_detected("BTC/USDT")
             m.count_opportunity_taken("BTC/USDT")
             m.count_opportunity_skipped("BTC/USDT", "stale_book")
@@ -176,7 +177,7 @@ def test_dashboard_has_the_required_panels():
     for needed in ("rayarb_tick_to_order_seconds_bucket", "rayarb_order_ack_seconds_bucket", "rayarb_fills_total",
                    "rayarb_pnl_realized", "rayarb_position", "rayarb_opportunities_taken_total",
                    'outcome="one_legged"', "rayarb_exchange_errors_total", "rayarb_actor_up",
-                   "rayarb_actor_restarts_total", "histogram_quantile(0.99"):
+                   "rayarb_actor_restarts_total", "rayarb_heartbeat_seconds_bucket", "histogram_quantile(0.99"):
         assert needed in joined, needed
     assert not any("$" in expr for expr in expressions), "Grafana variables cannot be checked through the API"
 
