@@ -128,7 +128,7 @@ class Supervisor:
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_restart = on_restart
-        self._on_answer = on_answer  # (actor, seconds from a heartbeat sent to its answer)
+        self._on_answer = on_answer  # (actor, seconds from a heartbeat sent to its answer; not a process's first)
         self.actors: dict[str, ActorState] = {name: ActorState(name, since=clock()) for name in names}
         self._checking: dict[str, asyncio.Task] = {}
         self.events: list[tuple[float, str, str]] = []  # (time, actor, what happened), bounded below
@@ -204,7 +204,8 @@ class Supervisor:
                     error = ping.exception()
                     if error is None:
                         state.asked_at = None
-                        self._on_answer(state.name, self._clock() - sent[ping])
+                        if state.answered:  # a new process's first answer waits for its constructor: not a live one's
+                            self._on_answer(state.name, self._clock() - sent[ping])
                         return ping.result()
                     if not isinstance(error, TimeoutError):
                         raise error

@@ -160,8 +160,9 @@ class RayarbMetrics:
         self.heartbeat_seconds = Histogram(
             "rayarb_heartbeat_seconds",
             "From the supervisor's health check of an actor being sent to its answer (one unanswered within "
-            "supervisor.heartbeat_timeout_s is a miss, not observed): how close live actors come to being replaced "
-            "as hung.", ["actor"], buckets=LATENCY_BUCKETS_S, registry=r)
+            "supervisor.heartbeat_timeout_s is a miss, and a new process's first answer, which waits for its start, "
+            "are not observed): how close live actors come to being replaced as hung.", ["actor"],
+            buckets=LATENCY_BUCKETS_S, registry=r)
 
         # --- counters
         self.orders = Counter(
