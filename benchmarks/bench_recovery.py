@@ -315,7 +315,7 @@ def actor_kills(args: argparse.Namespace, directory: Path, standby: bool = False
     """Each of ``args.types`` killed ``args.kills`` times, then each hot-path type hung ``args.hangs`` times; with
     ``standby`` (every standby on), the active exchange actors, detector and order manager killed
     ``args.standby_kills`` times each, then hung ``args.hangs`` times each."""
-    kinds = list(PAIRED) if standby else [kind for kind in args.types]
+    kinds = list(PAIRED) if standby else args.types
     plan = [(kind, args.standby_kills if standby else args.kills) for kind in kinds]
     plan += [(kind + HUNG, args.hangs) for kind in (PAIRED if standby else HOT_PATH) if args.hangs]
     with simulator_venues(args, directory, seed=11) as sim:
@@ -507,12 +507,13 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             continue
         # what was done to it: "exchange killed" (10 kills), "exchange hung" (5 hangs)
         event, noun = (kind, "hangs") if kind.endswith(HUNG) else (f"{kind} killed", "kills")
+        killed = kind.removesuffix(HUNG)  # the kind of actor
         to_order = [k["to_next_order_s"] for k in kills if k["to_next_order_s"] is not None]
         back = [k["back_s"] for k in kills if k["back_s"] is not None]
         rewired = [k["rewired_s"] for k in kills if k["rewired_s"] is not None]
         s = summarize_latencies(to_order)
         # the market's own wait as the baseline: to the killed exchange actor's venue, else to any venue
-        base = market.get("venue" if kind.removesuffix(HUNG) in ("exchange", WITH_STANDBY) else "anywhere", {})
+        base = market.get("venue" if killed in ("exchange", WITH_STANDBY) else "anywhere", {})
         figures += [
             Figure(f"{event} -> next order p50 ({len(kills)} {noun})", _r(s["p50"]), "s",
                    baseline=_r(base.get("p50")), target="<= 2 s"),
@@ -523,7 +524,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
         ]
         # what of the next order's wait is the market's: from rayarb being whole again (the supervisor has rewired the
         # killed actor; with a standby, the standby has taken the venue over) to the next crossing taken
-        paired = kind.removesuffix(HUNG) in PAIRED
+        paired = killed in PAIRED
         whole_key, whole = ("taken_over_s", "the standby took over") if paired else ("rewired_s", "rewired")
         if paired:
             taken_over = [k["taken_over_s"] for k in kills if k["taken_over_s"] is not None]
@@ -535,7 +536,7 @@ def figures_of(result: dict[str, Any]) -> list[Figure]:
             figures.append(Figure(f"{event}: {whole} -> next order p50 (the market's next crossing)",
                                   _r(summarize_latencies(waits)["p50"]), "s"))
         if len(to_order) < len(kills):
-            figures.append(Figure(f"{kind.removesuffix(HUNG)} {noun} with no order within {RECOVERY_TIMEOUT_S:g} s",
+            figures.append(Figure(f"{killed} {noun} with no order within {RECOVERY_TIMEOUT_S:g} s",
                                   len(kills) - len(to_order), noun, target="0"))
     for with_standby, silent in ((False, False), (True, False), (False, True), (True, True)):
         losses = [x for x in result.get("losses", [])

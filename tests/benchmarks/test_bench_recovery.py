@@ -5,15 +5,23 @@ import pytest
 
 from benchmarks import bench_recovery
 
+PHASES = ("--kills", "--standby-kills", "--hangs", "--node-losses", "--standby-node-losses", "--silent-node-losses",
+          "--standby-silent-node-losses")
+
+
+def run_benchmark(tmp_path, *args: str) -> tuple[dict, dict]:
+    """bench_recovery with every phase off but those ``args`` ask for; its result, and its recorded figures by name."""
+    results = tmp_path / "results.json"
+    off = [word for phase in PHASES if phase not in args for word in (phase, "0")]
+    result = bench_recovery.main([*off, *args, "--results", str(results)])
+    return result, {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+
 
 @pytest.mark.ray
 @pytest.mark.slow  # two whole runs and five kills: ~110 s
 def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
-    results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "1", "--types", "exchange,order_manager", "--standby-kills", "1",
-                                  "--hangs", "0", "--node-losses", "0", "--standby-node-losses", "0", "--idle", "5",
-                                  "--results", str(results)])
-    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    result, figures = run_benchmark(tmp_path, "--kills", "1", "--types", "exchange,order_manager", "--standby-kills",
+                                    "1", "--idle", "5")
     assert [k["type"] for k in result["kills"]] == ["exchange", "order_manager", *bench_recovery.PAIRED]
     for kind in ("exchange", "order_manager"):
         p50 = figures[f"{kind} killed -> next order p50 (1 kills)"]
@@ -54,11 +62,7 @@ def test_the_recovery_benchmark_records_kill_to_next_order(tmp_path):
 def test_the_recovery_benchmark_records_a_hung_actor_to_next_order(tmp_path):
     """An actor's process stopped (SIGSTOP): the supervisor's missed heartbeats find it and replace it (with a standby,
     the standby takes over); trading comes back, and the stopped process does not outlive its recovery."""
-    results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--hangs", "1", "--node-losses", "0",
-                                  "--standby-node-losses", "0", "--silent-node-losses", "0",
-                                  "--standby-silent-node-losses", "0", "--idle", "5", "--results", str(results)])
-    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    result, figures = run_benchmark(tmp_path, "--hangs", "1", "--idle", "5")
     hung = [kind + bench_recovery.HUNG for kind in (*bench_recovery.HOT_PATH, *bench_recovery.PAIRED)]
     assert [k["type"] for k in result["kills"]] == hung
     for hang in result["kills"]:
@@ -78,11 +82,7 @@ def test_the_recovery_benchmark_records_a_hung_actor_to_next_order(tmp_path):
 @pytest.mark.cluster
 @pytest.mark.slow  # a cluster, a run and one node lost: ~60 s
 def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
-    results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--hangs", "0", "--node-losses", "1",
-                                  "--standby-node-losses", "0", "--silent-node-losses", "0",
-                                  "--standby-silent-node-losses", "0", "--results", str(results)])
-    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    result, figures = run_benchmark(tmp_path, "--node-losses", "1")
     losses = result["losses"]
     # losses go on until one stopped trading (a worker holding none of the actors trading needs measures nothing)
     assert [x["stopped"] for x in losses] == [False] * (len(losses) - 1) + [True] and len(losses) <= 3, losses
@@ -118,11 +118,7 @@ def test_the_recovery_benchmark_records_node_loss_to_next_order(tmp_path):
 def test_the_recovery_benchmark_records_a_silenced_node_to_next_order(tmp_path):
     """A worker node whose every process is stopped (its connections open, nothing answering): the same end points as a
     lost node's, reported apart as "silenced"; trading comes back where it stopped."""
-    results = tmp_path / "results.json"
-    result = bench_recovery.main(["--kills", "0", "--standby-kills", "0", "--hangs", "0", "--node-losses", "0",
-                                  "--standby-node-losses", "0", "--silent-node-losses", "1",
-                                  "--standby-silent-node-losses", "0", "--results", str(results)])
-    figures = {f["name"]: f for f in json.loads(results.read_text())["benchmarks"]["recovery"]["figures"]}
+    result, figures = run_benchmark(tmp_path, "--silent-node-losses", "1")
     losses = result["losses"]
     assert all(x["silent"] and not x["standby"] for x in losses) and losses[-1]["stopped"], losses
     label = "with an exchange actor, the detector or the order manager on it"
